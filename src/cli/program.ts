@@ -1,0 +1,125 @@
+/**
+ * The command line: parses arguments with commander and dispatches to one handler per
+ * subcommand. Handlers return a {@link CommandResult}; only this module writes to the process.
+ *
+ * @module
+ */
+
+import { Command, CommanderError, Option } from "commander";
+import { describeError, exitCodeFor, KipvsError } from "../errors.ts";
+import { SystemExec } from "../dataplane/exec.ts";
+import { resolveBackend } from "../dataplane/iptables/backend.ts";
+import { SysctlProgram } from "../dataplane/sysctl/io.ts";
+import { modprobe } from "../dataplane/sysctl/reconcile.ts";
+import { type LogFormat, Logger, type LogLevel } from "../observe/log.ts";
+import type { CommandResult } from "./result.ts";
+import { sysctlCommand } from "./sysctl.ts";
+import { stdoutWantsColor } from "./table.ts";
+import { VERSION } from "../version.ts";
+
+/** Where the CLI writes. */
+export interface CliOutput {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+interface GlobalOptions {
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+/** Runs the CLI on `argv` (without the program name) and returns the exit status. */
+export async function runCli(argv: readonly string[], out: CliOutput): Promise<number> {
+  let result: CommandResult | undefined;
+  let logFormat: LogFormat = "text";
+  const set = (p: Promise<CommandResult>) => p.then((r) => void (result = r));
+  const notBuilt = (name: string) => () => {
+    throw new KipvsError("not-implemented", `kipvs ${name} is not built yet`);
+  };
+
+  const program = new Command("kipvs")
+    .description("Kubernetes service proxy in IPVS mode")
+    .version(VERSION, "--version", "print the version")
+    .addOption(
+      new Option("--log-level <level>", "error, warn, info or debug")
+        .choices(["error", "warn", "info", "debug"]).default("info"),
+    )
+    .addOption(
+      new Option("--log-format <format>", "text for terminals, json for log collectors")
+        .choices(["text", "json"]).default("text"),
+    )
+    .exitOverride()
+    .configureOutput({ writeOut: out.stdout, writeErr: out.stderr })
+    .showHelpAfterError("(run kipvs --help for usage)")
+    .hook("preAction", (cmd) => {
+      logFormat = cmd.opts<GlobalOptions>().logFormat;
+    });
+
+  program.command("version").description("print the version").action(() => {
+    result = { code: 0, stdout: `kipvs ${VERSION} (deno ${Deno.version.deno})\n` };
+  });
+
+  program.command("sysctl")
+    .description("check or apply the kernel settings kipvs depends on")
+    .option("--check", "compare the settings with the kernel (default)")
+    .option("--apply", "write the settings that differ")
+    .option("--strict-arp", "also want arp_ignore=1 and arp_announce=2", false)
+    .option("--localhost-nodeports", "also want route_localnet=1 and its drop rule", false)
+    .addOption(
+      new Option("--iptables-backend <backend>", "iptables backend for the localnet guard")
+        .choices(["auto", "legacy", "nft"]).default("auto"),
+    )
+    .addOption(
+      new Option("-o, --output <format>", "output").choices(["table", "json"]).default("table"),
+    )
+    .action((o) => {
+      if (o.check && o.apply) {
+        throw new KipvsError("usage", "kipvs sysctl: --check and --apply exclude each other");
+      }
+      const exec = new SystemExec();
+      return set(sysctlCommand({
+        mode: o.apply ? "apply" : "check",
+        output: o.output,
+        strictArp: o.strictArp,
+        localhostNodePorts: o.localhostNodeports,
+        color: o.output === "table" && stdoutWantsColor(),
+      }, {
+        io: new SysctlProgram(exec),
+        exec,
+        loadModule: modprobe(exec),
+        kernelRelease: Deno.osRelease(),
+        isRoot: Deno.uid() === 0,
+        iptablesBackend: () => resolveBackend(o.iptablesBackend, exec),
+      }));
+    });
+
+  program.command("run").description("watch the cluster and keep the node's dataplane in step")
+    .allowUnknownOption().action(notBuilt("run"));
+  program.command("dump").description("show what is programmed, by namespace/service:port")
+    .allowUnknownOption().action(notBuilt("dump"));
+  program.command("explain").description("trace where a packet to proto/ip:port goes")
+    .allowUnknownOption().action(notBuilt("explain"));
+  program.command("cleanup").description("remove everything kipvs or kube-proxy (ipvs) programmed")
+    .allowUnknownOption().action(notBuilt("cleanup"));
+
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and --version end here with exitCode 0; parse errors were printed by commander.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    reportError(err, logFormat, out);
+    return err instanceof KipvsError ? exitCodeFor(err.code) : 1;
+  }
+  if (!result) return 0;
+  out.stdout(result.stdout);
+  if (result.stderr) out.stderr(result.stderr);
+  return result.code;
+}
+
+function reportError(err: unknown, format: LogFormat, out: CliOutput): void {
+  const log = new Logger({ format, sink: (l) => out.stderr(l + "\n") });
+  if (err instanceof KipvsError) log.error(describeError(err), { code: err.code, ...err.details });
+  else log.error(describeError(err), { code: "internal", stack: (err as Error)?.stack });
+}

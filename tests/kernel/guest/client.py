@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""A client for kernel tests: prints which pod answered each request, one line per request.
+
+usage: client.py tcp|udp HOST PORT [--count N] [--timeout SECONDS] [--source ADDR]
+       client.py hold HOST PORT --seconds S [--interval SECONDS]
+
+Each request opens a new connection (TCP) or socket (UDP) and prints the first word of the
+answer (the pod's name), or "ERR timeout" / "ERR refused" / "ERR <reason>".
+"hold" keeps one TCP connection open for S seconds, sending a line every interval, and prints
+the server's name once, then "held N" with the number of answered lines, or "ERR ..." and the
+count so far when the connection breaks.
+"""
+import argparse
+import socket
+import time
+
+
+def family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def one(proto, host, port, timeout, source):
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    s = socket.socket(family(host), kind)
+    s.settimeout(timeout)
+    try:
+        if source:
+            s.bind((source, 0))
+        if proto == "tcp":
+            s.connect((host, port))
+            data = s.recv(256)
+        else:
+            s.sendto(b"hello\n", (host, port))
+            data, _ = s.recvfrom(256)
+        words = data.decode(errors="replace").split()
+        return words[0] if words else "ERR empty"
+    except socket.timeout:
+        return "ERR timeout"
+    except ConnectionRefusedError:
+        return "ERR refused"
+    except OSError as e:
+        return "ERR " + (e.strerror or str(e)).replace(" ", "_")
+    finally:
+        s.close()
+
+
+def hold(host, port, seconds, interval, timeout):
+    s = socket.socket(family(host), socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    n = 0
+    try:
+        s.connect((host, port))
+        f = s.makefile("rb")
+        print(f.readline().decode().split()[0], flush=True)
+        end = time.time() + seconds
+        while time.time() < end:
+            s.sendall(b"ping\n")
+            line = f.readline()
+            if not line:
+                print(f"ERR closed {n}", flush=True)
+                return
+            n += 1
+            time.sleep(interval)
+        print(f"held {n}", flush=True)
+    except OSError as e:
+        print(f"ERR {type(e).__name__} {n}", flush=True)
+    finally:
+        s.close()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("proto", choices=["tcp", "udp", "hold"])
+    p.add_argument("host")
+    p.add_argument("port", type=int)
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--timeout", type=float, default=2.0)
+    p.add_argument("--source")
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--interval", type=float, default=0.2)
+    a = p.parse_args()
+    if a.proto == "hold":
+        hold(a.host, a.port, a.seconds, a.interval, a.timeout)
+        return
+    for _ in range(a.count):
+        print(one(a.proto, a.host, a.port, a.timeout, a.source), flush=True)
+
+
+if __name__ == "__main__":
+    main()
