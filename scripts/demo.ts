@@ -21,6 +21,10 @@ console.log("booting the test kernel (User-Mode Linux 6.1 with IPVS)...");
 const r = await runInGuest({ name: "demo", script, timeoutMs: 60_000 });
 console.log(r.stdout + r.stderr);
 if (r.code !== 0) {
-  console.error(`demo failed (exit ${r.code}); kernel console tail:\n${r.console.split("\n").slice(-20).join("\n")}`);
+  console.error(
+    `demo failed (exit ${r.code}); kernel console tail:\n${
+      r.console.split("\n").slice(-20).join("\n")
+    }`,
+  );
   Deno.exit(1);
 }

@@ -52,7 +52,10 @@ show check3 kipvs sysctl --check --strict-arp --localhost-nodeports --iptables-b
   assert.match(get("apply1"), /^rc=0$/m);
 
   assert.match(get("check2"), /all settings are right/);
-  assert.match(get("check2"), /net\.ipv4\.vs\.conn_reuse_mode\s+-\s+1\s+skipped\s+left alone on kernel 6\.1/);
+  assert.match(
+    get("check2"),
+    /net\.ipv4\.vs\.conn_reuse_mode\s+-\s+1\s+skipped\s+left alone on kernel 6\.1/,
+  );
   assert.match(get("check2"), /^rc=0$/m);
 
   assert.equal(

@@ -9,7 +9,9 @@ Deno.test("Logger writes text lines with fields and drops lines below its level"
   const log = new Logger({ level: "info", sink: (l) => lines.push(l), now: at });
   log.debug("hidden");
   log.with({ sub: "run" }).info("synced", { services: 3, took: "1.2 ms" });
-  assert.deepEqual(lines, ['2026-01-02T03:04:05.000Z INFO  synced sub=run services=3 took="1.2 ms"']);
+  assert.deepEqual(lines, [
+    '2026-01-02T03:04:05.000Z INFO  synced sub=run services=3 took="1.2 ms"',
+  ]);
 });
 
 Deno.test("Logger writes JSON lines with an error's code and cause chain", () => {
