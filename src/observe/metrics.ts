@@ -1,0 +1,189 @@
+/**
+ * Prometheus metrics under kube-proxy's names (so existing dashboards and alerts keep working),
+ * plus kipvs's own counts of kernel writes per sync. Built on `prom-client`; its default process
+ * metrics are not registered because they read /proc, which Deno refuses without --allow-all, so
+ * the resident set size comes from Deno.memoryUsage() instead.
+ *
+ * @module
+ */
+
+import client from "prom-client";
+import { VERSION } from "../version.ts";
+
+const range = (start: number, step: number, count: number) =>
+  Array.from({ length: count }, (_, i) => +(start + i * step).toFixed(6));
+
+/**
+ * kube-proxy's network programming buckets (0.25 s .. 5 min), preceded by millisecond buckets so
+ * that incremental syncs of a few milliseconds can be told apart.
+ */
+export const PROGRAMMING_BUCKETS = [
+  0.001,
+  0.002,
+  0.005,
+  0.01,
+  0.02,
+  0.05,
+  0.1,
+  ...range(0.25, 0.25, 2),
+  ...range(1, 1, 59),
+  ...range(60, 5, 12),
+  ...range(120, 30, 7),
+];
+
+/** kube-proxy's sync duration buckets: 1 ms doubling to about 16 s. */
+export const SYNC_BUCKETS = range(0, 0, 15).map((_, i) => +(0.001 * 2 ** i).toFixed(6));
+
+/** What one sync wrote to the kernel, reported by the reconciler. */
+export interface SyncWrites {
+  netlinkOps: number;
+  ipsetRestores: number;
+  ipsetEntries: number;
+  iptablesRestores: number;
+}
+
+/** All metrics of a running proxy, in their own registry. */
+export class ProxyMetrics {
+  readonly registry = new client.Registry();
+  readonly syncDuration: client.Histogram;
+  readonly fullSyncDuration: client.Histogram;
+  readonly partialSyncDuration: client.Histogram;
+  readonly lastSyncTimestamp: client.Gauge;
+  readonly lastQueuedTimestamp: client.Gauge;
+  readonly networkProgrammingDuration: client.Histogram;
+  readonly endpointChanges: client.Counter;
+  readonly endpointChangesPending: client.Gauge;
+  readonly serviceChanges: client.Counter;
+  readonly serviceChangesPending: client.Gauge;
+  readonly iptablesRestoreFailures: client.Counter;
+  readonly noLocalEndpoints: client.Gauge<"traffic_policy">;
+  readonly syncFailures: client.Counter;
+  readonly lastSyncWrites: client.Gauge<"kind">;
+  readonly writes: client.Counter<"kind">;
+
+  constructor() {
+    const registers = [this.registry];
+    this.syncDuration = new client.Histogram({
+      name: "kubeproxy_sync_proxy_rules_duration_seconds",
+      help: "SyncProxyRules latency in seconds",
+      buckets: SYNC_BUCKETS,
+      registers,
+    });
+    this.fullSyncDuration = new client.Histogram({
+      name: "kubeproxy_sync_full_proxy_rules_duration_seconds",
+      help: "SyncProxyRules latency in seconds for full resyncs",
+      buckets: SYNC_BUCKETS,
+      registers,
+    });
+    this.partialSyncDuration = new client.Histogram({
+      name: "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+      help: "SyncProxyRules latency in seconds for partial resyncs",
+      buckets: SYNC_BUCKETS,
+      registers,
+    });
+    this.lastSyncTimestamp = new client.Gauge({
+      name: "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+      help: "The last time proxy rules were successfully synced",
+      registers,
+    });
+    this.lastQueuedTimestamp = new client.Gauge({
+      name: "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
+      help: "The last time a sync of proxy rules was queued",
+      registers,
+    });
+    this.networkProgrammingDuration = new client.Histogram({
+      name: "kubeproxy_network_programming_duration_seconds",
+      help: "In Cluster Network Programming Latency in seconds",
+      buckets: PROGRAMMING_BUCKETS,
+      registers,
+    });
+    this.endpointChanges = new client.Counter({
+      name: "kubeproxy_sync_proxy_rules_endpoint_changes_total",
+      help: "Cumulative proxy rules Endpoint changes",
+      registers,
+    });
+    this.endpointChangesPending = new client.Gauge({
+      name: "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
+      help: "Pending proxy rules Endpoint changes",
+      registers,
+    });
+    this.serviceChanges = new client.Counter({
+      name: "kubeproxy_sync_proxy_rules_service_changes_total",
+      help: "Cumulative proxy rules Service changes",
+      registers,
+    });
+    this.serviceChangesPending = new client.Gauge({
+      name: "kubeproxy_sync_proxy_rules_service_changes_pending",
+      help: "Pending proxy rules Service changes",
+      registers,
+    });
+    this.iptablesRestoreFailures = new client.Counter({
+      name: "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
+      help: "Cumulative proxy iptables restore failures",
+      registers,
+    });
+    this.noLocalEndpoints = new client.Gauge({
+      name: "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+      help: "Number of services with a Local traffic policy and no endpoints",
+      labelNames: ["traffic_policy"],
+      registers,
+    });
+    this.syncFailures = new client.Counter({
+      name: "kipvs_sync_failures_total",
+      help: "Syncs that did not complete (retried with backoff)",
+      registers,
+    });
+    this.lastSyncWrites = new client.Gauge({
+      name: "kipvs_sync_last_writes",
+      help: "Kernel writes of the last sync, by kind (netlink_ops, ipset_restores, " +
+        "ipset_entries, iptables_restores)",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.writes = new client.Counter({
+      name: "kipvs_writes_total",
+      help: "Kernel writes since start, by kind (netlink_ops, ipset_restores, ipset_entries, " +
+        "iptables_restores)",
+      labelNames: ["kind"],
+      registers,
+    });
+    new client.Gauge({
+      name: "kipvs_build_info",
+      help: "kipvs version and Deno runtime",
+      labelNames: ["version", "deno"],
+      registers,
+    }).set({ version: VERSION, deno: Deno.version.deno }, 1);
+    new client.Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory size in bytes",
+      registers,
+      collect() {
+        this.set(Deno.memoryUsage().rss);
+      },
+    });
+  }
+
+  /** Records what a sync wrote. */
+  recordWrites(w: SyncWrites): void {
+    const kinds: [string, number][] = [
+      ["netlink_ops", w.netlinkOps],
+      ["ipset_restores", w.ipsetRestores],
+      ["ipset_entries", w.ipsetEntries],
+      ["iptables_restores", w.iptablesRestores],
+    ];
+    for (const [kind, n] of kinds) {
+      this.lastSyncWrites.set({ kind }, n);
+      this.writes.inc({ kind }, n);
+    }
+  }
+
+  /** The Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The content type of {@link ProxyMetrics.text}. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

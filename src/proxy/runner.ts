@@ -1,0 +1,153 @@
+/**
+ * The sync loop's timing: at most one sync per `minIntervalMs`, at least one full sync per
+ * `maxIntervalMs`, one soon after a change, never two at once, and retries with exponential
+ * backoff after a failure. What a sync does is the caller's; the runner only decides when.
+ *
+ * @module
+ */
+
+/** Timers the runner uses; tests pass a fake clock. */
+export interface Clock {
+  now(): number;
+  /** Returns a handle for clearTimeout; its type is the clock's business. */
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The real clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/** What a sync is asked to do. */
+export interface SyncRequest {
+  /** Compare everything with the kernel (periodic resync, or after a failure). */
+  full: boolean;
+  /** Attempt number after failures (0 for a first try). */
+  retry: number;
+}
+
+/** Options of {@link SyncRunner}. */
+export interface SyncRunnerOptions {
+  /** `--ipvs-min-sync-period`. */
+  minIntervalMs: number;
+  /** `--ipvs-sync-period`: a full sync at least this often. */
+  maxIntervalMs: number;
+  /** Runs one sync; throwing makes the runner retry with backoff. */
+  sync: (req: SyncRequest) => Promise<void>;
+  /** First retry delay after a failure (default: minIntervalMs, at least 100 ms). */
+  backoffInitialMs?: number;
+  /** Longest retry delay (default: maxIntervalMs). */
+  backoffMaxMs?: number;
+  clock?: Clock;
+}
+
+/** Decides when syncs run. Call {@link SyncRunner.request} on every change. */
+export class SyncRunner {
+  #o: Required<Omit<SyncRunnerOptions, "clock">>;
+  #clock: Clock;
+  #timer: unknown;
+  #timerAt = Infinity;
+  #running: Promise<void> | undefined;
+  #lastStart = -Infinity;
+  #lastFull = -Infinity;
+  #pending = false;
+  #pendingFull = false;
+  #retry = 0;
+  #retryAt = -Infinity;
+  #stopped = true;
+
+  constructor(options: SyncRunnerOptions) {
+    this.#clock = options.clock ?? systemClock;
+    this.#o = {
+      minIntervalMs: options.minIntervalMs,
+      maxIntervalMs: options.maxIntervalMs,
+      sync: options.sync,
+      backoffInitialMs: options.backoffInitialMs ?? Math.max(100, options.minIntervalMs),
+      backoffMaxMs: options.backoffMaxMs ?? options.maxIntervalMs,
+    };
+  }
+
+  /** Starts the loop with a full sync right away. */
+  start(): void {
+    this.#stopped = false;
+    this.request({ full: true });
+  }
+
+  /** Asks for a sync soon (a full one when `full`). Coalesces with pending requests. */
+  request(opts: { full?: boolean } = {}): void {
+    this.#pending = true;
+    if (opts.full) this.#pendingFull = true;
+    this.#schedule();
+  }
+
+  /** Whether a requested sync has not run yet. */
+  get pending(): boolean {
+    return this.#pending;
+  }
+
+  /** Stops scheduling and waits for a sync in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#clearTimer();
+    await this.#running;
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  #schedule(): void {
+    if (this.#stopped || this.#running) return;
+    const now = this.#clock.now();
+    let at = this.#lastFull + this.#o.maxIntervalMs;
+    if (this.#pending) {
+      at = Math.min(at, Math.max(this.#lastStart + this.#o.minIntervalMs, this.#retryAt));
+    }
+    at = Math.max(at, now);
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    this.#clearTimer();
+    this.#timerAt = at;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#fire();
+    }, at - now);
+  }
+
+  #fire(): void {
+    if (this.#stopped || this.#running) return;
+    const now = this.#clock.now();
+    const full = this.#pendingFull || now >= this.#lastFull + this.#o.maxIntervalMs ||
+      this.#retry > 0;
+    const req: SyncRequest = { full, retry: this.#retry };
+    this.#pending = false;
+    this.#pendingFull = false;
+    this.#lastStart = now;
+    this.#running = (async () => {
+      try {
+        await this.#o.sync(req);
+        this.#retry = 0;
+        this.#retryAt = -Infinity;
+        if (full) this.#lastFull = now;
+      } catch {
+        // The sync reported its own failure; retry as a full sync after a backoff.
+        this.#retry++;
+        const delay = Math.min(
+          this.#o.backoffMaxMs,
+          this.#o.backoffInitialMs * 2 ** (this.#retry - 1),
+        );
+        this.#retryAt = this.#clock.now() + delay;
+        this.#pending = true;
+        this.#pendingFull = true;
+      } finally {
+        this.#running = undefined;
+        this.#schedule();
+      }
+    })();
+  }
+}

@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { ProxyHealth } from "../../src/observe/proxyhealth.ts";
+import { healthzHandler, metricsHandler, parseBindAddress } from "../../src/observe/http.ts";
+import { ServiceHealthServers } from "../../src/observe/servicehealth.ts";
+import { ProxyMetrics } from "../../src/observe/metrics.ts";
+import { Logger } from "../../src/observe/log.ts";
+import { KipvsError } from "../../src/errors.ts";
+
+Deno.test("ProxyHealth turns unhealthy only when a queued change waits past the timeout", () => {
+  const h = new ProxyHealth(60_000);
+  assert.equal(h.healthz(0).status, 200);
+  h.queued(1_000);
+  h.queued(30_000); // the oldest pending change counts
+  assert.equal(h.healthz(60_999).status, 200);
+  assert.equal(h.healthz(61_000).status, 503);
+  h.updated(62_000);
+  assert.equal(h.healthz(500_000).status, 200, "nothing queued: healthy however old the sync");
+  assert.deepEqual(h.healthz(62_000).body, {
+    lastUpdated: new Date(62_000).toISOString(),
+    currentTime: new Date(62_000).toISOString(),
+    nodeEligible: true,
+  });
+});
+
+Deno.test("ProxyHealth fails /healthz but not /livez while the node is not eligible", () => {
+  const h = new ProxyHealth(60_000);
+  h.setNodeEligible(false);
+  assert.equal(h.healthz(0).status, 503);
+  assert.equal(h.healthz(0).body.nodeEligible, false);
+  assert.equal(h.livez(0).status, 200);
+});
+
+Deno.test("healthzHandler() serves /healthz and /livez as JSON and 404 elsewhere", async () => {
+  const h = new ProxyHealth(1000);
+  const handle = healthzHandler(h, () => 5000);
+  const r = handle(new Request("http://x/healthz"));
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("content-type"), "application/json");
+  assert.equal((await r.json()).nodeEligible, true);
+  assert.equal(handle(new Request("http://x/livez")).status, 200);
+  assert.equal(handle(new Request("http://x/other")).status, 404);
+});
+
+Deno.test("metricsHandler() exposes kube-proxy's metric names", async () => {
+  const m = new ProxyMetrics();
+  m.networkProgrammingDuration.observe(0.003);
+  m.recordWrites({ netlinkOps: 4, ipsetRestores: 1, ipsetEntries: 2, iptablesRestores: 0 });
+  const text = await (await metricsHandler(m)(new Request("http://x/metrics"))).text();
+  for (
+    const name of [
+      "kubeproxy_sync_proxy_rules_duration_seconds",
+      "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+      "kubeproxy_network_programming_duration_seconds",
+      "kubeproxy_sync_proxy_rules_endpoint_changes_total",
+      "kubeproxy_sync_proxy_rules_service_changes_total",
+      "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
+      "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+      "process_resident_memory_bytes",
+    ]
+  ) assert.match(text, new RegExp(`^# TYPE ${name} `, "m"));
+  assert.match(text, /^kubeproxy_network_programming_duration_seconds_bucket\{le="0\.002"\} 0$/m);
+  assert.match(text, /^kubeproxy_network_programming_duration_seconds_bucket\{le="0\.005"\} 1$/m);
+  assert.match(text, /^kipvs_sync_last_writes\{kind="netlink_ops"\} 4$/m);
+});
+
+Deno.test("parseBindAddress() reads IPv4, IPv6 and empty hosts and rejects junk", () => {
+  assert.deepEqual(parseBindAddress("0.0.0.0:10256", "--x"), { hostname: "0.0.0.0", port: 10256 });
+  assert.deepEqual(parseBindAddress("[::1]:10249", "--x"), { hostname: "::1", port: 10249 });
+  assert.deepEqual(parseBindAddress(":9", "--x"), { hostname: "0.0.0.0", port: 9 });
+  assert.throws(
+    () => parseBindAddress("10256", "--healthz-bind-address"),
+    (e: unknown) => e instanceof KipvsError && /--healthz-bind-address: "10256"/.test(e.message),
+  );
+});
+
+Deno.test("ServiceHealthServers answers 200 with local endpoints and 503 without", async () => {
+  const port = freePort();
+  const s = new ServiceHealthServers({
+    logger: new Logger({ sink: () => {} }),
+    hostname: "127.0.0.1",
+  });
+  try {
+    await s.sync([{ nodePort: port, namespace: "default", name: "web", localEndpoints: 2 }]);
+    let r = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("x-load-balancing-endpoint-weight"), "2");
+    assert.deepEqual(await r.json(), {
+      service: { namespace: "default", name: "web" },
+      localEndpoints: 2,
+      serviceProxyHealthy: true,
+    });
+    await s.sync([{ nodePort: port, namespace: "default", name: "web", localEndpoints: 0 }]);
+    r = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(r.status, 503);
+    await r.body?.cancel();
+    await s.sync([]);
+    assert.deepEqual(s.ports(), []);
+    await assert.rejects(() => fetch(`http://127.0.0.1:${port}/`));
+  } finally {
+    await s.close();
+  }
+});
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}

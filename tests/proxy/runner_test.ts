@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { type Clock, type SyncRequest, SyncRunner } from "../../src/proxy/runner.ts";
+
+/** A manual clock: timers fire only when the test advances time. */
+class FakeClock implements Clock {
+  t = 0;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+  #id = 0;
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): number {
+    this.#timers.set(++this.#id, { at: this.t + ms, fn });
+    return this.#id;
+  }
+  clearTimeout(id: unknown): void {
+    this.#timers.delete(id as number);
+  }
+  /** Advances time to `to`, firing due timers in order and letting syncs settle. */
+  async advance(to: number): Promise<void> {
+    for (;;) {
+      await flush();
+      const next = [...this.#timers.entries()].sort((a, b) => a[1].at - b[1].at)[0];
+      if (!next || next[1].at > to) break;
+      this.#timers.delete(next[0]);
+      this.t = next[1].at;
+      next[1].fn();
+    }
+    this.t = to;
+    await flush();
+  }
+}
+
+async function flush() {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+function setup(opts: { fail?: (n: number) => boolean } = {}) {
+  const clock = new FakeClock();
+  const runs: { at: number; req: SyncRequest }[] = [];
+  const runner = new SyncRunner({
+    minIntervalMs: 1000,
+    maxIntervalMs: 30_000,
+    clock,
+    sync: (req) => {
+      runs.push({ at: clock.t, req });
+      return opts.fail?.(runs.length) ? Promise.reject(new Error("boom")) : Promise.resolve();
+    },
+  });
+  return { clock, runs, runner };
+}
+
+Deno.test("SyncRunner starts with a full sync and then resyncs fully every sync period", async () => {
+  const { clock, runs, runner } = setup();
+  runner.start();
+  await clock.advance(65_000);
+  assert.deepEqual(runs.map((r) => [r.at, r.req.full]), [[0, true], [30_000, true], [
+    60_000,
+    true,
+  ]]);
+  await runner.stop();
+});
+
+Deno.test("SyncRunner runs a change at once but at most once per min sync period", async () => {
+  const { clock, runs, runner } = setup();
+  runner.start();
+  await clock.advance(100);
+  runner.request();
+  await clock.advance(200);
+  runner.request();
+  await clock.advance(5000);
+  runner.request();
+  await clock.advance(5000);
+  assert.deepEqual(runs.map((r) => [r.at, r.req.full]), [[0, true], [1000, false], [5000, false]]);
+  await runner.stop();
+});
+
+Deno.test("SyncRunner coalesces a burst of changes into one sync", async () => {
+  const { clock, runs, runner } = setup();
+  runner.start();
+  await clock.advance(2000);
+  for (let i = 0; i < 50; i++) runner.request();
+  await clock.advance(2500);
+  assert.equal(runs.length, 2);
+  assert.equal(runner.pending, false);
+  await runner.stop();
+});
+
+Deno.test("SyncRunner retries a failed sync as a full sync with exponential backoff", async () => {
+  const { clock, runs, runner } = setup({ fail: (n) => n >= 2 && n <= 4 });
+  runner.start();
+  await clock.advance(2000);
+  runner.request();
+  await clock.advance(20_000);
+  assert.deepEqual(runs.map((r) => [r.at, r.req.full, r.req.retry]), [
+    [0, true, 0],
+    [2000, false, 0], // fails
+    [3000, true, 1], // +1 s, fails
+    [5000, true, 2], // +2 s, fails
+    [9000, true, 3], // +4 s, succeeds
+  ]);
+  await runner.stop();
+});
+
+Deno.test("SyncRunner never runs two syncs at once", async () => {
+  const clock = new FakeClock();
+  let active = 0;
+  let maxActive = 0;
+  let release: () => void = () => {};
+  const runner = new SyncRunner({
+    minIntervalMs: 0,
+    maxIntervalMs: 30_000,
+    clock,
+    sync: async () => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      await new Promise<void>((r) => release = r);
+      active--;
+    },
+  });
+  runner.start();
+  await clock.advance(1);
+  runner.request();
+  runner.request();
+  await clock.advance(10);
+  assert.equal(maxActive, 1);
+  release();
+  await clock.advance(20);
+  release();
+  await clock.advance(30);
+  assert.equal(maxActive, 1);
+  const stopped = runner.stop();
+  release();
+  await stopped;
+});
