@@ -40,9 +40,9 @@ export interface ProxyConfig {
   nodePortAddresses: string[];
   /** Families this node proxies. */
   families: Family[];
-  /** `--healthz-bind-address` ("" disables), default "0.0.0.0:10256". */
+  /** `--healthz-bind-address`, default "0.0.0.0:10256". */
   healthzBindAddress: string;
-  /** `--metrics-bind-address` ("" disables), default "127.0.0.1:10249". */
+  /** `--metrics-bind-address`, default "127.0.0.1:10249". */
   metricsBindAddress: string;
   /** Graceful termination check period, ms (`--graceful-termination-check-period`?). */
   gracefulTerminationCheckPeriodMs: number;
