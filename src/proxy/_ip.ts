@@ -83,7 +83,10 @@ export function parseIP(text: string): IP | undefined {
   return bytes && { family: 4, bytes };
 }
 
-/** The canonical text of an address (RFC 5952 for IPv6: lower case, longest zero run as ::). */
+/**
+ * The canonical text of an address, as glibc's inet_ntop writes it (RFC 5952 for IPv6: lower
+ * case, no leading zeros, the first longest run of two or more zero groups as ::).
+ */
 export function formatIP(ip: IP): string {
   const b = ip.bytes;
   if (ip.family === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
@@ -102,6 +105,11 @@ export function formatIP(ip: IP): string {
     i = j;
   }
   const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
+  // An IPv4 tail, as glibc's inet_ntop (hence ipset and ipvsadm) writes it: ::ffff:a.b.c.d
+  // (IPv4-mapped) and ::a.b.c.d (IPv4-compatible: six zero groups, then anything).
+  if (best === 0 && (bestLen === 6 || (bestLen === 5 && g[5] === 0xffff))) {
+    return `::${bestLen === 5 ? "ffff:" : ""}${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
   if (best < 0) return hex(g);
   return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
 }
