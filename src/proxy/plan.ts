@@ -16,7 +16,7 @@ import {
   SERVICE_PROXY_NAME_LABEL,
 } from "../k8s/types.ts";
 import type { ClusterState } from "../source/source.ts";
-import { cidrContains, formatCIDR, ipFamily, parseIP } from "./_ip.ts";
+import { cidrContains, formatCIDR, formatIP, ipFamily, parseIP } from "./_ip.ts";
 import type { Family, NodeInfo, ProxyConfig } from "./config.ts";
 import {
   type DesiredState,
@@ -169,7 +169,10 @@ function planFamily(
       if (info.sourceRanges.length > 0) {
         acc.add(SET.LOAD_BALANCER_FW, family, entry);
         for (const cidr of info.sourceRanges) {
-          acc.add(SET.LOAD_BALANCER_SOURCE_CIDR, family, `${entry},${formatCIDR(cidr)}`);
+          // As `ipset save` prints it: a host range without its /32 (/128), so that what the
+          // kernel holds compares equal.
+          const net = cidr.prefix === cidr.bytes.length * 8 ? formatIP(cidr) : formatCIDR(cidr);
+          acc.add(SET.LOAD_BALANCER_SOURCE_CIDR, family, `${entry},${net}`);
         }
         // A range that covers the node lets the node reach the load balancer IP (its packets
         // carry the load balancer IP as source); otherwise KUBE-IPVS-OUT-FILTER drops them.

@@ -174,7 +174,8 @@ Deno.test("plan() fills the source-range sets, and the node's own IP when a rang
     set KUBE-LOAD-BALANCER-FW 203.0.113.10,tcp:80
     set KUBE-LOAD-BALANCER-FW 203.0.113.20,tcp:80
     set KUBE-LOAD-BALANCER-SOURCE-CIDR 203.0.113.10,tcp:80,192.168.1.0/24
-    set KUBE-LOAD-BALANCER-SOURCE-CIDR 203.0.113.10,tcp:80,198.51.100.7/32
+    # a host range as ipset save prints it, without /32
+    set KUBE-LOAD-BALANCER-SOURCE-CIDR 203.0.113.10,tcp:80,198.51.100.7
     set KUBE-LOAD-BALANCER-SOURCE-CIDR 203.0.113.10,tcp:80,10.0.0.0/8
     set KUBE-LOAD-BALANCER-SOURCE-CIDR 203.0.113.20,tcp:80,198.51.100.0/24
     set KUBE-LOAD-BALANCER-SOURCE-IP 203.0.113.10,tcp:80,203.0.113.10
