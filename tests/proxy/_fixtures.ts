@@ -12,7 +12,7 @@ import type {
   ServicePort,
   ServiceType,
 } from "../../src/k8s/types.ts";
-import { SERVICE_NAME_LABEL, ZONE_LABEL } from "../../src/k8s/types.ts";
+import { SERVICE_NAME_LABEL } from "../../src/k8s/types.ts";
 import type { ClusterState } from "../../src/source/source.ts";
 import { DEFAULT_CONFIG, type Family, type NodeInfo } from "../../src/proxy/config.ts";
 import type { DesiredState } from "../../src/proxy/desired.ts";
@@ -222,6 +222,3 @@ export function planDump(
 ): string[] {
   return dump(plan(cluster(...objects), ctx(o)));
 }
-
-/** The zone label, re-exported for Node builders. */
-export { ZONE_LABEL };
