@@ -79,4 +79,14 @@ export interface NodeInfo {
   zone?: string;
   /** Addresses that serve node ports, already filtered by `nodePortAddresses`, per family. */
   nodePortAddresses: { 4: string[]; 6: string[] };
+  /**
+   * The node's primary IP per family (kube-proxy's NodeIPs; loopback when unknown). A load
+   * balancer whose source ranges cover it stays reachable from the node itself.
+   */
+  ips?: { 4: string; 6: string };
+  /**
+   * Local addresses outside kube-ipvs0 (no loopback, no IPv6 link-local): an external or load
+   * balancer IP among them is served where it is, not bound to kube-ipvs0.
+   */
+  localAddresses?: string[];
 }

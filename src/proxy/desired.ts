@@ -79,7 +79,11 @@ export interface ServicePlan {
   addresses: string[];
   ipsetEntries: IpsetEntry[];
   healthCheck?: HealthCheckSpec;
-  /** Service ports whose traffic policy is Local but that have no local endpoint. */
+  /**
+   * Families (0, 1 or 2) in which a port of this service has a Local traffic policy, endpoints
+   * somewhere, but none on this node (kube-proxy's sync_proxy_rules_no_local_endpoints_total
+   * counts services, per family).
+   */
   noLocalEndpoints: { internal: number; external: number };
 }
 
