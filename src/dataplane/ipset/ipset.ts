@@ -18,8 +18,9 @@ export interface Ipset {
   /**
    * Applies a payload of create/add/del/destroy lines (like: `ipset restore -exist`). With
    * -exist, creating an identical set, adding a present entry or deleting an absent one is not
-   * an error. Lines before a failing line stay applied, as with ipset itself. Throws an `exec`
-   * KipvsError that names the failing line with its neighbours.
+   * an error. A failed restore may have applied some lines before the failing one (ipset sends
+   * them in batches): read the sets again before retrying. Throws an `exec` KipvsError that
+   * names the failing line with its neighbours.
    */
   restore(payload: string): Promise<void>;
 }

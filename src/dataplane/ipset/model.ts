@@ -39,12 +39,27 @@ const TYPES = new Set<string>([
 const PREFIX = "ipset v7.17: ";
 
 class LineError extends Error {
-  constructor(readonly text: string, readonly withLine = true) {
+  /** The line a batched entry came from (set when the kernel refuses it). */
+  line?: number;
+  constructor(readonly text: string, readonly withLine = true, readonly code = 1) {
     super(text);
   }
 }
 
-/** The model. `isReferenced` tells whether a kernel component (iptables) uses a set. */
+interface Pending {
+  verb: "add" | "del";
+  set: ModelSet;
+  items: { line: number; entry: string }[];
+}
+
+/**
+ * The model. `isReferenced` tells whether a kernel component (iptables) uses a set.
+ *
+ * Like ipset, consecutive add (or del) lines of one set are sent to the kernel as one batch,
+ * when another command comes or the payload ends. A refusal the program finds itself (unknown
+ * set, syntax error) drops the batch waiting to be sent; a refusal by the kernel keeps the
+ * entries of its batch before the refused one. Commands before are applied either way.
+ */
 export class IpsetModel {
   readonly sets = new Map<string, ModelSet>();
   /** Whether iptables rules use a set (such a set cannot be destroyed). */
@@ -52,19 +67,81 @@ export class IpsetModel {
 
   /** Applies a payload like `ipset restore [-exist]`. */
   restore(payload: string, options: { exist?: boolean } = {}): ModelAnswer {
+    const exist = options.exist ?? false;
     const lines = payload.split("\n");
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!.trim();
-      if (line === "" || line.startsWith("#")) continue;
-      try {
-        this.#apply(line.split(/\s+/), options.exist ?? false);
-      } catch (err) {
-        if (!(err instanceof LineError)) throw err;
-        const where = err.withLine ? `Error in line ${i + 1}: ` : "";
-        return { code: 1, stdout: "", stderr: `${PREFIX}${where}${err.text}\n` };
+    let pending: Pending | undefined;
+    const send = () => {
+      const batch = pending;
+      pending = undefined;
+      for (const item of batch?.items ?? []) {
+        try {
+          this.#entry(batch!.verb, batch!.set, item.entry, exist);
+        } catch (err) {
+          if (err instanceof LineError) err.line = item.line;
+          throw err;
+        }
       }
+    };
+    let lineNo = 0;
+    try {
+      for (let i = 0; i < lines.length; i++) {
+        lineNo = i + 1;
+        const line = lines[i]!.trim();
+        if (line === "" || line.startsWith("#")) continue;
+        const words = line.split(/\s+/);
+        const [verb, name, arg] = words;
+        if (verb === "add" || verb === "del") {
+          const set = name === undefined ? undefined : this.sets.get(name);
+          if (!set) {
+            pending = undefined;
+            throw new LineError("The set with the given name does not exist");
+          }
+          const parsed = parseEntry(set.type, set.family, arg ?? "");
+          if (parsed.error !== undefined) {
+            pending = undefined;
+            throw new LineError(`Syntax error: '${arg ?? ""}' is invalid: ${parsed.error}`, false);
+          }
+          if (pending && (pending.verb !== verb || pending.set !== set)) send();
+          pending ??= { verb, set, items: [] };
+          pending.items.push({ line: lineNo, entry: parsed.entry });
+          continue;
+        }
+        if (!["create", "destroy", "flush"].includes(verb!)) {
+          pending = undefined;
+          throw new LineError(`No command specified: unknown argument ${verb}`, false, 2);
+        }
+        send();
+        this.#command(words, exist);
+      }
+      lineNo = lines.length;
+      send();
+    } catch (err) {
+      if (!(err instanceof LineError)) throw err;
+      const at = err.line ?? lineNo;
+      const where = err.withLine ? `Error in line ${at}: ` : "";
+      const help = err.code === 2 ? "Try `ipset help' for more information.\n" : "";
+      return { code: err.code, stdout: "", stderr: `${PREFIX}${where}${err.text}\n${help}` };
     }
     return { code: 0, stdout: "", stderr: "" };
+  }
+
+  #entry(verb: "add" | "del", set: ModelSet, entry: string, exist: boolean): void {
+    const has = set.entries.has(entry);
+    if (verb === "add") {
+      if (has && !exist) {
+        throw new LineError("Element cannot be added to the set: it's already added");
+      }
+      const max = Number(set.options.find(([k]) => k === "maxelem")?.[1] ?? Infinity);
+      if (!has && set.entries.size >= max) {
+        throw new LineError("Hash is full, cannot add more elements");
+      }
+      set.entries.add(entry);
+    } else {
+      if (!has && !exist) {
+        throw new LineError("Element cannot be deleted from the set: it's not added");
+      }
+      set.entries.delete(entry);
+    }
   }
 
   /** The text `ipset save` prints. */
@@ -79,54 +156,21 @@ export class IpsetModel {
     return out.length ? out.join("\n") + "\n" : "";
   }
 
-  #set(name: string | undefined): ModelSet {
+  #command(words: string[], exist: boolean): void {
+    const [verb, name] = words;
+    if (verb === "create") return this.#create(words, exist);
     const set = name === undefined ? undefined : this.sets.get(name);
-    if (!set) throw new LineError("The set with the given name does not exist");
-    return set;
-  }
-
-  #apply(words: string[], exist: boolean): void {
-    const [verb, name, arg] = words;
-    switch (verb) {
-      case "create":
-        return this.#create(words, exist);
-      case "add":
-      case "del": {
-        const set = this.#set(name);
-        const parsed = parseEntry(set.type, set.family, arg ?? "");
-        if (parsed.error !== undefined) {
-          throw new LineError(`Syntax error: '${arg ?? ""}' is invalid: ${parsed.error}`, false);
-        }
-        const has = set.entries.has(parsed.entry);
-        if (verb === "add") {
-          if (has && !exist) {
-            throw new LineError("Element cannot be added to the set: it's already added");
-          }
-          const max = Number(set.options.find(([k]) => k === "maxelem")?.[1] ?? Infinity);
-          if (!has && set.entries.size >= max) {
-            throw new LineError("Hash is full, cannot add more elements");
-          }
-          set.entries.add(parsed.entry);
-        } else {
-          if (!has && !exist) {
-            throw new LineError("Element cannot be deleted from the set: it's not added");
-          }
-          set.entries.delete(parsed.entry);
-        }
-        return;
+    if (!set) {
+      if (verb === "destroy" && exist) return;
+      throw new LineError("The set with the given name does not exist");
+    }
+    if (verb === "flush") {
+      set.entries.clear();
+    } else {
+      if (this.isReferenced(set.name)) {
+        throw new LineError("Set cannot be destroyed: it is in use by a kernel component");
       }
-      case "flush":
-        this.#set(name).entries.clear();
-        return;
-      case "destroy":
-        this.#set(name);
-        if (this.isReferenced(name!)) {
-          throw new LineError("Set cannot be destroyed: it is in use by a kernel component");
-        }
-        this.sets.delete(name!);
-        return;
-      default:
-        throw new LineError(`No command specified: unknown argument ${verb}`, false);
+      this.sets.delete(set.name);
     }
   }
 

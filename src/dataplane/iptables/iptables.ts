@@ -30,7 +30,7 @@ export interface Iptables {
 /**
  * Builds the error of a failed restore. iptables-restore names the line either as
  * "Error occurred at line: N" (a rule it could not parse or load) or "line N failed" (the
- * table's commit was refused).
+ * table's commit was refused); iptables-nft-restore as "line N: CHAIN_USER_ADD failed ...".
  */
 export function iptablesRestoreError(
   program: string,
@@ -38,12 +38,12 @@ export function iptablesRestoreError(
   res: { code: number; stderr: string },
 ): KipvsError {
   const m = /Error occurred at line: (\d+)/.exec(res.stderr) ??
-    /line (\d+) failed/.exec(res.stderr);
+    /line (\d+) failed/.exec(res.stderr) ?? /^line (\d+): /m.exec(res.stderr);
   const line = m ? Number(m[1]) : undefined;
-  const reason =
-    res.stderr.split("\n").map((l) => l.trim()).find((l) =>
-      l !== "" && !l.startsWith("Error occurred at line") && !l.startsWith("Try `")
-    )?.replace(/^\S+-restore( v[\d.]+ \(\w+\))?: /, "") ?? `exited with ${res.code}`;
+  const reason = res.stderr.split("\n")
+    .map((l) => l.trim().replace(/^\S+-restore( v[\d.]+ \([\w_]+\))?: ?/, ""))
+    .find((l) => l !== "" && !l.startsWith("Error occurred at line") && !l.startsWith("Try `")) ??
+    `exited with ${res.code}`;
   const where = line === undefined ? "" : ` at line ${line}`;
   const lines = line === undefined ? [] : excerptLines(payload, line);
   return new KipvsError(
@@ -98,8 +98,8 @@ export class KernelIptables implements Iptables {
   async restore(family: Family, payload: string): Promise<void> {
     if (payload === "") return;
     const { restore } = iptablesTools(this.#backend, family);
-    // Wait up to 5 s for the xtables lock, polling every 100 ms, as kube-proxy does.
-    const args = ["-w", "5", "-W", "100000", "--noflush"];
+    // Wait up to 5 s for the xtables lock (1.8.9 ignores a -W interval, with a warning).
+    const args = ["-w", "5", "--noflush"];
     const res = await this.#exec.run(restore, args, { stdin: payload });
     if (res.code !== 0) throw iptablesRestoreError(restore, payload, res);
   }

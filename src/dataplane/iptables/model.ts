@@ -124,7 +124,7 @@ export class IptablesModel {
     const words = line.split(" ");
     const [op, chain] = words as [string, string];
     const c = t.get(chain);
-    if (!c) throw new LineError(`Couldn't find chain \`${chain}'`);
+    if (!c) throw new LineError("", false); // iptables-restore: "line N failed"
     if (op === "-F") c.rules.length = 0;
     else if (op === "-X") {
       const referenced = [...t.values()].some((o) =>

@@ -93,8 +93,8 @@ Deno.test("KernelIpset reports the failing restore line with its neighbours", as
       "  5 | add A 10.0.0.4,tcp:80",
     ].join("\n"),
   );
-  // Like ipset, the lines before the failing one stay applied.
-  assert.deepEqual([...model.sets.get("A")!.entries], ["10.0.0.1,tcp:80"]);
+  // Like ipset: the set was created, but the add batched with the failing line was dropped.
+  assert.deepEqual([...model.sets.get("A")!.entries], []);
 });
 
 Deno.test("ipsetRestoreError() finds the line of a syntax error ipset does not number", () => {
@@ -113,6 +113,21 @@ Deno.test("ipsetRestoreError() finds the line of a syntax error ipset does not n
     1,
   );
   assert.equal(none.message, "ipset restore failed: Kernel error received: ipset protocol error");
+});
+
+Deno.test("IpsetModel sends batches like ipset: a kernel refusal keeps the entries before it", () => {
+  const m = new IpsetModel();
+  const r = m.restore("create X hash:ip\nadd X 1.1.1.1\nadd X 1.1.1.1\nadd X 1.1.1.2\n");
+  assert.equal(
+    r.stderr,
+    "ipset v7.17: Error in line 3: Element cannot be added to the set: it's already added\n",
+  );
+  assert.deepEqual([...m.sets.get("X")!.entries], ["1.1.1.1"]);
+  m.restore("create Y hash:ip\nadd X 5.5.5.5\nadd Y 6.6.6.6\nadd NOPE 1.1.1.1\n", { exist: true });
+  assert.deepEqual([...m.sets.get("X")!.entries], ["1.1.1.1", "5.5.5.5"]);
+  assert.deepEqual([...m.sets.get("Y")!.entries], []);
+  assert.equal(m.restore("destroy NOPE\n", { exist: true }).code, 0);
+  assert.equal(m.restore("frob X\n").code, 2);
 });
 
 Deno.test("IpsetModel answers like ipset 7.17 for the refusals kipvs can meet", () => {
