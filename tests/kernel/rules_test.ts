@@ -75,7 +75,7 @@ Deno.test("ipset and iptables payloads round-trip through the real kernel (apply
     timeoutMs: 180_000,
   });
   assertGuestOk(r, "guest tests");
-  assert.match(r.stdout, /ok \| 8 passed \| 0 failed/);
+  assert.match(r.stdout, /ok \| 9 passed \| 0 failed/);
 });
 
 Deno.test("the rules act on real traffic: source ranges, kube-ipvs0 port filter, hairpin masquerade", async () => {

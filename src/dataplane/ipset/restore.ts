@@ -12,7 +12,7 @@ import { KipvsError } from "../../errors.ts";
 import type { Family } from "../../proxy/config.ts";
 import { canonicalEntry } from "./entry.ts";
 import type { IpsetSnapshot, KernelSet } from "./save.ts";
-import { createLine, familySpecs, type SetSpec, setSpec } from "./spec.ts";
+import { createLine, createOptions, familySpecs, type SetSpec, setSpec } from "./spec.ts";
 
 /** Options of {@link planIpsetRestore}. */
 export interface IpsetPlanOptions {
@@ -35,6 +35,11 @@ export interface IpsetPlan {
   /** Entries added and deleted. */
   added: number;
   deleted: number;
+  /**
+   * What `ipset save` will show once the payload is applied: `current` with kube-proxy's sets
+   * as planned. A caller may keep it to skip reading the kernel on its next sync.
+   */
+  after: IpsetSnapshot;
 }
 
 /** Why an existing set cannot be adopted, or undefined when it can. */
@@ -55,7 +60,15 @@ export function planIpsetRestore(options: IpsetPlanOptions): IpsetPlan {
   for (const f of options.families) for (const s of familySpecs(f)) names.add(s.name);
   for (const name of options.desired.keys()) names.add(name);
 
-  const plan: IpsetPlan = { payload: "", created: [], recreated: [], added: 0, deleted: 0 };
+  const after: IpsetSnapshot = new Map(options.current);
+  const plan: IpsetPlan = {
+    payload: "",
+    created: [],
+    recreated: [],
+    added: 0,
+    deleted: 0,
+    after,
+  };
   const lines: string[] = [];
   for (const name of names) {
     const spec = setSpec(name);
@@ -81,6 +94,12 @@ export function planIpsetRestore(options: IpsetPlanOptions): IpsetPlan {
     }
     const stale = [...have].filter((e) => !want.has(e)).sort();
     const missing = [...want].filter((e) => !have.has(e)).sort();
+    after.set(name, {
+      name,
+      type: spec.type,
+      options: cur && !mismatch ? cur.options : createOptions(spec),
+      entries: want,
+    });
     for (const e of stale) lines.push(`del ${name} ${e}`);
     for (const e of missing) lines.push(`add ${name} ${e}`);
     plan.deleted += stale.length;

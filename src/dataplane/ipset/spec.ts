@@ -60,10 +60,17 @@ export function allKubeSetNames(): string[] {
   return [...BY_NAME.keys()];
 }
 
+/** kube-proxy's creation options of a set, in the order `ipset save` prints them. */
+export function createOptions(spec: SetSpec): Map<string, string> {
+  return spec.type === "bitmap:port" ? new Map([["range", spec.range!]]) : new Map([
+    ["family", spec.hashFamily!],
+    ["hashsize", String(HASH_SIZE)],
+    ["maxelem", String(MAX_ELEM)],
+  ]);
+}
+
 /** The `create` line of a set, as `ipset restore` reads it. */
 export function createLine(spec: SetSpec): string {
-  const opts = spec.type === "bitmap:port"
-    ? `range ${spec.range}`
-    : `family ${spec.hashFamily} hashsize ${HASH_SIZE} maxelem ${MAX_ELEM}`;
+  const opts = [...createOptions(spec)].map(([k, v]) => `${k} ${v}`).join(" ");
   return `create ${spec.name} ${spec.type} ${opts}`;
 }

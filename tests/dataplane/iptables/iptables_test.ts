@@ -131,6 +131,34 @@ Deno.test("syncSetsAndRules() writes sets then rules once, and nothing on a reru
   assert.deepEqual([ipset.restores.length, iptables.restores.length], [1, 2]);
 });
 
+Deno.test("syncSetsAndRules() can trust the snapshot of the previous sync instead of ipset save", async () => {
+  const ipset = new FakeIpset();
+  const iptables = new FakeIptables();
+  const desired = { ipsets: scenarioSets(), families: [4] as (4 | 6)[] };
+  const first = await syncSetsAndRules({ ipset, iptables, desired, config: SCENARIO_CONFIG });
+  const saved = await ipset.save();
+  const view = (s: typeof saved) =>
+    [...s.values()].map((k) => [
+      k.name,
+      k.type,
+      ["family", "hashsize", "maxelem", "range"].map((o) => k.options.get(o)),
+      [...k.entries].sort(),
+    ]);
+  assert.deepEqual(view(first.ipsetSnapshot), view(saved));
+  ipset.saves = 0;
+  desired.ipsets.get("KUBE-CLUSTER-IP")!.add("10.96.0.99,tcp:80");
+  const next = await syncSetsAndRules({
+    ipset,
+    iptables,
+    desired,
+    config: SCENARIO_CONFIG,
+    ipsetSnapshot: first.ipsetSnapshot,
+  });
+  assert.equal(ipset.saves, 0);
+  assert.equal(ipset.restores.at(-1), "add KUBE-CLUSTER-IP 10.96.0.99,tcp:80\n");
+  assert.deepEqual(view(next.ipsetSnapshot), view(await ipset.save()));
+});
+
 Deno.test("syncSetsAndRules() unhooks the rules of a wrongly typed set to recreate it", async () => {
   const ipsetModel = new IpsetModel();
   const iptModel = new IptablesModel();

@@ -174,6 +174,40 @@ Deno.test("a second sync with the same input runs no restore at all", async () =
   ]);
 });
 
+Deno.test("a sync trusting the previous snapshot skips ipset save, and the snapshot was right", async () => {
+  const first = await syncSetsAndRules({
+    ipset,
+    iptables,
+    desired: { ipsets: desired, families: [4, 6] },
+    config,
+  });
+  const view = (
+    s: Map<
+      string,
+      { name: string; type: string; options: Map<string, string>; entries: Set<string> }
+    >,
+  ) =>
+    [...s.values()].filter((k) => k.name.startsWith("KUBE-")).map((k) => [
+      k.name,
+      k.type,
+      ["family", "hashsize", "maxelem", "range"].map((o) => k.options.get(o)),
+      [...k.entries].sort(),
+    ]).sort();
+  assert.deepEqual(view(first.ipsetSnapshot), view(parseIpsetSave(await out("ipset", "save"))));
+  exec.calls = [];
+  const r = await syncSetsAndRules({
+    ipset,
+    iptables,
+    desired: { ipsets: desired, families: [4, 6] },
+    config,
+    ipsetSnapshot: first.ipsetSnapshot,
+  });
+  assert.equal(r.writes, 0);
+  assert.deepEqual(exec.calls.map((c) => c.argv), [["iptables-legacy-save"], [
+    "ip6tables-legacy-save",
+  ]]);
+});
+
 Deno.test("a changed input writes only the differing entries and chains", async () => {
   exec.calls = [];
   desired = scenario();
