@@ -131,12 +131,9 @@ export function renderIptables(options: RenderOptions): IptablesRules {
     nat(CHAIN.SERVICES, `${match} -m addrtype --dst-type LOCAL -j ACCEPT`);
   };
   if (nonEmpty(SET.EXTERNAL_IP)) {
-    nat(
-      CHAIN.SERVICES,
-      `${comment(SET.EXTERNAL_IP)} -m set --match-set ${
-        name(SET.EXTERNAL_IP)
-      } dst,dst -j ${CHAIN.MARK_MASQ}`,
-    );
+    const ext = name(SET.EXTERNAL_IP);
+    const masq = `-m set --match-set ${ext} dst,dst -j ${CHAIN.MARK_MASQ}`;
+    nat(CHAIN.SERVICES, `${comment(SET.EXTERNAL_IP)} ${masq}`);
     externalAccept(SET.EXTERNAL_IP);
   }
   if (nonEmpty(SET.EXTERNAL_IP_LOCAL)) externalAccept(SET.EXTERNAL_IP_LOCAL);
@@ -145,14 +142,10 @@ export function renderIptables(options: RenderOptions): IptablesRules {
   nat(CHAIN.LOAD_BALANCER, `-j ${CHAIN.MARK_MASQ}`);
   filter(CHAIN.SOURCE_RANGES_FIREWALL, "-j DROP");
 
+  const host = family === 4 ? "/32" : "/128";
   for (const { ip, proto, port } of noNodeAccess(options)) {
-    const host = family === 4 ? "/32" : "/128";
-    filter(
-      CHAIN.IPVS_OUT_FILTER,
-      `-s ${ip}${host} -m ipvs --vproto ${
-        PROTO_NUMBER[proto]
-      } --vaddr ${ip} --vport ${port} -j DROP`,
-    );
+    const vs = `--vproto ${PROTO_NUMBER[proto]} --vaddr ${ip} --vport ${port}`;
+    filter(CHAIN.IPVS_OUT_FILTER, `-s ${ip}${host} -m ipvs ${vs} -j DROP`);
   }
 
   // Accept what IPVS serves, in case other rules would drop it (last in KUBE-SERVICES).

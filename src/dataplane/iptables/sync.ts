@@ -14,6 +14,7 @@
 import type { Family, ProxyConfig } from "../../proxy/config.ts";
 import type { Ipset } from "../ipset/ipset.ts";
 import { planIpsetRestore } from "../ipset/restore.ts";
+import { setSpec } from "../ipset/spec.ts";
 import type { IpsetSnapshot } from "../ipset/save.ts";
 import type { IpsetSyncResult } from "../ipset/sync.ts";
 import { OWNED_CHAINS } from "./chains.ts";
@@ -79,7 +80,8 @@ export async function syncSetsAndRules(options: RulesSyncOptions): Promise<Rules
   const unhooked: string[] = [];
   if (plan.recreated.length > 0) {
     const sets = plan.recreated.map((n) => ` --match-set ${n} `);
-    for (const family of [4, 6] as const) {
+    const families = new Set(plan.recreated.map((n) => setSpec(n)!.family));
+    for (const family of families) {
       const current = await iptables.save(family);
       const out: string[] = [];
       for (const table of ["nat", "filter"] as const) {
