@@ -137,11 +137,14 @@ export const KUBE_SETS: readonly KubeSet[] = [
   { base: SET.IPVS_IPS, type: "hash:ip", comment: "Kubernetes service IP addresses" },
 ];
 
+/** The longest ipset name the kernel takes (IPSET_MAXNAMELEN 32, with the terminating NUL). */
+export const MAX_SET_NAME = 31;
+
 /**
  * The kernel name of a set for a family: "KUBE-CLUSTER-IP" / "KUBE-6-CLUSTER-IP". Like
- * kube-proxy, IPv6 names are cut to ipset's 31 characters ("KUBE-6-LOAD-BALANCER-SOURCE-CID",
- * "KUBE-6-NODE-PORT-LOCAL-SCTP-HAS").
+ * kube-proxy, IPv6 names longer than 31 characters are cut to 31
+ * ("KUBE-6-LOAD-BALANCER-SOURCE-CID", "KUBE-6-NODE-PORT-LOCAL-SCTP-HAS").
  */
 export function setName(base: string, family: Family): string {
-  return family === 4 ? base : ("KUBE-6-" + base.slice("KUBE-".length)).slice(0, 31);
+  return family === 4 ? base : ("KUBE-6-" + base.slice("KUBE-".length)).slice(0, MAX_SET_NAME);
 }

@@ -1,0 +1,76 @@
+/**
+ * How kube-proxy creates each of its sets: the type, and the options it passes to
+ * `ipset create` (hash sets: `family inet|inet6 hashsize 1024 maxelem 65536`; bitmap:port sets:
+ * `range 0-65535`). No comment extension: kube-proxy creates its sets without one.
+ *
+ * @module
+ */
+
+import type { Family } from "../../proxy/config.ts";
+import { KUBE_SETS, type KubeSet, setName, type SetType } from "./sets.ts";
+
+/** kube-proxy's default hash size of a hash set. */
+export const HASH_SIZE = 1024;
+/** kube-proxy's maximum element count of a hash set. */
+export const MAX_ELEM = 65536;
+/** kube-proxy's port range of a bitmap:port set. */
+export const PORT_RANGE = "0-65535";
+
+/** The kernel-level identity of one kube-proxy set: name, type, family and creation options. */
+export interface SetSpec {
+  /** Kernel name ("KUBE-6-CLUSTER-IP"). */
+  name: string;
+  /** The family-neutral description from {@link KUBE_SETS}. */
+  kube: KubeSet;
+  family: Family;
+  type: SetType;
+  /** "inet" / "inet6" for hash sets; undefined for bitmap:port (it holds no addresses). */
+  hashFamily?: "inet" | "inet6";
+  /** Port range of a bitmap:port set. */
+  range?: string;
+}
+
+const BY_NAME = new Map<string, SetSpec>();
+for (const family of [4, 6] as const) {
+  for (const kube of KUBE_SETS) {
+    const name = setName(kube.base, family);
+    const bitmap = kube.type === "bitmap:port";
+    BY_NAME.set(name, {
+      name,
+      kube,
+      family,
+      type: kube.type,
+      ...(bitmap ? { range: PORT_RANGE } : { hashFamily: family === 4 ? "inet" : "inet6" }),
+    });
+  }
+}
+
+/** The spec of a kube-proxy set by its kernel name; undefined for a name kube-proxy never uses. */
+export function setSpec(name: string): SetSpec | undefined {
+  return BY_NAME.get(name);
+}
+
+/** Every kube-proxy set of a family, in kube-proxy's order. */
+export function familySpecs(family: Family): SetSpec[] {
+  return KUBE_SETS.map((k) => BY_NAME.get(setName(k.base, family))!);
+}
+
+/** Every kernel set name kube-proxy (and kipvs) may create, both families. */
+export function allKubeSetNames(): string[] {
+  return [...BY_NAME.keys()];
+}
+
+/** kube-proxy's creation options of a set, in the order `ipset save` prints them. */
+export function createOptions(spec: SetSpec): Map<string, string> {
+  return spec.type === "bitmap:port" ? new Map([["range", spec.range!]]) : new Map([
+    ["family", spec.hashFamily!],
+    ["hashsize", String(HASH_SIZE)],
+    ["maxelem", String(MAX_ELEM)],
+  ]);
+}
+
+/** The `create` line of a set, as `ipset restore` reads it. */
+export function createLine(spec: SetSpec): string {
+  const opts = [...createOptions(spec)].map(([k, v]) => `${k} ${v}`).join(" ");
+  return `create ${spec.name} ${spec.type} ${opts}`;
+}
