@@ -187,7 +187,7 @@ export class ManifestSource implements ClusterSource {
       this.#startRetry();
       return;
     }
-    if (this.#pathError !== undefined) this.#recovered();
+    if (this.#pathError !== undefined) await this.#recovered();
     const updates = new Map<string, Map<string, Definition> | undefined>();
     for (const file of this.#sigs.keys()) {
       if (!listing.files.has(file)) {
@@ -264,14 +264,15 @@ export class ManifestSource implements ClusterSource {
     return "failed";
   }
 
-  #recovered(): void {
+  async #recovered(): Promise<void> {
     this.#log.info(`${this.#path} is readable again`);
     this.#pathError = undefined;
     clearInterval(this.#retry);
     this.#retry = undefined;
-    // The watched directory may be a new one: watch again.
-    void this.#watch?.close();
-    this.#startWatch();
+    // The watched directory may be a new one: watch again, once the old watcher is gone (a
+    // new watcher on the same path stays deaf while the old one is being closed).
+    await this.#watch?.close();
+    if (!this.#stopped) this.#startWatch();
   }
 
   #notify(c: ViewChange, seenAt: number, o: { read: number; invalid: number; t0: number }): void {
