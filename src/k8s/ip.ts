@@ -140,22 +140,26 @@ function formatIPv6(b: Uint8Array): string {
 }
 
 function parseIPv4(text: string): Uint8Array | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (p.length === 0 || p.length > 3) return undefined;
-    let v = 0;
-    for (let k = 0; k < p.length; k++) {
-      const c = p.charCodeAt(k) - 48;
-      if (c < 0 || c > 9) return undefined;
-      v = v * 10 + c;
+  let part = 0;
+  let digits = 0;
+  let v = 0;
+  for (let k = 0; k <= text.length; k++) {
+    const c = k === text.length ? 46 : text.charCodeAt(k); // the end closes the last octet
+    if (c === 46) {
+      if (digits === 0 || part > 3) return undefined;
+      out[part++] = v;
+      digits = 0;
+      v = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      v = v * 10 + c - 48;
+      if (v > 255) return undefined;
+      digits++;
+    } else {
+      return undefined;
     }
-    if (v > 255) return undefined;
-    out[i] = v;
   }
-  return out;
+  return part === 4 ? out : undefined;
 }
 
 function parseIPv6(text: string): ParsedIP | string {

@@ -30,10 +30,14 @@ function bail(): never {
   throw UNSUPPORTED;
 }
 
-const BLANK = /^ *(#.*)?$/;
 const DOC_START = /^---( +(#.*)?)?$/;
 /** First characters that make a plain scalar something else (or that this reader leaves out). */
-const INDICATORS = new Set([..."-?:,[]{}#&*!|>'\"%@`\t"]);
+const INDICATORS = new Uint8Array(128);
+for (const ch of "-?:,[]{}#&*!|>'\"%@`\t") INDICATORS[ch.charCodeAt(0)] = 1;
+
+function isIndicator(code: number): boolean {
+  return code < 128 && INDICATORS[code] === 1;
+}
 // The YAML 1.2 core schema, as npm:yaml resolves plain scalars.
 const NULL = /^(?:~|[Nn]ull|NULL)?$/;
 const TRUE = /^(?:[Tt]rue|TRUE)$/;
@@ -112,11 +116,10 @@ class Reader {
 
   /** A mapping or sequence whose first line is the current line, at `indent`. */
   #block(indent: number): unknown {
-    const content = this.#lines[this.#i]!.slice(indent);
-    if (isItem(content)) return this.#sequence(indent);
-    const entry = splitEntry(content);
-    if (entry === undefined) bail(); // a bare scalar on its own line
-    return this.#mapping(indent, content);
+    const line = this.#lines[this.#i]!;
+    if (isItemAt(line, indent)) return this.#sequence(indent);
+    if (!splitEntryAt(line, indent)) bail(); // a bare scalar on its own line
+    return this.#mapping(indent, false);
   }
 
   #sequence(indent: number): unknown[] {
@@ -126,66 +129,59 @@ class Reader {
       if (ind < indent) break;
       if (ind > indent) bail();
       const line = this.#lines[this.#i]!;
-      if (isDocMarker(line)) break;
-      const content = line.slice(indent);
-      if (!isItem(content)) break;
-      const after = content.slice(1);
-      const rest = after.trimStart();
-      const col = indent + 1 + (after.length - rest.length);
-      if (rest === "" || rest.startsWith("#")) {
+      if (isDocMarker(line) || !isItemAt(line, indent)) break;
+      let at = indent + 1;
+      while (line.charCodeAt(at) === 32) at++;
+      if (at === line.length || line.charCodeAt(at) === 35) {
         this.#i++;
         const next = this.#peekIndent();
         out.push(next > indent && !isDocMarker(this.#lines[this.#i]!) ? this.#block(next) : null);
-      } else if (isItem(rest)) {
+      } else if (isItemAt(line, at)) {
         bail(); // "- - x"
-      } else if (splitEntry(rest) !== undefined) {
-        out.push(this.#mapping(col, rest));
+      } else if (splitEntryAt(line, at)) {
+        out.push(this.#mapping(at, true)); // "- key: value": a mapping at the key's column
       } else {
-        out.push(scalar(rest));
+        out.push(scalarAt(line, at));
         this.#i++;
       }
     }
     return out;
   }
 
-  /** Entries at `indent`; the first one may be given as `first` (the rest of a "- " line). */
-  #mapping(indent: number, first: string): Record<string, unknown> {
+  /** Entries at `indent`; with `inline`, the first starts on the current line (a "- " item). */
+  #mapping(indent: number, inline: boolean): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    let content: string | undefined = first;
-    for (;;) {
-      if (content === undefined) {
+    for (let first = inline;; first = false) {
+      if (!first) {
         const ind = this.#peekIndent();
         if (ind < indent) break;
         if (ind > indent) bail();
-        const line = this.#lines[this.#i]!;
-        if (isDocMarker(line)) break;
-        content = line.slice(indent);
-        if (isItem(content)) bail(); // a sequence item among mapping keys
       }
-      const entry = splitEntry(content);
-      if (entry === undefined) bail();
-      const [key, rest] = entry;
+      const line = this.#lines[this.#i]!;
+      if (!first && isDocMarker(line)) break;
+      if (!first && isItemAt(line, indent)) bail(); // a sequence item among mapping keys
+      if (!splitEntryAt(line, indent)) bail();
+      const key = entryKey;
       if (Object.hasOwn(out, key)) bail(); // npm:yaml reports duplicate keys
       this.#i++;
-      out[key] = this.#value(indent, rest);
-      content = undefined;
+      out[key] = this.#value(indent, line, entryValue);
     }
     return out;
   }
 
-  /** The value of a mapping entry at `indent`, whose text after "key:" is `rest`. */
-  #value(indent: number, rest: string): unknown {
-    if (rest === "" || rest.startsWith("#")) {
+  /** The value of a mapping entry at `indent`, starting at `at` in `line`. */
+  #value(indent: number, line: string, at: number): unknown {
+    if (at === line.length || line.charCodeAt(at) === 35) {
       const next = this.#peekIndent();
       if (next < 0 || isDocMarker(this.#lines[this.#i]!)) return null;
       if (next > indent) return this.#block(next);
-      if (next === indent && isItem(this.#lines[this.#i]!.slice(indent))) {
+      if (next === indent && isItemAt(this.#lines[this.#i]!, indent)) {
         return this.#sequence(indent); // "key:\n- a" (sequence not indented under its key)
       }
       return null;
     }
-    if (rest[0] === "|") return this.#literal(indent, rest);
-    return scalar(rest);
+    if (line.charCodeAt(at) === 124) return this.#literal(indent, line.slice(at));
+    return scalarAt(line, at);
   }
 
   /** A `|` or `|-` block under an entry at `indent`; the header line was consumed. */
@@ -227,62 +223,82 @@ function indentOf(line: string): number {
   return n;
 }
 
-function isItem(content: string): boolean {
-  return content === "-" || content.startsWith("- ");
+/** A sequence item starts at `from`: "-" then a space or the end of the line. */
+function isItemAt(line: string, from: number): boolean {
+  return line.charCodeAt(from) === 45 &&
+    (from + 1 === line.length || line.charCodeAt(from + 1) === 32);
 }
 
 function isDocMarker(line: string): boolean {
   return line.startsWith("---") || line.startsWith("...");
 }
 
-/** Splits "key: rest" (rest trimmed at the left); undefined when `content` is not an entry. */
-function splitEntry(content: string): [string, string] | undefined {
-  let key: string;
-  let after: string;
-  const c = content[0];
-  if (c === '"' || c === "'") {
-    const q = quoted(content);
-    if (q === undefined) return undefined;
-    const tail = content.slice(q.end);
-    if (tail !== ":" && !tail.startsWith(": ")) return undefined;
-    key = q.value;
-    after = tail.slice(1);
+// Results of splitEntryAt() and quotedAt(), kept here rather than allocated per call.
+let entryKey = "";
+let entryValue = 0;
+let quotedValue = "";
+let quotedEnd = 0;
+
+/**
+ * Whether `line` holds "key: value" from `from`; sets entryKey, and entryValue to where the
+ * value starts (after the blanks; the line's length when there is none).
+ */
+function splitEntryAt(line: string, from: number): boolean {
+  const c = line.charCodeAt(from);
+  let after: number;
+  if (c === 34 || c === 39) {
+    if (!quotedAt(line, from)) return false;
+    if (line.charCodeAt(quotedEnd) !== 58) return false; // ":"
+    after = quotedEnd + 1;
+    if (after < line.length && line.charCodeAt(after) !== 32) return false;
+    entryKey = quotedValue;
   } else {
-    let at = content.indexOf(": ");
+    let at = line.indexOf(": ", from);
     if (at < 0) {
-      if (!content.endsWith(":")) return undefined;
-      at = content.length - 1;
+      if (line.charCodeAt(line.length - 1) !== 58 || line.length - 1 < from) return false;
+      at = line.length - 1;
     }
-    key = content.slice(0, at);
-    after = content.slice(at + 1);
-    if (key === "" || INDICATORS.has(key[0]!) || key.includes(" #") || key.includes("\t")) bail();
-    if (key.endsWith(" ") || key === "__proto__" || key === "<<") bail();
+    const key = line.slice(from, at);
+    if (key === "" || isIndicator(c) || key.includes(" #") || key.includes("\t")) bail();
+    if (key.charCodeAt(key.length - 1) === 32 || key === "<<") bail();
     if (mayResolve(key)) {
       if (NULL.test(key) || TRUE.test(key) || FALSE.test(key) || OTHER_NUMBER.test(key)) {
         if (!INT.test(key) || key === "-0") bail();
       }
     }
+    entryKey = key;
+    after = at + 1;
   }
-  if (key === "__proto__") bail();
-  return [key, after.trimStart()];
+  if (entryKey === "__proto__") bail();
+  while (line.charCodeAt(after) === 32) after++;
+  entryValue = after;
+  return true;
 }
 
-/** A one-line scalar value (comments stripped). */
-function scalar(text: string): unknown {
-  const c = text[0]!;
-  if (c === '"' || c === "'") {
-    const q = quoted(text);
-    if (q === undefined) bail();
-    const tail = text.slice(q.end);
-    if (!BLANK.test(tail) || (tail !== "" && tail[0] !== " ")) bail();
-    return q.value;
+/** A one-line scalar value starting at `from` (a trailing comment dropped). */
+function scalarAt(line: string, from: number): unknown {
+  const c = line.charCodeAt(from);
+  if (c === 34 || c === 39) {
+    if (!quotedAt(line, from)) bail();
+    let k = quotedEnd;
+    if (k < line.length) {
+      if (line.charCodeAt(k) !== 32) bail();
+      while (line.charCodeAt(k) === 32) k++;
+      if (k < line.length && line.charCodeAt(k) !== 35) bail();
+    }
+    return quotedValue;
   }
-  const hash = text.indexOf(" #");
-  const v = (hash < 0 ? text : text.slice(0, hash)).trimEnd();
+  let end = line.indexOf(" #", from);
+  if (end < 0) end = line.length;
+  while (end > from && line.charCodeAt(end - 1) === 32) end--;
+  const v = line.slice(from, end);
   if (v === "{}") return {};
   if (v === "[]") return [];
-  if (INDICATORS.has(c) && !((c === "-" || c === "?" || c === ":") && /^.[^ ]/.test(v))) bail();
-  if (v.includes(": ") || v.endsWith(":") || v.includes("\t")) bail();
+  if (isIndicator(c)) {
+    // "-", "?" and ":" start a plain scalar when a non-blank follows ("-1", ":x").
+    if (!(c === 45 || c === 63 || c === 58) || v.length < 2 || v.charCodeAt(1) === 32) bail();
+  }
+  if (v.includes(": ") || v.charCodeAt(v.length - 1) === 58 || v.includes("\t")) bail();
   if (!mayResolve(v)) return v;
   if (NULL.test(v)) return null;
   if (TRUE.test(v)) return true;
@@ -298,29 +314,33 @@ function mayResolve(v: string): boolean {
 }
 const RESOLVABLE_FIRST = new Set([..."0123456789-+.~nNtTfF"].map((c) => c.charCodeAt(0)));
 
-/** A quoted scalar at the start of `text`; undefined when it does not close on this line. */
-function quoted(text: string): { value: string; end: number } | undefined {
-  const q = text[0];
+/**
+ * A quoted scalar starting at `from`; sets quotedValue and quotedEnd (just past the closing
+ * quote). False when it does not close on this line.
+ */
+function quotedAt(line: string, from: number): boolean {
+  const q = line.charCodeAt(from);
   let out = "";
-  let run = 1;
-  for (let k = 1; k < text.length; k++) {
-    const ch = text[k];
-    if (q === "'" && ch === "'") {
-      if (text[k + 1] === "'") {
-        out += text.slice(run, k + 1);
+  let run = from + 1;
+  for (let k = from + 1; k < line.length; k++) {
+    const ch = line.charCodeAt(k);
+    if (ch === q) {
+      if (q === 39 && line.charCodeAt(k + 1) === 39) { // '' in single quotes
+        out += line.slice(run, k + 1);
         run = ++k + 1;
         continue;
       }
-      return { value: out + text.slice(run, k), end: k + 1 };
+      quotedValue = out + line.slice(run, k);
+      quotedEnd = k + 1;
+      return true;
     }
-    if (q === '"' && ch === '"') return { value: out + text.slice(run, k), end: k + 1 };
-    if (q === '"' && ch === "\\") {
-      out += text.slice(run, k);
-      const e = text[k + 1] ?? "";
+    if (q === 34 && ch === 92) { // backslash in double quotes
+      out += line.slice(run, k);
+      const e = line[k + 1] ?? "";
       if (e === "u" || e === "x") {
         const len = e === "u" ? 4 : 2;
-        const hex = text.slice(k + 2, k + 2 + len);
-        if (!new RegExp(`^[0-9a-fA-F]{${len}}$`).test(hex)) bail();
+        const hex = line.slice(k + 2, k + 2 + len);
+        if (hex.length !== len || !/^[0-9a-fA-F]+$/.test(hex)) bail();
         out += String.fromCharCode(parseInt(hex, 16));
         k += 1 + len;
       } else {
@@ -332,5 +352,5 @@ function quoted(text: string): { value: string; end: number } | undefined {
       run = k + 1;
     }
   }
-  return undefined;
+  return false;
 }

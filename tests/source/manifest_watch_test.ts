@@ -189,7 +189,11 @@ spec:
     await write("a.yaml", full.slice(0, full.lastIndexOf("10.96.0.1") + 7));
     await quiet();
     assert.equal(src.snapshot().services.get("default/a")?.spec.clusterIP, "10.96.0.1");
-    assert.ok(lines.some((l) => /invalid Service default\/a .*spec.clusterIP: "10.96.0" not a valid IP address/.test(l)));
+    assert.ok(
+      lines.some((l) =>
+        /invalid Service default\/a .*spec.clusterIP: "10.96.0" not a valid IP address/.test(l)
+      ),
+    );
     assert.ok(lines.some((l) => /keeping the last good version of Service default\/a/.test(l)));
     // Complete again, with a change.
     await write("a.yaml", full.replace("10.244.0.1", "10.244.0.2"));
