@@ -12,6 +12,9 @@
  *   churn) and each reload notifies exactly the services whose Service or EndpointSlices changed.
  * - When the path itself disappears, the last good state stays and the source polls until it
  *   returns.
+ * - Besides file events, the files are listed again every `rescanMs` (default 10 s; only
+ *   changed files are read): file systems without inotify events (NFS, FUSE, User-Mode Linux's
+ *   hostfs) are still followed, and a lost event is repaired.
  *
  * @module
  */
@@ -36,6 +39,10 @@ export interface ManifestSourceOptions {
   debounceMs?: number;
   /** Poll period while the path is missing or cannot be watched (default 2 s). */
   retryMs?: number;
+  /** Period of the full rescan that backs up file events (default 10 s; 0: none). */
+  rescanMs?: number;
+  /** Watch for file events (default true); without, only the rescan sees changes. */
+  watch?: boolean;
 }
 
 /** Files read between two yields to the event loop (reads are synchronous: faster). */
@@ -48,6 +55,8 @@ export class ManifestSource implements ClusterSource {
   #log: Logger;
   #debounceMs: number;
   #retryMs: number;
+  #rescanMs: number;
+  #watchEvents: boolean;
   #view = new ManifestView();
   /** Signature of each file at its last read, good or not. */
   #sigs = new Map<string, string>();
@@ -61,6 +70,7 @@ export class ManifestSource implements ClusterSource {
   #watch: { close(): Promise<void> } | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #retry: ReturnType<typeof setInterval> | undefined;
+  #rescan: ReturnType<typeof setInterval> | undefined;
   #firstEventAt: number | undefined;
   #forced = new Set<string>();
   #running: Promise<void> | undefined;
@@ -72,6 +82,8 @@ export class ManifestSource implements ClusterSource {
     this.#log = options.logger.with({ source: "manifests" });
     this.#debounceMs = options.debounceMs ?? 200;
     this.#retryMs = options.retryMs ?? 2000;
+    this.#rescanMs = options.rescanMs ?? 10_000;
+    this.#watchEvents = options.watch ?? true;
   }
 
   /** Reads every file once; rejects ("io") when the path cannot be read. Does not notify. */
@@ -85,6 +97,7 @@ export class ManifestSource implements ClusterSource {
       throw err;
     }
     this.#synced = true;
+    if (this.#rescanMs > 0) this.#rescan = setInterval(() => this.#schedule(), this.#rescanMs);
     this.#log.info("read manifests", {
       path: this.#path,
       files: this.#sigs.size,
@@ -121,12 +134,14 @@ export class ManifestSource implements ClusterSource {
     clearTimeout(this.#timer);
     clearInterval(this.#retry);
     this.#retry = undefined;
+    clearInterval(this.#rescan);
     await this.#watch?.close();
     this.#watch = undefined;
     await this.#running;
   }
 
   #startWatch(): void {
+    if (!this.#watchEvents) return;
     this.#watch = watchManifests(this.#path, {
       onEvent: (paths) => {
         for (const p of paths) this.#forced.add(p);
@@ -279,15 +294,19 @@ export class ManifestSource implements ClusterSource {
 
   #notify(c: ViewChange, seenAt: number, o: { read: number; invalid: number; t0: number }): void {
     const changed = c.serviceChanges + c.endpointChanges > 0 || c.node;
-    this.#log.info(changed ? "manifests changed" : "manifests reloaded, nothing changed", {
-      files: o.read,
-      invalid: o.invalid,
-      services: c.services.size,
-      serviceChanges: c.serviceChanges,
-      endpointChanges: c.endpointChanges,
-      node: c.node,
-      ms: Math.round(performance.now() - o.t0),
-    });
+    if (!changed && o.read === 0) return; // a rescan that found nothing
+    this.#log[changed ? "info" : "debug"](
+      changed ? "manifests changed" : "manifests read, nothing changed",
+      {
+        files: o.read,
+        invalid: o.invalid,
+        services: c.services.size,
+        serviceChanges: c.serviceChanges,
+        endpointChanges: c.endpointChanges,
+        node: c.node,
+        ms: Math.round(performance.now() - o.t0),
+      },
+    );
     if (!changed) return;
     const change: SourceChange = {
       services: c.services,

@@ -59,7 +59,7 @@ interface Ctx {
 async function withManifests(
   files: Record<string, string>,
   fn: (ctx: Ctx) => Promise<void>,
-  options: { file?: string; retryMs?: number } = {},
+  options: { file?: string; retryMs?: number; rescanMs?: number; watch?: boolean } = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "kipvs-manifest-" });
   const write = async (file: string, text: string) => {
@@ -75,6 +75,8 @@ async function withManifests(
     logger: new Logger({ level: "debug", sink: (l) => lines.push(l) }),
     debounceMs: 50,
     retryMs: options.retryMs ?? 100,
+    rescanMs: options.rescanMs,
+    watch: options.watch,
   });
   const changes: SourceChange[] = [];
   let waiter: ((c: SourceChange) => void) | undefined;
@@ -347,4 +349,19 @@ Deno.test("ManifestSource keeps its state while the directory is gone, and resum
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("ManifestSource sees changes without file events through its periodic rescan", async () => {
+  await withManifests(
+    { "a.yaml": svcYaml("a", "10.96.0.1") },
+    async ({ src, next, write, quiet }) => {
+      await quiet(300); // a rescan that finds nothing notifies nothing
+      await write("a.yaml", svcYaml("a", "10.96.0.2"));
+      assert.deepEqual(keys(await next(3000)), ["default/a"]);
+      assert.equal(src.snapshot().services.get("default/a")?.spec.clusterIP, "10.96.0.2");
+      await write("b.yaml", svcYaml("b", "10.96.0.3"));
+      assert.deepEqual(keys(await next(3000)), ["default/b"]);
+    },
+    { watch: false, rescanMs: 100 },
+  );
 });
