@@ -37,7 +37,7 @@ export function listManifests(root: string): Listing {
   try {
     info = Deno.statSync(root);
   } catch (err) {
-    throw new KipvsError("io", `cannot read manifests at ${root}: ${(err as Error).message}`, {
+    throw new KipvsError("io", `cannot read manifests at ${root}`, {
       cause: err,
       details: { path: root },
     });
@@ -80,7 +80,7 @@ function walk(dir: string, w: Walk): void {
     }
   } catch (err) {
     if (w.top) {
-      throw new KipvsError("io", `cannot read directory ${dir}: ${(err as Error).message}`, {
+      throw new KipvsError("io", `cannot read manifest directory ${dir}`, {
         cause: err,
         details: { path: dir },
       });

@@ -27,6 +27,7 @@ import { type Listing, listManifests, signature } from "./_manifest_files.ts";
 import { type Definition, ManifestView, type ViewChange } from "./_manifest_view.ts";
 import { loadManifest } from "./_manifest_load.ts";
 import { watchManifests } from "./_manifest_watch.ts";
+import { Debounced } from "./_debounce.ts";
 
 /** Options of {@link ManifestSource}. */
 export interface ManifestSourceOptions {
@@ -53,7 +54,6 @@ export class ManifestSource implements ClusterSource {
   #path: string;
   #nodeName: string;
   #log: Logger;
-  #debounceMs: number;
   #retryMs: number;
   #rescanMs: number;
   #watchEvents: boolean;
@@ -68,22 +68,26 @@ export class ManifestSource implements ClusterSource {
   #pathError: string | undefined;
   #stopped = false;
   #watch: { close(): Promise<void> } | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #reloads: Debounced;
   #retry: ReturnType<typeof setInterval> | undefined;
   #rescan: ReturnType<typeof setInterval> | undefined;
-  #firstEventAt: number | undefined;
+  /** Paths named by file events since the last reload: read even if their signature held. */
   #forced = new Set<string>();
-  #running: Promise<void> | undefined;
-  #again = false;
 
   constructor(options: ManifestSourceOptions) {
     this.#path = resolve(options.path);
     this.#nodeName = options.nodeName;
     this.#log = options.logger.with({ source: "manifests" });
-    this.#debounceMs = options.debounceMs ?? 200;
     this.#retryMs = options.retryMs ?? 2000;
     this.#rescanMs = options.rescanMs ?? 10_000;
     this.#watchEvents = options.watch ?? true;
+    const delayMs = options.debounceMs ?? 200;
+    this.#reloads = new Debounced({
+      delayMs,
+      maxDelayMs: delayMs * 20,
+      run: (firstAt) => this.#reload(false, firstAt),
+      onError: (err) => this.#log.error("reloading manifests failed", { err }),
+    });
   }
 
   /** Reads every file once; rejects ("io") when the path cannot be read. Does not notify. */
@@ -91,13 +95,15 @@ export class ManifestSource implements ClusterSource {
     const t0 = performance.now();
     this.#startWatch(); // before the first read, so that no change slips in between
     try {
-      await this.#reload(true);
+      await this.#reload(true, Date.now());
     } catch (err) {
       await this.stop();
       throw err;
     }
     this.#synced = true;
-    if (this.#rescanMs > 0) this.#rescan = setInterval(() => this.#schedule(), this.#rescanMs);
+    if (this.#rescanMs > 0) {
+      this.#rescan = setInterval(() => this.#reloads.trigger(), this.#rescanMs);
+    }
     this.#log.info("read manifests", {
       path: this.#path,
       files: this.#sigs.size,
@@ -131,13 +137,12 @@ export class ManifestSource implements ClusterSource {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
     clearInterval(this.#retry);
     this.#retry = undefined;
     clearInterval(this.#rescan);
     await this.#watch?.close();
     this.#watch = undefined;
-    await this.#running;
+    await this.#reloads.stop();
   }
 
   #startWatch(): void {
@@ -145,7 +150,7 @@ export class ManifestSource implements ClusterSource {
     this.#watch = watchManifests(this.#path, {
       onEvent: (paths) => {
         for (const p of paths) this.#forced.add(p);
-        this.#schedule();
+        this.#reloads.trigger();
       },
       onFail: (err) => {
         if (this.#stopped) return;
@@ -156,39 +161,11 @@ export class ManifestSource implements ClusterSource {
   }
 
   #startRetry(): void {
-    this.#retry ??= setInterval(() => this.#schedule(), this.#retryMs);
+    this.#retry ??= setInterval(() => this.#reloads.trigger(), this.#retryMs);
   }
 
-  #schedule(): void {
-    if (this.#stopped) return;
-    const now = Date.now();
-    this.#firstEventAt ??= now;
-    clearTimeout(this.#timer);
-    const wait = Math.min(this.#debounceMs, this.#firstEventAt + this.#debounceMs * 20 - now);
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, wait));
-  }
-
-  #fire(): void {
-    this.#timer = undefined;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#reload(false)
-      .catch((err) => this.#log.error("reloading manifests failed", { err }))
-      .finally(() => {
-        this.#running = undefined;
-        if (this.#again && !this.#stopped) {
-          this.#again = false;
-          this.#schedule();
-        }
-      });
-  }
-
-  async #reload(initial: boolean): Promise<void> {
+  async #reload(initial: boolean, seenAt: number): Promise<void> {
     const t0 = performance.now();
-    const seenAt = this.#firstEventAt ?? Date.now();
-    this.#firstEventAt = undefined;
     const forced = this.#forced;
     this.#forced = new Set();
     let listing: Listing;
@@ -272,7 +249,7 @@ export class ManifestSource implements ClusterSource {
 
   #failed(file: string, msg: string, err?: unknown): "failed" {
     if (err === undefined) {
-      this.#schedule();
+      this.#reloads.trigger();
       return "failed";
     }
     const kept = this.#view.definitions(file) ? "keeping its last good objects" : "skipping it";

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { ManifestSource } from "../../src/source/manifest.ts";
 import { parseManifest } from "../../src/source/_manifest_parse.ts";
 import { Logger } from "../../src/observe/log.ts";
-import { KipvsError } from "../../src/errors.ts";
+import { describeError, KipvsError } from "../../src/errors.ts";
 
 const DATA = fileURLToPath(new URL("../testdata/manifests/", import.meta.url)).replace(/\/$/, "");
 
@@ -154,6 +154,9 @@ Deno.test("ManifestSource.start() rejects with an io error naming a missing path
     () => src.start(),
     (e: unknown) =>
       e instanceof KipvsError && e.code === "io" &&
-      e.message.startsWith("cannot read manifests at /nonexistent/kipvs-manifests: "),
+      e.message === "cannot read manifests at /nonexistent/kipvs-manifests" &&
+      /^cannot read manifests at \/nonexistent\/kipvs-manifests: No such file/.test(
+        describeError(e),
+      ),
   );
 });
