@@ -48,6 +48,15 @@ export class Checker {
     return undefined;
   }
 
+  /** An element of a list that must be an object (null is an issue there too). */
+  element(v: unknown, field: string): Raw | undefined {
+    if (v === undefined || v === null) {
+      this.fail(field, v, "must be an object");
+      return undefined;
+    }
+    return this.record(v, field);
+  }
+
   /** A list field; [] when absent. */
   list(v: unknown, field: string): unknown[] {
     if (v === undefined || v === null) return [];

@@ -17,7 +17,7 @@ export function readNode(raw: Raw, metadata: ObjectMeta, c: Checker): Node {
   const status = c.record(raw.status, "status") ?? {};
   const taints = c.list(spec.taints, "spec.taints").flatMap((v, i): Taint[] => {
     const f = `spec.taints[${i}]`;
-    const t = c.record(v, f);
+    const t = c.element(v, f);
     if (t === undefined) return [];
     const key = c.string(t.key, `${f}.key`, true) ?? "";
     const effect = c.oneOf(t.effect, `${f}.effect`, EFFECTS);
@@ -37,7 +37,7 @@ export function readNode(raw: Raw, metadata: ObjectMeta, c: Checker): Node {
   }
   const addresses = c.list(status.addresses, "status.addresses").flatMap((v, i) => {
     const f = `status.addresses[${i}]`;
-    const a = c.record(v, f);
+    const a = c.element(v, f);
     if (a === undefined) return [];
     const type = c.string(a.type, `${f}.type`, true) ?? "";
     if (IP_ADDRESS_TYPES.has(type)) {

@@ -127,11 +127,8 @@ function readPorts(s: Raw, type: ServiceType, c: Checker): ServicePort[] {
   const nodePorts = new Set<string>();
   raw.forEach((v, i) => {
     const f = `spec.ports[${i}]`;
-    const p = c.record(v, f);
-    if (p === undefined) {
-      if (v === null || v === undefined) c.fail(f, v, "must be an object");
-      return;
-    }
+    const p = c.element(v, f);
+    if (p === undefined) return;
     const name = c.name(p.name, `${f}.name`, DNS_LABEL, false);
     if (raw.length > 1 && name === "") {
       c.fail(`${f}.name`, undefined, "required when the service has more than one port");
@@ -200,7 +197,7 @@ function readIngress(raw: Raw, c: Checker): LoadBalancerIngress[] {
   const lb = c.record(status?.loadBalancer, "status.loadBalancer");
   return c.list(lb?.ingress, "status.loadBalancer.ingress").flatMap((v, i) => {
     const f = `status.loadBalancer.ingress[${i}]`;
-    const r = c.record(v, f);
+    const r = c.element(v, f);
     if (r === undefined) return [];
     const ing: LoadBalancerIngress = {};
     const ip = c.ip(r.ip, `${f}.ip`);

@@ -39,7 +39,7 @@ export function readEndpointSlice(
 }
 
 function readEndpoint(v: unknown, f: string, family: 4 | 6, c: Checker): Endpoint | undefined {
-  const e = c.record(v, f);
+  const e = c.element(v, f);
   if (e === undefined) return undefined;
   const rawAddrs = c.list(e.addresses, `${f}.addresses`);
   if (rawAddrs.length === 0) c.fail(`${f}.addresses`, undefined, "required: at least one address");
@@ -72,7 +72,7 @@ function readEndpoint(v: unknown, f: string, family: 4 | 6, c: Checker): Endpoin
   if (hints) {
     const names = (key: "forZones" | "forNodes") =>
       c.list(hints[key], `${f}.hints.${key}`).flatMap((h, k) => {
-        const r = c.record(h, `${f}.hints.${key}[${k}]`);
+        const r = c.element(h, `${f}.hints.${key}[${k}]`);
         const n = c.string(r?.name, `${f}.hints.${key}[${k}].name`, r !== undefined);
         return n ? [n] : [];
       });
@@ -85,7 +85,7 @@ function readPorts(raw: Raw, c: Checker): EndpointPort[] {
   const names = new Set<string>();
   return c.list(raw.ports, "ports").flatMap((v, i) => {
     const f = `ports[${i}]`;
-    const p = c.record(v, f);
+    const p = c.element(v, f);
     if (p === undefined) return [];
     const name = c.name(p.name, `${f}.name`, DNS_LABEL, false);
     if (names.has(name)) c.fail(`${f}.name`, name, "duplicate port name");

@@ -537,3 +537,55 @@ Deno.test("validationError() is an invalid-object KipvsError naming the first is
   );
   assert.equal(err.details.name, "web");
 });
+
+Deno.test("validateObject() reports null list elements instead of dropping them", () => {
+  const r = validateObject(slice({ ports: [null] }, {}));
+  assert.deepEqual(problems(r), [
+    "invalid EndpointSlice default/web-abc12 (file x.yaml): ports[0]: null must be an object",
+  ]);
+  const e = validateObject(slice({ endpoints: [null] }));
+  assert.deepEqual(e.issues.map((i) => i.field), ["endpoints[0]"]);
+});
+
+Deno.test("validateObject() never throws and never returns an object with issues, on junk", () => {
+  const junk = [null, 0, -1, 1.5, 70000, "", "x", "10.0.0.1", "fd00::1", true, [], [null], {}, {
+    a: 1,
+  }];
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  // Replaces one random node of the object (at any depth) with junk.
+  function mutate(v: unknown): unknown {
+    if (rand(4) === 0 || v === null || typeof v !== "object") return junk[rand(junk.length)];
+    if (Array.isArray(v)) {
+      if (v.length === 0) return v;
+      const i = rand(v.length);
+      return v.map((x, k) => k === i ? mutate(x) : x);
+    }
+    const keys = Object.keys(v);
+    if (keys.length === 0) return v;
+    const key = keys[rand(keys.length)]!;
+    return { ...v, [key]: mutate((v as Raw)[key]) };
+  }
+  const bases = [
+    service({
+      type: "LoadBalancer",
+      clusterIPs: ["10.96.0.10"],
+      externalIPs: ["1.2.3.4"],
+      loadBalancerSourceRanges: ["10.0.0.0/8"],
+      ports: [{ name: "a", port: 80, nodePort: 30000, targetPort: "web" }],
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 5 } },
+    }, { status: { loadBalancer: { ingress: [{ ip: "1.2.3.5", ipMode: "VIP" }] } } }),
+    slice({}, { hints: { forZones: [{ name: "a" }] }, conditions: { ready: true } }),
+    node({ spec: { podCIDRs: ["10.0.0.0/24"], taints: [{ key: "k", effect: "NoSchedule" }] } }),
+  ];
+  for (let i = 0; i < 5000; i++) {
+    let raw: unknown = bases[i % bases.length];
+    for (let m = 1 + rand(3); m > 0; m--) raw = mutate(raw);
+    const r = validateObject(raw);
+    assert.equal(r.object !== undefined, r.issues.length === 0 && !r.ignored, JSON.stringify(raw));
+    for (const issue of r.issues) assert.equal(typeof formatIssue(r, issue), "string");
+  }
+});
