@@ -65,7 +65,8 @@ function decode(text: string, file: string): { docs: unknown[]; with: ParsedWith
 }
 
 function parseError(file: string, message: string, cause: unknown): KipvsError {
-  return new KipvsError("invalid-config", `cannot parse ${file}: ${message.split("\n")[0]}`, {
+  const first = (message.split("\n")[0] ?? "").replace(/:\s*$/, "");
+  return new KipvsError("invalid-config", `cannot parse ${file}: ${first}`, {
     cause,
     details: { file },
   });

@@ -23,6 +23,13 @@ export function identity(o: KubeObject): string {
   return `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`;
 }
 
+/** "Service default/web" for the identity "Service/default/web" (a Node: "Node node-1"). */
+export function describeIdentity(id: string): string {
+  const slash = id.indexOf("/");
+  const key = id.slice(slash + 1);
+  return `${id.slice(0, slash)} ${key.startsWith("/") ? key.slice(1) : key}`;
+}
+
 /** An object defined by more than one file. */
 export interface Duplicate {
   identity: string;

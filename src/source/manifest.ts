@@ -24,7 +24,12 @@ import { describeError, KipvsError } from "../errors.ts";
 import type { Logger } from "../observe/log.ts";
 import type { ClusterSource, ClusterState, SourceChange, SourceHealth } from "./source.ts";
 import { type Listing, listManifests, signature } from "./_manifest_files.ts";
-import { type Definition, ManifestView, type ViewChange } from "./_manifest_view.ts";
+import {
+  type Definition,
+  describeIdentity,
+  ManifestView,
+  type ViewChange,
+} from "./_manifest_view.ts";
 import { loadManifest } from "./_manifest_load.ts";
 import { watchManifests } from "./_manifest_watch.ts";
 import { Debounced } from "./_debounce.ts";
@@ -209,7 +214,8 @@ export class ManifestSource implements ClusterSource {
     this.#lastGood = Date.now();
     for (const d of change.duplicates) {
       this.#log.warn(
-        `${d.identity} is defined in ${d.files.length} files; using ${d.files.at(-1)}, ` +
+        `${describeIdentity(d.identity)} is defined in ${d.files.length} files; ` +
+          `using ${d.files.at(-1)}, ` +
           `the last in path order (as kubectl apply would)`,
         { files: d.files },
       );

@@ -91,7 +91,7 @@ Deno.test("parseManifest() names the file and the YAML or JSON error", () => {
     () => parseManifest("a: [unclosed\n", "/m/bad.yaml"),
     (e: unknown) =>
       e instanceof KipvsError && e.code === "invalid-config" &&
-      /^cannot parse \/m\/bad\.yaml: .* at line \d+, column \d+:?$/.test(e.message),
+      /^cannot parse \/m\/bad\.yaml: .* at line \d+, column \d+$/.test(e.message),
   );
   assert.throws(
     () => parseManifest('{"a": ', "/m/bad.json"),

@@ -265,7 +265,7 @@ Deno.test("ManifestSource picks the last file in path order for duplicates, and 
     assert.equal(src.snapshot().services.get("default/dup")?.spec.clusterIP, "10.96.0.26");
     assert.ok(
       lines.some((l) =>
-        l.includes(`Service/default/dup is defined in 2 files; using ${dir}/z.yaml`)
+        l.includes(`Service default/dup is defined in 2 files; using ${dir}/z.yaml`)
       ),
     );
     await Deno.remove(`${dir}/z.yaml`);
