@@ -42,6 +42,7 @@ export function parseManifest(
 }
 
 function decode(text: string, file: string): { docs: unknown[]; with: ParsedWith } {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte order mark
   const first = text.trimStart()[0];
   if (file.endsWith(".json") || first === "{" || first === "[") {
     try {

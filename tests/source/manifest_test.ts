@@ -83,6 +83,9 @@ Deno.test("parseManifest() falls back to npm:yaml outside the fast subset", () =
     [[{ kind: "x" }], "document 2"],
   ]);
   assert.equal(parseManifest('{"kind": "Service"}', "flow.yaml").with, "json");
+  assert.deepEqual(parseManifest('\ufeff{"kind": "Service"}', "bom.json").items[0]?.raw, {
+    kind: "Service",
+  });
   assert.equal(parseManifest("{kind: Service}", "flow.yaml").with, "yaml");
 });
 
