@@ -1,11 +1,13 @@
 /**
  * IP addresses and CIDRs as Kubernetes objects carry them: parsing, canonical text, families.
  *
- * Canonical text is what the kernel tools print and what kipvs compares: IPv4 in dotted decimal
- * without leading zeros, IPv6 in RFC 5952 form (lower case, leading zeros dropped, the longest
- * run of two or more zero groups written `::`), so "FD00::0:1" and "fd00:0::1" both become
- * "fd00::1". CIDRs are canonicalised to their network address ("10.1.2.3/8" → "10.0.0.0/8"),
- * as kube-proxy and the kernel's ipset store them.
+ * Canonical text is what the kernel tools print (glibc's `inet_ntop`, hence `ipset save` and
+ * `ipvsadm -Sn`) and what kipvs compares: IPv4 in dotted decimal without leading zeros, IPv6 in
+ * RFC 5952 form (lower case, leading zeros dropped, the first longest run of two or more zero
+ * groups written `::`), so "FD00::0:1" and "fd00:0::1" both become "fd00::1"; like inet_ntop,
+ * an IPv4-compatible or IPv4-mapped address ends in dotted decimal ("::1.2.3.4"). CIDRs are
+ * canonicalised to their network address ("10.1.2.3/8" → "10.0.0.0/8"), as kube-proxy and
+ * ipset store them.
  *
  * Like kube-proxy (`netutils.ParseIPSloppy`), IPv4 octets with leading zeros are read as decimal
  * ("010.0.0.1" is 10.0.0.1). Zoned IPv6 addresses ("fe80::1%eth0") and IPv4-mapped IPv6
@@ -15,6 +17,21 @@
  */
 
 import type { Family } from "../proxy/config.ts";
+
+/** An address: 4 bytes for IPv4, 16 for IPv6. */
+export interface IP {
+  family: Family;
+  /** Network order. */
+  bytes: Uint8Array;
+}
+
+/** A network, with the host bits cleared. */
+export interface CIDR {
+  family: Family;
+  /** The network address. */
+  bytes: Uint8Array;
+  prefix: number;
+}
 
 /** A parsed IP address. */
 export interface ParsedIP {
@@ -94,7 +111,7 @@ export function parseCIDR(text: string): ParsedCIDR | undefined {
 }
 
 /** Whether `ip` lies inside `cidr` (false across families). */
-export function cidrContains(cidr: ParsedCIDR, ip: ParsedIP): boolean {
+export function cidrContains(cidr: CIDR, ip: IP): boolean {
   if (cidr.family !== ip.family) return false;
   let bits = cidr.prefix;
   for (let i = 0; bits > 0; i++, bits -= 8) {
@@ -104,11 +121,34 @@ export function cidrContains(cidr: ParsedCIDR, ip: ParsedIP): boolean {
   return true;
 }
 
-/** Canonical text of a 4- or 16-byte address (as read from netlink, for instance). */
-export function formatIP(bytes: Uint8Array): string {
+/** Canonical text of an address, or of its 4 or 16 bytes (as read from netlink, for instance). */
+export function formatIP(ip: Uint8Array | IP): string {
+  const bytes = ip instanceof Uint8Array ? ip : ip.bytes;
   if (bytes.length === 4) return formatIPv4(bytes);
   if (bytes.length === 16) return formatIPv6(bytes);
   throw new RangeError(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
+}
+
+/** Canonical text of a CIDR ("10.0.0.0/8", "2001:db8::/32"). */
+export function formatCIDR(cidr: CIDR): string {
+  return `${formatIP(cidr.bytes)}/${cidr.prefix}`;
+}
+
+/** Whether the CIDR covers its whole family (0.0.0.0/0, ::/0). */
+export function isZeroCIDR(cidr: CIDR): boolean {
+  return cidr.prefix === 0;
+}
+
+/** 127.0.0.0/8 or ::1. */
+export function isLoopback(ip: IP): boolean {
+  if (ip.family === 4) return ip.bytes[0] === 127;
+  return ip.bytes.every((b, i) => b === (i === 15 ? 1 : 0));
+}
+
+/** 169.254.0.0/16 or fe80::/10. */
+export function isLinkLocalUnicast(ip: IP): boolean {
+  if (ip.family === 4) return ip.bytes[0] === 169 && ip.bytes[1] === 254;
+  return ip.bytes[0] === 0xfe && (ip.bytes[1]! & 0xc0) === 0x80;
 }
 
 function formatIPv4(b: Uint8Array): string {
@@ -135,6 +175,10 @@ function formatIPv6(b: Uint8Array): string {
     i = j;
   }
   const hex = (g: number[]) => g.map((x) => x.toString(16)).join(":");
+  // inet_ntop's IPv4 tail: ::a.b.c.d (IPv4-compatible) and ::ffff:a.b.c.d (IPv4-mapped).
+  if (bestStart === 0 && (bestLen === 6 || (bestLen === 5 && groups[5] === 0xffff))) {
+    return `::${bestLen === 5 ? "ffff:" : ""}${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
   if (bestStart < 0) return hex(groups);
   return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
 }

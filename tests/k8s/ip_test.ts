@@ -4,8 +4,12 @@ import {
   checkCIDR,
   checkIP,
   cidrContains,
+  formatCIDR,
   formatIP,
   ipFamily,
+  isLinkLocalUnicast,
+  isLoopback,
+  isZeroCIDR,
   parseCIDR,
   parseIP,
 } from "../../src/k8s/ip.ts";
@@ -23,6 +27,8 @@ Deno.test("canonicalIP() writes IPv6 in RFC 5952 form", () => {
     ["fe80::0001", "fe80::1"],
     ["64:ff9b::192.0.2.33", "64:ff9b::c000:221"],
     ["1:0:0:2:0:0:0:3", "1:0:0:2::3"], // the longer run wins
+    ["::102:304", "::1.2.3.4"], // IPv4-compatible: dotted, as inet_ntop (ipset, ipvsadm)
+    ["::0.0.1.0", "::100"],
   ];
   for (const [input, want] of cases) assert.equal(canonicalIP(input), want, input);
 });
@@ -83,6 +89,25 @@ Deno.test("formatIP() round-trips bytes and rejects other lengths", () => {
     assert.equal(formatIP(parseIP(t)!.bytes), t);
   }
   assert.throws(() => formatIP(new Uint8Array(5)), RangeError);
+  const mapped = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1]);
+  assert.equal(formatIP(mapped), "::ffff:10.0.0.1"); // read from the kernel, never parsed
+  assert.equal(formatIP({ family: 4, bytes: new Uint8Array([10, 0, 0, 1]) }), "10.0.0.1");
+});
+
+Deno.test("formatCIDR(), isZeroCIDR(), isLoopback() and isLinkLocalUnicast() classify", () => {
+  assert.equal(formatCIDR(parseCIDR("fd00::1/8")!), "fd00::/8");
+  assert.equal(isZeroCIDR(parseCIDR("::/0")!), true);
+  assert.equal(isZeroCIDR(parseCIDR("10.0.0.0/8")!), false);
+  assert.deepEqual(["127.3.0.1", "::1", "10.0.0.1", "::2"].map((t) => isLoopback(parseIP(t)!)), [
+    true,
+    true,
+    false,
+    false,
+  ]);
+  assert.deepEqual(
+    ["169.254.1.1", "fe80::1", "febf::1", "fec0::1"].map((t) => isLinkLocalUnicast(parseIP(t)!)),
+    [true, true, true, false],
+  );
 });
 
 Deno.test("parseCIDR() canonicalises to the network address and flags host bits", () => {
