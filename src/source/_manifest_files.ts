@@ -1,0 +1,105 @@
+/**
+ * Finding manifest files: the file the user named, or every `.yaml`, `.yml` and `.json` file
+ * under the directory the user named, recursively (like `kubectl apply -R -f`). Names starting
+ * with "." are skipped, files and directories alike: editors' swap files, and the `..data`
+ * folders through which Kubernetes updates a mounted ConfigMap (its visible files are symlinks
+ * into them, and are read once through those links). Symbolic links are followed; a directory
+ * reached twice (a link loop) is read once.
+ *
+ * Each file comes with a signature (inode, size, change and modification times) so that a
+ * reload re-reads only the files that changed. The file system is read with synchronous calls:
+ * for 10,000 files they take ~40 ms where the asynchronous ones take ~200 ms.
+ *
+ * @module
+ */
+
+import { KipvsError } from "../errors.ts";
+
+/** Extensions read in a directory (a file named directly is read whatever its name). */
+export const MANIFEST_EXTENSIONS: readonly string[] = [".yaml", ".yml", ".json"];
+
+/** What a look at the manifest path found. */
+export interface Listing {
+  /** The path is a directory (false: a single file). */
+  directory: boolean;
+  /** Path → signature, for every manifest file found. */
+  files: Map<string, string>;
+}
+
+/** The signature of a file: changes whenever its content may have. */
+export function signature(info: Deno.FileInfo): string {
+  return `${info.ino}:${info.size}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
+}
+
+/** Lists the manifest files at `root`; an "io" KipvsError when `root` cannot be read. */
+export function listManifests(root: string): Listing {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(root);
+  } catch (err) {
+    throw new KipvsError("io", `cannot read manifests at ${root}`, {
+      cause: err,
+      details: { path: root },
+    });
+  }
+  const files = new Map<string, string>();
+  if (!info.isDirectory) {
+    files.set(root, signature(info));
+    return { directory: false, files };
+  }
+  walk(root, { files, seen: new Set(), top: true });
+  return { directory: true, files };
+}
+
+interface Walk {
+  files: Map<string, string>;
+  /** Real paths of the directories read (against link loops). */
+  seen: Set<string>;
+  /** This is the directory the user named: failing to read it is an error. */
+  top: boolean;
+}
+
+function walk(dir: string, w: Walk): void {
+  const { files, seen } = w;
+  let real: string;
+  try {
+    real = Deno.realPathSync(dir);
+  } catch {
+    return; // gone while we looked
+  }
+  if (seen.has(real)) return;
+  seen.add(real);
+  const subdirs: string[] = [];
+  const candidates: string[] = [];
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.name.startsWith(".")) continue;
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory) subdirs.push(path);
+      else if (e.isSymlink || (e.isFile && isManifestName(e.name))) candidates.push(path);
+    }
+  } catch (err) {
+    if (w.top) {
+      throw new KipvsError("io", `cannot read manifest directory ${dir}`, {
+        cause: err,
+        details: { path: dir },
+      });
+    }
+    return; // a subdirectory removed or unreadable: its files are gone for us
+  }
+  for (const path of candidates) {
+    try {
+      const info = Deno.statSync(path); // follows symlinks
+      if (info.isDirectory) subdirs.push(path);
+      else if (info.isFile && isManifestName(path)) files.set(path, signature(info));
+    } catch {
+      // A dangling symlink or a file removed meanwhile: not a manifest (now).
+    }
+  }
+  subdirs.sort();
+  for (const sub of subdirs) walk(sub, { files, seen, top: false });
+}
+
+function isManifestName(name: string): boolean {
+  return MANIFEST_EXTENSIONS.some((ext) => name.endsWith(ext));
+}

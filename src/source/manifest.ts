@@ -1,0 +1,310 @@
+/**
+ * The manifest source: Services, EndpointSlices and this node's Node from YAML or JSON files
+ * (a file, or a directory read recursively; see `_manifest_files.ts`), kept up to date by
+ * watching the files.
+ *
+ * - Invalid objects are logged with the file, namespace/name, field and value, and skipped;
+ *   an object that turns invalid in a later edit keeps its last good version.
+ * - A file that no longer parses (half written, a YAML syntax error) keeps its last good
+ *   objects, and a warning names the file and the error; a removed file removes its objects.
+ *   A file that changes while it is read is read again later.
+ * - Changes are debounced (`debounceMs`, default 200 ms; at most 20 times that under constant
+ *   churn) and each reload notifies exactly the services whose Service or EndpointSlices changed.
+ * - When the path itself disappears, the last good state stays and the source polls until it
+ *   returns.
+ * - Besides file events, the files are listed again every `rescanMs` (default 10 s; only
+ *   changed files are read): file systems without inotify events (NFS, FUSE, User-Mode Linux's
+ *   hostfs) are still followed, and a lost event is repaired.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import { describeError, KipvsError } from "../errors.ts";
+import type { Logger } from "../observe/log.ts";
+import type { ClusterSource, ClusterState, SourceChange, SourceHealth } from "./source.ts";
+import { type Listing, listManifests, signature } from "./_manifest_files.ts";
+import {
+  type Definition,
+  describeIdentity,
+  ManifestView,
+  type ViewChange,
+} from "./_manifest_view.ts";
+import { loadManifest } from "./_manifest_load.ts";
+import { watchManifests } from "./_manifest_watch.ts";
+import { Debounced } from "./_debounce.ts";
+
+/** Options of {@link ManifestSource}. */
+export interface ManifestSourceOptions {
+  /** A manifest file or a directory of them. */
+  path: string;
+  /** This node's name: the Node of this name becomes `snapshot().node`. */
+  nodeName: string;
+  logger: Logger;
+  /** Quiet time before a burst of file events is applied (default 200 ms). */
+  debounceMs?: number;
+  /** Poll period while the path is missing or cannot be watched (default 2 s). */
+  retryMs?: number;
+  /** Period of the full rescan that backs up file events (default 10 s; 0: none). */
+  rescanMs?: number;
+  /** Watch for file events (default true); without, only the rescan sees changes. */
+  watch?: boolean;
+}
+
+/** Files read between two yields to the event loop (reads are synchronous: faster). */
+const READ_BATCH = 500;
+
+/** Cluster state from manifest files, watched for changes. */
+export class ManifestSource implements ClusterSource {
+  #path: string;
+  #nodeName: string;
+  #log: Logger;
+  #retryMs: number;
+  #rescanMs: number;
+  #watchEvents: boolean;
+  #view = new ManifestView();
+  /** Signature of each file at its last read, good or not. */
+  #sigs = new Map<string, string>();
+  /** Files whose last read failed, with the error. */
+  #fileErrors = new Map<string, string>();
+  #listeners: ((c: SourceChange) => void)[] = [];
+  #synced = false;
+  #lastGood = 0;
+  #pathError: string | undefined;
+  #stopped = false;
+  #watch: { close(): Promise<void> } | undefined;
+  #reloads: Debounced;
+  #retry: ReturnType<typeof setInterval> | undefined;
+  #rescan: ReturnType<typeof setInterval> | undefined;
+  /** Paths named by file events since the last reload: read even if their signature held. */
+  #forced = new Set<string>();
+
+  constructor(options: ManifestSourceOptions) {
+    this.#path = resolve(options.path);
+    this.#nodeName = options.nodeName;
+    this.#log = options.logger.with({ source: "manifests" });
+    this.#retryMs = options.retryMs ?? 2000;
+    this.#rescanMs = options.rescanMs ?? 10_000;
+    this.#watchEvents = options.watch ?? true;
+    const delayMs = options.debounceMs ?? 200;
+    this.#reloads = new Debounced({
+      delayMs,
+      maxDelayMs: delayMs * 20,
+      run: (firstAt) => this.#reload(false, firstAt),
+      onError: (err) => this.#log.error("reloading manifests failed", { err }),
+    });
+  }
+
+  /** Reads every file once; rejects ("io") when the path cannot be read. Does not notify. */
+  async start(): Promise<void> {
+    const t0 = performance.now();
+    this.#startWatch(); // before the first read, so that no change slips in between
+    try {
+      await this.#reload(true, Date.now());
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.#synced = true;
+    if (this.#rescanMs > 0) {
+      this.#rescan = setInterval(() => this.#reloads.trigger(), this.#rescanMs);
+    }
+    this.#log.info("read manifests", {
+      path: this.#path,
+      files: this.#sigs.size,
+      services: this.#view.services.size,
+      endpointSlices: this.#view.endpointSlices.size,
+      node: this.#view.node ? this.#nodeName : "none",
+      ms: Math.round(performance.now() - t0),
+    });
+  }
+
+  snapshot(): ClusterState {
+    const v = this.#view;
+    return v.node
+      ? { services: v.services, endpointSlices: v.endpointSlices, node: v.node }
+      : { services: v.services, endpointSlices: v.endpointSlices };
+  }
+
+  onChange(listener: (change: SourceChange) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  health(): SourceHealth {
+    const h: SourceHealth = { synced: this.#synced, lastContact: this.#lastGood };
+    const failing = [...this.#fileErrors.values()];
+    if (this.#pathError) h.error = this.#pathError;
+    else if (failing.length > 0) {
+      h.error = failing[0]! + (failing.length > 1 ? ` (and ${failing.length - 1} more files)` : "");
+    }
+    return h;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#retry);
+    this.#retry = undefined;
+    clearInterval(this.#rescan);
+    await this.#watch?.close();
+    this.#watch = undefined;
+    await this.#reloads.stop();
+  }
+
+  #startWatch(): void {
+    if (!this.#watchEvents) return;
+    this.#watch = watchManifests(this.#path, {
+      onEvent: (paths) => {
+        for (const p of paths) this.#forced.add(p);
+        this.#reloads.trigger();
+      },
+      onFail: (err) => {
+        if (this.#stopped) return;
+        this.#log.warn(`cannot watch ${this.#path}; polling every ${this.#retryMs} ms`, { err });
+        this.#startRetry();
+      },
+    });
+  }
+
+  #startRetry(): void {
+    this.#retry ??= setInterval(() => this.#reloads.trigger(), this.#retryMs);
+  }
+
+  async #reload(initial: boolean, seenAt: number): Promise<void> {
+    const t0 = performance.now();
+    const forced = this.#forced;
+    this.#forced = new Set();
+    let listing: Listing;
+    try {
+      listing = listManifests(this.#path);
+    } catch (err) {
+      if (initial) throw err;
+      const msg = describeError(err);
+      if (msg !== this.#pathError) this.#log.warn(`${msg}; keeping the last good state`);
+      this.#pathError = msg;
+      this.#startRetry();
+      return;
+    }
+    if (this.#pathError !== undefined) await this.#recovered();
+    const updates = new Map<string, Map<string, Definition> | undefined>();
+    for (const file of this.#sigs.keys()) {
+      if (!listing.files.has(file)) {
+        updates.set(file, undefined);
+        this.#sigs.delete(file);
+        this.#fileErrors.delete(file);
+      }
+    }
+    const toRead = [...listing.files].filter(([f, sig]) =>
+      forced.has(f) || this.#sigs.get(f) !== sig
+    );
+    let invalid = 0;
+    for (let n = 0; n < toRead.length; n++) {
+      if (n > 0 && n % READ_BATCH === 0) await new Promise((r) => setTimeout(r, 0));
+      const [file, sig] = toRead[n]!;
+      const r = this.#readFile(file, sig);
+      if (r === "removed") {
+        if (this.#view.definitions(file)) updates.set(file, undefined);
+        this.#sigs.delete(file);
+        this.#fileErrors.delete(file);
+      } else if (r !== "failed") {
+        updates.set(file, r.definitions);
+        invalid += r.invalid;
+      }
+    }
+    const change = this.#view.apply(updates);
+    this.#lastGood = Date.now();
+    for (const d of change.duplicates) {
+      this.#log.warn(
+        `${describeIdentity(d.identity)} is defined in ${d.files.length} files; ` +
+          `using ${d.files.at(-1)}, ` +
+          `the last in path order (as kubectl apply would)`,
+        { files: d.files },
+      );
+    }
+    if (!initial) this.#notify(change, seenAt, { read: toRead.length, invalid, t0 });
+  }
+
+  /** Reads and loads one file; "failed" keeps its last good objects. */
+  #readFile(
+    file: string,
+    sig: string,
+  ): "removed" | "failed" | { definitions: Map<string, Definition>; invalid: number } {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(file);
+      // Being written while we read: leave it to the next reload, which its events will bring.
+      if (signature(Deno.statSync(file)) !== sig) return this.#failed(file, "changed while read");
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return "removed";
+      return this.#failed(file, `cannot read ${file}: ${describeError(err)}`, err);
+    }
+    try {
+      const loaded = loadManifest(text, file, {
+        nodeName: this.#nodeName,
+        logger: this.#log,
+        previous: this.#view.definitions(file),
+      });
+      this.#sigs.set(file, sig);
+      this.#fileErrors.delete(file);
+      return loaded;
+    } catch (err) {
+      if (!(err instanceof KipvsError)) throw err;
+      this.#sigs.set(file, sig);
+      return this.#failed(file, err.message, err);
+    }
+  }
+
+  #failed(file: string, msg: string, err?: unknown): "failed" {
+    if (err === undefined) {
+      this.#reloads.trigger();
+      return "failed";
+    }
+    const kept = this.#view.definitions(file) ? "keeping its last good objects" : "skipping it";
+    this.#log.warn(`${msg}; ${kept}`, { file });
+    this.#fileErrors.set(file, msg);
+    return "failed";
+  }
+
+  async #recovered(): Promise<void> {
+    this.#log.info(`${this.#path} is readable again`);
+    this.#pathError = undefined;
+    clearInterval(this.#retry);
+    this.#retry = undefined;
+    // The watched directory may be a new one: watch again, once the old watcher is gone (a
+    // new watcher on the same path stays deaf while the old one is being closed).
+    await this.#watch?.close();
+    if (!this.#stopped) this.#startWatch();
+  }
+
+  #notify(c: ViewChange, seenAt: number, o: { read: number; invalid: number; t0: number }): void {
+    const changed = c.serviceChanges + c.endpointChanges > 0 || c.node;
+    if (!changed && o.read === 0) return; // a rescan that found nothing
+    this.#log[changed ? "info" : "debug"](
+      changed ? "manifests changed" : "manifests read, nothing changed",
+      {
+        files: o.read,
+        invalid: o.invalid,
+        services: c.services.size,
+        serviceChanges: c.serviceChanges,
+        endpointChanges: c.endpointChanges,
+        node: c.node,
+        ms: Math.round(performance.now() - o.t0),
+      },
+    );
+    if (!changed) return;
+    const change: SourceChange = {
+      services: c.services,
+      node: c.node,
+      all: false,
+      serviceChanges: c.serviceChanges,
+      endpointChanges: c.endpointChanges,
+      seenAt,
+    };
+    for (const listener of this.#listeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.#log.error("a manifest change listener failed", { err });
+      }
+    }
+  }
+}
