@@ -12,7 +12,7 @@
  */
 
 import type { EndpointSlice, Protocol } from "../k8s/types.ts";
-import { canonicalIP, ipFamily } from "./_ip.ts";
+import { canonicalIP, ipFamily } from "../k8s/ip.ts";
 import type { Family } from "./config.ts";
 
 /** One endpoint of one service port. */

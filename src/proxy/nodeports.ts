@@ -18,7 +18,7 @@ import {
   isZeroCIDR,
   parseCIDR,
   parseIP,
-} from "./_ip.ts";
+} from "../k8s/ip.ts";
 import type { Family } from "./config.ts";
 
 /** The dummy interface that holds service addresses. */

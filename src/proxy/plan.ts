@@ -16,7 +16,7 @@ import {
   SERVICE_PROXY_NAME_LABEL,
 } from "../k8s/types.ts";
 import type { ClusterState } from "../source/source.ts";
-import { cidrContains, formatCIDR, formatIP, ipFamily, parseIP } from "./_ip.ts";
+import { cidrContains, formatCIDR, formatIP, ipFamily, parseIP } from "../k8s/ip.ts";
 import type { Family, NodeInfo, ProxyConfig } from "./config.ts";
 import {
   type DesiredState,

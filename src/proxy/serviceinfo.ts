@@ -13,7 +13,7 @@ import {
   SERVICE_PROXY_NAME_LABEL,
   type ServicePort,
 } from "../k8s/types.ts";
-import { canonicalIP, type CIDR, ipFamily, parseCIDR } from "./_ip.ts";
+import { canonicalIP, type CIDR, ipFamily, parseCIDR } from "../k8s/ip.ts";
 import type { Family } from "./config.ts";
 
 /** Why a service is not proxied at all, or undefined when it is. */

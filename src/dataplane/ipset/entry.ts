@@ -10,7 +10,7 @@
 
 import { KipvsError } from "../../errors.ts";
 import type { Family } from "../../proxy/config.ts";
-import { addrFamily, formatAddr, parseAddr, parseCidr } from "./_addr.ts";
+import { parseCIDR, parseIP } from "../../k8s/ip.ts";
 import type { SetType } from "./sets.ts";
 
 /** The outcome of {@link parseEntry}: the canonical text, or why the entry is invalid. */
@@ -28,8 +28,8 @@ function port(text: string): number | undefined {
 }
 
 function addr(text: string | undefined, family: Family): string | undefined {
-  const b = text === undefined ? undefined : parseAddr(text);
-  return b && addrFamily(b) === family ? formatAddr(b) : undefined;
+  const ip = text === undefined ? undefined : parseIP(text);
+  return ip?.family === family ? ip.text : undefined;
 }
 
 // "proto:port" or a bare port (ipset reads it as tcp).
@@ -71,13 +71,15 @@ export function parseEntry(type: SetType, family: Family, text: string): ParsedE
       ? bad(`"${parts[2]}" is not an ${fam} address`)
       : { entry: `${ip},${pp},${ip2}` };
   }
-  const net = parseCidr(parts[2]!);
-  if (!net || addrFamily(net.addr) !== family) {
+  // ipset prints a host network (/32, /128) as a bare address.
+  const netText = parts[2]!.includes("/") ? parts[2]! : `${parts[2]}/${family === 4 ? 32 : 128}`;
+  const net = parseCIDR(netText);
+  if (!net || net.family !== family) {
     return bad(`"${parts[2]}" is not an ${fam} network`);
   }
   if (net.prefix === 0) return bad("a network with prefix length 0 cannot be stored");
-  const host = net.prefix === net.addr.length * 8;
-  return { entry: `${ip},${pp},${formatAddr(net.addr)}${host ? "" : `/${net.prefix}`}` };
+  const host = net.prefix === net.bytes.length * 8;
+  return { entry: `${ip},${pp},${net.address}${host ? "" : `/${net.prefix}`}` };
 }
 
 /** Like {@link parseEntry}, but throws an `internal` KipvsError naming the set. */

@@ -15,7 +15,7 @@
 
 import { KipvsError } from "../../errors.ts";
 import type { Family, ProxyConfig } from "../../proxy/config.ts";
-import { canonicalCidr } from "../ipset/_addr.ts";
+import { parseCIDR } from "../../k8s/ip.ts";
 import { parseEntry } from "../ipset/entry.ts";
 import { KUBE_SETS, SET, type SetBase, setName } from "../ipset/sets.ts";
 import { CHAIN, JUMP_RULES, type JumpRule, OWNED_CHAINS, SET_RULES, type Table } from "./chains.ts";
@@ -64,7 +64,7 @@ export function masqueradeMark(bit: number): string {
 /** The `! -s CIDR` local-traffic detector of a family: its first cluster CIDR, or none. */
 export function localCidr(clusterCIDRs: readonly string[], family: Family): string | undefined {
   for (const c of clusterCIDRs) {
-    const canon = canonicalCidr(c);
+    const canon = parseCIDR(c)?.text;
     if (canon === undefined) {
       throw new KipvsError("invalid-config", `invalid clusterCIDR "${c}": not a CIDR`, {
         details: { field: "clusterCIDRs", value: c },

@@ -2,7 +2,7 @@
 // inet_ntop), or every sync would see a difference where there is none. Checked against
 // inet_ntop itself, through Python's socket module, on addresses rich in zero runs.
 import assert from "node:assert/strict";
-import { canonicalIP } from "../../src/proxy/_ip.ts";
+import { canonicalIP } from "../../src/k8s/ip.ts";
 
 Deno.test("canonicalIP() agrees with glibc's inet_ntop on 3,000 random IPv6 addresses", async () => {
   let seed = 42;
@@ -24,6 +24,9 @@ Deno.test("canonicalIP() agrees with glibc's inet_ntop on 3,000 random IPv6 addr
   await w.close();
   const out = new TextDecoder().decode((await child.output()).stdout).trim().split("\n");
   assert.equal(out.length, inputs.length);
-  const wrong = inputs.filter((a, i) => canonicalIP(a) !== out[i]);
+  // IPv4-mapped addresses (::ffff:a.b.c.d) are refused by validation, as by the API server.
+  const wrong = inputs.filter((a, i) =>
+    !out[i]?.startsWith("::ffff:") && canonicalIP(a) !== out[i]
+  );
   assert.deepEqual(wrong.slice(0, 5).map((a) => [a, canonicalIP(a), out[inputs.indexOf(a)]]), []);
 });

@@ -8,7 +8,7 @@ import {
   isLoopback,
   parseCIDR,
   parseIP,
-} from "../../src/proxy/_ip.ts";
+} from "../../src/k8s/ip.ts";
 
 Deno.test("canonicalIP() writes addresses as inet_ntop does and leaves plain IPv4 alone", () => {
   const cases: [string, string | undefined][] = [
@@ -21,11 +21,11 @@ Deno.test("canonicalIP() writes addresses as inet_ntop does and leaves plain IPv
     ["::", "::"],
     ["::1", "::1"],
     ["fe80::", "fe80::"],
-    ["::ffff:a01:203", "::ffff:10.1.2.3"], // IPv4 tails as inet_ntop writes them
+    ["::ffff:a01:203", undefined], // IPv4-mapped addresses are refused, as the API server does
     ["::10.1.2.3", "::10.1.2.3"],
     ["::2", "::2"],
     ["::1:0", "::0.1.0.0"],
-    ["::ffff:0:1", "::ffff:0.0.0.1"],
+    ["::ffff:0:1", undefined],
     ["1:2:3:4:5:6:7::", "1:2:3:4:5:6:7:0"],
     ["256.1.1.1", undefined],
     ["10.1.1", undefined],
