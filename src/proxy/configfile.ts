@@ -7,7 +7,7 @@
  * @module
  */
 
-import YAML from "yaml";
+import { CORE_SCHEMA, load } from "js-yaml";
 import { KipvsError } from "../errors.ts";
 import type { ProxyConfig } from "./config.ts";
 import { parseDuration } from "./duration.ts";
@@ -101,7 +101,7 @@ const SCHEDULERS = [
 export function parseConfigFile(text: string, source: string): FileConfig {
   let doc: unknown;
   try {
-    doc = YAML.parse(text);
+    doc = load(text, { schema: CORE_SCHEMA, filename: source });
   } catch (err) {
     throw new KipvsError("invalid-config", `${source}: not valid YAML: ${(err as Error).message}`);
   }

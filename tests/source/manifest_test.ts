@@ -64,7 +64,7 @@ Deno.test("parseManifest() reads kubectl's output on the fast path and typed lis
     await Deno.readTextFile(`${DATA}/kubectl-get-svc-endpointslices.yaml`),
     "x.yaml",
   );
-  assert.equal(kubectl.with, "kubeyaml");
+  assert.equal(kubectl.with, "yaml");
   assert.equal(kubectl.items.length, 8);
   assert.equal(kubectl.items[3]?.where, "items[3]");
   const list = parseManifest(await Deno.readTextFile(`${DATA}/api-servicelist.json`), "l.json");
