@@ -26,9 +26,24 @@ export interface Listing {
   files: Map<string, string>;
 }
 
+/**
+ * How long after its last modification a file's signature is not trusted. File systems with
+ * coarse timestamps (hostfs inside User-Mode Linux keeps whole seconds) let a same-size rewrite
+ * within the same second keep the signature, as git's "racy clean" files do; such a file is read
+ * again at the next rescan until its modification is older than this.
+ */
+const RACY_MS = 2_000;
+
 /** The signature of a file: changes whenever its content may have. */
-export function signature(info: Deno.FileInfo): string {
-  return `${info.ino}:${info.size}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
+export function signature(info: Deno.FileInfo, now = Date.now()): string {
+  const mtime = info.mtime?.getTime();
+  const racy = mtime === undefined || now - mtime < RACY_MS ? ":racy" : "";
+  return `${info.ino}:${info.size}:${mtime}:${info.ctime?.getTime()}${racy}`;
+}
+
+/** Whether a recorded signature may hide a change (see {@link signature}). */
+export function isRacy(sig: string): boolean {
+  return sig.endsWith(":racy");
 }
 
 /** Lists the manifest files at `root`; an "io" KipvsError when `root` cannot be read. */

@@ -23,7 +23,7 @@ import { resolve } from "node:path";
 import { describeError, KipvsError } from "../errors.ts";
 import type { Logger } from "../observe/log.ts";
 import type { ClusterSource, ClusterState, SourceChange, SourceHealth } from "./source.ts";
-import { type Listing, listManifests, signature } from "./_manifest_files.ts";
+import { isRacy, type Listing, listManifests, signature } from "./_manifest_files.ts";
 import {
   type Definition,
   describeIdentity,
@@ -194,7 +194,7 @@ export class ManifestSource implements ClusterSource {
       }
     }
     const toRead = [...listing.files].filter(([f, sig]) =>
-      forced.has(f) || this.#sigs.get(f) !== sig
+      forced.has(f) || this.#sigs.get(f) !== sig || isRacy(sig)
     );
     let invalid = 0;
     for (let n = 0; n < toRead.length; n++) {
@@ -232,7 +232,10 @@ export class ManifestSource implements ClusterSource {
     try {
       text = Deno.readTextFileSync(file);
       // Being written while we read: leave it to the next reload, which its events will bring.
-      if (signature(Deno.statSync(file)) !== sig) return this.#failed(file, "changed while read");
+      const now = signature(Deno.statSync(file));
+      if (now.replace(/:racy$/, "") !== sig.replace(/:racy$/, "")) {
+        return this.#failed(file, "changed while read");
+      }
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return "removed";
       return this.#failed(file, `cannot read ${file}: ${describeError(err)}`, err);
