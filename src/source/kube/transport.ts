@@ -64,6 +64,9 @@ export class InsecureTransport implements Transport {
     this.#agent = new https.Agent({
       keepAlive: true,
       rejectUnauthorized: false,
+      // An explicit (empty) trust list: without one, node:tls loads the system's roots, which
+      // Deno allows only with --allow-sys=ca, a permission kipvs does not otherwise need.
+      ca: [],
       cert: conn.clientCert,
       key: conn.clientKey,
     });
