@@ -8,6 +8,7 @@
 import { apiVersion, RESOURCES } from "./_store.ts";
 
 const VERBS = ["create", "delete", "get", "list", "update", "watch"];
+const SHORT_NAMES: Record<string, string[]> = { services: ["svc"], nodes: ["no"] };
 const GROUPS = [...new Set(RESOURCES.filter((r) => r.group).map((r) => `${r.group}/${r.version}`))];
 
 /** The discovery document at `path`, or undefined when `path` is not a discovery path. */
@@ -52,6 +53,7 @@ export function discovery(path: string, host: string): unknown {
       namespaced: r.namespaced,
       kind: r.kind,
       verbs: VERBS,
+      ...(SHORT_NAMES[r.plural] ? { shortNames: SHORT_NAMES[r.plural] } : {}),
     })),
   };
 }

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { KubeClient } from "../../src/source/kube/client.ts";
+import { resolveConnection } from "../../src/source/kube/resolve.ts";
+import { NODES } from "../../src/source/kube/resources.ts";
 import { TestApiServer } from "./apiserver.ts";
 import { parseFieldSelector, parseLabelSelector, SelectorError } from "./_selectors.ts";
 import { rawNode, rawService, rawSlice } from "./kube_objects.ts";
@@ -318,6 +321,25 @@ Deno.test("kubectl reads the test API server the way it reads a real one", async
     const typed = JSON.parse(await run("get", "endpointslices", "-A", "-o", "json"));
     assert.equal(typed.items[0].metadata.labels["kubernetes.io/service-name"], "web");
     assert.equal((await run("get", "nodes", "-o", "name")).trim(), "node/node-1");
+    // Writes as kubectl makes them: POST, PUT, DELETE.
+    const dir = await Deno.makeTempDir();
+    try {
+      const svc = (port: number) =>
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Service",
+          ...rawService("default", "api", { port }),
+        });
+      await Deno.writeTextFile(`${dir}/a.json`, svc(80));
+      await Deno.writeTextFile(`${dir}/b.json`, svc(8080));
+      await run("create", "--validate=false", "-f", `${dir}/a.json`);
+      await run("replace", "--validate=false", "-f", `${dir}/b.json`);
+      assert.equal((s.store.get("services", "default", "api") as Json).spec.ports[0].port, 8080);
+      await run("delete", "-f", `${dir}/b.json`);
+      assert.equal((await run("get", "svc", "-A", "-o", "name")).trim(), "service/web");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   } finally {
     await s.close();
   }
@@ -335,4 +357,41 @@ Deno.test("the selector parser handles the forms the API server accepts and refu
   assert.equal(parseFieldSelector("metadata.name=n1")({ "metadata.name": "n1" }), true);
   assert.equal(parseFieldSelector("metadata.name!=n1")({ "metadata.name": "n1" }), false);
   assert.throws(() => parseFieldSelector("spec.nodeName=x"), SelectorError);
+});
+
+Deno.test("apiserver_main.ts serves seeded objects and writes a kubeconfig that reaches it over mTLS", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/objects.json`,
+      JSON.stringify([{ kind: "Node", ...rawNode("node-1") }]),
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./apiserver_main.ts", import.meta.url).pathname,
+        "--kubeconfig",
+        `${dir}/kubeconfig`,
+        "--tls",
+        "--objects",
+        `${dir}/objects.json`,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const first = await reader.read();
+    assert.match(first.value ?? "", /^ready https:\/\/127\.0\.0\.1:\d+\n$/);
+    const c = new KubeClient({
+      connection: await resolveConnection({ kubeconfig: `${dir}/kubeconfig` }),
+    });
+    assert.deepEqual((await c.list(NODES)).items.map((n) => n.metadata.name), ["node-1"]);
+    c.close();
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+    await reader.cancel();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
