@@ -27,43 +27,20 @@ import { discovery } from "./_discovery.ts";
 import { SelectorError } from "./_selectors.ts";
 import { ApiStore, apiVersion, type Obj, objectMatcher, RESOURCES, StoreError } from "./_store.ts";
 import { type OpenWatch, openWatch } from "./_watch.ts";
+import { type Fault, FaultQueue } from "./_faults.ts";
+import {
+  defaultReason,
+  parseRoute,
+  readBody,
+  sendJson,
+  sendStatus,
+  type Verb,
+  verbOf,
+} from "./_http.ts";
 
 export type { Obj } from "./_store.ts";
-
-/** Verbs of requests. */
-export type Verb = "list" | "watch" | "get" | "create" | "update" | "delete";
-
-/** Which requests a fault applies to. */
-export interface FaultMatch {
-  verb?: Verb;
-  /** Plural resource name. */
-  resource?: string;
-}
-
-/** A misbehaviour the server shows to the next matching request(s). */
-export type Fault =
-  & {
-    match?: FaultMatch;
-    /** How many matching requests misbehave (default 1). */
-    times?: number;
-    /** Let this many matching requests through first (default 0). */
-    skip?: number;
-  }
-  & (
-    | {
-      kind: "status";
-      code: number;
-      reason?: string;
-      message?: string;
-      retryAfterSeconds?: number;
-    }
-    /** Destroy the connection: before answering a list; after `afterEvents` events of a watch. */
-    | { kind: "drop"; afterEvents?: number }
-    /** Accept a watch and then say nothing, ever; never answer a list. */
-    | { kind: "stall" }
-    /** Accept a watch and end it at once, without an event. */
-    | { kind: "end" }
-  );
+export type { Verb } from "./_http.ts";
+export type { Fault, FaultMatch } from "./_faults.ts";
 
 /** One request, as the server saw it. */
 export interface RequestRecord {
@@ -104,7 +81,7 @@ export class TestApiServer {
   #server: http.Server;
   #sockets = new Set<Socket>();
   #watches = new Set<OpenWatch>();
-  #faults: (Fault & { left: number; skipLeft: number })[] = [];
+  #faults = new FaultQueue();
   /** Called with each request before it is served (tests use it to act between pages). */
   beforeRequest?: (r: RequestRecord) => void;
   #url = "";
@@ -160,7 +137,7 @@ export class TestApiServer {
 
   /** Queues a fault for the next `times` (default 1) matching requests. */
   inject(fault: Fault): void {
-    this.#faults.push({ ...fault, left: fault.times ?? 1, skipLeft: fault.skip ?? 0 });
+    this.#faults.add(fault);
   }
 
   /** Drops every open watch connection (as a restarting API server or a NAT timeout would). */
@@ -236,7 +213,7 @@ export class TestApiServer {
           `in API group "${resource.group}" ${scope}`,
       );
     }
-    const fault = this.#takeFault(verb, resource.plural);
+    const fault = this.#faults.take(verb, resource.plural);
     if (fault?.kind === "status") {
       const headers: Record<string, string> = fault.retryAfterSeconds === undefined
         ? {}
@@ -380,121 +357,4 @@ export class TestApiServer {
     if (m && o.tokens) return o.tokens[m[1]!];
     return undefined;
   }
-
-  #takeFault(verb: Verb, resource: string): Fault | undefined {
-    const i = this.#faults.findIndex((f) =>
-      (!f.match?.verb || f.match.verb === verb) &&
-      (!f.match?.resource || f.match.resource === resource)
-    );
-    if (i < 0) return undefined;
-    const f = this.#faults[i]!;
-    if (f.skipLeft > 0) {
-      f.skipLeft--;
-      return undefined;
-    }
-    if (--f.left <= 0) this.#faults.splice(i, 1);
-    return f;
-  }
-}
-
-interface Route {
-  gv: string;
-  resource: string;
-  namespace?: string;
-  name?: string;
-}
-
-/** `/api/v1/[namespaces/NS/]PLURAL[/NAME]` and `/apis/GROUP/VERSION/...`. */
-function parseRoute(path: string): Route | undefined {
-  const parts = path.split("/").filter((p) => p !== "");
-  let gv: string;
-  let rest: string[];
-  if (parts[0] === "api" && parts[1] === "v1") {
-    gv = "v1";
-    rest = parts.slice(2);
-  } else if (parts[0] === "apis" && parts.length >= 3) {
-    gv = `${parts[1]}/${parts[2]}`;
-    rest = parts.slice(3);
-  } else return undefined;
-  let namespace: string | undefined;
-  if (rest[0] === "namespaces" && rest.length >= 3) {
-    namespace = rest[1];
-    rest = rest.slice(2);
-  }
-  if (rest.length < 1 || rest.length > 2) return undefined;
-  return { gv, resource: rest[0]!, namespace, name: rest[1] };
-}
-
-function verbOf(method: string, name: string | undefined, q: URLSearchParams): Verb | undefined {
-  if (method === "GET") {
-    if (name) return "get";
-    const w = q.get("watch");
-    return w === "1" || w === "true" ? "watch" : "list";
-  }
-  if (method === "POST" && !name) return "create";
-  if (method === "PUT" && name) return "update";
-  if (method === "DELETE" && name) return "delete";
-  return undefined;
-}
-
-function defaultReason(code: number): string {
-  return ({
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    409: "Conflict",
-    410: "Expired",
-    429: "TooManyRequests",
-    500: "InternalError",
-    503: "ServiceUnavailable",
-    504: "Timeout",
-  } as Record<number, string>)[code] ?? "Unknown";
-}
-
-function sendJson(res: ServerResponse, code: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(code, { "Content-Type": "application/json", "Content-Length": byteLength(text) });
-  res.end(text);
-}
-
-/** Answers with a `kind: Status` body, as the API server does for every error. */
-function sendStatus(
-  res: ServerResponse,
-  code: number,
-  reason: string,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
-  const retry = headers["Retry-After"];
-  const body = {
-    kind: "Status",
-    apiVersion: "v1",
-    metadata: {},
-    status: "Failure",
-    message,
-    reason,
-    ...(retry ? { details: { retryAfterSeconds: Number(retry) } } : {}),
-    code,
-  };
-  const text = JSON.stringify(body);
-  res.writeHead(code, {
-    ...headers,
-    "Content-Type": "application/json",
-    "Content-Length": byteLength(text),
-  });
-  res.end(text);
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    let s = "";
-    req.setEncoding("utf8");
-    req.on("data", (c: string) => (s += c));
-    req.on("end", () => resolve(s));
-  });
-}
-
-function byteLength(text: string): number {
-  return new TextEncoder().encode(text).length;
 }
