@@ -80,6 +80,11 @@ export interface StoreListOptions {
   fieldSelector?: string;
   limit?: number;
   continue?: string;
+  /**
+   * "" (latest), "0" (anything: served as the latest here) or a version the result must not
+   * be older than (410 when compacted away, 504 when the server has not reached it).
+   */
+  resourceVersion?: string;
 }
 
 /** A page of a list. */
@@ -235,6 +240,26 @@ export class ApiStore {
       all = snap;
       start = token.start;
     } else {
+      const want = o.resourceVersion ?? "";
+      if (want !== "" && want !== "0") {
+        if (!/^\d+$/.test(want)) {
+          throw new StoreError(400, "BadRequest", `invalid resourceVersion "${want}"`);
+        }
+        if (Number(want) > this.#rv) {
+          throw new StoreError(
+            504,
+            "Timeout",
+            `Too large resource version: ${want}, current: ${this.#rv}`,
+          );
+        }
+        if (Number(want) < this.#compacted) {
+          throw new StoreError(
+            410,
+            "Expired",
+            `too old resource version: ${want} (${this.#compacted})`,
+          );
+        }
+      }
       rv = this.#rv;
       all = [...this.#objects.get(plural)!.entries()].sort(([a], [b]) => a < b ? -1 : 1).map((
         [, v],

@@ -240,6 +240,7 @@ export class TestApiServer {
           fieldSelector: q.get("fieldSelector") ?? "",
           limit: Number(q.get("limit") ?? 0),
           continue: q.get("continue") ?? undefined,
+          resourceVersion: q.get("resourceVersion") ?? "",
         });
         return sendJson(res, rec.status = 200, {
           kind: `${resource.kind}List`,

@@ -75,7 +75,18 @@ Deno.test("the test API server pages a list through a snapshot and expires its t
       (await getJson(`${s.url}/api/v1/services?limit=2&continue=${p1.metadata.continue}`)).body;
     assert.deepEqual(p2.items.map((i: Json) => i.metadata.name), ["c", "d"]);
     assert.equal(p2.metadata.resourceVersion, p1.metadata.resourceVersion);
+    const notOlder = await getJson(
+      `${s.url}/api/v1/services?resourceVersion=${p1.metadata.resourceVersion}`,
+    );
+    assert.equal(notOlder.body.items.length, 5, "a list at a version not older than the given one");
+    const future = await getJson(`${s.url}/api/v1/services?resourceVersion=99999`);
+    assert.equal(future.status, 504);
+    assert.match(future.body.message, /Too large resource version/);
     s.compact();
+    const old = await getJson(
+      `${s.url}/api/v1/services?resourceVersion=${p1.metadata.resourceVersion}`,
+    );
+    assert.equal(old.status, 410);
     const p3 = await getJson(`${s.url}/api/v1/services?limit=2&continue=${p2.metadata.continue}`);
     assert.equal(p3.status, 410);
     assert.equal(p3.body.kind, "Status");

@@ -40,6 +40,11 @@ export interface ListOptions extends SelectorOptions {
   limit?: number;
   /** The continue token of the previous page. */
   continue?: string;
+  /**
+   * "0": any version the server has at hand (its watch cache; cheap); unset: the latest
+   * (a consistent read). Ignored with `continue`.
+   */
+  resourceVersion?: "0";
   signal?: AbortSignal;
 }
 
@@ -100,6 +105,7 @@ export class KubeClient {
     const query = selectorQuery(options);
     if (options.limit) query.set("limit", String(options.limit));
     if (options.continue) query.set("continue", options.continue);
+    else if (options.resourceVersion) query.set("resourceVersion", options.resourceVersion);
     const path = withQuery(collectionPath(resource), query);
     const link = linkedAbort({ parent: options.signal, timeoutMs: this.#listTimeoutMs });
     let body: unknown;

@@ -2,8 +2,11 @@
  * An informer: keeps a local copy of one collection (list, then watch) and reports each change.
  *
  * - Lists page by page (`limit`/`continue`) and replaces the copy only once the last page is in:
- *   nobody ever sees a half-listed collection. A continue token that expires mid-list (410) is
- *   answered, as client-go does, by listing everything again in one request.
+ *   nobody ever sees a half-listed collection. As client-go's reflector does, the first list
+ *   asks for resourceVersion "0" (served from the API server's cache, which spares etcd when a
+ *   DaemonSet starts on every node at once), a relist after 410 Gone for the latest version,
+ *   and a continue token that expires mid-list (410) is answered by listing everything again
+ *   in one request.
  * - Watches from the list's resourceVersion with bookmarks, and resumes from the last
  *   resourceVersion seen (event or bookmark) when the server ends the watch (timeoutSeconds) or
  *   the connection drops; relists on 410 Gone (HTTP 410 or an ERROR event with code 410).
@@ -156,7 +159,7 @@ export class Informer {
     while (!stop.aborted) {
       try {
         if (needList) {
-          await this.#list();
+          await this.#list(this.#synced ? "latest" : "cached");
           needList = false;
           eventsSinceList = 0;
           this.#backoff.reset();
@@ -198,7 +201,7 @@ export class Informer {
   }
 
   /** Lists every page, then replaces the copy at once. */
-  async #list(): Promise<void> {
+  async #list(from: "cached" | "latest"): Promise<void> {
     const { client, resource, selector } = this.#o;
     const items = new Map<string, RawObject>();
     let limit = this.#o.pageSize ?? 500;
@@ -211,6 +214,7 @@ export class Informer {
           ...selector,
           limit,
           continue: cont,
+          resourceVersion: from === "cached" ? "0" : undefined,
           signal: this.#stop.signal,
         });
       } catch (err) {

@@ -98,6 +98,15 @@ Deno.test("Informer lists in pages and announces the collection once, after the 
       ]],
     );
     assert.equal(s.requestsOf("list")[0]!.query.labelSelector, PROXY_LABEL_SELECTOR);
+    // The first page may come from the server's cache (resourceVersion 0); continues carry none.
+    assert.deepEqual(s.requestsOf("list").map((r) => r.query.resourceVersion), [
+      "0",
+      undefined,
+      undefined,
+      "0",
+      undefined,
+      undefined,
+    ]);
   });
 });
 
@@ -192,6 +201,11 @@ Deno.test("Informer relists when its resourceVersion was compacted away, and rep
     );
     assert.equal(informer.stats.relists, 1);
     assert.equal(informer.stats.lists, 2);
+    assert.deepEqual(
+      s.requestsOf("list").map((r) => r.query.resourceVersion),
+      ["0", undefined],
+      "after 410 the relist reads the latest state, not the server's cache",
+    );
     const last = batches.at(-1)!;
     assert.equal(last.relist, true);
     assert.deepEqual(last.deltas.map((d) => `${d.type} ${d.key}`).sort(), [
