@@ -12,6 +12,7 @@
 
 /** A controller that aborts with its parent or its timeout. */
 export interface LinkedAbort {
+  /** The signal to pass on. */
   readonly signal: AbortSignal;
   /** Aborts now. */
   abort(reason?: unknown): void;

@@ -11,6 +11,7 @@ import { KipvsError } from "../../errors.ts";
 export interface ApiFailure {
   /** The API server's base URL. */
   server: string;
+  /** HTTP method. */
   method: string;
   /** Path and query of the request. */
   path: string;
@@ -22,6 +23,7 @@ export interface ApiFailure {
   message: string;
   /** Seconds the server asked the client to wait (Retry-After). */
   retryAfterSeconds?: number;
+  /** The underlying failure (network error, parse error). */
   cause?: unknown;
 }
 

@@ -27,6 +27,7 @@ export class Backoff {
   #random: () => number;
   #failures = 0;
 
+  /** A backoff that has seen no failure yet. */
   constructor(options: BackoffOptions = {}) {
     this.#initial = options.initialMs ?? 800;
     this.#max = options.maxMs ?? 30_000;

@@ -16,8 +16,11 @@ import { createTransport, type Transport } from "./transport.ts";
 
 /** An object as the API sent it: JSON with at least `metadata.name`. */
 export interface RawObject {
+  /** Set on watch events; filled in from the resource for list items. */
   kind?: string;
+  /** Set on watch events; filled in from the resource for list items. */
   apiVersion?: string;
+  /** The metadata kipvs reads; the rest is passed through. */
   metadata: {
     name: string;
     namespace?: string;
@@ -25,12 +28,15 @@ export interface RawObject {
     labels?: Record<string, string>;
     [field: string]: unknown;
   };
+  /** Every other field, as sent. */
   [field: string]: unknown;
 }
 
 /** Selectors shared by lists and watches. */
 export interface SelectorOptions {
+  /** Label selector, like `!service.kubernetes.io/headless`. */
   labelSelector?: string;
+  /** Field selector, like `metadata.name=node-1`. */
   fieldSelector?: string;
 }
 
@@ -45,6 +51,7 @@ export interface ListOptions extends SelectorOptions {
    * (a consistent read). Ignored with `continue`.
    */
   resourceVersion?: "0";
+  /** Aborts the request. */
   signal?: AbortSignal;
 }
 
@@ -62,9 +69,11 @@ export interface ListPage {
 export interface WatchOptions extends SelectorOptions {
   /** Start after this resourceVersion ("" or "0": send the current objects as ADDED first). */
   resourceVersion: string;
+  /** Ask for BOOKMARK events. */
   allowWatchBookmarks?: boolean;
   /** Ask the server to end the watch after this many seconds. */
   timeoutSeconds?: number;
+  /** Aborts the watch (its stream then throws). */
   signal?: AbortSignal;
 }
 
@@ -76,6 +85,7 @@ export type WatchEvent =
 
 /** Options of {@link KubeClient}. */
 export interface KubeClientOptions {
+  /** Where the server is and how to authenticate. */
   connection: ApiConnection;
   /** Default: {@link createTransport} of the connection. */
   transport?: Transport;
@@ -89,6 +99,7 @@ export class KubeClient {
   #transport: Transport;
   #listTimeoutMs: number;
 
+  /** A client of `options.connection`. */
   constructor(options: KubeClientOptions) {
     this.#conn = options.connection;
     this.#transport = options.transport ?? createTransport(options.connection);

@@ -22,9 +22,11 @@ export interface ApiConnection {
   caCerts: string[];
   /** PEM client certificate and key for mTLS; both or neither. */
   clientCert?: string;
+  /** PEM client key (see `clientCert`). */
   clientKey?: string;
   /** Skip verification of the server's certificate (kubeconfig `insecure-skip-tls-verify`). */
   insecureSkipTLSVerify: boolean;
+  /** Bearer token, basic, or none (a client certificate alone). */
   credentials: Credentials;
   /** Where this came from, for logs ("kubeconfig /etc/k/kc context prod", "in-cluster"). */
   origin: string;

@@ -18,6 +18,7 @@ export interface InClusterOptions {
   env?: (name: string) => string | undefined;
   /** The service-account folder (default {@link SERVICE_ACCOUNT_DIR}). */
   dir?: string;
+  /** Reads a file (default `Deno.readTextFile`). */
   readTextFile?: (path: string) => Promise<string>;
   /** How long a token is used before the file is read again (default 60 s). */
   tokenPeriodMs?: number;

@@ -34,6 +34,7 @@ export type Delta =
 
 /** Changes applied together: one watch event, or the difference a (re)list made. */
 export interface DeltaBatch {
+  /** The changes, in the order they were applied. */
   deltas: Delta[];
   /** The batch comes from a list that replaced the whole copy. */
   relist: boolean;
@@ -41,9 +42,13 @@ export interface DeltaBatch {
 
 /** Options of {@link Informer}. */
 export interface InformerOptions {
+  /** The client to list and watch with. */
   client: KubeClient;
+  /** The collection to follow. */
   resource: ResourceType;
+  /** Label and field selectors of the list and the watches. */
   selector?: SelectorOptions;
+  /** Where retries, relists and restarts are logged. */
   log: Logger;
   /** Called after each change to the copy, in order. */
   onDeltas: (batch: DeltaBatch) => void;
@@ -55,6 +60,7 @@ export interface InformerOptions {
   watchSilenceMs?: number;
   /** A watch that ends cleanly sooner than this with no event counts as a failure (1 s). */
   minWatchMs?: number;
+  /** Delays between failed attempts. */
   backoff?: BackoffOptions;
   /** Clock in ms (default `Date.now`). */
   now?: () => number;
@@ -72,11 +78,15 @@ export interface InformerHealth {
 
 /** Counters for metrics and tests. */
 export interface InformerStats {
+  /** Complete lists (every page). */
   lists: number;
+  /** Watches opened. */
   watches: number;
   /** Relists caused by 410 Gone. */
   relists: number;
+  /** Failed requests and broken watches. */
   errors: number;
+  /** ADDED, MODIFIED and DELETED events applied. */
   events: number;
 }
 
@@ -98,6 +108,7 @@ export class Informer {
   #loop?: Promise<void>;
   #stats: InformerStats = { lists: 0, watches: 0, relists: 0, errors: 0, events: 0 };
 
+  /** Builds an informer; {@link Informer.start} starts it. */
   constructor(options: InformerOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;

@@ -49,7 +49,9 @@ export interface KubeSourceOptions {
   nodeName: string;
   /** Validates raw objects (`validateObject` of src/k8s/validate.ts). */
   decode: ObjectDecoder;
+  /** Where invalid objects, retries and the initial listing are logged. */
   log: Logger;
+  /** Page size, watch timeouts and backoff of the informers. */
   tuning?: InformerTuning;
   /** Clock in ms (default `Date.now`). */
   now?: () => number;
@@ -76,6 +78,7 @@ export class KubeSource implements ClusterSource {
   #flushTimer?: ReturnType<typeof setTimeout>;
   #announcing = false;
 
+  /** Builds the source; {@link KubeSource.start} starts it. */
   constructor(options: KubeSourceOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;

@@ -15,8 +15,11 @@ import { resolveConnection, type ResolveOptions } from "./resolve.ts";
 export interface OpenKubeSourceOptions extends ResolveOptions {
   /** This node's name. */
   nodeName: string;
+  /** Validates raw objects (`validateObject` of src/k8s/validate.ts). */
   decode: ObjectDecoder;
+  /** Logger of the source. */
   log: Logger;
+  /** Informer settings (tests shorten them). */
   tuning?: InformerTuning;
 }
 

@@ -19,12 +19,15 @@ export interface ResolveOptions {
   master?: string;
   /** A kubeconfig context other than the current one. */
   context?: string;
+  /** Reads an environment variable (default `Deno.env.get`). */
   env?: (name: string) => string | undefined;
+  /** Reads a file (default `Deno.readTextFile`). */
   readTextFile?: (path: string) => Promise<string>;
   /** Tells whether a file exists (default: `Deno.stat`). */
   exists?: (path: string) => Promise<boolean>;
   /** The service-account folder (tests). */
   serviceAccountDir?: string;
+  /** How long a token read from a file is used before reading it again (default 60 s). */
   tokenPeriodMs?: number;
 }
 

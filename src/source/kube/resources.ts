@@ -11,6 +11,7 @@ import { HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL } from "../../k8s/types.ts";
 export interface ResourceType {
   /** API group; "" for the core group. */
   group: string;
+  /** API version ("v1"). */
   version: string;
   /** Plural name as it appears in paths ("services"). */
   plural: string;

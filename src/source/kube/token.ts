@@ -21,6 +21,7 @@ export interface TokenSource {
 export class StaticToken implements TokenSource {
   readonly describe = "inline token";
   #token: string;
+  /** A fixed token. */
   constructor(token: string) {
     this.#token = token;
   }
@@ -34,6 +35,7 @@ export class StaticToken implements TokenSource {
 
 /** Options of {@link FileToken}. */
 export interface FileTokenOptions {
+  /** The token file. */
   path: string;
   /** Re-read the file when the cached token is older than this (default 60 s, like client-go). */
   periodMs?: number;
@@ -57,6 +59,7 @@ export class FileToken implements TokenSource {
   #token = "";
   #readAt = -Infinity;
 
+  /** A token read from `options.path` on first use. */
   constructor(options: FileTokenOptions) {
     this.#path = options.path;
     this.describe = options.path;

@@ -12,14 +12,19 @@ import type { ApiConnection } from "./connection.ts";
 
 /** One request. */
 export interface HttpRequest {
+  /** HTTP method. */
   method: string;
+  /** Absolute URL. */
   url: string;
+  /** Request headers. */
   headers: Record<string, string>;
+  /** Aborts the request. */
   signal?: AbortSignal;
 }
 
 /** Sends requests to one API server; the response body streams. */
 export interface Transport {
+  /** Sends a request; resolves with the response once its headers are in. */
   send(req: HttpRequest): Promise<Response>;
   /** Closes pooled connections. */
   close(): void;
@@ -36,12 +41,14 @@ export function createTransport(conn: ApiConnection): Transport {
 export class FetchTransport implements Transport {
   #client: Deno.HttpClient;
 
+  /** A fetch client with the connection's CA and client certificate. */
   constructor(conn: ApiConnection) {
     this.#client = conn.clientCert !== undefined && conn.clientKey !== undefined
       ? Deno.createHttpClient({ caCerts: conn.caCerts, cert: conn.clientCert, key: conn.clientKey })
       : Deno.createHttpClient({ caCerts: conn.caCerts });
   }
 
+  /** Sends a request with Deno's fetch. */
   send(req: HttpRequest): Promise<Response> {
     return fetch(req.url, {
       method: req.method,
@@ -60,6 +67,7 @@ export class FetchTransport implements Transport {
 export class InsecureTransport implements Transport {
   #agent: https.Agent;
 
+  /** An https agent with the connection's client certificate and no verification. */
   constructor(conn: ApiConnection) {
     this.#agent = new https.Agent({
       keepAlive: true,
@@ -72,6 +80,7 @@ export class InsecureTransport implements Transport {
     });
   }
 
+  /** Sends a request with node:https. */
   send(req: HttpRequest): Promise<Response> {
     return new Promise((resolve, reject) => {
       const r = https.request(req.url, {
