@@ -181,7 +181,7 @@ export class KubeClient {
     return this.#events(path, res.body, options.signal);
   }
 
-  /** Closes pooled connections. */
+  /** Closes pooled connections (again: nothing). */
   close(): void {
     this.#transport.close();
   }

@@ -289,7 +289,7 @@ export class Informer {
         link.abort();
       }, silenceMs);
     };
-    const started = this.#now();
+    const started = performance.now(); // a duration: the monotonic clock, not the injected one
     let events = 0;
     this.#stats.watches++;
     try {
@@ -327,7 +327,7 @@ export class Informer {
         }
         this.#apply(ev);
       }
-      if (events === 0 && this.#now() - started < (this.#o.minWatchMs ?? 1000)) {
+      if (events === 0 && performance.now() - started < (this.#o.minWatchMs ?? 1000)) {
         throw apiError({
           server: client.server,
           method: "GET",

@@ -40,6 +40,7 @@ export function createTransport(conn: ApiConnection): Transport {
 /** Deno's fetch with the connection's CA and client certificate. */
 export class FetchTransport implements Transport {
   #client: Deno.HttpClient;
+  #closed = false;
 
   /** A fetch client with the connection's CA and client certificate. */
   constructor(conn: ApiConnection) {
@@ -59,6 +60,8 @@ export class FetchTransport implements Transport {
   }
 
   close(): void {
+    if (this.#closed) return; // closing twice throws BadResource
+    this.#closed = true;
     this.#client.close();
   }
 }

@@ -327,12 +327,14 @@ Deno.test("Informer keeps its copy and reports since when the server has been un
     assert.equal(informer.health().lastContact, t, "an open watch is contact");
     await s.close();
     const lostAt = t;
-    await waitFor("a failure", () => informer.health().error !== undefined);
+    await waitFor(
+      "a refused connection",
+      () => /cannot reach the server/.test(informer.health().error ?? ""),
+    );
     t += 60_000;
     const h = informer.health();
     assert.equal(h.synced, true);
     assert.equal(h.lastContact, lostAt);
-    assert.match(h.error!, /cannot reach the server|watch stream broke/);
     assert.equal(informer.store.size, 2);
     assert.equal(batches.length, 1, "nothing was announced: the view is as it was");
   });

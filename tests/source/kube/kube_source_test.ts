@@ -121,6 +121,18 @@ Deno.test("KubeSource.start() waits until every initial list is complete, whatev
   });
 });
 
+Deno.test("KubeSource.start() rejects when the source is stopped before the initial lists completed", async () => {
+  await rig({ seed: cluster }, async ({ s, source }) => {
+    s.inject({ kind: "status", code: 503, times: 1000, match: { resource: "nodes" } });
+    const started = source.start().then(() => "resolved", (e) => e);
+    await waitFor("a failing node list", () => s.requestsOf("list", "nodes").length > 0);
+    await source.stop();
+    const err = await started;
+    assert.equal(err.code, "kube-api");
+    assert.match(err.message, /stopped before the initial lists completed/);
+  });
+});
+
 Deno.test("KubeSource announces a Service change with exactly that service", async () => {
   await rig({ seed: cluster }, async ({ s, source, next }) => {
     await source.start();
