@@ -279,7 +279,7 @@ Deno.test("Informer waits as long as Retry-After says after a 429", async () => 
     informer.start();
     await informer.synced();
     const gap = at[1]! - at[0]!;
-    assert.ok(gap >= 1000 && gap < 1600, `retried after ${Math.round(gap)} ms`);
+    assert.ok(gap >= 1000 && gap < 3000, `retried after ${Math.round(gap)} ms`);
   });
 });
 
@@ -311,7 +311,7 @@ Deno.test("Informer backs off when the server ends watches at once instead of sp
       await informer.synced();
       await delay(400);
       const n = s.requestsOf("watch").length;
-      assert.ok(n >= 3 && n <= 5, `${n} watches in 400 ms`);
+      assert.ok(n >= 2 && n <= 5, `${n} watches in 400 ms, not hundreds`);
       assert.match(informer.health().error ?? "", /ended the watch at once/);
     },
   );
