@@ -1,0 +1,59 @@
+/**
+ * Discovery documents of the test API server (`/api`, `/apis`, `/api/v1`, ...), enough for
+ * `kubectl get` to find Services, EndpointSlices and Nodes.
+ *
+ * @module
+ */
+
+import { apiVersion, RESOURCES } from "./_store.ts";
+
+const VERBS = ["create", "delete", "get", "list", "update", "watch"];
+const SHORT_NAMES: Record<string, string[]> = { services: ["svc"], nodes: ["no"] };
+const GROUPS = [...new Set(RESOURCES.filter((r) => r.group).map((r) => `${r.group}/${r.version}`))];
+
+/** The discovery document at `path`, or undefined when `path` is not a discovery path. */
+export function discovery(path: string, host: string): unknown {
+  if (path === "/version") {
+    return {
+      major: "1",
+      minor: "32",
+      gitVersion: "v1.32.0-kipvs-test",
+      platform: "linux/amd64",
+    };
+  }
+  if (path === "/api") {
+    return {
+      kind: "APIVersions",
+      versions: ["v1"],
+      serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: host }],
+    };
+  }
+  if (path === "/apis") {
+    return {
+      kind: "APIGroupList",
+      apiVersion: "v1",
+      groups: GROUPS.map((gv) => {
+        const [name, version] = gv.split("/");
+        const v = { groupVersion: gv, version };
+        return { name, versions: [v], preferredVersion: v };
+      }),
+    };
+  }
+  const gv = path === "/api/v1" ? "v1" : path.startsWith("/apis/") ? path.slice(6) : undefined;
+  if (gv === undefined) return undefined;
+  const resources = RESOURCES.filter((r) => apiVersion(r) === gv);
+  if (resources.length === 0) return undefined;
+  return {
+    kind: "APIResourceList",
+    apiVersion: "v1",
+    groupVersion: gv,
+    resources: resources.map((r) => ({
+      name: r.plural,
+      singularName: r.kind.toLowerCase(),
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: VERBS,
+      ...(SHORT_NAMES[r.plural] ? { shortNames: SHORT_NAMES[r.plural] } : {}),
+    })),
+  };
+}
