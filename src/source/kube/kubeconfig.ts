@@ -10,7 +10,7 @@
  */
 
 import { dirname, isAbsolute, join } from "node:path";
-import { parse } from "yaml";
+import { CORE_SCHEMA, load } from "js-yaml";
 import { KipvsError } from "../../errors.ts";
 import {
   type ApiConnection,
@@ -122,7 +122,7 @@ export async function loadKubeconfig(options: KubeconfigOptions): Promise<ApiCon
 function mergeFile(merged: Merged, file: string, text: string): void {
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = load(text, { schema: CORE_SCHEMA });
   } catch (err) {
     throw new KipvsError("invalid-config", `kubeconfig ${file} is not YAML`, { cause: err });
   }
