@@ -1,0 +1,151 @@
+/**
+ * How IPVS objects are named in messages and keyed in maps, and the checks every op passes
+ * before it reaches the kernel (or the fake): what cannot even be encoded is refused here with
+ * EINVAL and a message naming the field and the value.
+ *
+ * @module
+ */
+
+import { canonicalIp, type IpFamily, parseIp } from "../netlink/addr.ts";
+import { ERRNO } from "../netlink/errno.ts";
+import { FWD, SCHEDULERS, TUN_TYPE } from "./constants.ts";
+import {
+  type Destination,
+  type DestinationKey,
+  type IpvsOp,
+  isFwmarkKey,
+  type ServiceKey,
+  type VirtualServer,
+} from "./types.ts";
+
+const hostPort = (address: string, port: number) =>
+  address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+
+/** "TCP/10.96.0.10:80", "UDP/[fd00::a]:53", "FWM/4660", "FWM6/4660" (an IPv6 fwmark service). */
+export function serviceKeyText(key: ServiceKey): string {
+  if (isFwmarkKey(key)) return `${key.family === 6 ? "FWM6" : "FWM"}/${key.fwmark}`;
+  return `${key.protocol}/${hostPort(key.address, key.port)}`;
+}
+
+/** The identity of a service as a map key: {@link serviceKeyText} with a canonical address. */
+export function serviceKeyId(key: ServiceKey): string {
+  if (isFwmarkKey(key)) return serviceKeyText(key);
+  return serviceKeyText({ ...key, address: canonicalIp(key.address) ?? key.address });
+}
+
+/** "10.244.1.2:8080", "[fd00::2]:8080". */
+export function destinationText(d: DestinationKey): string {
+  return hostPort(d.address, d.port);
+}
+
+/** The identity of a destination within its service, with a canonical address. */
+export function destinationId(d: DestinationKey): string {
+  return hostPort(canonicalIp(d.address) ?? d.address, d.port);
+}
+
+/** "add destination 10.244.1.2:8080 to TCP/10.96.0.10:80". */
+export function opText(op: IpvsOp): string {
+  switch (op.op) {
+    case "add-service":
+      return `add service ${serviceKeyText(op.service.key)}`;
+    case "update-service":
+      return `update service ${serviceKeyText(op.service.key)}`;
+    case "delete-service":
+      return `delete service ${serviceKeyText(op.key)}`;
+    case "add-destination":
+      return `add destination ${destinationText(op.destination)} to ${serviceKeyText(op.service)}`;
+    case "update-destination":
+      return `update destination ${destinationText(op.destination)} of ${
+        serviceKeyText(op.service)
+      }`;
+    case "delete-destination":
+      return `delete destination ${destinationText(op.destination)} from ${
+        serviceKeyText(op.service)
+      }`;
+  }
+}
+
+/** Why an op cannot be sent: EINVAL with the field and value that were wrong. */
+export interface Invalid {
+  errno: number;
+  reason: string;
+}
+
+const isU = (v: number, max: number) => Number.isInteger(v) && v >= 0 && v <= max;
+const isI32 = (v: number) => Number.isInteger(v) && v >= -0x8000_0000 && v <= 0x7fff_ffff;
+
+function addressProblem(what: string, address: string, family: IpFamily): string | undefined {
+  const p = parseIp(address);
+  if (!p) return `invalid ${what} address "${address}"`;
+  if (p.family !== family) return `${what} address "${address}" is not IPv${family}`;
+  return undefined;
+}
+
+function keyProblem(key: ServiceKey): string | undefined {
+  if (key.family !== 4 && key.family !== 6) return `invalid family ${key.family}`;
+  if (isFwmarkKey(key)) {
+    return isU(key.fwmark, 0xffff_ffff) && key.fwmark > 0
+      ? undefined
+      : `invalid fwmark ${key.fwmark}`;
+  }
+  if (!["TCP", "UDP", "SCTP"].includes(key.protocol)) return `invalid protocol "${key.protocol}"`;
+  if (!isU(key.port, 0xffff)) return `invalid port ${key.port}`;
+  return addressProblem("service", key.address, key.family);
+}
+
+function serviceProblem(s: VirtualServer): string | undefined {
+  const k = keyProblem(s.key);
+  if (k) return k;
+  if (!(SCHEDULERS as readonly string[]).includes(s.scheduler)) {
+    return `unknown scheduler "${s.scheduler}" (known: ${SCHEDULERS.join(" ")})`;
+  }
+  if (!isU(s.flags, 0xffff_ffff)) return `invalid flags ${s.flags}`;
+  if (!isU(s.timeout, 0xffff_ffff)) return `invalid persistence timeout ${s.timeout}`;
+  const maxMask = s.key.family === 4 ? 32 : 128;
+  if (!isU(s.netmask, maxMask)) return `invalid netmask /${s.netmask} for IPv${s.key.family}`;
+  return undefined;
+}
+
+function destinationProblem(
+  d: DestinationKey & Partial<Destination>,
+  full: boolean,
+): string | undefined {
+  if (!isU(d.port, 0xffff)) return `invalid destination port ${d.port}`;
+  const p = parseIp(d.address);
+  if (!p) return `invalid destination address "${d.address}"`;
+  if (d.family !== undefined && d.family !== p.family) {
+    return `destination address "${d.address}" is not IPv${d.family}`;
+  }
+  if (!full) return undefined;
+  if (!(d.forward !== undefined && d.forward in FWD)) {
+    return `invalid forwarding method "${d.forward}" (known: ${Object.keys(FWD).join(" ")})`;
+  }
+  // Negative weights and thresholds are encodable: the kernel itself answers ERANGE.
+  for (const f of ["weight", "upperThreshold", "lowerThreshold"] as const) {
+    if (!isI32(d[f] ?? 0)) return `invalid ${f} ${d[f]}`;
+  }
+  if (d.tunnel) {
+    if (!(d.tunnel.type in TUN_TYPE)) return `invalid tunnel type "${d.tunnel.type}"`;
+    if (!isU(d.tunnel.port, 0xffff)) return `invalid tunnel port ${d.tunnel.port}`;
+    if (!isU(d.tunnel.flags, 0xffff)) return `invalid tunnel flags ${d.tunnel.flags}`;
+  }
+  return undefined;
+}
+
+/** Checks an op before it is sent; undefined when it can be encoded. */
+export function checkOp(op: IpvsOp): Invalid | undefined {
+  let reason: string | undefined;
+  switch (op.op) {
+    case "add-service":
+    case "update-service":
+      reason = serviceProblem(op.service);
+      break;
+    case "delete-service":
+      reason = keyProblem(op.key);
+      break;
+    default:
+      reason = keyProblem(op.service) ??
+        destinationProblem(op.destination, op.op !== "delete-destination");
+  }
+  return reason === undefined ? undefined : { errno: ERRNO.EINVAL, reason };
+}

@@ -1,0 +1,211 @@
+/**
+ * A netlink socket: created and connected by libnl, then driven directly (messages built in
+ * TypeScript go out through `nl_sendto`; replies come in through `recv` into one reusable
+ * buffer). No decision depends on `errno` read after an FFI call: sends report libnl's own
+ * error code, receives are guarded by `poll`, and a pending socket error (an overrun that lost
+ * replies) is read with `getsockopt(SO_ERROR)`.
+ *
+ * @module
+ */
+
+import { KipvsError } from "../../errors.ts";
+import {
+  MSG_DONTWAIT,
+  MSG_TRUNC,
+  NETLINK_CAP_ACK,
+  POLLERR,
+  POLLIN,
+  SO_ERROR,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
+  SOL_NETLINK,
+  SOL_SOCKET,
+} from "./constants.ts";
+import { ERRNO, netlinkError } from "./errno.ts";
+import { cString, libnlErrorText, type Native, native } from "./ffi.ts";
+
+/** Options of {@link NetlinkSocket.open}. */
+export interface NetlinkSocketOptions {
+  /** NETLINK_ROUTE (0) or NETLINK_GENERIC (16). */
+  protocol: number;
+  /** Receive buffer wanted, bytes (default 8 MiB; forced past rmem_max when root). */
+  receiveBufferBytes?: number;
+  /** Send buffer wanted, bytes (default 2 MiB; forced past wmem_max when root). */
+  sendBufferBytes?: number;
+  /** Size of the buffer one datagram is received into (default 64 KiB). */
+  datagramBytes?: number;
+}
+
+/** What one {@link NetlinkSocket.receive} got. */
+export type Received =
+  | { kind: "data"; length: number }
+  | { kind: "timeout" }
+  /** The socket overran: the kernel dropped replies (ENOBUFS) since the last receive. */
+  | { kind: "overrun" };
+
+// libnl error codes (netlink/errno.h) mapped back to the errno they stand for.
+const NLE_TO_ERRNO: Record<number, number> = {
+  4: ERRNO.EAGAIN,
+  5: ERRNO.ENOBUFS,
+  6: ERRNO.EEXIST,
+  7: ERRNO.EINVAL,
+  8: ERRNO.ERANGE,
+  9: ERRNO.EMSGSIZE,
+  10: ERRNO.EOPNOTSUPP,
+  11: ERRNO.EAFNOSUPPORT,
+  12: ERRNO.ENOENT,
+  25: ERRNO.EBUSY,
+  27: ERRNO.EACCES,
+  28: ERRNO.EPERM,
+  31: ERRNO.ENODEV,
+};
+
+/** A connected netlink socket of one protocol in the caller's network namespace. */
+export class NetlinkSocket {
+  #n: Native;
+  #sk: Deno.PointerValue;
+  #fd: number;
+  #recvBuf: Uint8Array;
+  #recvLen: bigint;
+  #pollfd = new Uint8Array(8);
+  #pollView = new DataView(this.#pollfd.buffer);
+  #int = new Uint8Array(4);
+  #intLen = new Uint8Array(4);
+  /** The receive buffer as a DataView, valid until the next receive. */
+  readonly view: DataView;
+  /** The send buffer the kernel granted, bytes. */
+  readonly sendBufferBytes: number;
+  /** The receive buffer the kernel granted, bytes. */
+  readonly receiveBufferBytes: number;
+
+  private constructor(n: Native, sk: Deno.PointerValue, datagramBytes: number) {
+    this.#n = n;
+    this.#sk = sk;
+    this.#fd = n.nl.nl_socket_get_fd(sk);
+    this.#recvBuf = new Uint8Array(datagramBytes);
+    this.#recvLen = BigInt(datagramBytes);
+    this.view = new DataView(this.#recvBuf.buffer);
+    this.sendBufferBytes = 0;
+    this.receiveBufferBytes = 0;
+  }
+
+  /** Allocates and connects a socket; sizes its buffers; asks for capped error replies. */
+  static open(options: NetlinkSocketOptions): NetlinkSocket {
+    const n = native();
+    const sk = n.nl.nl_socket_alloc();
+    if (sk === null) throw new KipvsError("netlink", "nl_socket_alloc() failed: out of memory");
+    const rc = n.nl.nl_connect(sk, options.protocol);
+    if (rc < 0) {
+      n.nl.nl_socket_free(sk);
+      throw libnlError(`connect netlink socket (protocol ${options.protocol})`, rc);
+    }
+    const s = new NetlinkSocket(n, sk, options.datagramBytes ?? 64 * 1024);
+    const rcv = options.receiveBufferBytes ?? 8 * 1024 * 1024;
+    const snd = options.sendBufferBytes ?? 2 * 1024 * 1024;
+    // FORCE needs CAP_NET_ADMIN; without it the plain option is capped by rmem_max/wmem_max.
+    if (s.#setInt(SOL_SOCKET, SO_RCVBUFFORCE, rcv) < 0) s.#setInt(SOL_SOCKET, SO_RCVBUF, rcv);
+    if (s.#setInt(SOL_SOCKET, SO_SNDBUFFORCE, snd) < 0) s.#setInt(SOL_SOCKET, SO_SNDBUF, snd);
+    // Error replies then carry only the failing header (its sequence number is all we need),
+    // so many more fit the receive buffer. Kernels before 4.3 lack it; that only costs room.
+    s.#setInt(SOL_NETLINK, NETLINK_CAP_ACK, 1);
+    const granted = {
+      snd: s.#getInt(SOL_SOCKET, SO_SNDBUF),
+      rcv: s.#getInt(SOL_SOCKET, SO_RCVBUF),
+    };
+    Object.assign(s, { sendBufferBytes: granted.snd, receiveBufferBytes: granted.rcv });
+    return s;
+  }
+
+  /** The generic netlink family id of `name` ("IPVS"); throws kernel-unsupported when absent. */
+  resolveFamily(name: string): number {
+    const id = this.#n.genl.genl_ctrl_resolve(this.#sk, cString(name));
+    if (id < 0) {
+      throw new KipvsError(
+        "kernel-unsupported",
+        `generic netlink family "${name}" not found: ${libnlErrorText(id)}` +
+          (name === "IPVS" ? " (is the ip_vs module loaded?)" : ""),
+        { details: { family: name, libnlError: id } },
+      );
+    }
+    return id;
+  }
+
+  /** The raw receive buffer (for parsers that want a Uint8Array). */
+  get buffer(): Uint8Array {
+    return this.#recvBuf;
+  }
+
+  /** Sends `bytes` (one or many messages) in one datagram. */
+  send(bytes: Uint8Array, what: string): void {
+    const rc = this.#n.nl.nl_sendto(this.#sk, bytes, BigInt(bytes.length));
+    if (rc < 0) throw libnlError(what, rc);
+    if (rc !== bytes.length) {
+      throw new KipvsError("netlink", `${what}: sent ${rc} of ${bytes.length} bytes`);
+    }
+  }
+
+  /**
+   * Receives one datagram into {@link buffer}, waiting up to `timeoutMs`. An overrun (replies
+   * dropped for lack of receive buffer) is reported once, then receiving goes on.
+   */
+  receive(timeoutMs: number): Received {
+    const { libc } = this.#n;
+    // A readable socket whose recv still fails would spin; a few rounds are plenty.
+    for (let round = 0; round < 64; round++) {
+      const n = libc.recv(this.#fd, this.#recvBuf, this.#recvLen, MSG_DONTWAIT | MSG_TRUNC);
+      if (n > this.#recvBuf.length) {
+        throw new KipvsError(
+          "netlink",
+          `netlink datagram of ${n} bytes exceeds the ${this.#recvBuf.length}-byte receive buffer`,
+        );
+      }
+      if (n >= 0) return { kind: "data", length: n };
+      // Nothing queued (or a pending error): wait and look at what poll says.
+      this.#pollView.setInt32(0, this.#fd, true);
+      this.#pollView.setInt16(4, POLLIN, true);
+      this.#pollView.setInt16(6, 0, true);
+      const ready = libc.poll(this.#pollfd, 1n, timeoutMs);
+      if (ready === 0) return { kind: "timeout" };
+      if (ready < 0) continue; // EINTR: poll again.
+      if (this.#pollView.getInt16(6, true) & POLLERR) {
+        const err = this.#getInt(SOL_SOCKET, SO_ERROR);
+        if (err === ERRNO.ENOBUFS) return { kind: "overrun" };
+        if (err > 0) {
+          throw netlinkError({ what: "receive from netlink socket", errno: err });
+        }
+      }
+    }
+    throw new KipvsError("netlink", "receive from netlink socket: poll says readable, recv fails");
+  }
+
+  /** Frees the socket (closes its descriptor). Safe to call twice. */
+  close(): void {
+    if (this.#sk === null) return;
+    this.#n.nl.nl_socket_free(this.#sk);
+    this.#sk = null;
+  }
+
+  #setInt(level: number, opt: number, value: number): number {
+    new DataView(this.#int.buffer).setInt32(0, value, true);
+    return this.#n.libc.setsockopt(this.#fd, level, opt, this.#int, 4);
+  }
+
+  #getInt(level: number, opt: number): number {
+    new DataView(this.#intLen.buffer).setUint32(0, 4, true);
+    const rc = this.#n.libc.getsockopt(this.#fd, level, opt, this.#int, this.#intLen);
+    return rc < 0 ? -1 : new DataView(this.#int.buffer).getInt32(0, true);
+  }
+}
+
+function libnlError(what: string, code: number): KipvsError {
+  const errno = NLE_TO_ERRNO[-code];
+  const text = libnlErrorText(code);
+  if (errno === undefined) {
+    return new KipvsError("netlink", `${what}: ${text} (libnl error ${-code})`, {
+      details: { libnlError: -code, operation: what },
+    });
+  }
+  return netlinkError({ what, errno, details: { libnlError: -code, libnlText: text } });
+}
