@@ -140,4 +140,6 @@ export const SCHEDULERS = [
   "ovf",
   "mh",
   "twos",
+  /** No scheduler: the kernel accepts it for services that only forward by persistence. */
+  "none",
 ] as const;

@@ -8,6 +8,7 @@
 import { NETLINK_GENERIC } from "../netlink/constants.ts";
 import { ERRNO, netlinkErrno, netlinkError } from "../netlink/errno.ts";
 import { NetlinkClient } from "../netlink/client.ts";
+import { settle } from "../netlink/settle.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
 import {
   beginIpvs,
@@ -75,15 +76,6 @@ export function failedResult(op: IpvsOp, errno: number, hint?: string): IpvsResu
     details: { op: op.op },
   });
   return { ok: false, op, errno, error };
-}
-
-/** Runs synchronous work (FFI calls) and settles a promise with its outcome. */
-export function settle<T>(work: () => T): Promise<T> {
-  try {
-    return Promise.resolve(work());
-  } catch (err) {
-    return Promise.reject(err);
-  }
 }
 
 /** The IPVS table of the network namespace the process is in when {@link open} runs. */

@@ -1,0 +1,311 @@
+/**
+ * ipvsadm's rule syntax (`ipvsadm -S` prints it, `ipvsadm -R` reads it): render a table read
+ * back as the lines `ipvsadm -Sn` prints, and parse such lines into ops. Tests cross-check the
+ * kernel through it and the benchmark feeds one rules file to both programs.
+ *
+ * @module
+ */
+
+import { KipvsError } from "../../errors.ts";
+import { parseIp } from "../netlink/addr.ts";
+import { prefixOfMask } from "./codec.ts";
+import { SVC_F, TUN_TYPE } from "./constants.ts";
+import { destinationText } from "./describe.ts";
+import {
+  type Destination,
+  type ForwardMethod,
+  type IpvsOp,
+  type IpvsProtocol,
+  isFwmarkKey,
+  type ServiceKey,
+  type TunnelType,
+  type VirtualServer,
+} from "./types.ts";
+
+const PROTO_FLAG: Record<IpvsProtocol, string> = { TCP: "-t", UDP: "-u", SCTP: "--sctp-service" };
+const FWD_FLAG: Record<ForwardMethod, string> = {
+  masq: "-m",
+  tunnel: "-i",
+  droute: "-g",
+  local: "-g",
+  bypass: "-g",
+};
+
+/** "-t 10.96.0.10:80", "-u [fd00::a]:53", "-f 4660 -6". */
+export function serviceSpec(key: ServiceKey): string {
+  if (isFwmarkKey(key)) return `-f ${key.fwmark}${key.family === 6 ? " -6" : ""}`;
+  return `${PROTO_FLAG[key.protocol]} ${destinationText(key)}`;
+}
+
+function schedFlags(s: VirtualServer): string {
+  const names = s.scheduler === "sh" || s.scheduler === "mh"
+    ? [`${s.scheduler}-fallback`, `${s.scheduler}-port`, "flag-3"]
+    : ["flag-1", "flag-2", "flag-3"];
+  const bits = [SVC_F.SCHED1, SVC_F.SCHED2, SVC_F.SCHED3];
+  const on = names.filter((_, i) => s.flags & (bits[i] as number));
+  return on.length ? ` -b ${on.join(",")}` : "";
+}
+
+function maskText(s: VirtualServer): string {
+  if (s.key.family === 6) return String(s.netmask);
+  const m = s.netmask === 0 ? 0 : (0xffff_ffff << (32 - s.netmask)) >>> 0;
+  return [24, 16, 8, 0].map((b) => (m >>> b) & 0xff).join(".");
+}
+
+/** The `-A` line of a virtual server, as `ipvsadm -Sn` prints it. */
+export function serviceRule(s: VirtualServer): string {
+  let line = `-A ${serviceSpec(s.key)} -s ${s.scheduler}`;
+  if (s.flags & SVC_F.PERSISTENT) {
+    line += ` -p ${s.timeout}`;
+    if (s.netmask !== (s.key.family === 4 ? 32 : 128)) line += ` -M ${maskText(s)}`;
+  }
+  if (s.persistenceEngine) line += ` --pe ${s.persistenceEngine}`;
+  if (s.flags & SVC_F.ONEPACKET) line += " -o";
+  return line + schedFlags(s);
+}
+
+/** The `-a` line of a real server, as `ipvsadm -Sn` prints it. */
+export function destinationRule(key: ServiceKey, d: Destination): string {
+  let line = `-a ${serviceSpec(key)} -r ${destinationText(d)} ${
+    FWD_FLAG[d.forward]
+  } -w ${d.weight}`;
+  if (d.upperThreshold) line += ` -x ${d.upperThreshold}`;
+  if (d.lowerThreshold) line += ` -y ${d.lowerThreshold}`;
+  return line;
+}
+
+/** Every line of a table, services each followed by their real servers. */
+export function formatRules(
+  entries: readonly (VirtualServer & { destinations: readonly Destination[] })[],
+): string {
+  const out: string[] = [];
+  for (const e of entries) {
+    out.push(serviceRule(e));
+    for (const d of e.destinations) out.push(destinationRule(e.key, d));
+  }
+  return out.length ? out.join("\n") + "\n" : "";
+}
+
+const SCHED_FLAG_BITS: Record<string, number> = {
+  "flag-1": SVC_F.SCHED1,
+  "flag-2": SVC_F.SCHED2,
+  "flag-3": SVC_F.SCHED3,
+  "sh-fallback": SVC_F.SCHED1,
+  "sh-port": SVC_F.SCHED2,
+  "mh-fallback": SVC_F.SCHED1,
+  "mh-port": SVC_F.SCHED2,
+};
+
+/** Parses ipvsadm rule lines (-A -E -D -a -e -d) into ops; throws invalid-config naming the line. */
+export function parseRules(text: string): IpvsOp[] {
+  const ops: IpvsOp[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] as string).trim();
+    if (line === "" || line.startsWith("#")) continue;
+    try {
+      ops.push(parseRule(line));
+    } catch (err) {
+      throw new KipvsError(
+        "invalid-config",
+        `ipvsadm rules line ${i + 1} "${line}": ${(err as Error).message}`,
+        { cause: err, details: { line: i + 1 } },
+      );
+    }
+  }
+  return ops;
+}
+
+/** Splits "10.0.0.1:80" or "[fd00::1]:80" (port optional). */
+function hostPort(s: string): { address: string; port: number | undefined } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:]+)(?::(\d+))?$/.exec(s);
+  if (!m) throw new Error(`invalid address "${s}"`);
+  return { address: m[1] as string, port: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
+function num(flag: string, v: string | undefined): number {
+  if (v === undefined || !/^-?\d+$/.test(v)) throw new Error(`${flag} needs a number, got "${v}"`);
+  return Number(v);
+}
+
+/** Parses one rule line. */
+export function parseRule(line: string): IpvsOp {
+  const t = line.split(/\s+/);
+  const cmd = t[0];
+  let six = false;
+  let spec: { proto?: IpvsProtocol; addr?: string; fwmark?: number } = {};
+  const svc: Partial<VirtualServer> & { flags: number } = { flags: 0 };
+  let netmask: string | undefined;
+  let real: string | undefined;
+  let forward: ForwardMethod = "droute";
+  let weight = 1;
+  let upper = 0;
+  let lower = 0;
+  let tunType: TunnelType | undefined;
+  let tunPort = 0;
+  for (let i = 1; i < t.length; i++) {
+    const f = t[i] as string;
+    const arg = () => {
+      const v = t[++i];
+      if (v === undefined) throw new Error(`${f} needs a value`);
+      return v;
+    };
+    switch (f) {
+      case "-t":
+      case "--tcp-service":
+        spec = { proto: "TCP", addr: arg() };
+        break;
+      case "-u":
+      case "--udp-service":
+        spec = { proto: "UDP", addr: arg() };
+        break;
+      case "--sctp-service":
+        spec = { proto: "SCTP", addr: arg() };
+        break;
+      case "-f":
+      case "--fwmark-service":
+        spec = { fwmark: num(f, arg()) };
+        break;
+      case "-6":
+      case "--ipv6":
+        six = true;
+        break;
+      case "-s":
+      case "--scheduler":
+        svc.scheduler = arg();
+        break;
+      case "-p":
+      case "--persistent":
+        svc.flags |= SVC_F.PERSISTENT;
+        svc.timeout = /^\d+$/.test(t[i + 1] ?? "") ? num(f, t[++i]) : 300;
+        break;
+      case "-M":
+      case "--netmask":
+        netmask = arg();
+        break;
+      case "-o":
+      case "--ops":
+        svc.flags |= SVC_F.ONEPACKET;
+        break;
+      case "--pe":
+        svc.persistenceEngine = arg();
+        break;
+      case "-b":
+      case "--sched-flags":
+        for (const name of arg().split(",")) {
+          const bit = SCHED_FLAG_BITS[name];
+          if (bit === undefined) throw new Error(`unknown scheduler flag "${name}"`);
+          svc.flags |= bit;
+        }
+        break;
+      case "-r":
+      case "--real-server":
+        real = arg();
+        break;
+      case "-m":
+      case "--masquerading":
+        forward = "masq";
+        break;
+      case "-g":
+      case "--gatewaying":
+        forward = "droute";
+        break;
+      case "-i":
+      case "--ipip":
+        forward = "tunnel";
+        break;
+      case "-w":
+      case "--weight":
+        weight = num(f, arg());
+        break;
+      case "-x":
+      case "--u-threshold":
+        upper = num(f, arg());
+        break;
+      case "-y":
+      case "--l-threshold":
+        lower = num(f, arg());
+        break;
+      case "--tun-type":
+        tunType = arg() as TunnelType;
+        if (!(tunType in TUN_TYPE)) throw new Error(`unknown tunnel type "${tunType}"`);
+        break;
+      case "--tun-port":
+        tunPort = num(f, arg());
+        break;
+      default:
+        throw new Error(`unknown option "${f}"`);
+    }
+  }
+  let key: ServiceKey;
+  if (spec.fwmark !== undefined) {
+    key = { family: six ? 6 : 4, fwmark: spec.fwmark };
+  } else if (spec.proto && spec.addr) {
+    const hp = hostPort(spec.addr);
+    const p = parseIp(hp.address);
+    if (!p) throw new Error(`invalid service address "${hp.address}"`);
+    key = { family: p.family, protocol: spec.proto, address: hp.address, port: hp.port ?? 0 };
+  } else {
+    throw new Error("no service (-t, -u, --sctp-service or -f)");
+  }
+  const full = (): VirtualServer => {
+    const max = key.family === 4 ? 32 : 128;
+    let bits = max;
+    if (netmask !== undefined) {
+      const m = parseIp(netmask);
+      bits = m && m.family === 4
+        ? prefixOfMask(new DataView(m.bytes.buffer).getUint32(0))
+        : num("-M", netmask);
+    }
+    return {
+      key,
+      scheduler: svc.scheduler ?? "wlc",
+      flags: svc.flags,
+      timeout: svc.timeout ?? 0,
+      netmask: bits,
+      persistenceEngine: svc.persistenceEngine ?? "",
+    };
+  };
+  const dest = (): Destination => {
+    if (real === undefined) throw new Error("no real server (-r)");
+    const hp = hostPort(real);
+    const p = parseIp(hp.address);
+    if (!p) throw new Error(`invalid real server address "${hp.address}"`);
+    const port = hp.port ?? (isFwmarkKey(key) ? 0 : key.port);
+    const d: Destination = {
+      address: hp.address,
+      port,
+      family: p.family,
+      forward,
+      weight,
+      upperThreshold: upper,
+      lowerThreshold: lower,
+    };
+    if (forward === "tunnel" && tunType) d.tunnel = { type: tunType, port: tunPort, flags: 0 };
+    return d;
+  };
+  switch (cmd) {
+    case "-A":
+    case "--add-service":
+      return { op: "add-service", service: full() };
+    case "-E":
+    case "--edit-service":
+      return { op: "update-service", service: full() };
+    case "-D":
+    case "--delete-service":
+      return { op: "delete-service", key };
+    case "-a":
+    case "--add-server":
+      return { op: "add-destination", service: key, destination: dest() };
+    case "-e":
+    case "--edit-server":
+      return { op: "update-destination", service: key, destination: dest() };
+    case "-d":
+    case "--delete-server": {
+      const { address, port } = dest();
+      return { op: "delete-destination", service: key, destination: { address, port } };
+    }
+    default:
+      throw new Error(`unknown command "${cmd}" (want -A -E -D -a -e -d)`);
+  }
+}
