@@ -7,7 +7,7 @@
 
 import { NETLINK_GENERIC } from "../netlink/constants.ts";
 import { ERRNO, netlinkErrno, netlinkError } from "../netlink/errno.ts";
-import { NetlinkClient } from "../netlink/client.ts";
+import { NetlinkClient, type NetlinkTransport } from "../netlink/client.ts";
 import { settle } from "../netlink/settle.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
 import {
@@ -41,6 +41,10 @@ export interface KernelIpvsOptions {
   maxPerSend?: number;
   /** How long to wait for the kernel's answer, ms (default 10 s). */
   replyTimeoutMs?: number;
+  /** A transport instead of a new socket (unit tests, captures). */
+  transport?: NetlinkTransport;
+  /** The first netlink sequence number (default random), for replays. */
+  firstSeq?: number;
 }
 
 const OP_CMD: Record<IpvsOp["op"], number> = {

@@ -6,7 +6,7 @@
  */
 
 import { parseIp } from "../netlink/addr.ts";
-import { NetlinkClient } from "../netlink/client.ts";
+import { NetlinkClient, type NetlinkTransport } from "../netlink/client.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -40,6 +40,10 @@ export interface KernelDummyLinkOptions {
   name?: string;
   /** Address requests per send (default 512). */
   maxPerSend?: number;
+  /** A transport instead of a new socket (unit tests, captures). */
+  transport?: NetlinkTransport;
+  /** The first netlink sequence number (default random), for replays. */
+  firstSeq?: number;
 }
 
 function putIfinfo(w: MessageWriter, index = 0): void {
@@ -62,7 +66,12 @@ export class KernelDummyLink implements DummyLink {
   static open(options: KernelDummyLinkOptions = {}): KernelDummyLink {
     const name = options.name ?? DEFAULT_DUMMY_NAME;
     checkLinkName(name);
-    const c = new NetlinkClient({ protocol: NETLINK_ROUTE, maxPerSend: options.maxPerSend });
+    const c = new NetlinkClient({
+      protocol: NETLINK_ROUTE,
+      maxPerSend: options.maxPerSend,
+      transport: options.transport,
+      firstSeq: options.firstSeq,
+    });
     return new KernelDummyLink(name, c);
   }
 

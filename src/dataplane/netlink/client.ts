@@ -19,12 +19,22 @@ import { MessageWriter } from "./writer.ts";
 /** Writes one request: call `w.begin(type, flags, seq)`, the payload, then `w.end()`. */
 export type Encode<T> = (w: MessageWriter, item: T, flags: number, seq: number) => void;
 
+/** What the client needs of a socket: {@link NetlinkSocket}, or a scripted one in unit tests. */
+export type NetlinkTransport = Pick<
+  NetlinkSocket,
+  "send" | "receive" | "view" | "sendBufferBytes" | "receiveBufferBytes" | "resolveFamily" | "close"
+>;
+
 /** Options of {@link NetlinkClient}. */
 export interface NetlinkClientOptions extends NetlinkSocketOptions {
+  /** Use this transport instead of opening a socket (unit tests, captures). */
+  transport?: NetlinkTransport;
   /** Most requests in one send (default 512; fewer when the receive buffer is small). */
   maxPerSend?: number;
   /** How long to wait for the kernel's answer to a send, ms (default 10 s). */
   replyTimeoutMs?: number;
+  /** The first sequence number (default random), for replaying captured conversations. */
+  firstSeq?: number;
 }
 
 /** Errno of a request whose outcome is unknown because its error reply may have been dropped. */
@@ -36,16 +46,17 @@ const REPLY_COST = 2048;
 
 /** Sends requests over one netlink socket, alone, in batches, or as dumps. */
 export class NetlinkClient {
-  #sock: NetlinkSocket;
+  #sock: NetlinkTransport;
   #w = new MessageWriter();
-  #seq = Math.floor(Math.random() * 0x7fff_ffff);
+  #seq: number;
   #sent = 0;
   #maxPerSend: number;
   #maxBytes: number;
   #timeoutMs: number;
 
   constructor(options: NetlinkClientOptions) {
-    this.#sock = NetlinkSocket.open(options);
+    this.#sock = options.transport ?? NetlinkSocket.open(options);
+    this.#seq = (options.firstSeq ?? Math.floor(Math.random() * 0x7fff_ffff)) >>> 0;
     this.#maxPerSend = Math.max(
       1,
       Math.min(options.maxPerSend ?? 512, Math.floor(this.#sock.receiveBufferBytes / REPLY_COST)),
@@ -56,7 +67,7 @@ export class NetlinkClient {
   }
 
   /** The socket (for family resolution). */
-  get socket(): NetlinkSocket {
+  get socket(): NetlinkTransport {
     return this.#sock;
   }
 

@@ -92,25 +92,30 @@ export class MessageWriter {
   }
 
   u8(type: number, v: number): void {
-    this.#view.setUint8(this.#attr(type, 1), v);
+    const at = this.#attr(type, 1); // may grow the buffer: take the view after
+    this.#view.setUint8(at, v);
   }
 
   u16(type: number, v: number): void {
-    this.#view.setUint16(this.#attr(type, 2), v, true);
+    const at = this.#attr(type, 2); // may grow the buffer: take the view after
+    this.#view.setUint16(at, v, true);
   }
 
   /** A u16 in network byte order (ports). */
   u16be(type: number, v: number): void {
-    this.#view.setUint16(this.#attr(type, 2), v, false);
+    const at = this.#attr(type, 2); // may grow the buffer: take the view after
+    this.#view.setUint16(at, v, false);
   }
 
   u32(type: number, v: number): void {
-    this.#view.setUint32(this.#attr(type, 4), v >>> 0, true);
+    const at = this.#attr(type, 4); // may grow the buffer: take the view after
+    this.#view.setUint32(at, v >>> 0, true);
   }
 
   /** A u32 in network byte order (an IPv4 mask as address bytes). */
   u32be(type: number, v: number): void {
-    this.#view.setUint32(this.#attr(type, 4), v >>> 0, false);
+    const at = this.#attr(type, 4); // may grow the buffer: take the view after
+    this.#view.setUint32(at, v >>> 0, false);
   }
 
   /** An attribute of `size` zeroed payload bytes (a struct); returns the payload's offset. */
@@ -127,7 +132,8 @@ export class MessageWriter {
   }
 
   bytesAttr(type: number, b: Uint8Array): void {
-    this.#buf.set(b, this.#attr(type, b.length));
+    const at = this.#attr(type, b.length); // may grow the buffer: take it after
+    this.#buf.set(b, at);
   }
 
   /** Opens a nested attribute; pass the result to {@link nestEnd}. */

@@ -1,0 +1,64 @@
+/**
+ * The kipvs side of `deno task bench:ipvs`, as a whole command the way an operator runs one:
+ *
+ *   ipvs_cli.ts restore RULES   apply an ipvsadm rules file (what `ipvsadm -R` reads)
+ *   ipvs_cli.ts save            print the table as `ipvsadm -Sn` does
+ *
+ * It runs with exactly the permissions of scripts/permissions, so the benchmark also proves the
+ * library works under them. `restore` checks every operation's outcome and exits 1 when any
+ * failed, naming each failure.
+ *
+ * @module
+ */
+
+import { KernelIpvs } from "../src/dataplane/ipvs/kernel.ts";
+import { formatRules, parseRules } from "../src/dataplane/ipvs/rules.ts";
+import { describeError } from "../src/errors.ts";
+
+const enc = new TextEncoder();
+
+function writeAll(out: { writeSync(b: Uint8Array): number }, text: string): void {
+  let b = enc.encode(text);
+  while (b.length > 0) b = b.subarray(out.writeSync(b));
+}
+
+async function main(args: string[]): Promise<number> {
+  const [cmd, file] = args;
+  if (cmd === "restore" && file) {
+    const ops = parseRules(await Deno.readTextFile(file));
+    const ipvs = KernelIpvs.open();
+    const t0 = performance.now();
+    const results = await ipvs.apply(ops);
+    const ms = performance.now() - t0;
+    let failed = 0;
+    for (const r of results) {
+      if (r.ok) continue;
+      failed++;
+      if (failed <= 20) writeAll(Deno.stderr, `${r.error.message}\n`);
+    }
+    writeAll(
+      Deno.stderr,
+      `restore: ${results.length} ops, ${failed} failed, ${ipvs.messagesSent} messages, ` +
+        `${ms.toFixed(1)} ms in apply\n`,
+    );
+    ipvs.close();
+    return failed === 0 ? 0 : 1;
+  }
+  if (cmd === "save") {
+    const ipvs = KernelIpvs.open();
+    writeAll(Deno.stdout, formatRules(await ipvs.readAll()));
+    ipvs.close();
+    return 0;
+  }
+  writeAll(Deno.stderr, "usage: ipvs_cli.ts restore RULES | save\n");
+  return 2;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (err) {
+    writeAll(Deno.stderr, `ipvs_cli: ${describeError(err)}\n`);
+    Deno.exit(1);
+  }
+}
