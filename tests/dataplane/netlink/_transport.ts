@@ -106,7 +106,7 @@ export class ReplayTransport implements NetlinkTransport {
 /** Options of {@link ScriptedKernel}. */
 export interface ScriptedKernelOptions {
   /** The errno the "kernel" answers for a request (0 for success). */
-  handle: (msg: { type: number; seq: number; payload: Uint8Array }) => number;
+  handle: (msg: { type: number; flags: number; seq: number; payload: Uint8Array }) => number;
   /** Drop every reply after this many per send, as a full receive buffer would. */
   dropAfter?: number;
   sendBufferBytes?: number;
@@ -145,7 +145,7 @@ export class ScriptedKernel implements NetlinkTransport {
     for (const m of messages(view, bytes.length)) {
       n++;
       const payload = bytes.subarray(m.offset + 16, m.offset + m.length);
-      const errno = this.#o.handle({ type: m.type, seq: m.seq, payload });
+      const errno = this.#o.handle({ type: m.type, flags: m.flags, seq: m.seq, payload });
       if (errno === 0 && !(m.flags & NLM_F_ACK)) continue;
       if (this.#o.dropAfter !== undefined && queued >= this.#o.dropAfter) {
         this.#overrun = true;
