@@ -12,14 +12,20 @@
  */
 
 import { KernelIpvs } from "../src/dataplane/ipvs/kernel.ts";
-import { formatRules, parseRules } from "../src/dataplane/ipvs/rules.ts";
+import { parseRules, rulesChunks } from "../src/dataplane/ipvs/rules.ts";
 import { describeError } from "../src/errors.ts";
 
 const enc = new TextEncoder();
 
-function writeAll(out: { writeSync(b: Uint8Array): number }, text: string): void {
-  let b = enc.encode(text);
+type Out = { writeSync(b: Uint8Array): number };
+
+function writeBytes(out: Out, bytes: Uint8Array): void {
+  let b = bytes;
   while (b.length > 0) b = b.subarray(out.writeSync(b));
+}
+
+function writeAll(out: Out, text: string): void {
+  writeBytes(out, enc.encode(text));
 }
 
 async function main(args: string[]): Promise<number> {
@@ -46,8 +52,15 @@ async function main(args: string[]): Promise<number> {
   }
   if (cmd === "save") {
     const ipvs = KernelIpvs.open();
-    writeAll(Deno.stdout, formatRules(await ipvs.readAll()));
+    const table = await ipvs.readAll();
     ipvs.close();
+    // Rules are ASCII: one character, one byte; chunks are encoded into one reused buffer.
+    const buf = new Uint8Array(256 * 1024);
+    for (const chunk of rulesChunks(table, buf.length / 2)) {
+      const { read, written } = enc.encodeInto(chunk, buf);
+      if (read < chunk.length) writeAll(Deno.stdout, chunk); // a service larger than the buffer
+      else writeBytes(Deno.stdout, buf.subarray(0, written));
+    }
     return 0;
   }
   writeAll(Deno.stderr, "usage: ipvs_cli.ts restore RULES | save\n");

@@ -46,6 +46,24 @@ const TUN_NAME = Object.fromEntries(Object.entries(TUN_TYPE).map(([k, v]) => [v,
   TunnelType
 >;
 
+// Scratch indexes for the decoders (synchronous, never re-entered): no allocation per entry.
+const EMPTY = new DataView(new ArrayBuffer(0));
+const TOP = new Attrs(EMPTY, 0, 0, CMD_ATTR.MAX);
+const SVC = new Attrs(EMPTY, 0, 0, SVC_ATTR.MAX);
+const DEST = new Attrs(EMPTY, 0, 0, DEST_ATTR.MAX);
+const STATS = new Attrs(EMPTY, 0, 0, STATS_ATTR.MAX);
+
+let lastView: DataView = EMPTY;
+let lastBytes: Uint8Array = new Uint8Array(0);
+/** The bytes behind a view (the receive buffer's, reused across calls). */
+function bytesOf(view: DataView): Uint8Array {
+  if (view !== lastView) {
+    lastView = view;
+    lastBytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  }
+  return lastBytes;
+}
+
 /** Starts an IPVS request: netlink header and generic netlink header. */
 export function beginIpvs(
   w: MessageWriter,
@@ -55,10 +73,16 @@ export function beginIpvs(
   w.genl(o.cmd, IPVS_GENL_VERSION);
 }
 
+// The last service address encoded: a batch names each service once per real server.
+let lastAddr = "";
+let lastAddr16: Uint8Array = new Uint8Array(16);
 function address(s: string): Uint8Array {
+  if (s === lastAddr) return lastAddr16;
   const p = parseIp(s);
   if (!p) throw new Error(`unparsable address "${s}" passed checkOp()`);
-  return inetAddr16(p);
+  lastAddr16 = inetAddr16(p);
+  lastAddr = s;
+  return lastAddr16;
 }
 
 /** Writes the service nest: its identity, and with `service` its settings too. */
@@ -123,10 +147,10 @@ export function replyAttrs(view: DataView, m: MessageRef, maxType: number): Attr
 }
 
 // Services and destinations number their STATS (10) and STATS64 (12) attributes alike.
-function stats(a: Attrs | undefined): IpvsStats {
-  const s = a?.nested(SVC_ATTR.STATS64, STATS_ATTR.MAX);
+function stats(a: Attrs): IpvsStats {
+  const s = a.nested(SVC_ATTR.STATS64, STATS_ATTR.MAX, STATS);
   const wide = s !== undefined;
-  const st = s ?? a?.nested(SVC_ATTR.STATS, STATS_ATTR.MAX);
+  const st = s ?? a.nested(SVC_ATTR.STATS, STATS_ATTR.MAX, STATS);
   // In STATS64 every counter is a u64; in STATS only the byte counters are.
   const n = (t: number) => (st === undefined ? 0 : wide ? st.u64(t) : st.u32(t));
   return {
@@ -145,10 +169,11 @@ function stats(a: Attrs | undefined): IpvsStats {
 
 /** Decodes one service of a GET_SERVICE reply. */
 export function decodeService(view: DataView, m: MessageRef): ServiceStatus {
-  const s = replyAttrs(view, m, CMD_ATTR.MAX).nested(CMD_ATTR.SERVICE, SVC_ATTR.MAX);
+  const s = TOP.reload(view, m.offset + NLMSG_HDRLEN + GENL_HDRLEN, m.offset + m.length)
+    .nested(CMD_ATTR.SERVICE, SVC_ATTR.MAX, SVC);
   if (!s) throw new Error("IPVS service reply without a service attribute");
   const family = familyOf(s.u16(SVC_ATTR.AF));
-  const raw = new Uint8Array(view.buffer, view.byteOffset);
+  const raw = bytesOf(view);
   const key: ServiceKey = s.has(SVC_ATTR.FWMARK) ? { family, fwmark: s.u32(SVC_ATTR.FWMARK) } : {
     family,
     protocol: PROTO_NAME[s.u16(SVC_ATTR.PROTOCOL)] ?? "TCP",
@@ -176,12 +201,13 @@ export function decodeDestination(
   m: MessageRef,
   serviceFamily: IpFamily,
 ): DestinationStatus {
-  const d = replyAttrs(view, m, CMD_ATTR.MAX).nested(CMD_ATTR.DEST, DEST_ATTR.MAX);
+  const d = TOP.reload(view, m.offset + NLMSG_HDRLEN + GENL_HDRLEN, m.offset + m.length)
+    .nested(CMD_ATTR.DEST, DEST_ATTR.MAX, DEST);
   if (!d) throw new Error("IPVS destination reply without a destination attribute");
   const family = d.has(DEST_ATTR.ADDR_FAMILY)
     ? familyOf(d.u16(DEST_ATTR.ADDR_FAMILY))
     : serviceFamily;
-  const raw = new Uint8Array(view.buffer, view.byteOffset);
+  const raw = bytesOf(view);
   const forward = FWD_NAME[d.u32(DEST_ATTR.FWD_METHOD) & 7] ?? "masq";
   const out: DestinationStatus = {
     address: formatIp(family, raw, d.offset(DEST_ATTR.ADDR)),

@@ -66,24 +66,47 @@ export function serviceRule(s: VirtualServer): string {
 
 /** The `-a` line of a real server, as `ipvsadm -Sn` prints it. */
 export function destinationRule(key: ServiceKey, d: Destination): string {
-  let line = `-a ${serviceSpec(key)} -r ${destinationText(d)} ${
-    FWD_FLAG[d.forward]
-  } -w ${d.weight}`;
-  if (d.upperThreshold) line += ` -x ${d.upperThreshold}`;
-  if (d.lowerThreshold) line += ` -y ${d.lowerThreshold}`;
+  return destinationLine(serviceSpec(key), d);
+}
+
+function destinationLine(spec: string, d: Destination): string {
+  const host = d.family === 6 ? `[${d.address}]` : d.address;
+  let line = "-a " + spec + " -r " + host + ":" + d.port + " " + FWD_FLAG[d.forward] + " -w " +
+    d.weight;
+  if (d.upperThreshold) line += " -x " + d.upperThreshold;
+  if (d.lowerThreshold) line += " -y " + d.lowerThreshold;
   return line;
 }
 
-/** Every line of a table, services each followed by their real servers. */
-export function formatRules(
-  entries: readonly (VirtualServer & { destinations: readonly Destination[] })[],
-): string {
-  const out: string[] = [];
+/** A table as rule lines, services each followed by their real servers. */
+export type RulesEntry = VirtualServer & { destinations: readonly Destination[] };
+
+/**
+ * Renders a table in chunks of about `chunkChars` characters, each a run of whole lines, so a
+ * large table streams out without one huge string.
+ */
+export function* rulesChunks(
+  entries: readonly RulesEntry[],
+  chunkChars = 64 * 1024,
+): Generator<string> {
+  let out = "";
   for (const e of entries) {
-    out.push(serviceRule(e));
-    for (const d of e.destinations) out.push(destinationRule(e.key, d));
+    out += serviceRule(e) + "\n";
+    const spec = serviceSpec(e.key);
+    for (const d of e.destinations) out += destinationLine(spec, d) + "\n";
+    if (out.length >= chunkChars) {
+      yield out;
+      out = "";
+    }
   }
-  return out.length ? out.join("\n") + "\n" : "";
+  if (out !== "") yield out;
+}
+
+/** Every line of a table, services each followed by their real servers. */
+export function formatRules(entries: readonly RulesEntry[]): string {
+  let out = "";
+  for (const chunk of rulesChunks(entries)) out += chunk;
+  return out;
 }
 
 const SCHED_FLAG_BITS: Record<string, number> = {
@@ -118,9 +141,24 @@ export function parseRules(text: string): IpvsOp[] {
 
 /** Splits "10.0.0.1:80" or "[fd00::1]:80" (port optional). */
 function hostPort(s: string): { address: string; port: number | undefined } {
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:]+)(?::(\d+))?$/.exec(s);
-  if (!m) throw new Error(`invalid address "${s}"`);
-  return { address: m[1] as string, port: m[2] === undefined ? undefined : Number(m[2]) };
+  let address = s;
+  let port: string | undefined;
+  if (s.startsWith("[")) {
+    const close = s.indexOf("]");
+    if (close < 0) throw new Error(`invalid address "${s}"`);
+    address = s.slice(1, close);
+    const rest = s.slice(close + 1);
+    if (rest !== "" && !rest.startsWith(":")) throw new Error(`invalid address "${s}"`);
+    if (rest !== "") port = rest.slice(1);
+  } else {
+    const colon = s.indexOf(":");
+    if (colon >= 0) {
+      address = s.slice(0, colon);
+      port = s.slice(colon + 1);
+    }
+  }
+  if (port !== undefined && !/^\d{1,5}$/.test(port)) throw new Error(`invalid port in "${s}"`);
+  return { address, port: port === undefined ? undefined : Number(port) };
 }
 
 function num(flag: string, v: string | undefined): number {

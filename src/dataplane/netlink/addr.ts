@@ -16,18 +16,27 @@ export interface IpBytes {
   bytes: Uint8Array;
 }
 
-const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
+/** Parses dotted IPv4 into `out[at..at+4]`; no regex: this runs for every op of a batch. */
 function parse4(s: string, out: Uint8Array, at: number): boolean {
-  const m = V4.exec(s);
-  if (!m) return false;
-  for (let i = 0; i < 4; i++) {
-    const part = m[i + 1] as string;
-    const v = Number(part);
-    if (v > 255 || (part.length > 1 && part[0] === "0")) return false;
-    out[at + i] = v;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46; // a final "."
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return false; // no leading zeros
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return false;
+    } else if (c === 46) {
+      if (digits === 0 || part > 3) return false;
+      out[at + part++] = value;
+      value = 0;
+      digits = 0;
+    } else {
+      return false;
+    }
   }
-  return true;
+  return part === 4;
 }
 
 function parse6(s: string): Uint8Array | undefined {
@@ -111,6 +120,7 @@ export function formatIp(family: IpFamily, bytes: Uint8Array, offset = 0): strin
       continue;
     }
     if (v4tail && i === 6) {
+      if (!s.endsWith(":")) s += ":";
       s += formatIp(4, bytes, offset + 12);
       break;
     }

@@ -13,7 +13,7 @@ import { KipvsError } from "../../errors.ts";
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR } from "./constants.ts";
 import { ERRNO, netlinkError } from "./errno.ts";
 import { type MessageRef, messages } from "./reader.ts";
-import { NetlinkSocket, type NetlinkSocketOptions } from "./socket.ts";
+import { type Datagram, NetlinkSocket, type NetlinkSocketOptions } from "./socket.ts";
 import { MessageWriter } from "./writer.ts";
 
 /** Writes one request: call `w.begin(type, flags, seq)`, the payload, then `w.end()`. */
@@ -131,17 +131,19 @@ export class NetlinkClient {
     onReply: (view: DataView, msg: MessageRef) => R,
   ): R {
     const seq = this.#send1(encode, NLM_F_REQUEST, what);
+    const view = this.#sock.view;
     for (;;) {
-      const length = this.#receive(what);
-      for (const m of messages(this.#sock.view, length)) {
-        if (m.seq !== seq) continue;
-        if (m.type === NLMSG_ERROR) {
-          const errno = -this.#sock.view.getInt32(m.offset + 16, true);
-          throw errno === 0
-            ? new KipvsError("netlink", `${what}: acknowledged without a reply`)
-            : netlinkError({ what, errno });
+      for (const d of this.#receive(what)) {
+        for (const m of messages(view, d.length, d.offset)) {
+          if (m.seq !== seq) continue;
+          if (m.type === NLMSG_ERROR) {
+            const errno = -view.getInt32(m.offset + 16, true);
+            throw errno === 0
+              ? new KipvsError("netlink", `${what}: acknowledged without a reply`)
+              : netlinkError({ what, errno });
+          }
+          return onReply(view, m);
         }
-        return onReply(this.#sock.view, m);
       }
     }
   }
@@ -156,17 +158,19 @@ export class NetlinkClient {
     onMessage: (view: DataView, msg: MessageRef) => void,
   ): void {
     const seq = this.#send1(encode, NLM_F_REQUEST | NLM_F_DUMP, what);
+    const view = this.#sock.view;
     for (;;) {
-      const length = this.#receive(what);
-      for (const m of messages(this.#sock.view, length)) {
-        if (m.seq !== seq) continue;
-        if (m.type === NLMSG_DONE) return;
-        if (m.type === NLMSG_ERROR) {
-          const errno = -this.#sock.view.getInt32(m.offset + 16, true);
-          if (errno === 0) return;
-          throw netlinkError({ what, errno });
+      for (const d of this.#receive(what)) {
+        for (const m of messages(view, d.length, d.offset)) {
+          if (m.seq !== seq) continue;
+          if (m.type === NLMSG_DONE) return;
+          if (m.type === NLMSG_ERROR) {
+            const errno = -view.getInt32(m.offset + 16, true);
+            if (errno === 0) return;
+            throw netlinkError({ what, errno });
+          }
+          onMessage(view, m);
         }
-        onMessage(this.#sock.view, m);
       }
     }
   }
@@ -190,9 +194,9 @@ export class NetlinkClient {
     return seq;
   }
 
-  #receive(what: string): number {
+  #receive(what: string): readonly Datagram[] {
     const r = this.#sock.receive(this.#timeoutMs);
-    if (r.kind === "data") return r.length;
+    if (r.kind === "data") return r.datagrams;
     if (r.kind === "overrun") throw netlinkError({ what, errno: ERRNO.ENOBUFS });
     throw netlinkError({ what, errno: ERRNO.ETIMEDOUT, hint: "no answer from the kernel" });
   }
@@ -217,12 +221,15 @@ export class NetlinkClient {
         break;
       }
       let done = false;
-      for (const m of messages(this.#sock.view, r.length)) {
-        if (m.type !== NLMSG_ERROR) continue;
-        const idx = (m.seq - first) >>> 0;
-        if (idx >= count) continue; // a late reply to an earlier send
-        out[idx] = -this.#sock.view.getInt32(m.offset + 16, true);
-        if (idx === last) done = true;
+      const view = this.#sock.view;
+      for (const d of r.datagrams) {
+        for (const m of messages(view, d.length, d.offset)) {
+          if (m.type !== NLMSG_ERROR) continue;
+          const idx = (m.seq - first) >>> 0;
+          if (idx >= count) continue; // a late reply to an earlier send
+          out[idx] = -view.getInt32(m.offset + 16, true);
+          if (idx === last) done = true;
+        }
       }
       if (done) break;
     }

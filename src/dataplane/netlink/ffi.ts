@@ -29,11 +29,9 @@ const GENL_SYMBOLS = {
   genl_ctrl_resolve: { parameters: ["pointer", "buffer"], result: "i32" },
 } as const;
 
-// ssize_t results are declared i32: the value sits in the low half of the return register on
-// x86_64 and aarch64 alike, lengths here stay far below 2^31, and a number is cheaper than the
-// bigint an isize result would be.
 const LIBC_SYMBOLS = {
-  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  // int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *)
+  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },

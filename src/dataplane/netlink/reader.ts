@@ -22,15 +22,18 @@ export interface MessageRef {
 }
 
 /**
- * The messages of a datagram, in order. A truncated or malformed tail stops the walk with an
- * error: the kernel never sends one, so it means the buffer was too small or corrupted.
+ * The messages of a datagram of `length` bytes at `start` of `view`, in order. A malformed
+ * message throws: the kernel never sends one, so the buffer was too small or corrupted.
  */
-export function* messages(view: DataView, length: number): Generator<MessageRef> {
-  let off = 0;
-  while (off + NLMSG_HDRLEN <= length) {
+export function* messages(view: DataView, length: number, start = 0): Generator<MessageRef> {
+  let off = start;
+  const end = start + length;
+  while (off + NLMSG_HDRLEN <= end) {
     const len = view.getUint32(off, true);
-    if (len < NLMSG_HDRLEN || off + len > length) {
-      throw new Error(`malformed netlink message at offset ${off}: length ${len} of ${length}`);
+    if (len < NLMSG_HDRLEN || off + len > end) {
+      throw new Error(
+        `malformed netlink message at offset ${off}: length ${len}, datagram ends at ${end}`,
+      );
     }
     yield {
       offset: off,
@@ -43,18 +46,34 @@ export function* messages(view: DataView, length: number): Generator<MessageRef>
   }
 }
 
-/** Attribute positions of one attribute block, by type (the last occurrence wins). */
+/**
+ * Attribute positions of one attribute block, by type (the last occurrence wins). Hot decoders
+ * keep one instance per attribute namespace and {@link reload} it, allocating nothing.
+ */
 export class Attrs {
   /** Payload offset per type; -1 when absent. */
   readonly #off: Int32Array;
   readonly #len: Int32Array;
-  readonly view: DataView;
+  #view: DataView;
 
   /** Indexes the attributes in `[start, end)` of `view`, for types up to `maxType`. */
   constructor(view: DataView, start: number, end: number, maxType: number) {
-    this.view = view;
-    this.#off = new Int32Array(maxType + 1).fill(-1);
+    this.#view = view;
+    this.#off = new Int32Array(maxType + 1);
     this.#len = new Int32Array(maxType + 1);
+    this.reload(view, start, end);
+  }
+
+  /** The view the offsets point into. */
+  get view(): DataView {
+    return this.#view;
+  }
+
+  /** Indexes another block with the same instance (whose earlier answers become invalid). */
+  reload(view: DataView, start: number, end: number): this {
+    this.#view = view;
+    this.#off.fill(-1);
+    const maxType = this.#off.length - 1;
     let off = start;
     while (off + NLA_HDRLEN <= end) {
       const len = view.getUint16(off, true);
@@ -66,6 +85,7 @@ export class Attrs {
       }
       off += align4(len);
     }
+    return this;
   }
 
   has(type: number): boolean {
@@ -129,9 +149,11 @@ export class Attrs {
     return new Uint8Array(this.view.buffer, this.view.byteOffset + o, this.length(type));
   }
 
-  /** The attributes nested in `type`, or undefined when absent. */
-  nested(type: number, maxType: number): Attrs | undefined {
+  /** The attributes nested in `type` (indexed into `into` when given), or undefined when absent. */
+  nested(type: number, maxType: number, into?: Attrs): Attrs | undefined {
     const o = this.offset(type);
-    return o < 0 ? undefined : new Attrs(this.view, o, o + this.length(type), maxType);
+    if (o < 0) return undefined;
+    const end = o + this.length(type);
+    return into ? into.reload(this.view, o, end) : new Attrs(this.view, o, end, maxType);
   }
 }

@@ -36,11 +36,25 @@ export interface NetlinkSocketOptions {
   sendBufferBytes?: number;
   /** Size of the buffer one datagram is received into (default 64 KiB). */
   datagramBytes?: number;
+  /** Datagrams one receive call can take (default 4). */
+  datagramsPerReceive?: number;
+}
+
+// struct mmsghdr on LP64 (x86_64, aarch64): msghdr { name 0, namelen 8, iov 16, iovlen 24,
+// control 32, controllen 40, flags 48 } and msg_len at 56; 64 bytes. struct iovec: 16 bytes.
+const MMSGHDR = 64;
+const IOVEC = 16;
+
+/** Where one received datagram lies in {@link NetlinkSocket.view}. */
+export interface Datagram {
+  offset: number;
+  length: number;
 }
 
 /** What one {@link NetlinkSocket.receive} got. */
 export type Received =
-  | { kind: "data"; length: number }
+  /** One or more datagrams (valid until the next receive). */
+  | { kind: "data"; datagrams: readonly Datagram[] }
   | { kind: "timeout" }
   /** The socket overran: the kernel dropped replies (ENOBUFS) since the last receive. */
   | { kind: "overrun" };
@@ -68,7 +82,11 @@ export class NetlinkSocket {
   #sk: Deno.PointerValue;
   #fd: number;
   #recvBuf: Uint8Array;
-  #recvLen: bigint;
+  #slotBytes: number;
+  #slots: Datagram[];
+  /** mmsghdr array, then iovec array: off the V8 heap (4 KiB), so their addresses hold. */
+  #ctrl: Uint8Array;
+  #ctrlView: DataView;
   #pollfd = new Uint8Array(8);
   #pollView = new DataView(this.#pollfd.buffer);
   #int = new Uint8Array(4);
@@ -80,12 +98,25 @@ export class NetlinkSocket {
   /** The receive buffer the kernel granted, bytes. */
   readonly receiveBufferBytes: number;
 
-  private constructor(n: Native, sk: Deno.PointerValue, datagramBytes: number) {
+  private constructor(n: Native, sk: Deno.PointerValue, slotBytes: number, slots: number) {
     this.#n = n;
     this.#sk = sk;
     this.#fd = n.nl.nl_socket_get_fd(sk);
-    this.#recvBuf = new Uint8Array(datagramBytes);
-    this.#recvLen = BigInt(datagramBytes);
+    this.#slotBytes = slotBytes;
+    this.#recvBuf = new Uint8Array(slotBytes * slots);
+    this.#slots = Array.from({ length: slots }, (_, i) => ({ offset: i * slotBytes, length: 0 }));
+    this.#ctrl = new Uint8Array(4096);
+    this.#ctrlView = new DataView(this.#ctrl.buffer);
+    const base = Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#recvBuf));
+    const ctrl = Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#ctrl));
+    const iovAt = slots * MMSGHDR;
+    for (let i = 0; i < slots; i++) {
+      const iov = iovAt + i * IOVEC;
+      this.#ctrlView.setBigUint64(iov, BigInt(base) + BigInt(i * slotBytes), true);
+      this.#ctrlView.setBigUint64(iov + 8, BigInt(slotBytes), true);
+      this.#ctrlView.setBigUint64(i * MMSGHDR + 16, BigInt(ctrl) + BigInt(iov), true);
+      this.#ctrlView.setBigUint64(i * MMSGHDR + 24, 1n, true);
+    }
     this.view = new DataView(this.#recvBuf.buffer);
     this.sendBufferBytes = 0;
     this.receiveBufferBytes = 0;
@@ -101,7 +132,8 @@ export class NetlinkSocket {
       n.nl.nl_socket_free(sk);
       throw libnlError(`connect netlink socket (protocol ${options.protocol})`, rc);
     }
-    const s = new NetlinkSocket(n, sk, options.datagramBytes ?? 64 * 1024);
+    const slots = Math.max(1, Math.min(options.datagramsPerReceive ?? 4, 32));
+    const s = new NetlinkSocket(n, sk, options.datagramBytes ?? 64 * 1024, slots);
     const rcv = options.receiveBufferBytes ?? 8 * 1024 * 1024;
     const snd = options.sendBufferBytes ?? 2 * 1024 * 1024;
     // FORCE needs CAP_NET_ADMIN; without it the plain option is capped by rmem_max/wmem_max.
@@ -132,11 +164,6 @@ export class NetlinkSocket {
     return id;
   }
 
-  /** The raw receive buffer (for parsers that want a Uint8Array). */
-  get buffer(): Uint8Array {
-    return this.#recvBuf;
-  }
-
   /** Sends `bytes` (one or many messages) in one datagram. */
   send(bytes: Uint8Array, what: string): void {
     const rc = this.#n.nl.nl_sendto(this.#sk, bytes, BigInt(bytes.length));
@@ -147,22 +174,31 @@ export class NetlinkSocket {
   }
 
   /**
-   * Receives one datagram into {@link buffer}, waiting up to `timeoutMs`. An overrun (replies
+   * Receives the datagrams queued (as many as fit, in one `recvmmsg`), waiting up to
+   * `timeoutMs` for the first. Taking several at once matters for dumps: reading a dump's data
+   * makes the kernel queue its end, which the same call then takes too. An overrun (replies
    * dropped for lack of receive buffer) is reported once, then receiving goes on.
    */
   receive(timeoutMs: number): Received {
     const { libc } = this.#n;
-    // A readable socket whose recv still fails would spin; a few rounds are plenty.
+    const slots = this.#slots.length;
+    // A readable socket whose receive still fails would spin; a few rounds are plenty.
     for (let round = 0; round < 64; round++) {
-      const n = libc.recv(this.#fd, this.#recvBuf, this.#recvLen, MSG_DONTWAIT | MSG_TRUNC);
-      if (n > this.#recvBuf.length) {
-        throw new KipvsError(
-          "netlink",
-          `netlink datagram of ${n} bytes exceeds the ${this.#recvBuf.length}-byte receive buffer`,
-        );
+      const n = libc.recvmmsg(this.#fd, this.#ctrl, slots, MSG_DONTWAIT, null);
+      if (n > 0) {
+        for (let i = 0; i < n; i++) {
+          const len = this.#ctrlView.getUint32(i * MMSGHDR + 56, true);
+          if (this.#ctrlView.getInt32(i * MMSGHDR + 48, true) & MSG_TRUNC) {
+            throw new KipvsError(
+              "netlink",
+              `netlink datagram exceeds the ${this.#slotBytes}-byte receive buffer (got ${len})`,
+            );
+          }
+          (this.#slots[i] as Datagram).length = len;
+        }
+        return { kind: "data", datagrams: n === slots ? this.#slots : this.#slots.slice(0, n) };
       }
-      if (n >= 0) return { kind: "data", length: n };
-      // Nothing queued (or a pending error): wait and look at what poll says.
+      // Nothing queued (or a pending error): wait, and look at what poll says.
       this.#pollView.setInt32(0, this.#fd, true);
       this.#pollView.setInt16(4, POLLIN, true);
       this.#pollView.setInt16(6, 0, true);
@@ -177,7 +213,10 @@ export class NetlinkSocket {
         }
       }
     }
-    throw new KipvsError("netlink", "receive from netlink socket: poll says readable, recv fails");
+    throw new KipvsError(
+      "netlink",
+      "receive from netlink socket: poll says readable, recvmmsg fails",
+    );
   }
 
   /** Frees the socket (closes its descriptor). Safe to call twice. */

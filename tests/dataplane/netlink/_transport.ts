@@ -54,8 +54,10 @@ export class CaptureTransport implements NetlinkTransport {
   receive(timeoutMs: number): Received {
     const r = this.#inner.receive(timeoutMs);
     if (r.kind === "data") {
-      const b = new Uint8Array(this.#inner.view.buffer, 0, r.length);
-      this.recording.exchanges.at(-1)?.replies.push(hex(b));
+      for (const d of r.datagrams) {
+        const b = new Uint8Array(this.#inner.view.buffer, d.offset, d.length);
+        this.recording.exchanges.at(-1)?.replies.push(hex(b));
+      }
     }
     return r;
   }
@@ -98,7 +100,7 @@ export class ReplayTransport implements NetlinkTransport {
     const d = this.#pending.shift();
     if (!d) return { kind: "timeout" };
     this.#buf.set(d);
-    return { kind: "data", length: d.length };
+    return { kind: "data", datagrams: [{ offset: 0, length: d.length }] };
   }
   close(): void {}
 }
@@ -173,7 +175,7 @@ export class ScriptedKernel implements NetlinkTransport {
     }
     if (!d) return { kind: "timeout" };
     this.#buf.set(d);
-    return { kind: "data", length: d.length };
+    return { kind: "data", datagrams: [{ offset: 0, length: d.length }] };
   }
   close(): void {}
 }
