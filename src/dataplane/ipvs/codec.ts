@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatIp, inetAddr16, type IpFamily, parseIp } from "../netlink/addr.ts";
+import { formatIp, type IpFamily, parseIpInto } from "../netlink/addr.ts";
 import { AF_INET, AF_INET6, GENL_HDRLEN, NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { Attrs, type MessageRef } from "../netlink/reader.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
@@ -75,15 +75,15 @@ export function beginIpvs(
 
 // The last service address encoded: a batch names each service once per real server.
 let lastAddr = "";
-let lastAddr16: Uint8Array = new Uint8Array(16);
+const lastAddr16 = new Uint8Array(16);
 function address(s: string): Uint8Array {
   if (s === lastAddr) return lastAddr16;
-  const p = parseIp(s);
-  if (!p) throw new Error(`unparsable address "${s}" passed checkOp()`);
-  lastAddr16 = inetAddr16(p);
+  lastAddr = "";
+  if (!parseIpInto(s, lastAddr16)) throw new Error(`unparsable address "${s}" passed checkOp()`);
   lastAddr = s;
   return lastAddr16;
 }
+const destAddr16 = new Uint8Array(16);
 
 /** Writes the service nest: its identity, and with `service` its settings too. */
 export function putService(w: MessageWriter, key: ServiceKey, service?: VirtualServer): void {
@@ -122,11 +122,11 @@ export function putDestination(
   full: boolean,
 ): void {
   const nest = w.nestStart(CMD_ATTR.DEST);
-  const p = parseIp(d.address);
-  if (!p) throw new Error(`unparsable address "${d.address}" passed checkOp()`);
-  w.bytesAttr(DEST_ATTR.ADDR, inetAddr16(p));
+  const family = parseIpInto(d.address, destAddr16);
+  if (!family) throw new Error(`unparsable address "${d.address}" passed checkOp()`);
+  w.bytesAttr(DEST_ATTR.ADDR, destAddr16);
   w.u16be(DEST_ATTR.PORT, d.port); // network byte order
-  w.u16(DEST_ATTR.ADDR_FAMILY, afOf(p.family));
+  w.u16(DEST_ATTR.ADDR_FAMILY, afOf(family));
   if (full) {
     w.u32(DEST_ATTR.FWD_METHOD, FWD[d.forward ?? "masq"]);
     w.u32(DEST_ATTR.WEIGHT, d.weight ?? 0);

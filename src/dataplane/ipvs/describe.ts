@@ -6,7 +6,7 @@
  * @module
  */
 
-import { canonicalIp, type IpFamily, parseIp } from "../netlink/addr.ts";
+import { canonicalIp, type IpFamily, ipFamily } from "../netlink/addr.ts";
 import { ERRNO } from "../netlink/errno.ts";
 import { FWD, SCHEDULERS, TUN_TYPE } from "./constants.ts";
 import {
@@ -75,9 +75,9 @@ const isU = (v: number, max: number) => Number.isInteger(v) && v >= 0 && v <= ma
 const isI32 = (v: number) => Number.isInteger(v) && v >= -0x8000_0000 && v <= 0x7fff_ffff;
 
 function addressProblem(what: string, address: string, family: IpFamily): string | undefined {
-  const p = parseIp(address);
-  if (!p) return `invalid ${what} address "${address}"`;
-  if (p.family !== family) return `${what} address "${address}" is not IPv${family}`;
+  const f = ipFamily(address);
+  if (!f) return `invalid ${what} address "${address}"`;
+  if (f !== family) return `${what} address "${address}" is not IPv${family}`;
   return undefined;
 }
 
@@ -111,9 +111,9 @@ function destinationProblem(
   full: boolean,
 ): string | undefined {
   if (!isU(d.port, 0xffff)) return `invalid destination port ${d.port}`;
-  const p = parseIp(d.address);
-  if (!p) return `invalid destination address "${d.address}"`;
-  if (d.family !== undefined && d.family !== p.family) {
+  const f = ipFamily(d.address);
+  if (!f) return `invalid destination address "${d.address}"`;
+  if (d.family !== undefined && d.family !== f) {
     return `destination address "${d.address}" is not IPv${d.family}`;
   }
   if (!full) return undefined;

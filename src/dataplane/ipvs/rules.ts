@@ -7,7 +7,7 @@
  */
 
 import { KipvsError } from "../../errors.ts";
-import { parseIp } from "../netlink/addr.ts";
+import { ipFamily, parseIp } from "../netlink/addr.ts";
 import { prefixOfMask } from "./codec.ts";
 import { SVC_F, TUN_TYPE } from "./constants.ts";
 import { destinationText } from "./describe.ts";
@@ -280,9 +280,9 @@ export function parseRule(line: string): IpvsOp {
     key = { family: six ? 6 : 4, fwmark: spec.fwmark };
   } else if (spec.proto && spec.addr) {
     const hp = hostPort(spec.addr);
-    const p = parseIp(hp.address);
-    if (!p) throw new Error(`invalid service address "${hp.address}"`);
-    key = { family: p.family, protocol: spec.proto, address: hp.address, port: hp.port ?? 0 };
+    const family = ipFamily(hp.address);
+    if (!family) throw new Error(`invalid service address "${hp.address}"`);
+    key = { family, protocol: spec.proto, address: hp.address, port: hp.port ?? 0 };
   } else {
     throw new Error("no service (-t, -u, --sctp-service or -f)");
   }
@@ -307,13 +307,13 @@ export function parseRule(line: string): IpvsOp {
   const dest = (): Destination => {
     if (real === undefined) throw new Error("no real server (-r)");
     const hp = hostPort(real);
-    const p = parseIp(hp.address);
-    if (!p) throw new Error(`invalid real server address "${hp.address}"`);
+    const family = ipFamily(hp.address);
+    if (!family) throw new Error(`invalid real server address "${hp.address}"`);
     const port = hp.port ?? (isFwmarkKey(key) ? 0 : key.port);
     const d: Destination = {
       address: hp.address,
       port,
-      family: p.family,
+      family,
       forward,
       weight,
       upperThreshold: upper,

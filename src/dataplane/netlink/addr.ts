@@ -85,6 +85,30 @@ export function parseIp(s: string): IpBytes | undefined {
   return parse4(s, b, 0) ? { family: 4, bytes: b } : undefined;
 }
 
+const scratch = new Uint8Array(16);
+
+/**
+ * Parses an address into `out` (16 bytes: IPv4 in the first 4, the rest zeroed, as IPVS's
+ * `union nf_inet_addr`) and returns its family, or undefined when it is not an address. No
+ * allocation for IPv4: this runs for every op of a batch.
+ */
+export function parseIpInto(s: string, out: Uint8Array): IpFamily | undefined {
+  if (s.includes(":")) {
+    const b = parse6(s);
+    if (!b) return undefined;
+    out.set(b);
+    return 6;
+  }
+  if (!parse4(s, out, 0)) return undefined;
+  out.fill(0, 4, 16);
+  return 4;
+}
+
+/** The family of an address, or undefined when it is not one. */
+export function ipFamily(s: string): IpFamily | undefined {
+  return parseIpInto(s, scratch);
+}
+
 /** Formats 4 (IPv4) or 16 (IPv6) bytes starting at `offset` of `bytes`. */
 export function formatIp(family: IpFamily, bytes: Uint8Array, offset = 0): string {
   if (family === 4) {
