@@ -121,6 +121,9 @@ export const FWD = {
 /** Tunnel types of tunnel forwarding (IP_VS_CONN_F_TUNNEL_TYPE_*). */
 export const TUN_TYPE = { ipip: 0, gue: 1, gre: 2 } as const;
 
+/** Tunnel encapsulation flags (IP_VS_TUNNEL_ENCAP_FLAG_*); none means no checksum. */
+export const TUN_F = { CSUM: 0x1, REMCSUM: 0x2 } as const;
+
 /** IP protocol numbers of the transport protocols IPVS balances. */
 export const IPPROTO = { TCP: 6, UDP: 17, SCTP: 132 } as const;
 

@@ -243,14 +243,18 @@ export class FakeIpvs implements Ipvs {
         if (d.lowerThreshold > d.upperThreshold) return ERRNO.ERANGE;
         if (op.op === "add-destination" && have) return ERRNO.EEXIST;
         if (op.op === "update-destination" && !have) return ERRNO.ENOENT;
-        e.destinations.set(id, {
+        const stored: DestinationStatus = {
           ...clone(d),
           address: canonicalIp(d.address)!,
           activeConnections: have?.activeConnections ?? 0,
           inactiveConnections: have?.inactiveConnections ?? 0,
           persistentConnections: have?.persistentConnections ?? 0,
           stats: have?.stats ?? zeroStats(),
-        });
+        };
+        // The kernel reports its default encapsulation for a tunnel given none.
+        if (d.forward === "tunnel") stored.tunnel ??= { type: "ipip", port: 0, flags: 0 };
+        else delete stored.tunnel;
+        e.destinations.set(id, stored);
         return 0;
       }
     }

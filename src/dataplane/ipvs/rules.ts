@@ -9,7 +9,7 @@
 import { KipvsError } from "../../errors.ts";
 import { ipFamily, parseIp } from "../netlink/addr.ts";
 import { prefixOfMask } from "./codec.ts";
-import { SVC_F, TUN_TYPE } from "./constants.ts";
+import { SVC_F, TUN_F, TUN_TYPE } from "./constants.ts";
 import { destinationText } from "./describe.ts";
 import {
   type Destination,
@@ -69,13 +69,23 @@ export function destinationRule(key: ServiceKey, d: Destination): string {
   return destinationLine(serviceSpec(key), d);
 }
 
+// ipvsadm -S leaves thresholds out (they show in `ipvsadm -Ln --thresholds`); so does this.
 function destinationLine(spec: string, d: Destination): string {
   const host = d.family === 6 ? `[${d.address}]` : d.address;
-  let line = "-a " + spec + " -r " + host + ":" + d.port + " " + FWD_FLAG[d.forward] + " -w " +
+  const line = "-a " + spec + " -r " + host + ":" + d.port + " " + FWD_FLAG[d.forward] + " -w " +
     d.weight;
-  if (d.upperThreshold) line += " -x " + d.upperThreshold;
-  if (d.lowerThreshold) line += " -y " + d.lowerThreshold;
-  return line;
+  return d.forward === "tunnel" ? line + tunnelOptions(d.tunnel) : line;
+}
+
+function tunnelOptions(t: Destination["tunnel"]): string {
+  const type = t?.type ?? "ipip";
+  if (type === "ipip" || !t) return " --tun-type ipip";
+  const csum = t.flags & TUN_F.REMCSUM
+    ? " --tun-remcsum"
+    : t.flags & TUN_F.CSUM
+    ? " --tun-csum"
+    : " --tun-nocsum";
+  return ` --tun-type ${type}${type === "gue" ? ` --tun-port ${t.port}` : ""}${csum}`;
 }
 
 /** A table as rule lines, services each followed by their real servers. */
@@ -181,6 +191,7 @@ export function parseRule(line: string): IpvsOp {
   let lower = 0;
   let tunType: TunnelType | undefined;
   let tunPort = 0;
+  let tunFlags = 0;
   for (let i = 1; i < t.length; i++) {
     const f = t[i] as string;
     const arg = () => {
@@ -271,6 +282,15 @@ export function parseRule(line: string): IpvsOp {
       case "--tun-port":
         tunPort = num(f, arg());
         break;
+      case "--tun-nocsum":
+        tunFlags = 0;
+        break;
+      case "--tun-csum":
+        tunFlags = TUN_F.CSUM;
+        break;
+      case "--tun-remcsum":
+        tunFlags = TUN_F.REMCSUM;
+        break;
       default:
         throw new Error(`unknown option "${f}"`);
     }
@@ -319,7 +339,9 @@ export function parseRule(line: string): IpvsOp {
       upperThreshold: upper,
       lowerThreshold: lower,
     };
-    if (forward === "tunnel" && tunType) d.tunnel = { type: tunType, port: tunPort, flags: 0 };
+    if (forward === "tunnel" && tunType) {
+      d.tunnel = { type: tunType, port: tunPort, flags: tunFlags };
+    }
     return d;
   };
   switch (cmd) {

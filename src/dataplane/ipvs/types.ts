@@ -73,7 +73,10 @@ export interface Destination extends DestinationKey {
   upperThreshold: number;
   /** Connection lower threshold; 0 for none. */
   lowerThreshold: number;
-  /** Tunnel encapsulation (tunnel forwarding); the kernel's default is ipip. */
+  /**
+   * Tunnel encapsulation (tunnel forwarding only): type, UDP port (gue) and TUN_F flags. The
+   * kernel's default is ipip; reads of a tunnel destination always carry it.
+   */
   tunnel?: { type: TunnelType; port: number; flags: number };
 }
 

@@ -22,14 +22,23 @@ const NL_SYMBOLS = {
   nl_socket_get_fd: { parameters: ["pointer"], result: "i32" },
   nl_socket_set_buffer_size: { parameters: ["pointer", "i32", "i32"], result: "i32" },
   nl_sendto: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
-  nl_geterror: { parameters: ["i32"], result: "pointer" },
+  // const char *: read as an address (see LIBC_SYMBOLS), so no pointer API is needed.
+  nl_geterror: { parameters: ["i32"], result: "u64" },
 } as const;
 
 const GENL_SYMBOLS = {
   genl_ctrl_resolve: { parameters: ["pointer", "buffer"], result: "i32" },
 } as const;
 
+// Deno's pointer API (UnsafePointer.of/value, UnsafePointerView) demands --allow-ffi without a
+// path list, which kipvs does not get. Addresses are handled as plain integers instead:
+// memcpy(dst, src, 0) returns dst, giving a buffer's address; memcpy from an integer address
+// copies native memory (a C string) into a buffer. ArrayBuffers of more than 64 bytes live
+// outside V8's moving heap, so the addresses of the buffers kipvs takes them of hold.
 const LIBC_SYMBOLS = {
+  addressOf: { name: "memcpy", parameters: ["buffer", "buffer", "usize"], result: "u64" },
+  copyFrom: { name: "memcpy", parameters: ["buffer", "u64", "usize"], result: "u64" },
+  strnlen: { parameters: ["u64", "usize"], result: "u64" },
   // int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *)
   recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
@@ -76,10 +85,20 @@ export function native(): Native {
   return loaded;
 }
 
+/** The address of a buffer's first byte (for native structures that point into it). */
+export function addressOf(buf: Uint8Array): bigint {
+  return BigInt(native().libc.addressOf(buf, buf, 0n));
+}
+
 /** libnl's text for one of its (negative) error codes. */
 export function libnlErrorText(code: number): string {
-  const p = native().nl.nl_geterror(Math.abs(code));
-  return p === null ? `libnl error ${code}` : Deno.UnsafePointerView.getCString(p);
+  const n = native();
+  const at = BigInt(n.nl.nl_geterror(Math.abs(code)));
+  if (at === 0n) return `libnl error ${code}`;
+  const len = Number(n.libc.strnlen(at, 256n));
+  const out = new Uint8Array(len);
+  n.libc.copyFrom(out, at, BigInt(len));
+  return new TextDecoder().decode(out);
 }
 
 /** A NUL-terminated C string. */

@@ -24,7 +24,7 @@ import {
   SOL_SOCKET,
 } from "./constants.ts";
 import { ERRNO, netlinkError } from "./errno.ts";
-import { cString, libnlErrorText, type Native, native } from "./ffi.ts";
+import { addressOf, cString, libnlErrorText, type Native, native } from "./ffi.ts";
 
 /** Options of {@link NetlinkSocket.open}. */
 export interface NetlinkSocketOptions {
@@ -107,8 +107,8 @@ export class NetlinkSocket {
     this.#slots = Array.from({ length: slots }, (_, i) => ({ offset: i * slotBytes, length: 0 }));
     this.#ctrl = new Uint8Array(4096);
     this.#ctrlView = new DataView(this.#ctrl.buffer);
-    const base = Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#recvBuf));
-    const ctrl = Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#ctrl));
+    const base = addressOf(this.#recvBuf);
+    const ctrl = addressOf(this.#ctrl);
     const iovAt = slots * MMSGHDR;
     for (let i = 0; i < slots; i++) {
       const iov = iovAt + i * IOVEC;

@@ -20,6 +20,7 @@ export const TCP443: ServiceKey = { family: 4, protocol: "TCP", address: "10.96.
 export const UDP6: ServiceKey = { family: 6, protocol: "UDP", address: "fd00::a", port: 53 };
 export const SCTP: ServiceKey = { family: 4, protocol: "SCTP", address: "10.96.0.12", port: 3868 };
 export const FWM: ServiceKey = { family: 4, fwmark: 4660 };
+export const FWM6: ServiceKey = { family: 6, fwmark: 4661 };
 export const MISSING: ServiceKey = { family: 4, protocol: "TCP", address: "10.96.9.9", port: 1 };
 
 /** A virtual server with kube-proxy's defaults. */
@@ -67,6 +68,10 @@ export const SCENARIO_OPS: IpvsOp[] = [
   },
   { op: "add-service", service: vs(SCTP, { scheduler: "lc" }) },
   { op: "add-service", service: vs(FWM, { scheduler: "mh", flags: SVC_F.SCHED1 | SVC_F.SCHED2 }) },
+  {
+    op: "add-service",
+    service: vs(FWM6, { flags: SVC_F.PERSISTENT | SVC_F.ONEPACKET, timeout: 30 }),
+  },
   { op: "add-destination", service: TCP80, destination: rs("10.244.1.2", 8080) },
   {
     op: "add-destination",
@@ -89,6 +94,17 @@ export const SCENARIO_OPS: IpvsOp[] = [
   { op: "add-destination", service: UDP6, destination: rs("fd00:244::2", 5353, { weight: 0 }) },
   { op: "add-destination", service: SCTP, destination: rs("10.244.3.2", 3868) },
   { op: "add-destination", service: FWM, destination: rs("10.244.4.2", 0, { forward: "droute" }) },
+  {
+    op: "add-destination",
+    service: FWM6,
+    destination: rs("fd00:244::4", 0, { forward: "droute" }),
+  },
+  // A tunnel without encapsulation given: the kernel's default, ipip.
+  {
+    op: "add-destination",
+    service: TCP443,
+    destination: rs("10.244.2.4", 443, { forward: "tunnel" }),
+  },
   // Two that fail: a duplicate (EEXIST) and a real server of a missing service (ESRCH).
   { op: "add-destination", service: TCP80, destination: rs("10.244.1.2", 8080) },
   { op: "add-destination", service: MISSING, destination: rs("10.244.9.9", 80) },

@@ -17,15 +17,18 @@ const rules = (t: ServiceEntry[]) => formatRules(t).trim().split("\n").sort();
 const EXPECTED_RULES = [
   "-A --sctp-service 10.96.0.12:3868 -s lc",
   "-A -f 4660 -s mh -b mh-fallback,mh-port",
+  "-A -f 4661 -6 -s rr -p 30 -o",
   "-A -t 10.96.0.10:80 -s rr",
   "-A -t 10.96.0.11:443 -s wlc -p 600 -M 255.255.255.0",
   "-A -u [fd00::a]:53 -s sh -p 300 -M 64 -b sh-fallback,sh-port",
   "-a --sctp-service 10.96.0.12:3868 -r 10.244.3.2:3868 -m -w 1",
   "-a -f 4660 -r 10.244.4.2:0 -g -w 1",
+  "-a -f 4661 -6 -r [fd00:244::4]:0 -g -w 1",
   "-a -t 10.96.0.10:80 -r 10.244.1.2:8080 -m -w 1",
-  "-a -t 10.96.0.10:80 -r 10.244.1.3:8080 -m -w 3 -x 100 -y 10",
+  "-a -t 10.96.0.10:80 -r 10.244.1.3:8080 -m -w 3",
   "-a -t 10.96.0.11:443 -r 10.244.2.2:443 -g -w 1",
-  "-a -t 10.96.0.11:443 -r 10.244.2.3:443 -i -w 1",
+  "-a -t 10.96.0.11:443 -r 10.244.2.3:443 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum",
+  "-a -t 10.96.0.11:443 -r 10.244.2.4:443 -i -w 1 --tun-type ipip",
   "-a -u [fd00::a]:53 -r [fd00:244::2]:5353 -m -w 0",
 ];
 
@@ -37,14 +40,20 @@ Deno.test("KernelIpvs sends the recorded requests byte for byte and decodes the 
   assert.deepEqual(out.info, { version: "1.2.1", connectionTableSize: 4096 });
   assert.deepEqual(out.timeoutsBefore, { tcp: 900, tcpFin: 120, udp: 300 });
   assert.deepEqual(out.timeoutsAfter, { tcp: 1800, tcpFin: 120, udp: 60 });
-  assert.deepEqual(out.results.slice(0, 12), Array(12).fill("ok"));
-  assert.deepEqual(out.results.slice(12), [
+  assert.deepEqual(out.results.slice(0, 15), Array(15).fill("ok"));
+  assert.deepEqual(out.results.slice(15), [
     "17 add destination 10.244.1.2:8080 to TCP/10.96.0.10:80: File exists (EEXIST)",
     "3 add destination 10.244.9.9:80 to TCP/10.96.9.9:1: No such process (ESRCH): no such service",
   ]);
   assert.deepEqual(rules(out.table), EXPECTED_RULES);
-  const tunnel = out.table.flatMap((s) => s.destinations).find((d) => d.forward === "tunnel");
-  assert.deepEqual(tunnel?.tunnel, { type: "gue", port: 6080, flags: 0 });
+  const tunnels = out.table.flatMap((s) => s.destinations).filter((d) => d.forward === "tunnel")
+    .map((d) => d.tunnel).sort((a, b) => (a!.type < b!.type ? -1 : 1));
+  assert.deepEqual(tunnels, [
+    { type: "gue", port: 6080, flags: 0 },
+    { type: "ipip", port: 0, flags: 0 },
+  ]);
+  const thresholds = out.table.flatMap((s) => s.destinations).find((d) => d.upperThreshold);
+  assert.deepEqual([thresholds?.upperThreshold, thresholds?.lowerThreshold], [100, 10]);
   assert.equal(out.got?.timeout, 600);
   assert.equal(out.missing, undefined);
   assert.deepEqual(out.missingDests, []);
