@@ -1,10 +1,11 @@
 /**
- * `deno task bench:ipvs [--services N] [--dests M]`: in one guest boot, load N virtual servers
+ * `deno task bench:ipvs [--services N] [--dests M] [--runs R]`: in one guest boot, load N virtual servers
  * x M real servers into a fresh network namespace with kipvs (bench/ipvs_cli.ts, under the
  * permissions of scripts/permissions) and, separately, into another with `ipvsadm -R` from the
  * same rules file; then read the whole table back with both (`ipvs_cli.ts save` and
- * `ipvsadm -Sn`), check the two reads agree line for line, and print each figure. Every command
- * is timed whole, Deno's start included. The last line is
+ * `ipvsadm -Sn`, alternating, R times each, medians taken: the machine is shared and noisy),
+ * check the reads agree line for line, and print each figure. Every command is timed whole,
+ * Deno's start included. The last line is
  * `ipvs_load_ratio kipvs/ipvsadm=<x> read_ratio kipvs/ipvsadm=<y>`.
  *
  * @module
@@ -17,6 +18,11 @@ function flag(name: string, fallback: number): number {
   const v = i >= 0 ? Number(Deno.args[i + 1]) : fallback;
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name} wants a positive integer`);
   return v;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)] as number;
 }
 
 /** The rules file: service i at 10.96.0.0/12 + i, real servers unique across the table. */
@@ -35,31 +41,38 @@ export function benchRules(services: number, dests: number): string {
 
 const GUEST_SCRIPT = `set -e
 perms=$(grep -v '^#' "$KIPVS_ROOT/scripts/permissions")
-cli() { "$DENO" run --node-modules-dir=manual --cached-only $perms "$KIPVS_ROOT/bench/ipvs_cli.ts" "$@"; }
+# cli NS ARGS...: ipvs_cli.ts inside namespace NS, with exactly the permissions of kipvs.
+cli() {
+  ns=$1
+  shift
+  # shellcheck disable=SC2086
+  ip netns exec "$ns" "$DENO" run --node-modules-dir=manual --cached-only $perms \
+    "$KIPVS_ROOT/bench/ipvs_cli.ts" "$@"
+}
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 for ns in warm k a; do ip netns add $ns; ip -n $ns link set lo up; done
-# Deno's cache in the guest starts empty: one warm-up run compiles the modules, as an install would.
-ip netns exec warm bash -c "$(declare -f cli); perms='$perms'; DENO='$DENO'; cli save" >/dev/null
-t=$(ms); ip netns exec k bash -c "$(declare -f cli); perms='$perms'; DENO='$DENO'; cli restore '$RULES'"
-echo "kipvs_load_ms=$(( $(ms) - t ))"
-t=$(ms); ip netns exec a ipvsadm -R <"$RULES"
-echo "ipvsadm_load_ms=$(( $(ms) - t ))"
-t=$(ms); ip netns exec k bash -c "$(declare -f cli); perms='$perms'; DENO='$DENO'; cli save" >"$KIPVS_OUT/kipvs.save"
-echo "kipvs_read_ms=$(( $(ms) - t ))"
-t=$(ms); ip netns exec k ipvsadm -Sn >"$KIPVS_OUT/ipvsadm.save"
-echo "ipvsadm_read_ms=$(( $(ms) - t ))"
+# Deno's cache in the guest starts empty: a warm-up run compiles the modules, as an install would.
+cli warm save >/dev/null
+t=$(ms); cli warm usage >/dev/null 2>&1 || true; echo "deno_start_ms=$(( $(ms) - t ))"
+t=$(ms); cli k restore "$RULES"; echo "kipvs_load_ms=$(( $(ms) - t ))"
+t=$(ms); ip netns exec a ipvsadm -R <"$RULES"; echo "ipvsadm_load_ms=$(( $(ms) - t ))"
+# Reads change nothing: alternate them, RUNS times each; the host takes the medians.
+for _ in $(seq "$RUNS"); do
+  t=$(ms); cli k save >"$KIPVS_OUT/kipvs.save"; echo "kipvs_read_ms=$(( $(ms) - t ))"
+  t=$(ms); ip netns exec k ipvsadm -Sn >"$KIPVS_OUT/ipvsadm.save"
+  echo "ipvsadm_read_ms=$(( $(ms) - t ))"
+done
 ip netns exec a ipvsadm -Sn >"$KIPVS_OUT/ipvsadm-loaded.save"
 echo "kipvs_lines=$(wc -l <"$KIPVS_OUT/kipvs.save")"
-sort "$KIPVS_OUT/kipvs.save" >"$KIPVS_OUT/k.sorted"
-sort "$KIPVS_OUT/ipvsadm.save" >"$KIPVS_OUT/a.sorted"
-sort "$KIPVS_OUT/ipvsadm-loaded.save" >"$KIPVS_OUT/l.sorted"
-cmp -s "$KIPVS_OUT/k.sorted" "$KIPVS_OUT/a.sorted" && echo "reads_agree=1" || echo "reads_agree=0"
-cmp -s "$KIPVS_OUT/k.sorted" "$KIPVS_OUT/l.sorted" && echo "loads_agree=1" || echo "loads_agree=0"
+for f in kipvs ipvsadm ipvsadm-loaded; do sort "$KIPVS_OUT/$f.save" >"$KIPVS_OUT/$f.sorted"; done
+cmp -s "$KIPVS_OUT/kipvs.sorted" "$KIPVS_OUT/ipvsadm.sorted" && echo "reads_agree=1" || echo "reads_agree=0"
+cmp -s "$KIPVS_OUT/kipvs.sorted" "$KIPVS_OUT/ipvsadm-loaded.sorted" && echo "loads_agree=1" || echo "loads_agree=0"
 `;
 
 if (import.meta.main) {
   const services = flag("--services", 1000);
   const dests = flag("--dests", 10);
+  const runs = flag("--runs", 3);
   const ops = services * (dests + 1);
   const rules = await Deno.makeTempFile({ prefix: "kipvs-bench-", suffix: ".rules" });
   try {
@@ -68,23 +81,31 @@ if (import.meta.main) {
     const r = await runInGuest({
       name: "bench-ipvs",
       script: GUEST_SCRIPT,
-      env: { RULES: rules },
+      env: { RULES: rules, RUNS: String(runs) },
       memMiB: 1024,
       timeoutMs: 180_000 + ops * 3,
     });
     assertGuestOk(r, "bench:ipvs");
-    const v = new Map<string, number>();
-    for (const m of r.stdout.matchAll(/^(\w+)=(\d+)$/gm)) v.set(m[1] as string, Number(m[2]));
-    const get = (k: string) => v.get(k) ?? NaN;
+    const v = new Map<string, number[]>();
+    for (const m of r.stdout.matchAll(/^(\w+)=(\d+)$/gm)) {
+      v.set(m[1] as string, [...(v.get(m[1] as string) ?? []), Number(m[2])]);
+    }
+    const get = (k: string) => median(v.get(k) ?? []);
     if (get("kipvs_lines") !== ops || get("reads_agree") !== 1 || get("loads_agree") !== 1) {
       throw new Error(`tables disagree or are incomplete:\n${r.stdout}\n${r.stderr}`);
     }
     const s = (k: string) => `${(get(k) / 1000).toFixed(2)} s`;
+    const all = (k: string) => (v.get(k) ?? []).map((x) => (x / 1000).toFixed(2)).join(" ");
     console.log(r.stderr.trim());
+    console.log(`deno start    ${s("deno_start_ms")}  (ipvs_cli.ts with no command: start alone)`);
     console.log(`load  kipvs   ${s("kipvs_load_ms")}  (ipvs_cli.ts restore, whole command)`);
     console.log(`load  ipvsadm ${s("ipvsadm_load_ms")}  (ipvsadm -R)`);
-    console.log(`read  kipvs   ${s("kipvs_read_ms")}  (ipvs_cli.ts save, whole command)`);
-    console.log(`read  ipvsadm ${s("ipvsadm_read_ms")}  (ipvsadm -Sn)`);
+    console.log(
+      `read  kipvs   ${s("kipvs_read_ms")}  (ipvs_cli.ts save, median of ${all("kipvs_read_ms")})`,
+    );
+    console.log(
+      `read  ipvsadm ${s("ipvsadm_read_ms")}  (ipvsadm -Sn, median of ${all("ipvsadm_read_ms")})`,
+    );
     console.log(`both reads print the same ${ops} rules; both loads made the same table`);
     const load = get("kipvs_load_ms") / get("ipvsadm_load_ms");
     const read = get("kipvs_read_ms") / get("ipvsadm_read_ms");

@@ -159,11 +159,3 @@ export function canonicalIp(s: string): string | undefined {
   const p = parseIp(s);
   return p && formatIp(p.family, p.bytes);
 }
-
-/** Writes `address` into 16 zeroed bytes, IPv4 in the first 4 (IPVS's `union nf_inet_addr`). */
-export function inetAddr16(p: IpBytes): Uint8Array {
-  if (p.family === 6) return p.bytes;
-  const out = new Uint8Array(16);
-  out.set(p.bytes);
-  return out;
-}

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { canonicalIp, formatIp, inetAddr16, parseIp } from "../../../src/dataplane/netlink/addr.ts";
+import {
+  canonicalIp,
+  formatIp,
+  ipFamily,
+  parseIp,
+  parseIpInto,
+} from "../../../src/dataplane/netlink/addr.ts";
 
 Deno.test("parseIp() reads IPv4 and IPv6 into network-order bytes", () => {
   assert.deepEqual(parseIp("10.96.0.10"), { family: 4, bytes: Uint8Array.of(10, 96, 0, 10) });
@@ -45,8 +51,14 @@ Deno.test("formatIp() prints addresses as inet_ntop does", () => {
   assert.equal(formatIp(4, Uint8Array.of(0, 192, 168, 1, 2), 1), "192.168.1.2");
 });
 
-Deno.test("inetAddr16() puts IPv4 in the first 4 of 16 bytes", () => {
-  const b = inetAddr16(parseIp("10.96.0.10")!);
-  assert.equal(b.length, 16);
-  assert.deepEqual([...b.subarray(0, 5)], [10, 96, 0, 10, 0]);
+Deno.test("parseIpInto() fills 16 bytes, IPv4 in the first 4 and the rest zeroed", () => {
+  const out = new Uint8Array(16).fill(0xee);
+  assert.equal(parseIpInto("10.96.0.10", out), 4);
+  assert.deepEqual([...out], [10, 96, 0, 10, ...Array(12).fill(0)]);
+  assert.equal(parseIpInto("fd00::1", out), 6);
+  assert.deepEqual([out[0], out[1], out[15]], [0xfd, 0, 1]);
+  assert.equal(parseIpInto("nope", out), undefined);
+  assert.equal(ipFamily("::1"), 6);
+  assert.equal(ipFamily("1.2.3.4"), 4);
+  assert.equal(ipFamily("1.2.3"), undefined);
 });
