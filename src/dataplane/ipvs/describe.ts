@@ -1,18 +1,20 @@
 /**
- * How IPVS objects are named in messages and keyed in maps, and the checks every op passes
- * before it reaches the kernel (or the fake): what cannot even be encoded is refused here with
- * EINVAL and a message naming the field and the value.
+ * How IPVS objects are named in messages and keyed in maps, the checks every op passes before
+ * it reaches the kernel (or the fake): what cannot even be encoded is refused here with EINVAL
+ * and a message naming the field and the value; and the failed result of an op, whose message
+ * says what the kernel's errno means for it.
  *
  * @module
  */
 
 import { canonicalIp, type IpFamily, ipFamily } from "../netlink/addr.ts";
-import { ERRNO } from "../netlink/errno.ts";
+import { ERRNO, netlinkError } from "../netlink/errno.ts";
 import { FWD, SCHEDULERS, TUN_TYPE } from "./constants.ts";
 import {
   type Destination,
   type DestinationKey,
   type IpvsOp,
+  type IpvsResult,
   isFwmarkKey,
   type ServiceKey,
   type VirtualServer,
@@ -148,4 +150,32 @@ export function checkOp(op: IpvsOp): Invalid | undefined {
         destinationProblem(op.destination, op.op !== "delete-destination");
   }
   return reason === undefined ? undefined : { errno: ERRNO.EINVAL, reason };
+}
+
+/** What to add to the errno text so the message says what it means for this op. */
+export function kernelHint(op: IpvsOp, errno: number): string | undefined {
+  if (errno === ERRNO.ENOBUFS) return "outcome unknown: the kernel's reply was lost";
+  if (op.op === "add-service" || op.op === "update-service") {
+    if (errno === ERRNO.ENOENT) {
+      const { scheduler, persistenceEngine: pe } = op.service;
+      return `scheduler "${scheduler}" is not in this kernel (module ip_vs_${scheduler})` +
+        (pe ? `, or persistence engine "${pe}" (module ip_vs_pe_${pe})` : "");
+    }
+    if (op.op === "update-service" && errno === ERRNO.ESRCH) return "no such service";
+    return undefined;
+  }
+  if (errno === ERRNO.ESRCH) return "no such service";
+  if (errno === ERRNO.ENOENT && op.op !== "delete-service") return "no such destination";
+  return undefined;
+}
+
+/** The failed result of `op`. */
+export function failedResult(op: IpvsOp, errno: number, hint?: string): IpvsResult {
+  const error = netlinkError({
+    what: opText(op),
+    errno,
+    hint: hint ?? kernelHint(op, errno),
+    details: { op: op.op },
+  });
+  return { ok: false, op, errno, error };
 }

@@ -10,8 +10,7 @@
 import { ERRNO, netlinkError } from "../netlink/errno.ts";
 import { canonicalIp } from "../netlink/addr.ts";
 import { SCHEDULERS, SVC_F } from "./constants.ts";
-import { checkOp, destinationId, serviceKeyId, serviceKeyText } from "./describe.ts";
-import { failedResult } from "./kernel.ts";
+import { checkOp, destinationId, failedResult, serviceKeyId, serviceKeyText } from "./describe.ts";
 import { settle } from "../netlink/settle.ts";
 import type {
   Destination,

@@ -19,7 +19,7 @@ import {
   replyAttrs,
 } from "./codec.ts";
 import { CMD, CMD_ATTR, INFO_ATTR, IPVS_GENL_NAME } from "./constants.ts";
-import { checkOp, opText, serviceKeyText } from "./describe.ts";
+import { checkOp, failedResult, serviceKeyText } from "./describe.ts";
 import type {
   Destination,
   DestinationKey,
@@ -55,32 +55,6 @@ const OP_CMD: Record<IpvsOp["op"], number> = {
   "update-destination": CMD.SET_DEST,
   "delete-destination": CMD.DEL_DEST,
 };
-
-/** What to add to the errno text so the message says what it means for this op. */
-export function kernelHint(op: IpvsOp, errno: number): string | undefined {
-  if (errno === ERRNO.ENOBUFS) return "outcome unknown: the kernel's reply was lost";
-  if (op.op === "add-service" || op.op === "update-service") {
-    if (errno === ERRNO.ENOENT) {
-      return `scheduler "${op.service.scheduler}" is not in this kernel (module ip_vs_${op.service.scheduler})`;
-    }
-    if (op.op === "update-service" && errno === ERRNO.ESRCH) return "no such service";
-    return undefined;
-  }
-  if (errno === ERRNO.ESRCH) return "no such service";
-  if (errno === ERRNO.ENOENT && op.op !== "delete-service") return "no such destination";
-  return undefined;
-}
-
-/** The failed result of `op`. */
-export function failedResult(op: IpvsOp, errno: number, hint?: string): IpvsResult {
-  const error = netlinkError({
-    what: opText(op),
-    errno,
-    hint: hint ?? kernelHint(op, errno),
-    details: { op: op.op },
-  });
-  return { ok: false, op, errno, error };
-}
 
 /** The IPVS table of the network namespace the process is in when {@link open} runs. */
 export class KernelIpvs implements Ipvs {

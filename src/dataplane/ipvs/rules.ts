@@ -176,14 +176,131 @@ function num(flag: string, v: string | undefined): number {
   return Number(v);
 }
 
+// Options by name, to small numbers: one map lookup per token instead of a chain of string
+// comparisons (parsing 100,000 lines is the bulk of a restore's own work).
+const enum Opt {
+  Tcp,
+  Udp,
+  Sctp,
+  Fwmark,
+  Ipv6,
+  Scheduler,
+  Persistent,
+  Netmask,
+  Ops,
+  Pe,
+  SchedFlags,
+  Real,
+  Masq,
+  Gate,
+  Ipip,
+  Weight,
+  Upper,
+  Lower,
+  TunType,
+  TunPort,
+  TunNoCsum,
+  TunCsum,
+  TunRemCsum,
+}
+
+const OPTIONS = new Map<string, Opt>([
+  ["-t", Opt.Tcp],
+  ["--tcp-service", Opt.Tcp],
+  ["-u", Opt.Udp],
+  ["--udp-service", Opt.Udp],
+  ["--sctp-service", Opt.Sctp],
+  ["-f", Opt.Fwmark],
+  ["--fwmark-service", Opt.Fwmark],
+  ["-6", Opt.Ipv6],
+  ["--ipv6", Opt.Ipv6],
+  ["-s", Opt.Scheduler],
+  ["--scheduler", Opt.Scheduler],
+  ["-p", Opt.Persistent],
+  ["--persistent", Opt.Persistent],
+  ["-M", Opt.Netmask],
+  ["--netmask", Opt.Netmask],
+  ["-o", Opt.Ops],
+  ["--ops", Opt.Ops],
+  ["--pe", Opt.Pe],
+  ["-b", Opt.SchedFlags],
+  ["--sched-flags", Opt.SchedFlags],
+  ["-r", Opt.Real],
+  ["--real-server", Opt.Real],
+  ["-m", Opt.Masq],
+  ["--masquerading", Opt.Masq],
+  ["-g", Opt.Gate],
+  ["--gatewaying", Opt.Gate],
+  ["-i", Opt.Ipip],
+  ["--ipip", Opt.Ipip],
+  ["-w", Opt.Weight],
+  ["--weight", Opt.Weight],
+  ["-x", Opt.Upper],
+  ["--u-threshold", Opt.Upper],
+  ["-y", Opt.Lower],
+  ["--l-threshold", Opt.Lower],
+  ["--tun-type", Opt.TunType],
+  ["--tun-port", Opt.TunPort],
+  ["--tun-nocsum", Opt.TunNoCsum],
+  ["--tun-csum", Opt.TunCsum],
+  ["--tun-remcsum", Opt.TunRemCsum],
+]);
+
+/** Options that take a value. */
+const WITH_VALUE = new Set<Opt>([
+  Opt.Tcp,
+  Opt.Udp,
+  Opt.Sctp,
+  Opt.Fwmark,
+  Opt.Scheduler,
+  Opt.Netmask,
+  Opt.Pe,
+  Opt.SchedFlags,
+  Opt.Real,
+  Opt.Weight,
+  Opt.Upper,
+  Opt.Lower,
+  Opt.TunType,
+  Opt.TunPort,
+]);
+
+type Cmd =
+  | "add-service"
+  | "update-service"
+  | "delete-service"
+  | "add-destination"
+  | "update-destination"
+  | "delete-destination";
+
+const COMMANDS = new Map<string, Cmd>([
+  ["-A", "add-service"],
+  ["--add-service", "add-service"],
+  ["-E", "update-service"],
+  ["--edit-service", "update-service"],
+  ["-D", "delete-service"],
+  ["--delete-service", "delete-service"],
+  ["-a", "add-destination"],
+  ["--add-server", "add-destination"],
+  ["-e", "update-destination"],
+  ["--edit-server", "update-destination"],
+  ["-d", "delete-destination"],
+  ["--delete-server", "delete-destination"],
+]);
+
 /** Parses one rule line. */
 export function parseRule(line: string): IpvsOp {
-  const t = line.split(/\s+/);
-  const cmd = t[0];
+  const t = line.includes("  ") || line.includes("\t") ? line.split(/\s+/) : line.split(" ");
+  const cmd = COMMANDS.get(t[0] ?? "");
+  if (cmd === undefined) throw new Error(`unknown command "${t[0]}" (want -A -E -D -a -e -d)`);
+  let proto: IpvsProtocol | undefined;
+  let addr: string | undefined;
+  let fwmark: number | undefined;
   let six = false;
-  let spec: { proto?: IpvsProtocol; addr?: string; fwmark?: number } = {};
-  const svc: Partial<VirtualServer> & { flags: number } = { flags: 0 };
+  let scheduler = "wlc";
+  let flags = 0;
+  let timeout = 0;
   let netmask: string | undefined;
+  let pe = "";
   let real: string | undefined;
   let forward: ForwardMethod = "droute";
   let weight = 1;
@@ -194,178 +311,137 @@ export function parseRule(line: string): IpvsOp {
   let tunFlags = 0;
   for (let i = 1; i < t.length; i++) {
     const f = t[i] as string;
-    const arg = () => {
-      const v = t[++i];
-      if (v === undefined) throw new Error(`${f} needs a value`);
-      return v;
-    };
-    switch (f) {
-      case "-t":
-      case "--tcp-service":
-        spec = { proto: "TCP", addr: arg() };
+    const opt = OPTIONS.get(f);
+    if (opt === undefined) throw new Error(`unknown option "${f}"`);
+    let v = "";
+    if (WITH_VALUE.has(opt)) {
+      const next = t[++i];
+      if (next === undefined) throw new Error(`${f} needs a value`);
+      v = next;
+    }
+    switch (opt) {
+      case Opt.Tcp:
+        [proto, addr, fwmark] = ["TCP", v, undefined];
         break;
-      case "-u":
-      case "--udp-service":
-        spec = { proto: "UDP", addr: arg() };
+      case Opt.Udp:
+        [proto, addr, fwmark] = ["UDP", v, undefined];
         break;
-      case "--sctp-service":
-        spec = { proto: "SCTP", addr: arg() };
+      case Opt.Sctp:
+        [proto, addr, fwmark] = ["SCTP", v, undefined];
         break;
-      case "-f":
-      case "--fwmark-service":
-        spec = { fwmark: num(f, arg()) };
+      case Opt.Fwmark:
+        [proto, addr, fwmark] = [undefined, undefined, num(f, v)];
         break;
-      case "-6":
-      case "--ipv6":
+      case Opt.Ipv6:
         six = true;
         break;
-      case "-s":
-      case "--scheduler":
-        svc.scheduler = arg();
+      case Opt.Scheduler:
+        scheduler = v;
         break;
-      case "-p":
-      case "--persistent":
-        svc.flags |= SVC_F.PERSISTENT;
-        svc.timeout = /^\d+$/.test(t[i + 1] ?? "") ? num(f, t[++i]) : 300;
+      case Opt.Persistent: // the timeout is optional: 300 s without
+        flags |= SVC_F.PERSISTENT;
+        timeout = /^\d+$/.test(t[i + 1] ?? "") ? num(f, t[++i]) : 300;
         break;
-      case "-M":
-      case "--netmask":
-        netmask = arg();
+      case Opt.Netmask:
+        netmask = v;
         break;
-      case "-o":
-      case "--ops":
-        svc.flags |= SVC_F.ONEPACKET;
+      case Opt.Ops:
+        flags |= SVC_F.ONEPACKET;
         break;
-      case "--pe":
-        svc.persistenceEngine = arg();
+      case Opt.Pe:
+        pe = v;
         break;
-      case "-b":
-      case "--sched-flags":
-        for (const name of arg().split(",")) {
+      case Opt.SchedFlags:
+        for (const name of v.split(",")) {
           const bit = SCHED_FLAG_BITS[name];
           if (bit === undefined) throw new Error(`unknown scheduler flag "${name}"`);
-          svc.flags |= bit;
+          flags |= bit;
         }
         break;
-      case "-r":
-      case "--real-server":
-        real = arg();
+      case Opt.Real:
+        real = v;
         break;
-      case "-m":
-      case "--masquerading":
+      case Opt.Masq:
         forward = "masq";
         break;
-      case "-g":
-      case "--gatewaying":
+      case Opt.Gate:
         forward = "droute";
         break;
-      case "-i":
-      case "--ipip":
+      case Opt.Ipip:
         forward = "tunnel";
         break;
-      case "-w":
-      case "--weight":
-        weight = num(f, arg());
+      case Opt.Weight:
+        weight = num(f, v);
         break;
-      case "-x":
-      case "--u-threshold":
-        upper = num(f, arg());
+      case Opt.Upper:
+        upper = num(f, v);
         break;
-      case "-y":
-      case "--l-threshold":
-        lower = num(f, arg());
+      case Opt.Lower:
+        lower = num(f, v);
         break;
-      case "--tun-type":
-        tunType = arg() as TunnelType;
-        if (!(tunType in TUN_TYPE)) throw new Error(`unknown tunnel type "${tunType}"`);
+      case Opt.TunType:
+        if (!(v in TUN_TYPE)) throw new Error(`unknown tunnel type "${v}"`);
+        tunType = v as TunnelType;
         break;
-      case "--tun-port":
-        tunPort = num(f, arg());
+      case Opt.TunPort:
+        tunPort = num(f, v);
         break;
-      case "--tun-nocsum":
+      case Opt.TunNoCsum:
         tunFlags = 0;
         break;
-      case "--tun-csum":
+      case Opt.TunCsum:
         tunFlags = TUN_F.CSUM;
         break;
-      case "--tun-remcsum":
+      case Opt.TunRemCsum:
         tunFlags = TUN_F.REMCSUM;
         break;
-      default:
-        throw new Error(`unknown option "${f}"`);
     }
   }
+
   let key: ServiceKey;
-  if (spec.fwmark !== undefined) {
-    key = { family: six ? 6 : 4, fwmark: spec.fwmark };
-  } else if (spec.proto && spec.addr) {
-    const hp = hostPort(spec.addr);
+  if (fwmark !== undefined) {
+    key = { family: six ? 6 : 4, fwmark };
+  } else if (proto && addr) {
+    const hp = hostPort(addr);
     const family = ipFamily(hp.address);
     if (!family) throw new Error(`invalid service address "${hp.address}"`);
-    key = { family, protocol: spec.proto, address: hp.address, port: hp.port ?? 0 };
+    key = { family, protocol: proto, address: hp.address, port: hp.port ?? 0 };
   } else {
     throw new Error("no service (-t, -u, --sctp-service or -f)");
   }
-  const full = (): VirtualServer => {
-    const max = key.family === 4 ? 32 : 128;
-    let bits = max;
+
+  if (cmd === "add-service" || cmd === "update-service") {
+    let bits = key.family === 4 ? 32 : 128;
     if (netmask !== undefined) {
       const m = parseIp(netmask);
       bits = m && m.family === 4
         ? prefixOfMask(new DataView(m.bytes.buffer).getUint32(0))
         : num("-M", netmask);
     }
-    return {
-      key,
-      scheduler: svc.scheduler ?? "wlc",
-      flags: svc.flags,
-      timeout: svc.timeout ?? 0,
-      netmask: bits,
-      persistenceEngine: svc.persistenceEngine ?? "",
-    };
-  };
-  const dest = (): Destination => {
-    if (real === undefined) throw new Error("no real server (-r)");
-    const hp = hostPort(real);
-    const family = ipFamily(hp.address);
-    if (!family) throw new Error(`invalid real server address "${hp.address}"`);
-    const port = hp.port ?? (isFwmarkKey(key) ? 0 : key.port);
-    const d: Destination = {
-      address: hp.address,
-      port,
-      family,
-      forward,
-      weight,
-      upperThreshold: upper,
-      lowerThreshold: lower,
-    };
-    if (forward === "tunnel" && tunType) {
-      d.tunnel = { type: tunType, port: tunPort, flags: tunFlags };
-    }
-    return d;
-  };
-  switch (cmd) {
-    case "-A":
-    case "--add-service":
-      return { op: "add-service", service: full() };
-    case "-E":
-    case "--edit-service":
-      return { op: "update-service", service: full() };
-    case "-D":
-    case "--delete-service":
-      return { op: "delete-service", key };
-    case "-a":
-    case "--add-server":
-      return { op: "add-destination", service: key, destination: dest() };
-    case "-e":
-    case "--edit-server":
-      return { op: "update-destination", service: key, destination: dest() };
-    case "-d":
-    case "--delete-server": {
-      const { address, port } = dest();
-      return { op: "delete-destination", service: key, destination: { address, port } };
-    }
-    default:
-      throw new Error(`unknown command "${cmd}" (want -A -E -D -a -e -d)`);
+    const service = { key, scheduler, flags, timeout, netmask: bits, persistenceEngine: pe };
+    return { op: cmd, service };
   }
+  if (cmd === "delete-service") return { op: cmd, key };
+
+  if (real === undefined) throw new Error("no real server (-r)");
+  const hp = hostPort(real);
+  const family = ipFamily(hp.address);
+  if (!family) throw new Error(`invalid real server address "${hp.address}"`);
+  const port = hp.port ?? (isFwmarkKey(key) ? 0 : key.port);
+  if (cmd === "delete-destination") {
+    return { op: cmd, service: key, destination: { address: hp.address, port } };
+  }
+  const destination: Destination = {
+    address: hp.address,
+    port,
+    family,
+    forward,
+    weight,
+    upperThreshold: upper,
+    lowerThreshold: lower,
+  };
+  if (forward === "tunnel" && tunType) {
+    destination.tunnel = { type: tunType, port: tunPort, flags: tunFlags };
+  }
+  return { op: cmd, service: key, destination };
 }

@@ -11,7 +11,7 @@
 
 import { KipvsError } from "../../errors.ts";
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR } from "./constants.ts";
-import { ERRNO, netlinkError } from "./errno.ts";
+import { ERRNO, netlinkErrno, netlinkError } from "./errno.ts";
 import { type MessageRef, messages } from "./reader.ts";
 import { type Datagram, NetlinkSocket, type NetlinkSocketOptions } from "./socket.ts";
 import { MessageWriter } from "./writer.ts";
@@ -113,10 +113,17 @@ export class NetlinkClient {
       }
       w.addFlags(lastStart, NLM_F_ACK);
       this.#seq = (first + count) >>> 0;
-      this.#sock.send(w.bytes(), what);
-      this.#sent += count;
-      this.#collect(first, errnos.subarray(i, i + count));
+      const chunk = errnos.subarray(i, i + count);
       i += count;
+      try {
+        this.#sock.send(w.bytes(), what);
+      } catch (err) {
+        // A refused send delivered nothing: every request in it failed alike; go on.
+        chunk.fill(netlinkErrno(err) ?? ERRNO.EIO);
+        continue;
+      }
+      this.#sent += count;
+      this.#collect(first, chunk);
     }
     return errnos;
   }

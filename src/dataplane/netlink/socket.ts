@@ -93,10 +93,8 @@ export class NetlinkSocket {
   #intLen = new Uint8Array(4);
   /** The receive buffer as a DataView, valid until the next receive. */
   readonly view: DataView;
-  /** The send buffer the kernel granted, bytes. */
-  readonly sendBufferBytes: number;
-  /** The receive buffer the kernel granted, bytes. */
-  readonly receiveBufferBytes: number;
+  #sndbuf = 0;
+  #rcvbuf = 0;
 
   private constructor(n: Native, sk: Deno.PointerValue, slotBytes: number, slots: number) {
     this.#n = n;
@@ -118,8 +116,16 @@ export class NetlinkSocket {
       this.#ctrlView.setBigUint64(i * MMSGHDR + 24, 1n, true);
     }
     this.view = new DataView(this.#recvBuf.buffer);
-    this.sendBufferBytes = 0;
-    this.receiveBufferBytes = 0;
+  }
+
+  /** The send buffer the kernel granted, bytes. */
+  get sendBufferBytes(): number {
+    return this.#sndbuf;
+  }
+
+  /** The receive buffer the kernel granted, bytes. */
+  get receiveBufferBytes(): number {
+    return this.#rcvbuf;
   }
 
   /** Allocates and connects a socket; sizes its buffers; asks for capped error replies. */
@@ -142,11 +148,8 @@ export class NetlinkSocket {
     // Error replies then carry only the failing header (its sequence number is all we need),
     // so many more fit the receive buffer. Kernels before 4.3 lack it; that only costs room.
     s.#setInt(SOL_NETLINK, NETLINK_CAP_ACK, 1);
-    const granted = {
-      snd: s.#getInt(SOL_SOCKET, SO_SNDBUF),
-      rcv: s.#getInt(SOL_SOCKET, SO_RCVBUF),
-    };
-    Object.assign(s, { sendBufferBytes: granted.snd, receiveBufferBytes: granted.rcv });
+    s.#sndbuf = s.#getInt(SOL_SOCKET, SO_SNDBUF);
+    s.#rcvbuf = s.#getInt(SOL_SOCKET, SO_RCVBUF);
     return s;
   }
 

@@ -80,6 +80,8 @@ Deno.test("parseRules() names the line and the option it cannot read", () => {
     /ipvsadm rules line 2 "-A -t 10\.0\.0\.2:80 --frobnicate": unknown option "--frobnicate"/,
   );
   assert.throws(() => parseRule("-a -t 10.0.0.1:80 -m"), /no real server/);
-  assert.throws(() => parseRule("-C"), /no service/);
+  assert.throws(() => parseRule("-C"), /unknown command "-C"/);
+  assert.throws(() => parseRule("-A -s rr"), /no service/);
+  assert.throws(() => parseRule("-A -t 10.0.0.1:80 -s"), /-s needs a value/);
   assert.throws(() => parseRule("-A -t 10.0.0.1:80 -w x"), /-w needs a number/);
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { NetlinkClient, OUTCOME_UNKNOWN } from "../../../src/dataplane/netlink/client.ts";
 import { NLM_F_ACK } from "../../../src/dataplane/netlink/constants.ts";
-import { ERRNO, netlinkErrno } from "../../../src/dataplane/netlink/errno.ts";
+import { ERRNO, netlinkErrno, netlinkError } from "../../../src/dataplane/netlink/errno.ts";
 import type { MessageWriter } from "../../../src/dataplane/netlink/writer.ts";
 import { ScriptedKernel } from "./_transport.ts";
 
@@ -110,4 +110,21 @@ Deno.test("request() times out with ETIMEDOUT when the kernel never answers", ()
   } catch (e) {
     assert.equal(netlinkErrno(e), ERRNO.ETIMEDOUT);
   }
+});
+
+Deno.test("exchange() fails the requests of a refused send alike and goes on with the next", () => {
+  let sends = 0;
+  const kernel = new ScriptedKernel({ handle: () => 0 });
+  const refusing = Object.assign(Object.create(kernel), {
+    view: kernel.view,
+    send(bytes: Uint8Array, what: string) {
+      if (sends++ === 1) throw netlinkError({ what, errno: ERRNO.EPERM });
+      kernel.send(bytes);
+    },
+    receive: () => kernel.receive(),
+  });
+  const c = new NetlinkClient({ protocol: 16, transport: refusing, maxPerSend: 2 });
+  const errnos = c.exchange([0, 1, 2, 3, 4, 5], encode, "t");
+  assert.deepEqual([...errnos], [0, 0, ERRNO.EPERM, ERRNO.EPERM, 0, 0]);
+  assert.equal(c.messagesSent, 4, "only what went out counts");
 });
