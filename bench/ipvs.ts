@@ -2,9 +2,9 @@
  * `deno task bench:ipvs [--services N] [--dests M] [--runs R]`: in one guest boot, load N virtual servers
  * x M real servers into a fresh network namespace with kipvs (bench/ipvs_cli.ts, under the
  * permissions of scripts/permissions) and, separately, into another with `ipvsadm -R` from the
- * same rules file; then read the whole table back with both (`ipvs_cli.ts save` and
- * `ipvsadm -Sn`, alternating, R times each, medians taken: the machine is shared and noisy),
- * check the reads agree line for line, and print each figure. Every command is timed whole,
+ * same rules file, R times each (alternating, a new namespace every time); then read the whole
+ * table back with both (`ipvs_cli.ts save` and `ipvsadm -Sn`, alternating, R times each).
+ * Medians are taken: the machine is shared and noisy. The reads must agree line for line. Every command is timed whole,
  * Deno's start included. The last line is
  * `ipvs_load_ratio kipvs/ipvsadm=<x> read_ratio kipvs/ipvsadm=<y>`.
  *
@@ -50,19 +50,24 @@ cli() {
     "$KIPVS_ROOT/bench/ipvs_cli.ts" "$@"
 }
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
-for ns in warm k a; do ip netns add $ns; ip -n $ns link set lo up; done
+ip netns add warm
+ip -n warm link set lo up
 # Deno's cache in the guest starts empty: a warm-up run compiles the modules, as an install would.
 cli warm save >/dev/null
 t=$(ms); cli warm usage >/dev/null 2>&1 || true; echo "deno_start_ms=$(( $(ms) - t ))"
-t=$(ms); cli k restore "$RULES"; echo "kipvs_load_ms=$(( $(ms) - t ))"
-t=$(ms); ip netns exec a ipvsadm -R <"$RULES"; echo "ipvsadm_load_ms=$(( $(ms) - t ))"
-# Reads change nothing: alternate them, RUNS times each; the host takes the medians.
+# Each load into a namespace of its own, alternating, RUNS times each; the host takes medians.
+for r in $(seq "$RUNS"); do
+  for ns in k$r a$r; do ip netns add $ns; ip -n $ns link set lo up; done
+  t=$(ms); cli k$r restore "$RULES"; echo "kipvs_load_ms=$(( $(ms) - t ))"
+  t=$(ms); ip netns exec a$r ipvsadm -R <"$RULES"; echo "ipvsadm_load_ms=$(( $(ms) - t ))"
+done
+# Reads change nothing: alternate them on one table, RUNS times each.
 for _ in $(seq "$RUNS"); do
-  t=$(ms); cli k save >"$KIPVS_OUT/kipvs.save"; echo "kipvs_read_ms=$(( $(ms) - t ))"
-  t=$(ms); ip netns exec k ipvsadm -Sn >"$KIPVS_OUT/ipvsadm.save"
+  t=$(ms); cli k1 save >"$KIPVS_OUT/kipvs.save"; echo "kipvs_read_ms=$(( $(ms) - t ))"
+  t=$(ms); ip netns exec k1 ipvsadm -Sn >"$KIPVS_OUT/ipvsadm.save"
   echo "ipvsadm_read_ms=$(( $(ms) - t ))"
 done
-ip netns exec a ipvsadm -Sn >"$KIPVS_OUT/ipvsadm-loaded.save"
+ip netns exec a1 ipvsadm -Sn >"$KIPVS_OUT/ipvsadm-loaded.save"
 echo "kipvs_lines=$(wc -l <"$KIPVS_OUT/kipvs.save")"
 for f in kipvs ipvsadm ipvsadm-loaded; do sort "$KIPVS_OUT/$f.save" >"$KIPVS_OUT/$f.sorted"; done
 cmp -s "$KIPVS_OUT/kipvs.sorted" "$KIPVS_OUT/ipvsadm.sorted" && echo "reads_agree=1" || echo "reads_agree=0"
@@ -83,7 +88,7 @@ if (import.meta.main) {
       script: GUEST_SCRIPT,
       env: { RULES: rules, RUNS: String(runs) },
       memMiB: 1024,
-      timeoutMs: 180_000 + ops * 3,
+      timeoutMs: 180_000 + ops * 3 * runs,
     });
     assertGuestOk(r, "bench:ipvs");
     const v = new Map<string, number[]>();
@@ -96,10 +101,16 @@ if (import.meta.main) {
     }
     const s = (k: string) => `${(get(k) / 1000).toFixed(2)} s`;
     const all = (k: string) => (v.get(k) ?? []).map((x) => (x / 1000).toFixed(2)).join(" ");
-    console.log(r.stderr.trim());
+    console.log(r.stderr.trim().split("\n").filter((l) => l.startsWith("restore:"))[0]);
     console.log(`deno start    ${s("deno_start_ms")}  (ipvs_cli.ts with no command: start alone)`);
-    console.log(`load  kipvs   ${s("kipvs_load_ms")}  (ipvs_cli.ts restore, whole command)`);
-    console.log(`load  ipvsadm ${s("ipvsadm_load_ms")}  (ipvsadm -R)`);
+    console.log(
+      `load  kipvs   ${s("kipvs_load_ms")}  (ipvs_cli.ts restore, median of ${
+        all("kipvs_load_ms")
+      })`,
+    );
+    console.log(
+      `load  ipvsadm ${s("ipvsadm_load_ms")}  (ipvsadm -R, median of ${all("ipvsadm_load_ms")})`,
+    );
     console.log(
       `read  kipvs   ${s("kipvs_read_ms")}  (ipvs_cli.ts save, median of ${all("kipvs_read_ms")})`,
     );
