@@ -153,7 +153,10 @@ export interface IpvsInfo {
  * kernel's errno (`netlinkErrno(err)`), with the operation and its object in the message.
  */
 export interface Ipvs {
-  /** Every virtual server with its real servers, counters included. */
+  /**
+   * Every virtual server with its real servers, counters included: one dump of the services,
+   * then one of each service's real servers. In the kernel's order (its hash), not sorted.
+   */
   readAll(): Promise<ServiceEntry[]>;
   /** Every virtual server, without real servers. */
   listServices(): Promise<ServiceStatus[]>;
