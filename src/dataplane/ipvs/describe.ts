@@ -166,6 +166,11 @@ export function kernelHint(op: IpvsOp, errno: number): string | undefined {
   }
   if (errno === ERRNO.ESRCH) return "no such service";
   if (errno === ERRNO.ENOENT && op.op !== "delete-service") return "no such destination";
+  if (errno === ERRNO.EINVAL && op.op !== "delete-destination" && op.op !== "delete-service") {
+    // The kernel's usual reasons for refusing a real server that passed checkOp().
+    return "the kernel takes only unicast real servers, of the service's family unless " +
+      "tunnelled, and none while loopback is down in the network namespace";
+  }
   return undefined;
 }
 
