@@ -1,8 +1,8 @@
 /**
  * `deno task bench:ipvs [--services N] [--dests M] [--runs R]`: in one guest boot, load N virtual servers
  * x M real servers into a fresh network namespace with kipvs (bench/ipvs_cli.ts, under the
- * permissions of scripts/permissions) and, separately, into another with `ipvsadm -R` from the
- * same rules file, R times each (alternating, a new namespace every time); then read the whole
+ * permissions of scripts/permissions, from the table as kipvs's JSON) and, separately, into
+ * another with `ipvsadm -R` from the same table as an ipvsadm rules file, R times each (alternating, a new namespace every time); then read the whole
  * table back with both (`ipvs_cli.ts save` and `ipvsadm -Sn`, alternating, R times each).
  * Medians are taken: the machine is shared and noisy. The reads must agree line for line. Every command is timed whole,
  * Deno's start included. The last line is
@@ -11,6 +11,7 @@
  * @module
  */
 
+import { formatRules, type RulesEntry } from "../src/dataplane/ipvs/rules.ts";
 import { assertGuestOk, runInGuest } from "../tests/kernel/harness.ts";
 
 function flag(name: string, fallback: number): number {
@@ -25,18 +26,31 @@ function median(xs: number[]): number {
   return s.length === 0 ? NaN : s[Math.floor(s.length / 2)] as number;
 }
 
-/** The rules file: service i at 10.96.0.0/12 + i, real servers unique across the table. */
-export function benchRules(services: number, dests: number): string {
+/** The table: service i at 10.96.0.0/12 + i, real servers unique across the table. */
+export function benchTable(services: number, dests: number): RulesEntry[] {
   const ip = (base: number, n: number) => `10.${base + (n >>> 16)}.${(n >>> 8) & 0xff}.${n & 0xff}`;
-  const lines: string[] = [];
+  const table: RulesEntry[] = [];
   for (let i = 0; i < services; i++) {
-    const vip = `${ip(96, i)}:80`;
-    lines.push(`-A -t ${vip} -s rr`);
-    for (let j = 0; j < dests; j++) {
-      lines.push(`-a -t ${vip} -r ${ip(128, i * dests + j)}:8080 -m -w 1`);
-    }
+    const key = { family: 4, protocol: "TCP", address: ip(96, i), port: 80 } as const;
+    table.push({
+      key,
+      scheduler: "rr",
+      flags: 0,
+      timeout: 0,
+      netmask: 32,
+      persistenceEngine: "",
+      destinations: Array.from({ length: dests }, (_, j) => ({
+        address: ip(128, i * dests + j),
+        port: 8080,
+        family: 4,
+        forward: "masq",
+        weight: 1,
+        upperThreshold: 0,
+        lowerThreshold: 0,
+      })),
+    });
   }
-  return lines.join("\n") + "\n";
+  return table;
 }
 
 const GUEST_SCRIPT = `set -e
@@ -58,7 +72,7 @@ t=$(ms); cli warm usage >/dev/null 2>&1 || true; echo "deno_start_ms=$(( $(ms) -
 # Each load into a namespace of its own, alternating, RUNS times each; the host takes medians.
 for r in $(seq "$RUNS"); do
   for ns in k$r a$r; do ip netns add $ns; ip -n $ns link set lo up; done
-  t=$(ms); cli k$r restore "$RULES"; echo "kipvs_load_ms=$(( $(ms) - t ))"
+  t=$(ms); cli k$r restore "$TABLE"; echo "kipvs_load_ms=$(( $(ms) - t ))"
   t=$(ms); ip netns exec a$r ipvsadm -R <"$RULES"; echo "ipvsadm_load_ms=$(( $(ms) - t ))"
 done
 # Reads change nothing: alternate them on one table, RUNS times each.
@@ -80,13 +94,17 @@ if (import.meta.main) {
   const runs = flag("--runs", 3);
   const ops = services * (dests + 1);
   const rules = await Deno.makeTempFile({ prefix: "kipvs-bench-", suffix: ".rules" });
+  const json = await Deno.makeTempFile({ prefix: "kipvs-bench-", suffix: ".json" });
   try {
-    await Deno.writeTextFile(rules, benchRules(services, dests));
+    // One table, two spellings: ipvsadm's rules for ipvsadm -R, kipvs's JSON for kipvs.
+    const table = benchTable(services, dests);
+    await Deno.writeTextFile(rules, formatRules(table));
+    await Deno.writeTextFile(json, JSON.stringify(table));
     console.log(`bench:ipvs ${services} services x ${dests} real servers = ${ops} operations`);
     const r = await runInGuest({
       name: "bench-ipvs",
       script: GUEST_SCRIPT,
-      env: { RULES: rules, RUNS: String(runs) },
+      env: { RULES: rules, TABLE: json, RUNS: String(runs) },
       memMiB: 1024,
       timeoutMs: 180_000 + ops * 3 * runs,
     });
@@ -127,5 +145,6 @@ if (import.meta.main) {
     );
   } finally {
     await Deno.remove(rules).catch(() => {});
+    await Deno.remove(json).catch(() => {});
   }
 }

@@ -1,8 +1,9 @@
 /**
  * The kipvs side of `deno task bench:ipvs`, as a whole command the way an operator runs one:
  *
- *   ipvs_cli.ts restore RULES   apply an ipvsadm rules file (what `ipvsadm -R` reads)
- *   ipvs_cli.ts save            print the table as `ipvsadm -Sn` does
+ *   ipvs_cli.ts restore FILE    apply a table: an ipvsadm rules file (what `ipvsadm -R` reads)
+ *                               or kipvs's own JSON (what `save --json` prints)
+ *   ipvs_cli.ts save [--json]   print the table as `ipvsadm -Sn` does, or as JSON
  *
  * It runs with exactly the permissions of scripts/permissions, so the benchmark also proves the
  * library works under them. `restore` checks every operation's outcome and exits 1 when any
@@ -12,7 +13,8 @@
  */
 
 import { KernelIpvs } from "../src/dataplane/ipvs/kernel.ts";
-import { parseRules, rulesChunks } from "../src/dataplane/ipvs/rules.ts";
+import { parseRules, rulesChunks, type RulesEntry } from "../src/dataplane/ipvs/rules.ts";
+import type { IpvsOp } from "../src/dataplane/ipvs/types.ts";
 import { describeError } from "../src/errors.ts";
 
 const enc = new TextEncoder();
@@ -28,10 +30,24 @@ function writeAll(out: Out, text: string): void {
   writeBytes(out, enc.encode(text));
 }
 
+/** The ops that create a table: each service, then its real servers. */
+export function tableOps(table: readonly RulesEntry[]): IpvsOp[] {
+  const ops: IpvsOp[] = [];
+  for (const e of table) {
+    ops.push({ op: "add-service", service: e }); // its destinations are not read
+    for (const d of e.destinations) {
+      ops.push({ op: "add-destination", service: e.key, destination: d });
+    }
+  }
+  return ops;
+}
+
 async function main(args: string[]): Promise<number> {
   const [cmd, file] = args;
   if (cmd === "restore" && file) {
-    const ops = parseRules(await Deno.readTextFile(file));
+    const text = await Deno.readTextFile(file);
+    // kipvs's own form is JSON (parsed natively); anything else is ipvsadm's rule syntax.
+    const ops = text.trimStart().startsWith("[") ? tableOps(JSON.parse(text)) : parseRules(text);
     const ipvs = KernelIpvs.open();
     const t0 = performance.now();
     const results = await ipvs.apply(ops);
@@ -54,6 +70,10 @@ async function main(args: string[]): Promise<number> {
     const ipvs = KernelIpvs.open();
     const table = await ipvs.readAll();
     ipvs.close();
+    if (file === "--json") {
+      writeAll(Deno.stdout, JSON.stringify(table) + "\n");
+      return 0;
+    }
     // Rules are ASCII: one character, one byte; chunks are encoded into one reused buffer.
     const buf = new Uint8Array(256 * 1024);
     for (const chunk of rulesChunks(table, buf.length / 2)) {
@@ -63,7 +83,7 @@ async function main(args: string[]): Promise<number> {
     }
     return 0;
   }
-  writeAll(Deno.stderr, "usage: ipvs_cli.ts restore RULES | save\n");
+  writeAll(Deno.stderr, "usage: ipvs_cli.ts restore FILE | save [--json]\n");
   return 2;
 }
 

@@ -6,7 +6,14 @@
  */
 
 import { formatIp, type IpFamily, parseIpInto } from "../netlink/addr.ts";
-import { AF_INET, AF_INET6, GENL_HDRLEN, NLMSG_HDRLEN } from "../netlink/constants.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  GENL_HDRLEN,
+  NLA_HDRLEN,
+  NLA_TYPE_MASK,
+  NLMSG_HDRLEN,
+} from "../netlink/constants.ts";
 import { Attrs, type MessageRef } from "../netlink/reader.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
 import {
@@ -50,8 +57,6 @@ const TUN_NAME = Object.fromEntries(Object.entries(TUN_TYPE).map(([k, v]) => [v,
 const EMPTY = new DataView(new ArrayBuffer(0));
 const TOP = new Attrs(EMPTY, 0, 0, CMD_ATTR.MAX);
 const SVC = new Attrs(EMPTY, 0, 0, SVC_ATTR.MAX);
-const DEST = new Attrs(EMPTY, 0, 0, DEST_ATTR.MAX);
-const STATS = new Attrs(EMPTY, 0, 0, STATS_ATTR.MAX);
 
 let lastView: DataView = EMPTY;
 let lastBytes: Uint8Array = new Uint8Array(0);
@@ -146,25 +151,85 @@ export function replyAttrs(view: DataView, m: MessageRef, maxType: number): Attr
   return new Attrs(view, m.offset + NLMSG_HDRLEN + GENL_HDRLEN, m.offset + m.length, maxType);
 }
 
+/**
+ * Reads a STATS or STATS64 nest at `[start, end)`. Each counter is read at the width its
+ * attribute has (STATS64 has only u64s; STATS has u32s and u64 byte counts). Locals, not an
+ * array: in the guest kernel's slow JavaScript every allocation of a hot loop shows.
+ */
+function decodeStats(view: DataView, start: number, end: number): IpvsStats {
+  let conns = 0, pktsIn = 0, pktsOut = 0, bytesIn = 0, bytesOut = 0;
+  let cps = 0, ppsIn = 0, ppsOut = 0, bpsIn = 0, bpsOut = 0;
+  for (let off = start; off + NLA_HDRLEN <= end;) {
+    const len = view.getUint16(off, true);
+    if (len < NLA_HDRLEN) break;
+    const v = len >= NLA_HDRLEN + 8
+      ? view.getUint32(off + 8, true) * 0x1_0000_0000 + view.getUint32(off + 4, true)
+      : view.getUint32(off + 4, true);
+    switch (view.getUint16(off + 2, true) & NLA_TYPE_MASK) {
+      case STATS_ATTR.CONNS:
+        conns = v;
+        break;
+      case STATS_ATTR.INPKTS:
+        pktsIn = v;
+        break;
+      case STATS_ATTR.OUTPKTS:
+        pktsOut = v;
+        break;
+      case STATS_ATTR.INBYTES:
+        bytesIn = v;
+        break;
+      case STATS_ATTR.OUTBYTES:
+        bytesOut = v;
+        break;
+      case STATS_ATTR.CPS:
+        cps = v;
+        break;
+      case STATS_ATTR.INPPS:
+        ppsIn = v;
+        break;
+      case STATS_ATTR.OUTPPS:
+        ppsOut = v;
+        break;
+      case STATS_ATTR.INBPS:
+        bpsIn = v;
+        break;
+      case STATS_ATTR.OUTBPS:
+        bpsOut = v;
+        break;
+    }
+    off += (len + 3) & ~3;
+  }
+  return {
+    connections: conns,
+    packetsIn: pktsIn,
+    packetsOut: pktsOut,
+    bytesIn,
+    bytesOut,
+    cps,
+    ppsIn,
+    ppsOut,
+    bpsIn,
+    bpsOut,
+  };
+}
+
 // Services and destinations number their STATS (10) and STATS64 (12) attributes alike.
 function stats(a: Attrs): IpvsStats {
-  const s = a.nested(SVC_ATTR.STATS64, STATS_ATTR.MAX, STATS);
-  const wide = s !== undefined;
-  const st = s ?? a.nested(SVC_ATTR.STATS, STATS_ATTR.MAX, STATS);
-  // In STATS64 every counter is a u64; in STATS only the byte counters are.
-  const n = (t: number) => (st === undefined ? 0 : wide ? st.u64(t) : st.u32(t));
-  return {
-    connections: n(STATS_ATTR.CONNS),
-    packetsIn: n(STATS_ATTR.INPKTS),
-    packetsOut: n(STATS_ATTR.OUTPKTS),
-    bytesIn: st?.u64(STATS_ATTR.INBYTES) ?? 0,
-    bytesOut: st?.u64(STATS_ATTR.OUTBYTES) ?? 0,
-    cps: n(STATS_ATTR.CPS),
-    ppsIn: n(STATS_ATTR.INPPS),
-    ppsOut: n(STATS_ATTR.OUTPPS),
-    bpsIn: n(STATS_ATTR.INBPS),
-    bpsOut: n(STATS_ATTR.OUTBPS),
-  };
+  const type = a.has(SVC_ATTR.STATS64) ? SVC_ATTR.STATS64 : SVC_ATTR.STATS;
+  const at = a.offset(type);
+  return at < 0 ? decodeStats(a.view, 0, 0) : decodeStats(a.view, at, at + a.length(type));
+}
+
+/** The offset of top-level attribute `type` of a genl message (its header), or -1. */
+function topAttr(view: DataView, m: MessageRef, type: number): number {
+  const end = m.offset + m.length;
+  for (let off = m.offset + NLMSG_HDRLEN + GENL_HDRLEN; off + NLA_HDRLEN <= end;) {
+    const len = view.getUint16(off, true);
+    if (len < NLA_HDRLEN) break;
+    if ((view.getUint16(off + 2, true) & NLA_TYPE_MASK) === type) return off;
+    off += (len + 3) & ~3;
+  }
+  return -1;
 }
 
 /** Decodes one service of a GET_SERVICE reply. */
@@ -195,40 +260,113 @@ export function decodeService(view: DataView, m: MessageRef): ServiceStatus {
   };
 }
 
-/** Decodes one destination of a GET_DEST reply; `serviceFamily` when it has no ADDR_FAMILY. */
+/**
+ * Decodes one destination of a GET_DEST reply; `serviceFamily` when it has no ADDR_FAMILY.
+ * The hottest decoder (a table has ten real servers per service or more): one pass over the
+ * attributes, no index.
+ */
 export function decodeDestination(
   view: DataView,
   m: MessageRef,
   serviceFamily: IpFamily,
 ): DestinationStatus {
-  const d = TOP.reload(view, m.offset + NLMSG_HDRLEN + GENL_HDRLEN, m.offset + m.length)
-    .nested(CMD_ATTR.DEST, DEST_ATTR.MAX, DEST);
-  if (!d) throw new Error("IPVS destination reply without a destination attribute");
-  const family = d.has(DEST_ATTR.ADDR_FAMILY)
-    ? familyOf(d.u16(DEST_ATTR.ADDR_FAMILY))
-    : serviceFamily;
-  const raw = bytesOf(view);
-  const forward = FWD_NAME[d.u32(DEST_ATTR.FWD_METHOD) & 7] ?? "masq";
+  const nest = topAttr(view, m, CMD_ATTR.DEST);
+  if (nest < 0) throw new Error("IPVS destination reply without a destination attribute");
+  const start = nest + NLA_HDRLEN;
+  const end = nest + view.getUint16(nest, true);
+  let addrAt = -1;
+  let af = 0;
+  let port = 0;
+  let fwd = 0;
+  let weight = 0;
+  let upper = 0;
+  let lower = 0;
+  let active = 0;
+  let inactive = 0;
+  let persistent = 0;
+  let tunType = -1;
+  let tunPort = 0;
+  let tunFlags = 0;
+  let statsAt = -1;
+  let statsEnd = -1;
+  let wide = false;
+  for (let off = start; off + NLA_HDRLEN <= end;) {
+    const len = view.getUint16(off, true);
+    if (len < NLA_HDRLEN) break;
+    const p = off + NLA_HDRLEN;
+    switch (view.getUint16(off + 2, true) & NLA_TYPE_MASK) {
+      case DEST_ATTR.ADDR:
+        addrAt = p;
+        break;
+      case DEST_ATTR.ADDR_FAMILY:
+        af = view.getUint16(p, true);
+        break;
+      case DEST_ATTR.PORT:
+        port = view.getUint16(p, false); // network byte order
+        break;
+      case DEST_ATTR.FWD_METHOD:
+        fwd = view.getUint32(p, true);
+        break;
+      // The kernel keeps weight and thresholds as ints: read them signed.
+      case DEST_ATTR.WEIGHT:
+        weight = view.getInt32(p, true);
+        break;
+      case DEST_ATTR.U_THRESH:
+        upper = view.getInt32(p, true);
+        break;
+      case DEST_ATTR.L_THRESH:
+        lower = view.getInt32(p, true);
+        break;
+      case DEST_ATTR.ACTIVE_CONNS:
+        active = view.getUint32(p, true);
+        break;
+      case DEST_ATTR.INACT_CONNS:
+        inactive = view.getUint32(p, true);
+        break;
+      case DEST_ATTR.PERSIST_CONNS:
+        persistent = view.getUint32(p, true);
+        break;
+      case DEST_ATTR.STATS64:
+        statsAt = p;
+        statsEnd = off + len;
+        wide = true;
+        break;
+      case DEST_ATTR.STATS:
+        if (!wide) {
+          statsAt = p;
+          statsEnd = off + len;
+        }
+        break;
+      case DEST_ATTR.TUN_TYPE:
+        tunType = view.getUint8(p);
+        break;
+      case DEST_ATTR.TUN_PORT:
+        tunPort = view.getUint16(p, false);
+        break;
+      case DEST_ATTR.TUN_FLAGS:
+        tunFlags = view.getUint16(p, true);
+        break;
+    }
+    off += (len + 3) & ~3;
+  }
+  if (addrAt < 0) throw new Error("IPVS destination reply without an address");
+  const family = af === 0 ? serviceFamily : familyOf(af);
+  const forward = FWD_NAME[fwd & 7] ?? "masq";
   const out: DestinationStatus = {
-    address: formatIp(family, raw, d.offset(DEST_ATTR.ADDR)),
-    port: d.u16be(DEST_ATTR.PORT),
+    address: formatIp(family, bytesOf(view), addrAt),
+    port,
     family,
     forward,
-    // The kernel keeps these as ints: read them signed.
-    weight: d.u32(DEST_ATTR.WEIGHT) | 0,
-    upperThreshold: d.u32(DEST_ATTR.U_THRESH) | 0,
-    lowerThreshold: d.u32(DEST_ATTR.L_THRESH) | 0,
-    activeConnections: d.u32(DEST_ATTR.ACTIVE_CONNS),
-    inactiveConnections: d.u32(DEST_ATTR.INACT_CONNS),
-    persistentConnections: d.u32(DEST_ATTR.PERSIST_CONNS),
-    stats: stats(d),
+    weight,
+    upperThreshold: upper,
+    lowerThreshold: lower,
+    activeConnections: active,
+    inactiveConnections: inactive,
+    persistentConnections: persistent,
+    stats: decodeStats(view, statsAt < 0 ? 0 : statsAt, statsAt < 0 ? 0 : statsEnd),
   };
-  if (forward === "tunnel" && d.has(DEST_ATTR.TUN_TYPE)) {
-    out.tunnel = {
-      type: TUN_NAME[view.getUint8(d.offset(DEST_ATTR.TUN_TYPE))] ?? "ipip",
-      port: d.u16be(DEST_ATTR.TUN_PORT),
-      flags: d.u16(DEST_ATTR.TUN_FLAGS),
-    };
+  if (forward === "tunnel" && tunType >= 0) {
+    out.tunnel = { type: TUN_NAME[tunType] ?? "ipip", port: tunPort, flags: tunFlags };
   }
   return out;
 }
