@@ -67,7 +67,7 @@ export class FakeIpvs implements Ipvs {
   #schedulers: Set<string>;
   #fault: FakeIpvsOptions["fault"];
   #sent = 0;
-  /** Every op applied (or refused), in order, for assertions. */
+  /** Every op that reached the "kernel" (passed checkOp()), in order, for assertions. */
   readonly log: IpvsOp[] = [];
 
   constructor(options: FakeIpvsOptions = {}) {
@@ -217,12 +217,21 @@ export class FakeIpvs implements Ipvs {
         const s = op.service;
         if (!this.#schedulers.has(s.scheduler)) return ERRNO.ENOENT;
         if (s.key.family === 6 && s.netmask < 1) return ERRNO.EINVAL;
+        // Only what the kernel keeps (a caller's object may carry more, like its real servers).
         const service: ServiceStatus = {
-          ...clone(s),
+          key: isFwmarkKey(s.key) ? { family: s.key.family, fwmark: s.key.fwmark } : {
+            family: s.key.family,
+            protocol: s.key.protocol,
+            address: canonicalIp(s.key.address)!,
+            port: s.key.port,
+          },
+          scheduler: s.scheduler,
           flags: s.flags & ~SVC_F.HASHED,
+          timeout: s.timeout,
+          netmask: s.netmask,
+          persistenceEngine: s.persistenceEngine,
           stats: e?.service.stats ?? zeroStats(),
         };
-        if (!isFwmarkKey(service.key)) service.key.address = canonicalIp(service.key.address)!;
         if (e) e.service = service;
         else this.#services.set(id, { service, destinations: new Map() });
         return 0;
@@ -243,16 +252,22 @@ export class FakeIpvs implements Ipvs {
         if (op.op === "add-destination" && have) return ERRNO.EEXIST;
         if (op.op === "update-destination" && !have) return ERRNO.ENOENT;
         const stored: DestinationStatus = {
-          ...clone(d),
           address: canonicalIp(d.address)!,
+          port: d.port,
+          family: d.family,
+          forward: d.forward,
+          weight: d.weight,
+          upperThreshold: d.upperThreshold,
+          lowerThreshold: d.lowerThreshold,
           activeConnections: have?.activeConnections ?? 0,
           inactiveConnections: have?.inactiveConnections ?? 0,
           persistentConnections: have?.persistentConnections ?? 0,
           stats: have?.stats ?? zeroStats(),
         };
         // The kernel reports its default encapsulation for a tunnel given none.
-        if (d.forward === "tunnel") stored.tunnel ??= { type: "ipip", port: 0, flags: 0 };
-        else delete stored.tunnel;
+        if (d.forward === "tunnel") {
+          stored.tunnel = clone(d.tunnel) ?? { type: "ipip", port: 0, flags: 0 };
+        }
         e.destinations.set(id, stored);
         return 0;
       }

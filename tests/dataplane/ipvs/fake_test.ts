@@ -118,3 +118,23 @@ Deno.test("FakeIpvs injects faults, flushes, and keeps timeouts like the kernel"
   assert.deepEqual(await ipvs.getTimeouts(), { tcp: 900, tcpFin: 120, udp: 30 });
   assert.equal(await errnoOf(ipvs.setTimeouts({ tcp: -1 })), ERRNO.EINVAL);
 });
+
+Deno.test("FakeIpvs keeps only what the kernel keeps of the objects it is given", async () => {
+  const ipvs = new FakeIpvs();
+  const service = { ...vs(TCP80), destinations: [rs("10.244.1.2", 80)], note: "caller's" };
+  await ipvs.addService(service);
+  await ipvs.addDestination(TCP80, { ...rs("10.244.1.2", 80), extra: 1 } as never);
+  const [s] = await ipvs.listServices();
+  assert.deepEqual(Object.keys(s!).sort(), [
+    "flags",
+    "key",
+    "netmask",
+    "persistenceEngine",
+    "scheduler",
+    "stats",
+    "timeout",
+  ]);
+  const [d] = await ipvs.listDestinations(TCP80);
+  assert.equal("extra" in d!, false);
+  assert.equal(d!.tunnel, undefined);
+});
