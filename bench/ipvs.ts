@@ -122,7 +122,7 @@ if (import.meta.main) {
     console.log(r.stderr.trim().split("\n").filter((l) => l.startsWith("restore:"))[0]);
     console.log(`deno start    ${s("deno_start_ms")}  (ipvs_cli.ts with no command: start alone)`);
     console.log(
-      `load  kipvs   ${s("kipvs_load_ms")}  (ipvs_cli.ts restore, median of ${
+      `load  kipvs   ${s("kipvs_load_ms")}  (ipvs_cli.ts restore of the JSON table, median of ${
         all("kipvs_load_ms")
       })`,
     );
