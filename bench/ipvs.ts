@@ -1,0 +1,150 @@
+/**
+ * `deno task bench:ipvs [--services N] [--dests M] [--runs R]`: in one guest boot, load N virtual servers
+ * x M real servers into a fresh network namespace with kipvs (bench/ipvs_cli.ts, under the
+ * permissions of scripts/permissions, from the table as kipvs's JSON) and, separately, into
+ * another with `ipvsadm -R` from the same table as an ipvsadm rules file, R times each (alternating, a new namespace every time); then read the whole
+ * table back with both (`ipvs_cli.ts save` and `ipvsadm -Sn`, alternating, R times each).
+ * Medians are taken: the machine is shared and noisy. The reads must agree line for line. Every command is timed whole,
+ * Deno's start included. The last line is
+ * `ipvs_load_ratio kipvs/ipvsadm=<x> read_ratio kipvs/ipvsadm=<y>`.
+ *
+ * @module
+ */
+
+import { formatRules, type RulesEntry } from "../src/dataplane/ipvs/rules.ts";
+import { assertGuestOk, runInGuest } from "../tests/kernel/harness.ts";
+
+function flag(name: string, fallback: number): number {
+  const i = Deno.args.indexOf(name);
+  const v = i >= 0 ? Number(Deno.args[i + 1]) : fallback;
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} wants a positive integer`);
+  return v;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)] as number;
+}
+
+/** The table: service i at 10.96.0.0/12 + i, real servers unique across the table. */
+export function benchTable(services: number, dests: number): RulesEntry[] {
+  const ip = (base: number, n: number) => `10.${base + (n >>> 16)}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+  const table: RulesEntry[] = [];
+  for (let i = 0; i < services; i++) {
+    const key = { family: 4, protocol: "TCP", address: ip(96, i), port: 80 } as const;
+    table.push({
+      key,
+      scheduler: "rr",
+      flags: 0,
+      timeout: 0,
+      netmask: 32,
+      persistenceEngine: "",
+      destinations: Array.from({ length: dests }, (_, j) => ({
+        address: ip(128, i * dests + j),
+        port: 8080,
+        family: 4,
+        forward: "masq",
+        weight: 1,
+        upperThreshold: 0,
+        lowerThreshold: 0,
+      })),
+    });
+  }
+  return table;
+}
+
+const GUEST_SCRIPT = `set -e
+perms=$(grep -v '^#' "$KIPVS_ROOT/scripts/permissions")
+# cli NS ARGS...: ipvs_cli.ts inside namespace NS, with exactly the permissions of kipvs.
+cli() {
+  ns=$1
+  shift
+  # shellcheck disable=SC2086
+  ip netns exec "$ns" "$DENO" run --node-modules-dir=manual --cached-only $perms \
+    "$KIPVS_ROOT/bench/ipvs_cli.ts" "$@"
+}
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+ip netns add warm
+ip -n warm link set lo up
+# Deno's cache in the guest starts empty: a warm-up run compiles the modules, as an install would.
+cli warm save >/dev/null
+t=$(ms); cli warm usage >/dev/null 2>&1 || true; echo "deno_start_ms=$(( $(ms) - t ))"
+# Each load into a namespace of its own, alternating, RUNS times each; the host takes medians.
+for r in $(seq "$RUNS"); do
+  for ns in k$r a$r; do ip netns add $ns; ip -n $ns link set lo up; done
+  t=$(ms); cli k$r restore "$TABLE"; echo "kipvs_load_ms=$(( $(ms) - t ))"
+  t=$(ms); ip netns exec a$r ipvsadm -R <"$RULES"; echo "ipvsadm_load_ms=$(( $(ms) - t ))"
+done
+# Reads change nothing: alternate them on one table, RUNS times each.
+for _ in $(seq "$RUNS"); do
+  t=$(ms); cli k1 save >"$KIPVS_OUT/kipvs.save"; echo "kipvs_read_ms=$(( $(ms) - t ))"
+  t=$(ms); ip netns exec k1 ipvsadm -Sn >"$KIPVS_OUT/ipvsadm.save"
+  echo "ipvsadm_read_ms=$(( $(ms) - t ))"
+done
+ip netns exec a1 ipvsadm -Sn >"$KIPVS_OUT/ipvsadm-loaded.save"
+echo "kipvs_lines=$(wc -l <"$KIPVS_OUT/kipvs.save")"
+for f in kipvs ipvsadm ipvsadm-loaded; do sort "$KIPVS_OUT/$f.save" >"$KIPVS_OUT/$f.sorted"; done
+cmp -s "$KIPVS_OUT/kipvs.sorted" "$KIPVS_OUT/ipvsadm.sorted" && echo "reads_agree=1" || echo "reads_agree=0"
+cmp -s "$KIPVS_OUT/kipvs.sorted" "$KIPVS_OUT/ipvsadm-loaded.sorted" && echo "loads_agree=1" || echo "loads_agree=0"
+`;
+
+if (import.meta.main) {
+  const services = flag("--services", 1000);
+  const dests = flag("--dests", 10);
+  const runs = flag("--runs", 3);
+  const ops = services * (dests + 1);
+  const rules = await Deno.makeTempFile({ prefix: "kipvs-bench-", suffix: ".rules" });
+  const json = await Deno.makeTempFile({ prefix: "kipvs-bench-", suffix: ".json" });
+  try {
+    // One table, two spellings: ipvsadm's rules for ipvsadm -R, kipvs's JSON for kipvs.
+    const table = benchTable(services, dests);
+    await Deno.writeTextFile(rules, formatRules(table));
+    await Deno.writeTextFile(json, JSON.stringify(table));
+    console.log(`bench:ipvs ${services} services x ${dests} real servers = ${ops} operations`);
+    const r = await runInGuest({
+      name: "bench-ipvs",
+      script: GUEST_SCRIPT,
+      env: { RULES: rules, TABLE: json, RUNS: String(runs) },
+      memMiB: 1024,
+      timeoutMs: 180_000 + ops * 3 * runs,
+    });
+    assertGuestOk(r, "bench:ipvs");
+    const v = new Map<string, number[]>();
+    for (const m of r.stdout.matchAll(/^(\w+)=(\d+)$/gm)) {
+      v.set(m[1] as string, [...(v.get(m[1] as string) ?? []), Number(m[2])]);
+    }
+    const get = (k: string) => median(v.get(k) ?? []);
+    if (get("kipvs_lines") !== ops || get("reads_agree") !== 1 || get("loads_agree") !== 1) {
+      throw new Error(`tables disagree or are incomplete:\n${r.stdout}\n${r.stderr}`);
+    }
+    const s = (k: string) => `${(get(k) / 1000).toFixed(2)} s`;
+    const all = (k: string) => (v.get(k) ?? []).map((x) => (x / 1000).toFixed(2)).join(" ");
+    console.log(r.stderr.trim().split("\n").filter((l) => l.startsWith("restore:"))[0]);
+    console.log(`deno start    ${s("deno_start_ms")}  (ipvs_cli.ts with no command: start alone)`);
+    console.log(
+      `load  kipvs   ${s("kipvs_load_ms")}  (ipvs_cli.ts restore of the JSON table, median of ${
+        all("kipvs_load_ms")
+      })`,
+    );
+    console.log(
+      `load  ipvsadm ${s("ipvsadm_load_ms")}  (ipvsadm -R, median of ${all("ipvsadm_load_ms")})`,
+    );
+    console.log(
+      `read  kipvs   ${s("kipvs_read_ms")}  (ipvs_cli.ts save, median of ${all("kipvs_read_ms")})`,
+    );
+    console.log(
+      `read  ipvsadm ${s("ipvsadm_read_ms")}  (ipvsadm -Sn, median of ${all("ipvsadm_read_ms")})`,
+    );
+    console.log(`both reads print the same ${ops} rules; both loads made the same table`);
+    const load = get("kipvs_load_ms") / get("ipvsadm_load_ms");
+    const read = get("kipvs_read_ms") / get("ipvsadm_read_ms");
+    console.log(
+      `ipvs_load_ratio kipvs/ipvsadm=${load.toFixed(3)} read_ratio kipvs/ipvsadm=${
+        read.toFixed(3)
+      }`,
+    );
+  } finally {
+    await Deno.remove(rules).catch(() => {});
+    await Deno.remove(json).catch(() => {});
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * {@link Ipvs} over the kernel's IPVS generic netlink family: a libnl socket, requests written
+ * in TypeScript and sent in batches by {@link NetlinkClient}, replies decoded in place.
+ *
+ * @module
+ */
+
+import { NETLINK_GENERIC } from "../netlink/constants.ts";
+import { ERRNO, netlinkErrno, netlinkError } from "../netlink/errno.ts";
+import { NetlinkClient, type NetlinkTransport } from "../netlink/client.ts";
+import { settle } from "../netlink/settle.ts";
+import type { MessageWriter } from "../netlink/writer.ts";
+import {
+  beginIpvs,
+  decodeDestination,
+  decodeService,
+  putDestination,
+  putService,
+  replyAttrs,
+} from "./codec.ts";
+import { CMD, CMD_ATTR, INFO_ATTR, IPVS_GENL_NAME } from "./constants.ts";
+import { checkOp, failedResult, serviceKeyText } from "./describe.ts";
+import type {
+  Destination,
+  DestinationKey,
+  DestinationStatus,
+  Ipvs,
+  IpvsInfo,
+  IpvsOp,
+  IpvsResult,
+  IpvsTimeouts,
+  ServiceEntry,
+  ServiceKey,
+  ServiceStatus,
+  VirtualServer,
+} from "./types.ts";
+
+/** Options of {@link KernelIpvs.open}. */
+export interface KernelIpvsOptions {
+  /** Requests per send in {@link KernelIpvs.apply} (default 512). */
+  maxPerSend?: number;
+  /** How long to wait for the kernel's answer, ms (default 10 s). */
+  replyTimeoutMs?: number;
+  /** A transport instead of a new socket (unit tests, captures). */
+  transport?: NetlinkTransport;
+  /** The first netlink sequence number (default random), for replays. */
+  firstSeq?: number;
+}
+
+const OP_CMD: Record<IpvsOp["op"], number> = {
+  "add-service": CMD.NEW_SERVICE,
+  "update-service": CMD.SET_SERVICE,
+  "delete-service": CMD.DEL_SERVICE,
+  "add-destination": CMD.NEW_DEST,
+  "update-destination": CMD.SET_DEST,
+  "delete-destination": CMD.DEL_DEST,
+};
+
+/** The IPVS table of the network namespace the process is in when {@link open} runs. */
+export class KernelIpvs implements Ipvs {
+  #c: NetlinkClient;
+  #family: number;
+
+  private constructor(c: NetlinkClient, family: number) {
+    this.#c = c;
+    this.#family = family;
+  }
+
+  /** Opens a generic netlink socket and resolves the IPVS family (kernel-unsupported without). */
+  static open(options: KernelIpvsOptions = {}): KernelIpvs {
+    const c = new NetlinkClient({ protocol: NETLINK_GENERIC, ...options });
+    try {
+      return new KernelIpvs(c, c.socket.resolveFamily(IPVS_GENL_NAME));
+    } catch (err) {
+      c.close();
+      throw err;
+    }
+  }
+
+  get messagesSent(): number {
+    return this.#c.messagesSent;
+  }
+
+  readAll(): Promise<ServiceEntry[]> {
+    return settle(() => this.#readAll());
+  }
+
+  listServices(): Promise<ServiceStatus[]> {
+    return settle(() => this.#listServices());
+  }
+
+  getService(key: ServiceKey): Promise<ServiceStatus | undefined> {
+    return settle(() => {
+      const what = `get service ${serviceKeyText(key)}`;
+      this.#checkKey(key, what);
+      try {
+        return this.#c.request(
+          (w, flags, seq) => {
+            beginIpvs(w, { family: this.#family, cmd: CMD.GET_SERVICE, flags, seq });
+            putService(w, key);
+            w.end();
+          },
+          what,
+          decodeService,
+        );
+      } catch (err) {
+        if (netlinkErrno(err) === ERRNO.ESRCH) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  listDestinations(key: ServiceKey): Promise<DestinationStatus[]> {
+    return settle(() => {
+      this.#checkKey(key, `list destinations of ${serviceKeyText(key)}`);
+      return this.#listDestinations(key);
+    });
+  }
+
+  addService(service: VirtualServer): Promise<void> {
+    return this.#one({ op: "add-service", service });
+  }
+
+  updateService(service: VirtualServer): Promise<void> {
+    return this.#one({ op: "update-service", service });
+  }
+
+  deleteService(key: ServiceKey): Promise<void> {
+    return this.#one({ op: "delete-service", key });
+  }
+
+  addDestination(service: ServiceKey, destination: Destination): Promise<void> {
+    return this.#one({ op: "add-destination", service, destination });
+  }
+
+  updateDestination(service: ServiceKey, destination: Destination): Promise<void> {
+    return this.#one({ op: "update-destination", service, destination });
+  }
+
+  deleteDestination(service: ServiceKey, destination: DestinationKey): Promise<void> {
+    return this.#one({ op: "delete-destination", service, destination });
+  }
+
+  apply(ops: readonly IpvsOp[]): Promise<IpvsResult[]> {
+    return settle(() => this.#apply(ops));
+  }
+
+  flush(): Promise<void> {
+    return settle(() => this.#simple(CMD.FLUSH, "flush IPVS table", () => {}));
+  }
+
+  getTimeouts(): Promise<IpvsTimeouts> {
+    return settle(() =>
+      this.#c.request(
+        (w, flags, seq) => {
+          beginIpvs(w, { family: this.#family, cmd: CMD.GET_CONFIG, flags, seq });
+          w.end();
+        },
+        "get IPVS timeouts",
+        (view, m) => {
+          const a = replyAttrs(view, m, CMD_ATTR.MAX);
+          return {
+            tcp: a.u32(CMD_ATTR.TIMEOUT_TCP),
+            tcpFin: a.u32(CMD_ATTR.TIMEOUT_TCP_FIN),
+            udp: a.u32(CMD_ATTR.TIMEOUT_UDP),
+          };
+        },
+      )
+    );
+  }
+
+  setTimeouts(t: Partial<IpvsTimeouts>): Promise<void> {
+    const what = `set IPVS timeouts tcp=${t.tcp ?? 0} tcpfin=${t.tcpFin ?? 0} udp=${t.udp ?? 0}`;
+    return settle(() => {
+      for (const [k, v] of Object.entries(t)) {
+        if (!Number.isInteger(v) || v < 0 || v > 0x7fff_ffff) {
+          throw netlinkError({ what, errno: ERRNO.EINVAL, hint: `invalid ${k} timeout ${v}` });
+        }
+      }
+      this.#simple(CMD.SET_CONFIG, what, (w) => {
+        if (t.tcp) w.u32(CMD_ATTR.TIMEOUT_TCP, t.tcp);
+        if (t.tcpFin) w.u32(CMD_ATTR.TIMEOUT_TCP_FIN, t.tcpFin);
+        if (t.udp) w.u32(CMD_ATTR.TIMEOUT_UDP, t.udp);
+      });
+    });
+  }
+
+  info(): Promise<IpvsInfo> {
+    return settle(() =>
+      this.#c.request(
+        (w, flags, seq) => {
+          beginIpvs(w, { family: this.#family, cmd: CMD.GET_INFO, flags, seq });
+          w.end();
+        },
+        "get IPVS info",
+        (view, m) => {
+          const a = replyAttrs(view, m, INFO_ATTR.MAX);
+          const v = a.u32(INFO_ATTR.VERSION);
+          return {
+            version: `${v >>> 16}.${(v >>> 8) & 0xff}.${v & 0xff}`,
+            connectionTableSize: a.u32(INFO_ATTR.CONN_TAB_SIZE),
+          };
+        },
+      )
+    );
+  }
+
+  close(): void {
+    this.#c.close();
+  }
+
+  #readAll(): ServiceEntry[] {
+    const services = this.#listServices();
+    const out: ServiceEntry[] = new Array(services.length);
+    for (let i = 0; i < services.length; i++) {
+      const s = services[i] as ServiceStatus;
+      out[i] = { ...s, destinations: this.#listDestinations(s.key) };
+    }
+    return out;
+  }
+
+  #listServices(): ServiceStatus[] {
+    const out: ServiceStatus[] = [];
+    this.#c.dump(
+      (w, flags, seq) => {
+        beginIpvs(w, { family: this.#family, cmd: CMD.GET_SERVICE, flags, seq });
+        w.end();
+      },
+      "list IPVS services",
+      (view, m) => out.push(decodeService(view, m)),
+    );
+    return out;
+  }
+
+  #listDestinations(key: ServiceKey): DestinationStatus[] {
+    const out: DestinationStatus[] = [];
+    this.#c.dump(
+      (w, flags, seq) => {
+        beginIpvs(w, { family: this.#family, cmd: CMD.GET_DEST, flags, seq });
+        putService(w, key);
+        w.end();
+      },
+      `list destinations of ${serviceKeyText(key)}`,
+      (view, m) => out.push(decodeDestination(view, m, key.family)),
+    );
+    return out;
+  }
+
+  #apply(ops: readonly IpvsOp[]): IpvsResult[] {
+    const results: IpvsResult[] = new Array(ops.length);
+    const valid: number[] = [];
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as IpvsOp;
+      const bad = checkOp(op);
+      if (bad) results[i] = failedResult(op, bad.errno, bad.reason);
+      else valid.push(i);
+    }
+    const errnos = this.#c.exchange(
+      valid,
+      (w, i, flags, seq) => this.#encodeOp(w, ops[i] as IpvsOp, flags, seq),
+      "apply IPVS changes",
+    );
+    for (let k = 0; k < valid.length; k++) {
+      const i = valid[k] as number;
+      const op = ops[i] as IpvsOp;
+      const errno = errnos[k] as number;
+      results[i] = errno === 0 ? { ok: true, op } : failedResult(op, errno);
+    }
+    return results;
+  }
+
+  #encodeOp(w: MessageWriter, op: IpvsOp, flags: number, seq: number): void {
+    beginIpvs(w, { family: this.#family, cmd: OP_CMD[op.op], flags, seq });
+    switch (op.op) {
+      case "add-service":
+      case "update-service":
+        putService(w, op.service.key, op.service);
+        break;
+      case "delete-service":
+        putService(w, op.key);
+        break;
+      default:
+        putService(w, op.service);
+        putDestination(w, op.destination, op.op !== "delete-destination");
+    }
+    w.end();
+  }
+
+  #one(op: IpvsOp): Promise<void> {
+    return settle(() => {
+      const [r] = this.#apply([op]);
+      if (r && !r.ok) throw r.error;
+    });
+  }
+
+  #simple(cmd: number, what: string, attrs: (w: MessageWriter) => void): void {
+    const [errno] = this.#c.exchange([0], (w, _i, flags, seq) => {
+      beginIpvs(w, { family: this.#family, cmd, flags, seq });
+      attrs(w);
+      w.end();
+    }, what);
+    if (errno) throw netlinkError({ what, errno });
+  }
+
+  #checkKey(key: ServiceKey, what: string): void {
+    const bad = checkOp({ op: "delete-service", key });
+    if (bad) throw netlinkError({ what, errno: bad.errno, hint: bad.reason });
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * {@link DummyLink} over rtnetlink: a libnl socket, link and address requests written in
+ * TypeScript, address changes sent in batches through {@link NetlinkClient}.
+ *
+ * @module
+ */
+
+import { parseIp } from "../netlink/addr.ts";
+import { NetlinkClient, type NetlinkTransport } from "../netlink/client.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNSPEC,
+  NETLINK_ROUTE,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  NLMSG_HDRLEN,
+} from "../netlink/constants.ts";
+import { ERRNO, netlinkErrno, netlinkError } from "../netlink/errno.ts";
+import { formatIp } from "../netlink/addr.ts";
+import { Attrs, type MessageRef } from "../netlink/reader.ts";
+import type { MessageWriter } from "../netlink/writer.ts";
+import { settle } from "../netlink/settle.ts";
+import {
+  IFA,
+  IFADDRMSG_LEN,
+  IFF_UP,
+  IFINFOMSG_LEN,
+  IFLA,
+  IFLA_INFO,
+  RT_SCOPE_UNIVERSE,
+  RTM,
+} from "./constants.ts";
+import { checkLinkName, failedAddress, notDummy } from "./describe.ts";
+import { type AddressResult, DEFAULT_DUMMY_NAME, type DummyLink, type LinkState } from "./types.ts";
+
+/** Options of {@link KernelDummyLink.open}. */
+export interface KernelDummyLinkOptions {
+  /** The link's name (default kube-ipvs0). */
+  name?: string;
+  /** Address requests per send (default 512). */
+  maxPerSend?: number;
+  /** A transport instead of a new socket (unit tests, captures). */
+  transport?: NetlinkTransport;
+  /** The first netlink sequence number (default random), for replays. */
+  firstSeq?: number;
+}
+
+function putIfinfo(w: MessageWriter, index = 0): void {
+  const at = w.header(IFINFOMSG_LEN);
+  w.view.setUint8(at, AF_UNSPEC);
+  w.view.setInt32(at + 4, index, true);
+}
+
+/** The dummy link of the network namespace the process is in when {@link open} runs. */
+export class KernelDummyLink implements DummyLink {
+  readonly name: string;
+  #c: NetlinkClient;
+
+  private constructor(name: string, c: NetlinkClient) {
+    this.name = name;
+    this.#c = c;
+  }
+
+  /** Opens a route netlink socket for the link named in `options` (default kube-ipvs0). */
+  static open(options: KernelDummyLinkOptions = {}): KernelDummyLink {
+    const name = options.name ?? DEFAULT_DUMMY_NAME;
+    checkLinkName(name);
+    const c = new NetlinkClient({
+      protocol: NETLINK_ROUTE,
+      maxPerSend: options.maxPerSend,
+      transport: options.transport,
+      firstSeq: options.firstSeq,
+    });
+    return new KernelDummyLink(name, c);
+  }
+
+  get messagesSent(): number {
+    return this.#c.messagesSent;
+  }
+
+  get(): Promise<LinkState | undefined> {
+    return settle(() => this.#get());
+  }
+
+  ensure(): Promise<LinkState> {
+    return settle(() => {
+      const have = this.#get();
+      if (have) {
+        if (have.kind !== "dummy") throw notDummy(this.name, have.kind);
+        return have;
+      }
+      const what = `create dummy link ${this.name}`;
+      const [errno] = this.#c.exchange([0], (w, _i, flags, seq) => {
+        // like: ip link add kube-ipvs0 type dummy
+        w.begin(RTM.NEWLINK, flags | NLM_F_CREATE | NLM_F_EXCL, seq);
+        putIfinfo(w);
+        w.string(IFLA.IFNAME, this.name);
+        const info = w.nestStart(IFLA.LINKINFO);
+        w.string(IFLA_INFO.KIND, "dummy");
+        w.nestEnd(info);
+        w.end();
+      }, what);
+      // EEXIST: someone created it since we looked; what it is decides below.
+      if (errno && errno !== ERRNO.EEXIST) {
+        throw netlinkError({
+          what,
+          errno,
+          hint: errno === ERRNO.EOPNOTSUPP ? "the dummy module is not in this kernel" : undefined,
+        });
+      }
+      const now = this.#get();
+      if (!now) {
+        throw netlinkError({ what, errno: ERRNO.ENODEV, hint: "gone right after creation" });
+      }
+      if (now.kind !== "dummy") throw notDummy(this.name, now.kind);
+      return now;
+    });
+  }
+
+  listAddresses(): Promise<string[]> {
+    return settle(() => {
+      const link = this.#get();
+      if (!link) return [];
+      const out: string[] = [];
+      this.#c.dump(
+        (w, flags, seq) => {
+          // like: ip addr show dev kube-ipvs0 (the kernel dumps all; we keep the link's)
+          w.begin(RTM.GETADDR, flags, seq);
+          w.header(IFADDRMSG_LEN);
+          w.end();
+        },
+        `list addresses of ${this.name}`,
+        (view, m) => {
+          const at = m.offset + NLMSG_HDRLEN;
+          if (view.getUint32(at + 4, true) !== link.index) return;
+          const family = view.getUint8(at) === AF_INET6 ? 6 : 4;
+          const a = new Attrs(view, at + IFADDRMSG_LEN, m.offset + m.length, IFA.MAX);
+          const type = a.has(IFA.LOCAL) ? IFA.LOCAL : IFA.ADDRESS;
+          const o = a.offset(type);
+          if (o >= 0) out.push(formatIp(family, new Uint8Array(view.buffer, view.byteOffset), o));
+        },
+      );
+      return out;
+    });
+  }
+
+  addAddresses(addresses: readonly string[]): Promise<AddressResult[]> {
+    return settle(() => this.#addresses("add", addresses));
+  }
+
+  deleteAddresses(addresses: readonly string[]): Promise<AddressResult[]> {
+    return settle(() => this.#addresses("delete", addresses));
+  }
+
+  delete(): Promise<boolean> {
+    return settle(() => {
+      const link = this.#get();
+      if (!link) return false;
+      if (link.kind !== "dummy") throw notDummy(this.name, link.kind);
+      const what = `delete link ${this.name}`;
+      const [errno] = this.#c.exchange([0], (w, _i, flags, seq) => {
+        // like: ip link del kube-ipvs0
+        w.begin(RTM.DELLINK, flags, seq);
+        putIfinfo(w, link.index);
+        w.end();
+      }, what);
+      if (errno === ERRNO.ENODEV) return false;
+      if (errno) throw netlinkError({ what, errno });
+      return true;
+    });
+  }
+
+  close(): void {
+    this.#c.close();
+  }
+
+  #get(): LinkState | undefined {
+    try {
+      return this.#c.request(
+        (w, flags, seq) => {
+          // like: ip -d link show kube-ipvs0
+          w.begin(RTM.GETLINK, flags, seq);
+          putIfinfo(w);
+          w.string(IFLA.IFNAME, this.name);
+          w.end();
+        },
+        `get link ${this.name}`,
+        (view, m) => decodeLink(view, m),
+      );
+    } catch (err) {
+      if (netlinkErrno(err) === ERRNO.ENODEV) return undefined;
+      throw err;
+    }
+  }
+
+  #addresses(kind: "add" | "delete", addresses: readonly string[]): AddressResult[] {
+    const link = this.#get();
+    const results: AddressResult[] = new Array(addresses.length);
+    const valid: { i: number; family: 4 | 6; bytes: Uint8Array }[] = [];
+    for (let i = 0; i < addresses.length; i++) {
+      const address = addresses[i] as string;
+      const p = parseIp(address);
+      if (!p) {
+        results[i] = failedAddress({
+          kind,
+          address,
+          link: this.name,
+          errno: ERRNO.EINVAL,
+          hint: `invalid IP address "${address}"`,
+        });
+      } else if (!link) {
+        results[i] = failedAddress({ kind, address, link: this.name, errno: ERRNO.ENODEV });
+      } else {
+        valid.push({ i, ...p });
+      }
+    }
+    if (!link) return results;
+    const type = kind === "add" ? RTM.NEWADDR : RTM.DELADDR;
+    const errnos = this.#c.exchange(valid, (w, a, flags, seq) => {
+      // like: ip addr add 10.96.0.10/32 dev kube-ipvs0
+      w.begin(type, kind === "add" ? flags | NLM_F_CREATE | NLM_F_EXCL : flags, seq);
+      const at = w.header(IFADDRMSG_LEN);
+      w.view.setUint8(at, a.family === 6 ? AF_INET6 : AF_INET);
+      w.view.setUint8(at + 1, a.family === 6 ? 128 : 32);
+      w.view.setUint8(at + 3, RT_SCOPE_UNIVERSE);
+      w.view.setUint32(at + 4, link.index, true);
+      w.bytesAttr(IFA.LOCAL, a.bytes);
+      w.bytesAttr(IFA.ADDRESS, a.bytes);
+      w.end();
+    }, `${kind} addresses of ${this.name}`);
+    for (let k = 0; k < valid.length; k++) {
+      const { i } = valid[k] as { i: number };
+      const address = addresses[i] as string;
+      const errno = errnos[k] as number;
+      results[i] = errno === 0
+        ? { ok: true, address }
+        : failedAddress({ kind, address, link: this.name, errno });
+    }
+    return results;
+  }
+}
+
+function decodeLink(view: DataView, m: MessageRef): LinkState {
+  const at = m.offset + NLMSG_HDRLEN;
+  const a = new Attrs(view, at + IFINFOMSG_LEN, m.offset + m.length, IFLA.MAX);
+  return {
+    name: a.string(IFLA.IFNAME),
+    index: view.getInt32(at + 4, true),
+    kind: a.nested(IFLA.LINKINFO, IFLA_INFO.MAX)?.string(IFLA_INFO.KIND) ?? "",
+    up: (view.getUint32(at + 8, true) & IFF_UP) !== 0,
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * The batch engine every netlink user in kipvs goes through: requests are written back to back
+ * into one buffer and sent many per datagram, only the last of each send asks for an
+ * acknowledgement, and the kernel's error replies (which it sends for any failing message,
+ * acknowledged or not, tagged with its sequence number) are matched back to the requests. The
+ * kernel handles the messages in order during the send, so once the last one is acknowledged
+ * every request without an error reply has succeeded.
+ *
+ * @module
+ */
+
+import { KipvsError } from "../../errors.ts";
+import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR } from "./constants.ts";
+import { ERRNO, netlinkErrno, netlinkError } from "./errno.ts";
+import { type MessageRef, messages } from "./reader.ts";
+import { type Datagram, NetlinkSocket, type NetlinkSocketOptions } from "./socket.ts";
+import { MessageWriter } from "./writer.ts";
+
+/** Writes one request: call `w.begin(type, flags, seq)`, the payload, then `w.end()`. */
+export type Encode<T> = (w: MessageWriter, item: T, flags: number, seq: number) => void;
+
+/** What the client needs of a socket: {@link NetlinkSocket}, or a scripted one in unit tests. */
+export type NetlinkTransport = Pick<
+  NetlinkSocket,
+  "send" | "receive" | "view" | "sendBufferBytes" | "receiveBufferBytes" | "resolveFamily" | "close"
+>;
+
+/** Options of {@link NetlinkClient}. */
+export interface NetlinkClientOptions extends NetlinkSocketOptions {
+  /** Use this transport instead of opening a socket (unit tests, captures). */
+  transport?: NetlinkTransport;
+  /** Most requests in one send (default 512; fewer when the receive buffer is small). */
+  maxPerSend?: number;
+  /** How long to wait for the kernel's answer to a send, ms (default 10 s). */
+  replyTimeoutMs?: number;
+  /** The first sequence number (default random), for replaying captured conversations. */
+  firstSeq?: number;
+}
+
+/** Errno of a request whose outcome is unknown because its error reply may have been dropped. */
+export const OUTCOME_UNKNOWN = ERRNO.ENOBUFS;
+
+// The kernel charges a reply's whole buffer (about 1 KiB for a capped error) to the receive
+// buffer; keep the worst case of one send (every request failing) within half of it.
+const REPLY_COST = 2048;
+
+/** Sends requests over one netlink socket, alone, in batches, or as dumps. */
+export class NetlinkClient {
+  #sock: NetlinkTransport;
+  #w = new MessageWriter();
+  #seq: number;
+  #sent = 0;
+  #maxPerSend: number;
+  #maxBytes: number;
+  #timeoutMs: number;
+
+  constructor(options: NetlinkClientOptions) {
+    this.#sock = options.transport ?? NetlinkSocket.open(options);
+    this.#seq = (options.firstSeq ?? Math.floor(Math.random() * 0x7fff_ffff)) >>> 0;
+    this.#maxPerSend = Math.max(
+      1,
+      Math.min(options.maxPerSend ?? 512, Math.floor(this.#sock.receiveBufferBytes / REPLY_COST)),
+    );
+    // netlink refuses a datagram longer than the send buffer minus a little.
+    this.#maxBytes = Math.max(4096, Math.min(this.#sock.sendBufferBytes - 4096, 1 << 20));
+    this.#timeoutMs = options.replyTimeoutMs ?? 10_000;
+  }
+
+  /** The socket (for family resolution). */
+  get socket(): NetlinkTransport {
+    return this.#sock;
+  }
+
+  /** Netlink request messages sent so far. */
+  get messagesSent(): number {
+    return this.#sent;
+  }
+
+  /** Requests per send in {@link exchange}. */
+  get maxPerSend(): number {
+    return this.#maxPerSend;
+  }
+
+  /**
+   * Sends every item as one request and returns one errno per item (0 for success), in order.
+   * A failing request never stops the others. Items whose outcome was lost (the socket overran
+   * or the acknowledgement never came) get {@link OUTCOME_UNKNOWN}.
+   */
+  exchange<T>(items: readonly T[], encode: Encode<T>, what: string): Int32Array {
+    const errnos = new Int32Array(items.length);
+    const w = this.#w;
+    let i = 0;
+    while (i < items.length) {
+      w.reset();
+      const first = this.#seq;
+      let count = 0;
+      let lastStart = 0;
+      while (i + count < items.length && count < this.#maxPerSend) {
+        const before = w.length;
+        encode(w, items[i + count] as T, NLM_F_REQUEST, (first + count) >>> 0);
+        if (w.length > this.#maxBytes && count > 0) {
+          w.truncate(before); // it opens the next send
+          break;
+        }
+        lastStart = before;
+        count++;
+        if (w.length >= this.#maxBytes) break;
+      }
+      if (w.length > this.#maxBytes) {
+        // One request longer than the socket takes: the kernel's own answer would be EMSGSIZE.
+        errnos[i++] = ERRNO.EMSGSIZE;
+        continue;
+      }
+      w.addFlags(lastStart, NLM_F_ACK);
+      this.#seq = (first + count) >>> 0;
+      const chunk = errnos.subarray(i, i + count);
+      i += count;
+      try {
+        this.#sock.send(w.bytes(), what);
+      } catch (err) {
+        // A refused send delivered nothing: every request in it failed alike; go on.
+        chunk.fill(netlinkErrno(err) ?? ERRNO.EIO);
+        continue;
+      }
+      this.#sent += count;
+      this.#collect(first, chunk);
+    }
+    return errnos;
+  }
+
+  /**
+   * Sends one request that the kernel answers with one message (a GET without DUMP) and
+   * returns what `onReply` makes of it. An error reply throws a netlink error naming `what`.
+   */
+  request<R>(
+    encode: (w: MessageWriter, flags: number, seq: number) => void,
+    what: string,
+    onReply: (view: DataView, msg: MessageRef) => R,
+  ): R {
+    const seq = this.#send1(encode, NLM_F_REQUEST, what);
+    const view = this.#sock.view;
+    for (;;) {
+      for (const d of this.#receive(what)) {
+        for (const m of messages(view, d.length, d.offset)) {
+          if (m.seq !== seq) continue;
+          if (m.type === NLMSG_ERROR) {
+            const errno = -view.getInt32(m.offset + 16, true);
+            throw errno === 0
+              ? new KipvsError("netlink", `${what}: acknowledged without a reply`)
+              : netlinkError({ what, errno });
+          }
+          return onReply(view, m);
+        }
+      }
+    }
+  }
+
+  /**
+   * Sends a dump request and passes every answer message to `onMessage` (valid only during
+   * the call). An error reply throws a netlink error naming `what`.
+   */
+  dump(
+    encode: (w: MessageWriter, flags: number, seq: number) => void,
+    what: string,
+    onMessage: (view: DataView, msg: MessageRef) => void,
+  ): void {
+    const seq = this.#send1(encode, NLM_F_REQUEST | NLM_F_DUMP, what);
+    const view = this.#sock.view;
+    for (;;) {
+      for (const d of this.#receive(what)) {
+        for (const m of messages(view, d.length, d.offset)) {
+          if (m.seq !== seq) continue;
+          if (m.type === NLMSG_DONE) return;
+          if (m.type === NLMSG_ERROR) {
+            const errno = -view.getInt32(m.offset + 16, true);
+            if (errno === 0) return;
+            throw netlinkError({ what, errno });
+          }
+          onMessage(view, m);
+        }
+      }
+    }
+  }
+
+  /** Closes the socket. */
+  close(): void {
+    this.#sock.close();
+  }
+
+  #send1(
+    encode: (w: MessageWriter, flags: number, seq: number) => void,
+    flags: number,
+    what: string,
+  ): number {
+    const seq = this.#seq;
+    this.#seq = (seq + 1) >>> 0;
+    this.#w.reset();
+    encode(this.#w, flags, seq);
+    this.#sock.send(this.#w.bytes(), what);
+    this.#sent++;
+    return seq;
+  }
+
+  #receive(what: string): readonly Datagram[] {
+    const r = this.#sock.receive(this.#timeoutMs);
+    if (r.kind === "data") return r.datagrams;
+    if (r.kind === "overrun") throw netlinkError({ what, errno: ERRNO.ENOBUFS });
+    throw netlinkError({ what, errno: ERRNO.ETIMEDOUT, hint: "no answer from the kernel" });
+  }
+
+  /** Reads replies to the send whose first sequence number is `first` into `out`. */
+  #collect(first: number, out: Int32Array): void {
+    const count = out.length;
+    const last = count - 1;
+    out.fill(-1); // -1: no reply seen yet
+    let lost = false;
+    let waitMs = this.#timeoutMs;
+    for (;;) {
+      const r = this.#sock.receive(waitMs);
+      if (r.kind === "overrun") {
+        // Replies were dropped: drain what is queued, then call the silent ones unknown.
+        lost = true;
+        waitMs = 0;
+        continue;
+      }
+      if (r.kind === "timeout") {
+        lost = true;
+        break;
+      }
+      let done = false;
+      const view = this.#sock.view;
+      for (const d of r.datagrams) {
+        for (const m of messages(view, d.length, d.offset)) {
+          if (m.type !== NLMSG_ERROR) continue;
+          const idx = (m.seq - first) >>> 0;
+          if (idx >= count) continue; // a late reply to an earlier send
+          out[idx] = -view.getInt32(m.offset + 16, true);
+          if (idx === last) done = true;
+        }
+      }
+      if (done) break;
+    }
+    const silent = lost ? OUTCOME_UNKNOWN : 0;
+    for (let k = 0; k < count; k++) if (out[k] === -1) out[k] = silent;
+  }
+}
