@@ -14,6 +14,9 @@ import { modprobe } from "../dataplane/sysctl/reconcile.ts";
 import { type LogFormat, Logger, type LogLevel } from "../observe/log.ts";
 import type { CommandResult } from "./result.ts";
 import { sysctlCommand } from "./sysctl.ts";
+import { runCommand } from "./run.ts";
+import { addProxyFlags, resolveProxyConfig } from "./runflags.ts";
+import { parseConfigFile } from "../proxy/configfile.ts";
 import { stdoutWantsColor } from "./table.ts";
 import { VERSION } from "../version.ts";
 
@@ -93,8 +96,47 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
       }));
     });
 
-  program.command("run").description("watch the cluster and keep the node's dataplane in step")
-    .allowUnknownOption().action(notBuilt("run"));
+  addProxyFlags(
+    program.command("run").description("watch the cluster and keep the node's dataplane in step"),
+  )
+    .option("--manifests <path>", "read objects from a manifest file or directory, not the API")
+    .option("--kubeconfig <file>", "kubeconfig of the API server (default: in-cluster)")
+    .option("--master <url>", "API server address (overrides the kubeconfig's)")
+    .option("--once", "sync once and exit", false)
+    .option("--skip-sysctl", "do not apply the kernel settings at start", false)
+    .action(async (o, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const file = o.config
+        ? parseConfigFile(await readNamedFile(o.config, "--config"), o.config)
+        : undefined;
+      const level = cmd.getOptionValueSource("logLevel") === "cli"
+        ? g.logLevel
+        : file?.logLevel ?? g.logLevel;
+      const format = cmd.getOptionValueSource("logFormat") === "cli"
+        ? g.logFormat
+        : file?.logFormat ?? g.logFormat;
+      const logger = new Logger({ level, format, fields: { cmd: "run" } });
+      const config = resolveProxyConfig(
+        o,
+        (k) => cmd.getOptionValueSource(k),
+        file,
+        Deno.hostname().toLowerCase(),
+      );
+      await set(runCommand({
+        config,
+        manifests: o.manifests,
+        kubeconfig: o.kubeconfig ?? file?.kubeconfig,
+        master: o.master,
+        once: o.once,
+        skipSysctl: o.skipSysctl,
+      }, {
+        exec: new SystemExec(),
+        logger,
+        isRoot: Deno.uid() === 0,
+        kernelRelease: Deno.osRelease(),
+        stopSignal: stopSignal(),
+      }));
+    });
   program.command("dump").description("show what is programmed, by namespace/service:port")
     .allowUnknownOption().action(notBuilt("dump"));
   program.command("explain").description("trace where a packet to proto/ip:port goes")
@@ -116,6 +158,24 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
   out.stdout(result.stdout);
   if (result.stderr) out.stderr(result.stderr);
   return result.code;
+}
+
+/** Reads a file the operator named; a failure is an `io` error naming the flag and the path. */
+async function readNamedFile(path: string, flag: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    throw new KipvsError("io", `${flag}: cannot read ${path}`, { cause: err });
+  }
+}
+
+/** Resolves with the name of the first SIGTERM or SIGINT. */
+function stopSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(sig, () => resolve(sig));
+    }
+  });
 }
 
 function reportError(err: unknown, format: LogFormat, out: CliOutput): void {

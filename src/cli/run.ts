@@ -1,0 +1,206 @@
+/**
+ * `kipvs run`: program the node from a source and keep it programmed. `--once` does one full
+ * sync and exits (0, or 1 when the sync failed; bad objects alone do not fail it).
+ *
+ * @module
+ */
+
+import { KipvsError } from "../errors.ts";
+import { ConntrackProgram } from "../dataplane/conntrack.ts";
+import type { Exec } from "../dataplane/exec.ts";
+import { KernelIpset } from "../dataplane/ipset/ipset.ts";
+import { resolveBackend } from "../dataplane/iptables/backend.ts";
+import { KernelIptables } from "../dataplane/iptables/iptables.ts";
+import { KernelIpvs } from "../dataplane/ipvs/kernel.ts";
+import { KernelDummyLink } from "../dataplane/link/kernel.ts";
+import { SysctlProgram } from "../dataplane/sysctl/io.ts";
+import { applySysctls, modprobe } from "../dataplane/sysctl/reconcile.ts";
+import { wantedSettings } from "../dataplane/sysctl/settings.ts";
+import { healthzHandler, metricsHandler, parseBindAddress, serve } from "../observe/http.ts";
+import type { Logger } from "../observe/log.ts";
+import { ProxyMetrics } from "../observe/metrics.ts";
+import { ProxyHealth } from "../observe/proxyhealth.ts";
+import { ServiceHealthServers } from "../observe/servicehealth.ts";
+import type { ProxyConfig } from "../proxy/config.ts";
+import { Daemon } from "../proxy/daemon.ts";
+import { nodeInfo } from "../proxy/nodeinfo.ts";
+import { type Dataplane, Proxier } from "../proxy/proxier.ts";
+import { ManifestSource } from "../source/manifest.ts";
+import { openKubeSource } from "../source/kube/open.ts";
+import { validateObject } from "../k8s/validate.ts";
+import type { ClusterSource } from "../source/source.ts";
+import type { CommandResult } from "./result.ts";
+
+/** What `kipvs run` was asked to do. */
+export interface RunOptions {
+  config: ProxyConfig;
+  /** Manifest file or directory; without it, the Kubernetes API. */
+  manifests?: string;
+  kubeconfig?: string;
+  master?: string;
+  once: boolean;
+  skipSysctl: boolean;
+}
+
+/** Process-level dependencies (signals, exec) so tests can drive the command. */
+export interface RunDeps {
+  exec: Exec;
+  logger: Logger;
+  isRoot: boolean;
+  kernelRelease: string;
+  /** Resolves when the process is asked to stop (SIGTERM/SIGINT). */
+  stopSignal: Promise<string>;
+}
+
+/** Opens the kernel facilities kipvs drives. */
+export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise<Dataplane> {
+  const backend = await resolveBackend(config.iptablesBackend, deps.exec);
+  deps.logger.debug("iptables backend", { backend });
+  return {
+    ipvs: KernelIpvs.open(),
+    link: KernelDummyLink.open(),
+    ipset: new KernelIpset(deps.exec),
+    iptables: new KernelIptables({ exec: deps.exec, backend }),
+    conntrack: new ConntrackProgram(deps.exec, deps.logger),
+  };
+}
+
+/** The manifest source with --manifests, else the Kubernetes API (kubeconfig or in-cluster). */
+export async function openSource(
+  opts: Pick<RunOptions, "manifests" | "kubeconfig" | "master" | "config">,
+  log: Logger,
+): Promise<ClusterSource> {
+  const nodeName = opts.config.hostname;
+  if (opts.manifests) return new ManifestSource({ path: opts.manifests, nodeName, logger: log });
+  return await openKubeSource({
+    kubeconfig: opts.kubeconfig,
+    master: opts.master,
+    nodeName,
+    decode: (raw) => validateObject(raw),
+    log,
+  });
+}
+
+async function applyKernelSettings(opts: RunOptions, deps: RunDeps): Promise<void> {
+  const io = new SysctlProgram(deps.exec);
+  const verdicts = await applySysctls({
+    io,
+    settings: wantedSettings({
+      kernelRelease: deps.kernelRelease,
+      strictArp: opts.config.strictARP,
+    }),
+    loadModule: modprobe(deps.exec),
+  });
+  for (const v of verdicts) {
+    if (v.changedFrom !== undefined) {
+      deps.logger.info("sysctl set", { key: v.key, from: v.changedFrom, to: v.current });
+    } else if (v.state === "missing" || v.state === "differs") {
+      deps.logger.warn("sysctl not right", {
+        key: v.key,
+        want: v.want,
+        current: v.current,
+        reason: v.reason,
+      });
+    }
+  }
+}
+
+/** Runs `kipvs run`. */
+export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<CommandResult> {
+  const log = deps.logger;
+  if (!deps.isRoot) {
+    throw new KipvsError(
+      "not-root",
+      "kipvs run must run as root (it programs IPVS, ipsets and iptables)",
+    );
+  }
+  if (!opts.skipSysctl) await applyKernelSettings(opts, deps);
+  const dataplane = await openDataplane(opts.config, deps);
+  const { config } = opts;
+  if (config.tcpTimeoutSeconds || config.tcpFinTimeoutSeconds || config.udpTimeoutSeconds) {
+    await dataplane.ipvs.setTimeouts({
+      tcp: config.tcpTimeoutSeconds,
+      tcpFin: config.tcpFinTimeoutSeconds,
+      udp: config.udpTimeoutSeconds,
+    });
+  }
+  const source = await openSource(opts, log);
+  await source.start();
+  const proxier = new Proxier({ config, dataplane, logger: log });
+  try {
+    if (opts.once) return await once(source, proxier, opts, log);
+    return await daemon(source, proxier, opts, deps);
+  } finally {
+    await source.stop();
+    dataplane.ipvs.close();
+    dataplane.link.close();
+  }
+}
+
+async function once(
+  source: ClusterSource,
+  proxier: Proxier,
+  opts: RunOptions,
+  log: Logger,
+): Promise<CommandResult> {
+  const state = source.snapshot();
+  try {
+    const r = await proxier.sync({
+      state,
+      node: nodeInfo({
+        config: opts.config,
+        node: state.node,
+        interfaces: Deno.networkInterfaces(),
+      }),
+      services: new Set(),
+      full: true,
+    });
+    log.info("synced", { ...r, ms: +r.ms.toFixed(1) });
+    return { code: 0, stdout: "" };
+  } catch (err) {
+    log.error("sync failed", { err });
+    return { code: 1, stdout: "" };
+  }
+}
+
+async function daemon(
+  source: ClusterSource,
+  proxier: Proxier,
+  opts: RunOptions,
+  deps: RunDeps,
+): Promise<CommandResult> {
+  const { config } = opts;
+  const log = deps.logger;
+  const metrics = new ProxyMetrics();
+  const health = new ProxyHealth(2 * config.syncPeriodMs);
+  const serviceHealth = new ServiceHealthServers({
+    logger: log,
+    proxyHealthy: () => health.healthy(Date.now()),
+  });
+  const servers: Deno.HttpServer[] = [];
+  servers.push(
+    serve(
+      parseBindAddress(config.healthzBindAddress, "--healthz-bind-address"),
+      "--healthz-bind-address",
+      healthzHandler(health),
+    ),
+  );
+  servers.push(
+    serve(
+      parseBindAddress(config.metricsBindAddress, "--metrics-bind-address"),
+      "--metrics-bind-address",
+      metricsHandler(metrics, health),
+    ),
+  );
+  const d = new Daemon({ config, source, proxier, logger: log, metrics, health, serviceHealth });
+  d.start();
+  log.info("kipvs running", { node: config.hostname, scheduler: config.scheduler });
+  const signal = await deps.stopSignal;
+  log.info("stopping; the dataplane stays as it is", { signal });
+  // Bounded: a sync in progress may finish, the rest must not keep the process beyond a second.
+  await Promise.race([
+    Promise.all([d.stop(), serviceHealth.close(), ...servers.map((s) => s.shutdown())]),
+    new Promise((r) => setTimeout(r, 800)),
+  ]);
+  return { code: 0, stdout: "" };
+}

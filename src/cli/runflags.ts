@@ -1,0 +1,158 @@
+/**
+ * The flags of `kipvs run` under kube-proxy's names, and how flags, `--config` and defaults
+ * combine: defaults, then the configuration file, then every flag given on the command line.
+ *
+ * @module
+ */
+
+import { type Command, Option } from "commander";
+import { KipvsError } from "../errors.ts";
+import { DEFAULT_CONFIG, type ProxyConfig } from "../proxy/config.ts";
+import type { FileConfig } from "../proxy/configfile.ts";
+import { parseDuration } from "../proxy/duration.ts";
+import { nodePortCIDRs } from "../proxy/nodeports.ts";
+import { parseCIDR } from "../k8s/ip.ts";
+
+/** IPVS schedulers of the kernel. */
+export const SCHEDULERS = [
+  "rr",
+  "wrr",
+  "lc",
+  "wlc",
+  "lblc",
+  "lblcr",
+  "dh",
+  "sh",
+  "sed",
+  "nq",
+  "fo",
+  "ovf",
+  "mh",
+];
+
+/** Adds the proxy flags to a command (shared by `run` and the commands that plan). */
+export function addProxyFlags(cmd: Command): Command {
+  return cmd
+    .option("--config <file>", "a KubeProxyConfiguration file (kube-proxy's --config)")
+    .option("--hostname-override <name>", "this node's name (default: the host name)")
+    .option("--ipvs-scheduler <name>", `IPVS scheduler: ${SCHEDULERS.join(" ")}`, "rr")
+    .option("--ipvs-sync-period <duration>", "full resync at least this often", "30s")
+    .option("--ipvs-min-sync-period <duration>", "at most one sync this often", "1s")
+    .option("--ipvs-exclude-cidrs <cidrs>", "virtual servers kipvs never removes", "")
+    .option("--ipvs-strict-arp", "set arp_ignore=1 and arp_announce=2", false)
+    .option("--ipvs-tcp-timeout <duration>", "idle TCP session timeout (0: leave)", "0s")
+    .option("--ipvs-tcpfin-timeout <duration>", "TCP timeout after FIN (0: leave)", "0s")
+    .option("--ipvs-udp-timeout <duration>", "UDP timeout (0: leave)", "0s")
+    .option("--cluster-cidr <cidrs>", "pod CIDRs, for local traffic detection", "")
+    .option("--masquerade-all", "SNAT all traffic to service addresses", false)
+    .option("--iptables-masquerade-bit <bit>", "fwmark bit that asks for SNAT", "14")
+    .addOption(
+      new Option("--masquerade-bit <bit>", "alias of --iptables-masquerade-bit").hideHelp(),
+    )
+    .option(
+      "--nodeport-addresses <cidrs>",
+      'addresses that serve node ports: CIDRs, or "primary" (default: all local addresses)',
+      "",
+    )
+    .option("--healthz-bind-address <host:port>", "healthz server", "0.0.0.0:10256")
+    .option("--metrics-bind-address <host:port>", "metrics server", "127.0.0.1:10249")
+    .option("--graceful-termination-check-period <duration>", "draining check period", "10s")
+    .addOption(
+      new Option(
+        "--iptables-backend <backend>",
+        "iptables backend (auto: detect like iptables-wrappers)",
+      )
+        .choices(["auto", "legacy", "nft"]).default("auto"),
+    );
+}
+
+/** How commander reports where a value came from. */
+export type ValueSource = (key: string) => string | undefined;
+
+function bad(flag: string, value: unknown, why: string): never {
+  throw new KipvsError("usage", `${flag}: ${JSON.stringify(value)} ${why}`);
+}
+
+function duration(flag: string, v: string): number {
+  return parseDuration(v) ?? bad(flag, v, "is not a duration (e.g. 30s, 1m)");
+}
+
+function cidrs(flag: string, v: string): string[] {
+  const list = v.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const c of list) if (!parseCIDR(c)) bad(flag, c, "is not a CIDR");
+  return list;
+}
+
+/** Merges defaults, the file and the flags given, and validates the result. */
+export function resolveProxyConfig(
+  opts: Record<string, unknown>,
+  source: ValueSource,
+  file: FileConfig | undefined,
+  hostname: string,
+): ProxyConfig {
+  const c: ProxyConfig = { ...DEFAULT_CONFIG, hostname, ...file?.config };
+  const given = (k: string) => source(k) === "cli";
+  const s = (k: string) => String(opts[k] ?? "");
+  if (given("hostnameOverride")) c.hostname = s("hostnameOverride").trim().toLowerCase();
+  if (given("ipvsScheduler")) c.scheduler = s("ipvsScheduler");
+  if (given("ipvsSyncPeriod")) c.syncPeriodMs = duration("--ipvs-sync-period", s("ipvsSyncPeriod"));
+  if (given("ipvsMinSyncPeriod")) {
+    c.minSyncPeriodMs = duration("--ipvs-min-sync-period", s("ipvsMinSyncPeriod"));
+  }
+  if (given("ipvsExcludeCidrs")) {
+    c.excludeCIDRs = cidrs("--ipvs-exclude-cidrs", s("ipvsExcludeCidrs"));
+  }
+  if (given("ipvsStrictArp")) c.strictARP = true;
+  if (given("ipvsTcpTimeout")) {
+    c.tcpTimeoutSeconds = duration("--ipvs-tcp-timeout", s("ipvsTcpTimeout")) / 1000;
+  }
+  if (given("ipvsTcpfinTimeout")) {
+    c.tcpFinTimeoutSeconds = duration("--ipvs-tcpfin-timeout", s("ipvsTcpfinTimeout")) / 1000;
+  }
+  if (given("ipvsUdpTimeout")) {
+    c.udpTimeoutSeconds = duration("--ipvs-udp-timeout", s("ipvsUdpTimeout")) / 1000;
+  }
+  if (given("clusterCidr")) c.clusterCIDRs = cidrs("--cluster-cidr", s("clusterCidr"));
+  if (given("masqueradeAll")) c.masqueradeAll = true;
+  for (
+    const [k, flag] of [["iptablesMasqueradeBit", "--iptables-masquerade-bit"], [
+      "masqueradeBit",
+      "--masquerade-bit",
+    ]]
+  ) {
+    if (!given(k as string)) continue;
+    const b = Number(s(k as string));
+    c.masqueradeBit = Number.isInteger(b) && b >= 0 && b <= 31
+      ? b
+      : bad(flag as string, s(k as string), "must be an integer 0-31");
+  }
+  if (given("nodeportAddresses")) {
+    c.nodePortAddresses = s("nodeportAddresses").split(",").map((x) => x.trim()).filter(Boolean);
+  }
+  if (given("healthzBindAddress")) c.healthzBindAddress = s("healthzBindAddress");
+  if (given("metricsBindAddress")) c.metricsBindAddress = s("metricsBindAddress");
+  if (given("gracefulTerminationCheckPeriod")) {
+    c.gracefulTerminationCheckPeriodMs = duration(
+      "--graceful-termination-check-period",
+      s("gracefulTerminationCheckPeriod"),
+    );
+  }
+  if (given("iptablesBackend")) {
+    c.iptablesBackend = s("iptablesBackend") as ProxyConfig["iptablesBackend"];
+  }
+
+  if (!SCHEDULERS.includes(c.scheduler)) {
+    bad("--ipvs-scheduler", c.scheduler, `is not one of ${SCHEDULERS.join(" ")}`);
+  }
+  if (c.syncPeriodMs <= 0) bad("--ipvs-sync-period", c.syncPeriodMs, "must be greater than 0");
+  if (c.minSyncPeriodMs > c.syncPeriodMs) {
+    bad("--ipvs-min-sync-period", `${c.minSyncPeriodMs}ms`, "must not exceed --ipvs-sync-period");
+  }
+  if (c.gracefulTerminationCheckPeriodMs <= 0) {
+    bad("--graceful-termination-check-period", c.gracefulTerminationCheckPeriodMs, "must be > 0");
+  }
+  if (!c.hostname) bad("--hostname-override", c.hostname, "is empty and the host has no name");
+  // Validates CIDRs and "primary"; throws naming the value.
+  nodePortCIDRs(c.nodePortAddresses);
+  return c;
+}

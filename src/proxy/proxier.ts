@@ -1,0 +1,372 @@
+/**
+ * One sync of the node's dataplane: plan, compare with the kernel, apply the differences.
+ *
+ * A full sync plans every service and reads everything back from the kernel (IPVS table,
+ * kube-ipvs0 addresses, ipsets, iptables), so it adopts what it finds and repairs drift. An
+ * incremental sync replans only the services that changed, reads back only their virtual servers,
+ * and writes ipsets and iptables only when an entry or a rule changed: its work is in proportion
+ * to the change. Writes go in an order that never leaves traffic worse than before: addresses and
+ * virtual servers are added before the sets and rules that send traffic to them, and removals
+ * come last.
+ *
+ * @module
+ */
+
+import { KipvsError } from "../errors.ts";
+import type { Conntrack, StaleUdpFlow } from "../dataplane/conntrack.ts";
+import type { Ipset } from "../dataplane/ipset/ipset.ts";
+import { planIpsetRestore } from "../dataplane/ipset/restore.ts";
+import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
+import type { Iptables } from "../dataplane/iptables/iptables.ts";
+import { renderIptables, rulesPayload } from "../dataplane/iptables/render.ts";
+import { syncIptables, syncSetsAndRules } from "../dataplane/iptables/sync.ts";
+import type { Ipvs, IpvsOp, ServiceEntry } from "../dataplane/ipvs/types.ts";
+import type { DummyLink } from "../dataplane/link/types.ts";
+import type { Logger } from "../observe/log.ts";
+import type { ClusterState } from "../source/source.ts";
+import type { Family, NodeInfo, ProxyConfig } from "./config.ts";
+import type { DesiredState } from "./desired.ts";
+import { GracefulTermination } from "./graceful.ts";
+import { diffVirtualServer, type Draining, kernelServiceKey, parseServiceKey } from "./ipvsdiff.ts";
+import { PlanMerge } from "./merge.ts";
+import { planService, slicesByService } from "./plan.ts";
+import { type CIDR, cidrContains, parseCIDR, parseIP } from "../k8s/ip.ts";
+
+/** The kernel facilities one sync drives. */
+export interface Dataplane {
+  ipvs: Ipvs;
+  link: DummyLink;
+  ipset: Ipset;
+  iptables: Iptables;
+  conntrack: Conntrack;
+}
+
+/** What one sync did, for logs, metrics and tests. */
+export interface SyncReport {
+  full: boolean;
+  /** Services replanned. */
+  services: number;
+  /** IPVS operations applied, by kind, and how many failed. */
+  ipvsOps: number;
+  ipvsFailed: number;
+  /** Netlink messages sent (IPVS and kube-ipvs0). */
+  netlinkMessages: number;
+  addressesAdded: number;
+  addressesRemoved: number;
+  ipsetRestores: number;
+  ipsetEntries: number;
+  iptablesRestores: number;
+  /** Real servers left draining. */
+  draining: number;
+  /** Sum of every write (0 means the kernel already matched). */
+  writes: number;
+  ms: number;
+}
+
+/** What decides a sync. */
+export interface SyncInput {
+  state: ClusterState;
+  node: NodeInfo;
+  /** Services to replan; ignored by a full sync. */
+  services: ReadonlySet<string>;
+  full: boolean;
+}
+
+/** Options of {@link Proxier}. */
+export interface ProxierOptions {
+  config: ProxyConfig;
+  dataplane: Dataplane;
+  logger: Logger;
+}
+
+/** Keeps the dataplane in step with the plan. Not reentrant: the sync runner serialises calls. */
+export class Proxier {
+  #o: ProxierOptions;
+  #merge: PlanMerge | undefined;
+  #node: string | undefined;
+  #ipsetSnapshot: IpsetSnapshot | undefined;
+  /** The rules last written (or found equal), per family: the incremental path's reference. */
+  #rules = new Map<Family, string>();
+  #graceful = new GracefulTermination();
+
+  constructor(options: ProxierOptions) {
+    this.#o = options;
+  }
+
+  /** The desired state after the last sync (undefined before the first). */
+  get desired(): DesiredState | undefined {
+    return this.#merge?.state;
+  }
+
+  /** Real servers draining. */
+  get draining(): Draining[] {
+    return this.#graceful.list();
+  }
+
+  #lock: Promise<unknown> = Promise.resolve();
+
+  /** Runs `fn` after every kernel job queued before it: syncs and drain checks never overlap. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => {});
+    return run;
+  }
+
+  /** Runs one sync; throws a `sync` KipvsError when some writes failed (after doing the rest). */
+  sync(input: SyncInput): Promise<SyncReport> {
+    return this.#serial(() => this.#sync(input));
+  }
+
+  async #sync(input: SyncInput): Promise<SyncReport> {
+    const started = performance.now();
+    const nodeKey = JSON.stringify(input.node);
+    const full = input.full || !this.#merge || nodeKey !== this.#node;
+    const before = this.#messages();
+    const r: SyncReport = {
+      full,
+      services: 0,
+      ipvsOps: 0,
+      ipvsFailed: 0,
+      netlinkMessages: 0,
+      addressesAdded: 0,
+      addressesRemoved: 0,
+      ipsetRestores: 0,
+      ipsetEntries: 0,
+      iptablesRestores: 0,
+      draining: 0,
+      writes: 0,
+      ms: 0,
+    };
+    const failures: string[] = [];
+    try {
+      if (full) await this.#full(input, r, failures);
+      else await this.#incremental(input, r, failures);
+    } catch (err) {
+      // What the kernel holds is unknown now: the retry is a full sync that reads it all.
+      this.#ipsetSnapshot = undefined;
+      this.#rules.clear();
+      throw err;
+    } finally {
+      this.#node = full ? nodeKey : this.#node;
+      r.netlinkMessages = this.#messages() - before;
+      r.draining = this.#graceful.size;
+      r.writes = r.ipvsOps + r.addressesAdded + r.addressesRemoved + r.ipsetRestores +
+        r.iptablesRestores;
+      r.ms = performance.now() - started;
+    }
+    if (failures.length > 0) {
+      throw new KipvsError("sync", `${failures.length} write(s) failed: ${failures.join("; ")}`, {
+        details: { failures: failures.length },
+      });
+    }
+    return r;
+  }
+
+  /** Deletes draining real servers whose connections ended. */
+  checkDraining(): Promise<number> {
+    return this.#serial(async () => (await this.#graceful.check(this.#o.dataplane.ipvs)).length);
+  }
+
+  #messages(): number {
+    return this.#o.dataplane.ipvs.messagesSent + this.#o.dataplane.link.messagesSent;
+  }
+
+  #plan(input: SyncInput, merge: PlanMerge, keys: Iterable<string>): PlanDeltaSummary {
+    const { config } = this.#o;
+    const slices = slicesByService(input.state.endpointSlices.values());
+    const ctx = { config, node: input.node };
+    const sum = emptySummary();
+    for (const key of keys) {
+      const svc = input.state.services.get(key);
+      const d = merge.set(key, svc ? planService(svc, slices.get(key) ?? [], ctx) : undefined);
+      for (const k of d.virtualServers) sum.virtualServers.add(k);
+      for (const a of d.addressesAdded) sum.addressesAdded.add(a);
+      for (const a of d.addressesRemoved) sum.addressesRemoved.add(a);
+      sum.entriesChanged ||= d.entriesAdded.length + d.entriesRemoved.length > 0;
+    }
+    return sum;
+  }
+
+  async #full(input: SyncInput, r: SyncReport, failures: string[]): Promise<void> {
+    const { config, dataplane: dp } = this.#o;
+    const merge = new PlanMerge({ families: config.families });
+    this.#plan(input, merge, input.state.services.keys());
+    r.services = merge.size;
+    const desired = merge.state;
+    await dp.link.ensure();
+
+    // IPVS: every virtual server of the planned families, except other tools' (fwmark, or
+    // inside --ipvs-exclude-cidrs).
+    const observed = new Map<string, ServiceEntry>();
+    for (const e of await dp.ipvs.readAll()) {
+      const k = kernelServiceKey(e.key);
+      if (k && config.families.includes(e.key.family)) observed.set(k, e);
+    }
+    const keys = new Set([...desired.virtualServers.keys(), ...observed.keys()]);
+    const ops: IpvsOp[] = [];
+    const draining: Draining[] = [];
+    const udp: StaleUdpFlow[] = [];
+    for (const k of keys) {
+      const want = desired.virtualServers.get(k);
+      const have = observed.get(k);
+      if (!want && have && this.#excluded(k)) continue;
+      const d = diffVirtualServer(want, have);
+      ops.push(...d.ops);
+      draining.push(...d.draining);
+      udp.push(...d.removedUdp);
+    }
+    this.#graceful.clear();
+    this.#graceful.track(keys, draining);
+
+    const bound = new Set(await dp.link.listAddresses());
+    const add = [...desired.addresses].filter((a) => !bound.has(a));
+    const del = [...bound].filter((a) => !desired.addresses.has(a) && !this.#excludedIp(a));
+
+    await this.#addAddresses(add, r, failures);
+    await this.#applyIpvs(ops, r, failures);
+    const rules = await syncSetsAndRules({
+      ipset: dp.ipset,
+      iptables: dp.iptables,
+      desired,
+      config,
+    });
+    this.#ipsetSnapshot = rules.ipsetSnapshot;
+    r.ipsetRestores = rules.ipset.restored ? 1 : 0;
+    r.ipsetEntries = rules.ipset.added + rules.ipset.deleted;
+    r.iptablesRestores = rules.writes - r.ipsetRestores;
+    for (const f of config.families) this.#rules.set(f, await this.#renderRules(desired, f));
+    await this.#deleteAddresses(del, r, failures);
+    await dp.conntrack.clearUdp(udp);
+    this.#merge = merge;
+  }
+
+  async #incremental(input: SyncInput, r: SyncReport, failures: string[]): Promise<void> {
+    const { config, dataplane: dp } = this.#o;
+    const merge = this.#merge as PlanMerge;
+    const sum = this.#plan(input, merge, input.services);
+    r.services = input.services.size;
+    const desired = merge.state;
+
+    const ops: IpvsOp[] = [];
+    const draining: Draining[] = [];
+    const udp: StaleUdpFlow[] = [];
+    for (const k of sum.virtualServers) {
+      const want = desired.virtualServers.get(k);
+      const key = parseServiceKey(k);
+      const svc = await dp.ipvs.getService(key);
+      const have = svc && { ...svc, destinations: await dp.ipvs.listDestinations(key) };
+      const d = diffVirtualServer(want, have);
+      ops.push(...d.ops);
+      draining.push(...d.draining);
+      udp.push(...d.removedUdp);
+    }
+    this.#graceful.track(sum.virtualServers, draining);
+
+    await this.#addAddresses([...sum.addressesAdded], r, failures);
+    await this.#applyIpvs(ops, r, failures);
+    if (sum.entriesChanged) {
+      const plan = planIpsetRestore({
+        desired: desired.ipsets,
+        families: config.families,
+        current: this.#ipsetSnapshot ?? await dp.ipset.save(),
+      });
+      if (plan.payload !== "") {
+        await dp.ipset.restore(plan.payload);
+        r.ipsetRestores = 1;
+        r.ipsetEntries = plan.added + plan.deleted;
+      }
+      this.#ipsetSnapshot = plan.after;
+      // Rules depend on which sets are empty: rewrite them only when their text changed.
+      for (const family of config.families) {
+        const text = await this.#renderRules(desired, family);
+        if (text === this.#rules.get(family)) continue;
+        const res = await syncIptables(
+          dp.iptables,
+          renderIptables({
+            family,
+            config,
+            ipsets: desired.ipsets,
+            randomFully: await this.#randomFully(),
+          }),
+        );
+        if (res.restored) r.iptablesRestores++;
+        this.#rules.set(family, text);
+      }
+    }
+    await this.#deleteAddresses([...sum.addressesRemoved], r, failures);
+    await dp.conntrack.clearUdp(udp);
+  }
+
+  #randomFullyCache: boolean | undefined;
+  async #randomFully(): Promise<boolean> {
+    return this.#randomFullyCache ??= await this.#o.dataplane.iptables.hasRandomFully();
+  }
+
+  async #renderRules(desired: DesiredState, family: Family): Promise<string> {
+    const { config } = this.#o;
+    return rulesPayload(
+      renderIptables({
+        family,
+        config,
+        ipsets: desired.ipsets,
+        randomFully: await this.#randomFully(),
+      }),
+    );
+  }
+
+  #excluded(vsKey: string): boolean {
+    return this.#excludedIp(parseServiceKey(vsKey).address);
+  }
+
+  #exclude: CIDR[] | undefined;
+  #excludedIp(address: string): boolean {
+    const cidrs = this.#exclude ??= this.#o.config.excludeCIDRs.flatMap((c) => parseCIDR(c) ?? []);
+    const ip = parseIP(address);
+    return ip !== undefined && cidrs.some((c) => cidrContains(c, ip));
+  }
+
+  async #applyIpvs(ops: IpvsOp[], r: SyncReport, failures: string[]): Promise<void> {
+    if (ops.length === 0) return;
+    const results = await this.#o.dataplane.ipvs.apply(ops);
+    r.ipvsOps += ops.length;
+    for (const res of results) {
+      if (res.ok) continue;
+      r.ipvsFailed++;
+      failures.push(res.error.message);
+      this.#o.logger.warn("IPVS operation failed", { err: res.error, errno: res.errno });
+    }
+  }
+
+  async #addAddresses(addrs: string[], r: SyncReport, failures: string[]): Promise<void> {
+    if (addrs.length === 0) return;
+    await this.#o.dataplane.link.ensure();
+    for (const res of await this.#o.dataplane.link.addAddresses(addrs)) {
+      if (res.ok) r.addressesAdded++;
+      else if (res.errno !== 17) failures.push(res.error.message); // EEXIST: already bound
+    }
+  }
+
+  async #deleteAddresses(addrs: string[], r: SyncReport, failures: string[]): Promise<void> {
+    if (addrs.length === 0) return;
+    for (const res of await this.#o.dataplane.link.deleteAddresses(addrs)) {
+      if (res.ok) r.addressesRemoved++;
+      else if (res.errno !== 99) failures.push(res.error.message); // EADDRNOTAVAIL: not bound
+    }
+  }
+}
+
+interface PlanDeltaSummary {
+  virtualServers: Set<string>;
+  addressesAdded: Set<string>;
+  addressesRemoved: Set<string>;
+  entriesChanged: boolean;
+}
+
+function emptySummary(): PlanDeltaSummary {
+  return {
+    virtualServers: new Set(),
+    addressesAdded: new Set(),
+    addressesRemoved: new Set(),
+    entriesChanged: false,
+  };
+}
