@@ -8,10 +8,12 @@ Each request opens a new connection (TCP) or socket (UDP) and prints the first w
 answer (the pod's name), or "ERR timeout" / "ERR refused" / "ERR <reason>".
 "hold" keeps one TCP connection open for S seconds, sending a line every interval, and prints
 the server's name once, then "held N" with the number of answered lines, or "ERR ..." and the
-count so far when the connection breaks.
+count so far when the connection breaks. With --rst it ends the connection with a reset (IPVS
+then forgets it within seconds; after a FIN close IPVS keeps it in TIME_WAIT for two minutes).
 """
 import argparse
 import socket
+import struct
 import time
 
 
@@ -44,8 +46,10 @@ def one(proto, host, port, timeout, source):
         s.close()
 
 
-def hold(host, port, seconds, interval, timeout):
+def hold(host, port, seconds, interval, timeout, rst):
     s = socket.socket(family(host), socket.SOCK_STREAM)
+    if rst:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.settimeout(timeout)
     n = 0
     try:
@@ -78,9 +82,10 @@ def main():
     p.add_argument("--source")
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--interval", type=float, default=0.2)
+    p.add_argument("--rst", action="store_true")
     a = p.parse_args()
     if a.proto == "hold":
-        hold(a.host, a.port, a.seconds, a.interval, a.timeout)
+        hold(a.host, a.port, a.seconds, a.interval, a.timeout, a.rst)
         return
     for _ in range(a.count):
         print(one(a.proto, a.host, a.port, a.timeout, a.source), flush=True)

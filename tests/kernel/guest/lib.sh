@@ -19,6 +19,38 @@ kipvs() {
     "$KIPVS_ROOT/main.ts" "$@"
 }
 
+# kipvs_bg LOG ARGS...: start kipvs in the background, output to LOG; its pid in KIPVS_PID.
+kipvs_bg() {
+  log=$1
+  shift
+  # exec: the pid is kipvs's own, so signals reach it.
+  # shellcheck disable=SC2046
+  (exec "$DENO" run --node-modules-dir=manual --cached-only \
+    $(grep -v '^#' "$KIPVS_ROOT/scripts/permissions") "$KIPVS_ROOT/main.ts" "$@") >"$log" 2>&1 &
+  KIPVS_PID=$!
+}
+
+# now_ms: wall clock in milliseconds.
+now_ms() {
+  date +%s%3N
+}
+
+# wait_for SECONDS CMD...: run CMD every 50 ms until it succeeds; print the milliseconds it took,
+# or "timeout" and fail.
+wait_for() {
+  limit=$(($1 * 1000))
+  shift
+  t0=$(now_ms)
+  until "$@" >/dev/null 2>&1; do
+    if [ $(($(now_ms) - t0)) -gt "$limit" ]; then
+      echo timeout
+      return 1
+    fi
+    sleep 0.05
+  done
+  echo $(($(now_ms) - t0))
+}
+
 # node_init: the node's uplink bridge and forwarding (idempotent).
 node_init() {
   ip link show br-ext >/dev/null 2>&1 && return 0
