@@ -69,6 +69,8 @@ export interface GuestOptions {
   modules?: readonly string[];
   /** Extra environment for the script. */
   env?: Record<string, string>;
+  /** Called with the script's standard output as it grows (for demos). */
+  onStdout?: (text: string) => void;
 }
 
 /** What a boot left behind. */
@@ -132,7 +134,9 @@ export async function runInGuest(options: GuestOptions): Promise<GuestResult> {
       timedOut = true;
       killGroup(child.pid);
     }, timeoutMs + 10_000);
+    const tail = options.onStdout && followFile(`${work}/stdout`, options.onStdout);
     const out = await child.output();
+    await tail?.stop();
     const dec = new TextDecoder();
     const consoleLog = dec.decode(out.stdout) + dec.decode(out.stderr);
     const rcText = await readOr(`${work}/rc`, "");
@@ -155,6 +159,35 @@ export async function runInGuest(options: GuestOptions): Promise<GuestResult> {
       await Deno.remove(work, { recursive: true }).catch(() => {});
     }
   }
+}
+
+/** Polls a file and passes what was appended, until stopped (then passes the rest). */
+function followFile(path: string, onText: (text: string) => void): { stop(): Promise<void> } {
+  let offset = 0;
+  let running = true;
+  const dec = new TextDecoder();
+  const poll = async () => {
+    try {
+      const data = await Deno.readFile(path);
+      if (data.length > offset) onText(dec.decode(data.subarray(offset)));
+      offset = Math.max(offset, data.length);
+    } catch {
+      // Not created yet.
+    }
+  };
+  const loop = (async () => {
+    while (running) {
+      await poll();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await poll();
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
 }
 
 function killGroup(pid: number): void {
