@@ -118,3 +118,50 @@ function walk(dir: string, w: Walk): void {
 function isManifestName(name: string): boolean {
   return MANIFEST_EXTENSIONS.some((ext) => name.endsWith(ext));
 }
+
+/** What {@link statManifests} found for the paths file events named. */
+export interface PathsListing {
+  /** Path → signature of the named paths that are manifest files now. */
+  files: Map<string, string>;
+  /** Named paths that no longer exist. */
+  gone: string[];
+}
+
+/**
+ * Looks only at `paths` (absolute paths that file events named) under the directory `root`:
+ * the work of a change in proportion to the change. Undefined when a path needs the whole
+ * directory listed again: it is not a plain manifest file under `root` (a directory, a hidden
+ * name such as a ConfigMap's `..data`, another extension, outside `root`) or cannot be read.
+ */
+export function statManifests(root: string, paths: Iterable<string>): PathsListing | undefined {
+  const out: PathsListing = { files: new Map(), gone: [] };
+  for (const path of paths) {
+    if (!path.startsWith(root + "/") || !isManifestName(path)) return undefined;
+    if (path.slice(root.length + 1).split("/").some((s) => s.startsWith(".") || s === "")) {
+      return undefined;
+    }
+    try {
+      const info = Deno.statSync(path); // follows symlinks, as the listing does
+      if (!info.isFile) return undefined;
+      out.files.set(path, signature(info));
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) return undefined;
+      out.gone.push(path);
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether a rename event announces a complete manifest file: `path` is a manifest file now.
+ * A rename that took a file away (an editor moving the original aside before writing the new
+ * one) is not: the replacement may still be on its way.
+ */
+export function renamedIntoPlace(path: string): boolean {
+  if (!isManifestName(path)) return false;
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}

@@ -10,6 +10,9 @@
  *   A file that changes while it is read is read again later.
  * - Changes are debounced (`debounceMs`, default 200 ms; at most 20 times that under constant
  *   churn) and each reload notifies exactly the services whose Service or EndpointSlices changed.
+ *   A file renamed into place (how kubectl cp, editors' safe writes and most tools replace a
+ *   file) is complete: it is read after 5 ms of quiet instead. A reload after file events looks
+ *   only at the files they named; anything else (a directory, a hidden name) lists every file.
  * - When the path itself disappears, the last good state stays and the source polls until it
  *   returns.
  * - Besides file events, the files are listed again every `rescanMs` (default 10 s; only
@@ -23,7 +26,14 @@ import { resolve } from "node:path";
 import { describeError, KipvsError } from "../errors.ts";
 import type { Logger } from "../observe/log.ts";
 import type { ClusterSource, ClusterState, SourceChange, SourceHealth } from "./source.ts";
-import { isRacy, type Listing, listManifests, signature } from "./_manifest_files.ts";
+import {
+  isRacy,
+  type Listing,
+  listManifests,
+  renamedIntoPlace,
+  signature,
+  statManifests,
+} from "./_manifest_files.ts";
 import {
   type Definition,
   describeIdentity,
@@ -50,6 +60,9 @@ export interface ManifestSourceOptions {
   /** Watch for file events (default true); without, only the rescan sees changes. */
   watch?: boolean;
 }
+
+/** Quiet time after a file renamed into place before it is read (see Debounced's settleMs). */
+const SETTLE_MS = 5;
 
 /** Files read between two yields to the event loop (reads are synchronous: faster). */
 const READ_BATCH = 500;
@@ -78,6 +91,11 @@ export class ManifestSource implements ClusterSource {
   #rescan: ReturnType<typeof setInterval> | undefined;
   /** Paths named by file events since the last reload: read even if their signature held. */
   #forced = new Set<string>();
+  /**
+   * The next reload lists every file: a rescan, a retry, or an event that did not name a plain
+   * manifest file. Otherwise a reload looks only at the paths events named.
+   */
+  #listAll = true;
 
   constructor(options: ManifestSourceOptions) {
     this.#path = resolve(options.path);
@@ -90,6 +108,9 @@ export class ManifestSource implements ClusterSource {
     this.#reloads = new Debounced({
       delayMs,
       maxDelayMs: delayMs * 20,
+      // Files renamed into place by one command come within a few milliseconds of each other:
+      // read them in one reload (a sync each would wait out --ipvs-min-sync-period).
+      settleMs: Math.min(delayMs, SETTLE_MS),
       run: (firstAt) => this.#reload(false, firstAt),
       onError: (err) => this.#log.error("reloading manifests failed", { err }),
     });
@@ -107,7 +128,7 @@ export class ManifestSource implements ClusterSource {
     }
     this.#synced = true;
     if (this.#rescanMs > 0) {
-      this.#rescan = setInterval(() => this.#reloads.trigger(), this.#rescanMs);
+      this.#rescan = setInterval(() => this.#triggerFull(), this.#rescanMs);
     }
     this.#log.info("read manifests", {
       path: this.#path,
@@ -121,9 +142,13 @@ export class ManifestSource implements ClusterSource {
 
   snapshot(): ClusterState {
     const v = this.#view;
-    return v.node
-      ? { services: v.services, endpointSlices: v.endpointSlices, node: v.node }
-      : { services: v.services, endpointSlices: v.endpointSlices };
+    const state: ClusterState = {
+      services: v.services,
+      endpointSlices: v.endpointSlices,
+      endpointSlicesByService: v.slices.byService,
+    };
+    if (v.node) state.node = v.node;
+    return state;
   }
 
   onChange(listener: (change: SourceChange) => void): void {
@@ -153,9 +178,12 @@ export class ManifestSource implements ClusterSource {
   #startWatch(): void {
     if (!this.#watchEvents) return;
     this.#watch = watchManifests(this.#path, {
-      onEvent: (paths) => {
+      onEvent: (paths, kind) => {
         for (const p of paths) this.#forced.add(p);
-        this.#reloads.trigger();
+        // A file renamed into place is complete: no need to wait for quiet, as an editor's
+        // in-place writes (or a file moved aside before its replacement is written) need.
+        const immediate = kind === "rename" && paths.every(renamedIntoPlace);
+        this.#reloads.trigger({ immediate });
       },
       onFail: (err) => {
         if (this.#stopped) return;
@@ -166,17 +194,37 @@ export class ManifestSource implements ClusterSource {
   }
 
   #startRetry(): void {
-    this.#retry ??= setInterval(() => this.#reloads.trigger(), this.#retryMs);
+    this.#retry ??= setInterval(() => this.#triggerFull(), this.#retryMs);
+  }
+
+  #triggerFull(): void {
+    this.#listAll = true;
+    this.#reloads.trigger();
+  }
+
+  /**
+   * Every manifest file with its signature, and the files gone since the last reload: a full
+   * listing, or only the paths that events named when that is enough.
+   */
+  #list(forced: ReadonlySet<string>, listAll: boolean): { listing: Listing; gone: string[] } {
+    const scoped = listAll ? undefined : statManifests(this.#path, forced);
+    if (scoped) return { listing: { directory: true, files: scoped.files }, gone: scoped.gone };
+    const listing = listManifests(this.#path);
+    return { listing, gone: [...this.#sigs.keys()].filter((f) => !listing.files.has(f)) };
   }
 
   async #reload(initial: boolean, seenAt: number): Promise<void> {
     const t0 = performance.now();
     const forced = this.#forced;
+    const listAll = initial || this.#listAll || this.#pathError !== undefined;
     this.#forced = new Set();
+    this.#listAll = false;
     let listing: Listing;
+    let gone: string[];
     try {
-      listing = listManifests(this.#path);
+      ({ listing, gone } = this.#list(forced, listAll));
     } catch (err) {
+      this.#listAll = true;
       if (initial) throw err;
       const msg = describeError(err);
       if (msg !== this.#pathError) this.#log.warn(`${msg}; keeping the last good state`);
@@ -186,12 +234,11 @@ export class ManifestSource implements ClusterSource {
     }
     if (this.#pathError !== undefined) await this.#recovered();
     const updates = new Map<string, Map<string, Definition> | undefined>();
-    for (const file of this.#sigs.keys()) {
-      if (!listing.files.has(file)) {
-        updates.set(file, undefined);
-        this.#sigs.delete(file);
-        this.#fileErrors.delete(file);
-      }
+    for (const file of gone) {
+      if (!this.#sigs.has(file)) continue;
+      updates.set(file, undefined);
+      this.#sigs.delete(file);
+      this.#fileErrors.delete(file);
     }
     const toRead = [...listing.files].filter(([f, sig]) =>
       forced.has(f) || this.#sigs.get(f) !== sig || isRacy(sig)
@@ -258,6 +305,7 @@ export class ManifestSource implements ClusterSource {
 
   #failed(file: string, msg: string, err?: unknown): "failed" {
     if (err === undefined) {
+      this.#forced.add(file);
       this.#reloads.trigger();
       return "failed";
     }

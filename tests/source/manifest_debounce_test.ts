@@ -67,3 +67,43 @@ Deno.test("Debounced.stop() cancels a pending run", async () => {
   await sleep(100);
   assert.equal(runs.length, 0);
 });
+
+Deno.test("Debounced runs a burst of immediate triggers at once, and waits for quiet once a slow one joins", async () => {
+  const { d, runs } = recorder();
+  const t = Date.now();
+  d.trigger({ immediate: true });
+  await sleep(20);
+  assert.equal(runs.length, 1, "an immediate trigger does not wait the 40 ms delay");
+  assert.ok(runs[0]! >= t);
+  d.trigger({ immediate: true });
+  d.trigger();
+  await sleep(20);
+  assert.equal(runs.length, 1, "a slow trigger in the burst makes it wait");
+  await sleep(60);
+  assert.equal(runs.length, 2);
+  await d.stop();
+});
+
+Deno.test("Debounced gathers immediate triggers that come within settleMs into one run", async () => {
+  const runs: number[] = [];
+  const d = new Debounced({
+    delayMs: 1000,
+    maxDelayMs: 5000,
+    settleMs: 30,
+    run: (firstAt) => {
+      runs.push(firstAt);
+      return Promise.resolve();
+    },
+    onError: (err) => {
+      throw err;
+    },
+  });
+  for (let i = 0; i < 4; i++) {
+    d.trigger({ immediate: true });
+    await sleep(10);
+  }
+  assert.equal(runs.length, 0, "still settling");
+  await sleep(60);
+  assert.equal(runs.length, 1, "one run for the burst, long before the 1 s delay");
+  await d.stop();
+});
