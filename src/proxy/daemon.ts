@@ -139,27 +139,33 @@ export class Daemon {
       });
       this.#lastReport = report;
       const now = this.#clock.now();
+      // Network programming latency: from the source seeing the oldest change to programmed.
+      const latencyMs = pending.since === undefined ? undefined : Math.max(0, now - pending.since);
       this.#o.health?.updated(now);
       if (m) {
         const s = report.ms / 1000;
         m.syncDuration.observe(s);
         (report.full ? m.fullSyncDuration : m.partialSyncDuration).observe(s);
         m.lastSyncTimestamp.set(now / 1000);
-        if (pending.since !== undefined) {
-          m.networkProgrammingDuration.observe(Math.max(0, now - pending.since) / 1000);
-        }
+        if (latencyMs !== undefined) m.networkProgrammingDuration.observe(latencyMs / 1000);
         const d = this.#o.proxier.desired;
         m.noLocalEndpoints.set({ traffic_policy: "internal" }, d?.noLocalEndpoints.internal ?? 0);
         m.noLocalEndpoints.set({ traffic_policy: "external" }, d?.noLocalEndpoints.external ?? 0);
         m.recordWrites({
           netlinkOps: report.netlinkMessages,
+          ipvsOps: report.ipvsOps,
           ipsetRestores: report.ipsetRestores,
           ipsetEntries: report.ipsetEntries,
           iptablesRestores: report.iptablesRestores,
-        });
+          processes: report.processes,
+        }, report.full);
       }
       await this.#o.serviceHealth?.sync(this.#o.proxier.desired?.healthChecks ?? []);
-      this.#o.logger.info("synced", { ...report, ms: +report.ms.toFixed(1) });
+      this.#o.logger.info("synced", {
+        ...report,
+        ms: +report.ms.toFixed(1),
+        ...(latencyMs === undefined ? {} : { latencyMs }),
+      });
     } catch (err) {
       // Keep what was pending for the retry (a full sync) and the latency metric.
       for (const s of pending.services) this.#pending.services.add(s);
