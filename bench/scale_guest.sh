@@ -232,4 +232,5 @@ for r in $(seq "$RUNS"); do
   echo "@restart $t0 $(synced_lines "$L/k1-restart.log" 1)"
   echo "rss_restart_kb=$(hwm_kb "$KPID")"
   stop_kipvs
+  sed 's/^/@log /' "$L/k1-restart.log"
 done

@@ -31,6 +31,9 @@ import { GracefulTermination } from "./graceful.ts";
 import { diffVirtualServer, type Draining, kernelServiceKey, parseServiceKey } from "./ipvsdiff.ts";
 import { PlanMerge } from "./merge.ts";
 import { planService, sliceLookup } from "./plan.ts";
+import { emptyReport, PhaseClock, type SyncReport } from "./report.ts";
+
+export type { SyncPhase, SyncReport } from "./report.ts";
 import { type CIDR, cidrContains, parseCIDR, parseIP } from "../k8s/ip.ts";
 
 /** The kernel facilities one sync drives. */
@@ -46,30 +49,6 @@ export interface Dataplane {
 
 /** IPVS operations applied at a time by a full sync: bounds the memory of a cold start. */
 const APPLY_CHUNK = 4096;
-
-/** What one sync did, for logs, metrics and tests. */
-export interface SyncReport {
-  full: boolean;
-  /** Services replanned. */
-  services: number;
-  /** IPVS operations applied, by kind, and how many failed. */
-  ipvsOps: number;
-  ipvsFailed: number;
-  /** Netlink messages sent (IPVS and kube-ipvs0). */
-  netlinkMessages: number;
-  addressesAdded: number;
-  addressesRemoved: number;
-  ipsetRestores: number;
-  ipsetEntries: number;
-  iptablesRestores: number;
-  /** Programs run (ipset, iptables-save and -restore, conntrack); 0 when not counted. */
-  processes: number;
-  /** Real servers left draining. */
-  draining: number;
-  /** Sum of every write (0 means the kernel already matched). */
-  writes: number;
-  ms: number;
-}
 
 /** What decides a sync. */
 export interface SyncInput {
@@ -131,22 +110,7 @@ export class Proxier {
     const full = input.full || !this.#merge || nodeKey !== this.#node;
     const before = this.#messages();
     const programs = this.#o.dataplane.programs?.() ?? 0;
-    const r: SyncReport = {
-      full,
-      services: 0,
-      ipvsOps: 0,
-      ipvsFailed: 0,
-      netlinkMessages: 0,
-      addressesAdded: 0,
-      addressesRemoved: 0,
-      ipsetRestores: 0,
-      ipsetEntries: 0,
-      iptablesRestores: 0,
-      processes: 0,
-      draining: 0,
-      writes: 0,
-      ms: 0,
-    };
+    const r = emptyReport(full);
     const failures: string[] = [];
     try {
       if (full) await this.#full(input, r, failures);
@@ -200,15 +164,21 @@ export class Proxier {
 
   async #full(input: SyncInput, r: SyncReport, failures: string[]): Promise<void> {
     const { config, dataplane: dp } = this.#o;
+    // The previous plan is replaced whole: let it go first, so that two plans of every service
+    // never sit in memory together (a failure before the end leaves none: the retry is full).
+    this.#merge = undefined;
+    const clock = new PhaseClock(r.phases);
     const merge = new PlanMerge({ families: config.families });
     this.#plan(input, merge, input.state.services.keys());
     r.services = merge.size;
     const desired = merge.state;
+    clock.lap("plan");
     await dp.link.ensure();
     const bound = new Set(await dp.link.listAddresses());
     const add = [...desired.addresses].filter((a) => !bound.has(a));
     const del = [...bound].filter((a) => !desired.addresses.has(a) && !this.#excludedIp(a));
     await this.#addAddresses(add, r, failures);
+    clock.lap("addresses");
 
     // IPVS: every virtual server of the planned families, except other tools' (fwmark, or
     // inside --ipvs-exclude-cidrs). One dump of the services, then one of each one's real
@@ -244,6 +214,7 @@ export class Proxier {
     await this.#applyIpvs(ops, r, failures);
     this.#graceful.clear();
     this.#graceful.track(keys, draining);
+    clock.lap("ipvs");
 
     const rules = await syncSetsAndRules({
       ipset: dp.ipset,
@@ -256,17 +227,21 @@ export class Proxier {
     r.ipsetEntries = rules.ipset.added + rules.ipset.deleted;
     r.iptablesRestores = rules.writes - r.ipsetRestores;
     for (const f of config.families) this.#rules.set(f, await this.#renderRules(desired, f));
+    clock.lap("sets");
     await this.#deleteAddresses(del, r, failures);
     await dp.conntrack.clearUdp(udp);
     this.#merge = merge;
+    clock.lap("rest");
   }
 
   async #incremental(input: SyncInput, r: SyncReport, failures: string[]): Promise<void> {
     const dp = this.#o.dataplane;
+    const clock = new PhaseClock(r.phases);
     const merge = this.#merge as PlanMerge;
     const sum = this.#plan(input, merge, input.services);
     r.services = input.services.size;
     const desired = merge.state;
+    clock.lap("plan");
 
     const ops: IpvsOp[] = [];
     const draining: Draining[] = [];
@@ -285,9 +260,14 @@ export class Proxier {
 
     await this.#addAddresses([...sum.addressesAdded], r, failures);
     await this.#applyIpvs(ops, r, failures);
-    if (sum.entries.length > 0) await this.#syncEntries(desired, sum.entries, r);
+    clock.lap("ipvs");
+    if (sum.entries.length > 0) {
+      await this.#syncEntries(desired, sum.entries, r);
+      clock.lap("sets");
+    }
     await this.#deleteAddresses([...sum.addressesRemoved], r, failures);
     await dp.conntrack.clearUdp(udp);
+    clock.lap("rest");
   }
 
   /**

@@ -70,6 +70,7 @@ Deno.test("Proxier's first sync programs the node and a second full sync writes 
   const state = cluster(...web("10.244.1.2@node-a", "10.244.2.2@node-b"));
   const first = await sync(state, { full: true });
   assert.equal(first.full, true);
+  assert.deepEqual(Object.keys(first.phases), ["plan", "addresses", "ipvs", "sets", "rest"]);
   assert.deepEqual(await table(), [
     "TCP/10.96.0.10:80 -> 10.244.1.2:8080 w1",
     "TCP/10.96.0.10:80 -> 10.244.2.2:8080 w1",
@@ -266,6 +267,7 @@ Deno.test("Proxier runs no program for a change that touches no ipset entry", as
     services: ["default/web"],
   });
   assert.deepEqual([r.ipvsOps, r.processes, r.netlinkMessages > 0], [1, 0, true]);
+  assert.deepEqual(Object.keys(r.phases), ["plan", "ipvs", "rest"], "no set work to time");
 });
 
 Deno.test("Proxier's full sync reads back every virtual server it keeps and deletes stale ones in chunks", async () => {
