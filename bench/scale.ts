@@ -35,7 +35,16 @@ import {
   serviceType,
 } from "./scale_gen.ts";
 import { machine } from "./scale_machine.ts";
-import { all, duration, elapsed, median, opsText, parseGuest, sumSyncs } from "./scale_report.ts";
+import {
+  all,
+  breakdown,
+  duration,
+  elapsed,
+  median,
+  opsText,
+  parseGuest,
+  sumSyncs,
+} from "./scale_report.ts";
 
 function flag(name: string, fallback: number): number {
   const i = Deno.args.indexOf(name);
@@ -217,9 +226,10 @@ function report(o: ReportOptions): void {
   console.log(
     `(a) cold  ${duration(median(cold))} (median of ${all(cold)}; Deno's start alone ${
       duration(med("deno_start_ms"))
-    }); first sync ${duration(median(f.cold.map((e) => e.syncs[0]!.ms)))}: ${
-      opsText(f.cold[0]!.syncs[0]!)
-    }`,
+    }): ${opsText(f.cold[0]!.syncs[0]!)}`,
+  );
+  f.cold.forEach((e, i) =>
+    console.log(`    run ${i + 1}: ${breakdown(e.t0, f.reads.cold[i]?.read, e.syncs[0]!)}`)
   );
   console.log(
     `    cold_ratio kipvs/baseline=${coldRatio.toFixed(3)} ` +
@@ -248,9 +258,10 @@ function report(o: ReportOptions): void {
   const restart = f.restart[0]!;
   const rs = restart.syncs[0]!;
   console.log(
-    `(d) restart, nothing changed: ${duration(elapsed(restart))} to the first sync done ` +
-      `(sync ${duration(rs.ms)}): ${opsText(rs)}`,
+    `(d) restart, nothing changed: ${duration(elapsed(restart))} to the first sync done: ` +
+      opsText(rs),
   );
+  console.log(`    ${breakdown(restart.t0, f.reads.restart[0]?.read, rs)}`);
   const rss = Math.max(...v("rss_cold_kb"), ...v("rss_run_kb"), ...v("rss_restart_kb")) / 1024;
   console.log(
     `(e) peak RSS (VmHWM): cold start ${(med("rss_cold_kb") / 1024).toFixed(0)} MB, ` +

@@ -115,6 +115,7 @@ cold() { # cold NS: kipvs from process start to its first sync done; leaves it r
   kipvs_in "$1" "$L/$1.log"
   wait_synced "$L/$1.log" 1 900
   echo "@cold $t0 $(synced_lines "$L/$1.log" 1)"
+  echo "@coldread $t0 $(grep -m1 '"msg":"read manifests"' "$L/$1.log")"
 }
 
 # What a namespace holds, normalised: IPVS (through kipvs's reader, which prints ipvsadm -Sn's
@@ -230,6 +231,7 @@ for r in $(seq "$RUNS"); do
   kipvs_in k1 "$L/k1-restart.log"
   wait_synced "$L/k1-restart.log" 1 900
   echo "@restart $t0 $(synced_lines "$L/k1-restart.log" 1)"
+  echo "@restartread $t0 $(grep -m1 '"msg":"read manifests"' "$L/k1-restart.log")"
   echo "rss_restart_kb=$(hwm_kb "$KPID")"
   stop_kipvs
   sed 's/^/@log /' "$L/k1-restart.log"
