@@ -231,9 +231,12 @@ function report(o: ReportOptions): void {
   f.cold.forEach((e, i) =>
     console.log(`    run ${i + 1}: ${breakdown(e.t0, f.reads.cold[i]?.read, e.syncs[0]!)}`)
   );
+  const firstSync = median(f.cold.map((e) => e.syncs[0]!.ms));
   console.log(
     `    cold_ratio kipvs/baseline=${coldRatio.toFixed(3)} ` +
-      `(baseline with the addresses: ${(median(cold) / baseAddr).toFixed(3)})`,
+      `(baseline with the addresses: ${(median(cold) / baseAddr).toFixed(3)}); ` +
+      `the programming alone (first sync ${duration(firstSync)}, no start, no reading): ` +
+      `sync_ratio=${(firstSync / base).toFixed(3)}`,
   );
   const lat = f.changes.map((e) => e.syncs[0]!.latencyMs ?? NaN);
   const e2e = f.changes.map(elapsed);
