@@ -13,8 +13,11 @@ import { dirname } from "node:path";
 
 /** What the watcher reports. */
 export interface WatchHandlers {
-  /** Something changed; `paths` as the kernel named them, `kind` as Deno names the event. */
-  onEvent(paths: string[], kind: Deno.FsEvent["kind"]): void;
+  /**
+   * Something changed; `paths` as the kernel named them, `kind` as Deno names the event;
+   * `overflow` when the kernel dropped events (its queue was full): any file may have changed.
+   */
+  onEvent(paths: string[], kind: Deno.FsEvent["kind"], overflow: boolean): void;
   /** Watching failed or stopped on its own: the caller must poll. */
   onFail(err: unknown): void;
 }
@@ -38,7 +41,7 @@ export function watchManifests(path: string, h: WatchHandlers): { close(): Promi
     try {
       for await (const ev of watcher) {
         if (ev.kind === "access") continue; // our own reads
-        h.onEvent(ev.paths, ev.kind);
+        h.onEvent(ev.paths, ev.kind, ev.flag === "rescan");
       }
       if (!closed) h.onFail(new Error("the file watcher stopped"));
     } catch (err) {

@@ -15,10 +15,10 @@
  *   only at the files they named; anything else (a directory, a hidden name) lists every file.
  * - When the path itself disappears, the last good state stays and the source polls until it
  *   returns.
- * - Besides file events, the files are listed again every `rescanMs` (default 10 s, or 50 times
- *   as long as the last listing took if that is longer; only changed files are read): file
- *   systems without inotify events (NFS, FUSE, User-Mode Linux's hostfs) are still followed, and
- *   a lost event is repaired.
+ * - Besides file events, the files are listed again every `rescanMs` (default 10 s; only changed
+ *   files are read): file systems without inotify events (NFS, FUSE, User-Mode Linux's hostfs)
+ *   are still followed, and a lost event is repaired. While events keep up, rescans slow down
+ *   (see `#scheduleRescan`).
  *
  * @module
  */
@@ -64,6 +64,8 @@ export interface ManifestSourceOptions {
 
 /** Rescans are spaced by at least this many times the duration of the last full listing. */
 const RESCAN_COST_FACTOR = 50;
+/** The longest wait between rescans while file events keep up. */
+const MAX_RESCAN_MS = 120_000;
 
 /** Quiet time after a file renamed into place before it is read (see Debounced's settleMs). */
 const SETTLE_MS = 5;
@@ -95,6 +97,12 @@ export class ManifestSource implements ClusterSource {
   #rescan: ReturnType<typeof setTimeout> | undefined;
   /** How long the last full listing took, ms: rescans are spaced by it. */
   #listMs = 0;
+  /** The wait before the next rescan: `rescanMs`, doubled while file events keep up. */
+  #rescanWait: number;
+  /** The next reload is the periodic rescan. */
+  #rescanDue = false;
+  /** File events have come: the watcher works on this file system. */
+  #eventsSeen = false;
   /** Paths named by file events since the last reload: read even if their signature held. */
   #forced = new Set<string>();
   /**
@@ -109,6 +117,7 @@ export class ManifestSource implements ClusterSource {
     this.#log = options.logger.with({ source: "manifests" });
     this.#retryMs = options.retryMs ?? 2000;
     this.#rescanMs = options.rescanMs ?? 10_000;
+    this.#rescanWait = this.#rescanMs;
     this.#watchEvents = options.watch ?? true;
     const delayMs = options.debounceMs ?? 200;
     this.#reloads = new Debounced({
@@ -182,7 +191,9 @@ export class ManifestSource implements ClusterSource {
   #startWatch(): void {
     if (!this.#watchEvents) return;
     this.#watch = watchManifests(this.#path, {
-      onEvent: (paths, kind) => {
+      onEvent: (paths, kind, overflow) => {
+        this.#eventsSeen = true;
+        if (overflow) this.#listAll = true; // the kernel dropped events: look at everything
         for (const p of paths) this.#forced.add(p);
         // A file renamed into place is complete: no need to wait for quiet, as an editor's
         // in-place writes (or a file moved aside before its replacement is written) need.
@@ -202,17 +213,33 @@ export class ManifestSource implements ClusterSource {
   }
 
   /**
-   * The next rescan, `rescanMs` from now or 50 times the last full listing's duration if that is
-   * longer: listing 10,000 files takes ~1.4 s in a small VM, and rescanning them every 10 s
-   * would cost a seventh of a CPU.
+   * The next rescan: `rescanMs` from now, doubled after each rescan that found nothing file
+   * events had not already announced (up to 2 minutes; back to `rescanMs` as soon as one
+   * finds something), and never sooner than 50 times the last full listing took: listing
+   * 10,000 files takes ~1.4 s in a small VM, and every 10 s that would cost a seventh of a CPU.
+   * Without file events (hostfs, NFS) the rescan is how changes are seen: it stays at
+   * `rescanMs`.
    */
   #scheduleRescan(): void {
     if (this.#rescanMs <= 0 || this.#stopped) return;
-    const wait = Math.max(this.#rescanMs, RESCAN_COST_FACTOR * this.#listMs);
+    const wait = Math.max(this.#rescanWait, RESCAN_COST_FACTOR * this.#listMs);
+    // The next one is scheduled when this one is done (see #reload): rescans never pile up on a
+    // slow listing, nor keep a burst of file events from ever being quiet.
     this.#rescan = setTimeout(() => {
+      this.#rescanDue = true;
       this.#triggerFull();
-      this.#scheduleRescan();
     }, wait);
+  }
+
+  /** After a rescan: keep the pace while it finds what events missed, else slow down. */
+  #rescanned(found: boolean): void {
+    if (found) {
+      if (this.#eventsSeen) this.#log.debug("a rescan found changes no file event announced");
+      this.#rescanWait = this.#rescanMs;
+    } else if (this.#eventsSeen) {
+      this.#rescanWait = Math.min(this.#rescanWait * 2, Math.max(this.#rescanMs, MAX_RESCAN_MS));
+    }
+    this.#log.debug("rescanned", { found, nextMs: this.#rescanWait });
   }
 
   #triggerFull(): void {
@@ -234,6 +261,21 @@ export class ManifestSource implements ClusterSource {
   }
 
   async #reload(initial: boolean, seenAt: number): Promise<void> {
+    const rescan = this.#rescanDue && !initial;
+    this.#rescanDue = false;
+    let found = false;
+    try {
+      found = await this.#load(initial, seenAt);
+    } finally {
+      if (rescan) {
+        this.#rescanned(found);
+        this.#scheduleRescan();
+      }
+    }
+  }
+
+  /** One reload; true when the view changed. */
+  async #load(initial: boolean, seenAt: number): Promise<boolean> {
     const t0 = performance.now();
     const forced = this.#forced;
     const listAll = initial || this.#listAll || this.#pathError !== undefined;
@@ -250,7 +292,7 @@ export class ManifestSource implements ClusterSource {
       if (msg !== this.#pathError) this.#log.warn(`${msg}; keeping the last good state`);
       this.#pathError = msg;
       this.#startRetry();
-      return;
+      return false;
     }
     if (this.#pathError !== undefined) await this.#recovered();
     const updates = new Map<string, Map<string, Definition> | undefined>();
@@ -288,6 +330,7 @@ export class ManifestSource implements ClusterSource {
       );
     }
     if (!initial) this.#notify(change, seenAt, { read: toRead.length, invalid, t0 });
+    return change.serviceChanges + change.endpointChanges > 0 || change.node;
   }
 
   /** Reads and loads one file; "failed" keeps its last good objects. */

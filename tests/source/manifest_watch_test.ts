@@ -435,3 +435,21 @@ Deno.test("statManifests() looks only at the named files, and defers anything el
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ManifestSource rescans less often while file events keep up, and at its pace without them", async () => {
+  const waits = (lines: string[]) =>
+    lines.filter((l) => / rescanned /.test(l)).map((l) => Number(/nextMs=(\d+)/.exec(l)?.[1]));
+  await withManifests({ "a.yaml": svcYaml("a", "10.96.0.1") }, async ({ lines, next, write }) => {
+    await write("a.yaml", svcYaml("a", "10.96.0.2")); // an event: the watcher works here
+    await next();
+    await new Promise((r) => setTimeout(r, 700));
+    const w = waits(lines);
+    assert.ok(w.length >= 2, lines.join("\n"));
+    assert.ok(w.every((x, i) => i === 0 || x > w[i - 1]!), `waits grow: ${w}`);
+  }, { rescanMs: 40 });
+  await withManifests({ "a.yaml": svcYaml("a", "10.96.0.1") }, async ({ lines }) => {
+    await new Promise((r) => setTimeout(r, 400));
+    const w = waits(lines);
+    assert.ok(w.length >= 3 && w.every((x) => x === 40), `without events: ${w}`);
+  }, { rescanMs: 40, watch: false });
+});
