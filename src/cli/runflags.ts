@@ -7,35 +7,18 @@
 
 import { type Command, Option } from "commander";
 import { KipvsError } from "../errors.ts";
-import { DEFAULT_CONFIG, type ProxyConfig } from "../proxy/config.ts";
+import { DEFAULT_CONFIG, PROXY_SCHEDULERS, type ProxyConfig } from "../proxy/config.ts";
 import type { FileConfig } from "../proxy/configfile.ts";
 import { parseDuration } from "../proxy/duration.ts";
 import { nodePortCIDRs } from "../proxy/nodeports.ts";
 import { parseCIDR } from "../k8s/ip.ts";
-
-/** IPVS schedulers of the kernel. */
-export const SCHEDULERS = [
-  "rr",
-  "wrr",
-  "lc",
-  "wlc",
-  "lblc",
-  "lblcr",
-  "dh",
-  "sh",
-  "sed",
-  "nq",
-  "fo",
-  "ovf",
-  "mh",
-];
 
 /** Adds the proxy flags to a command (shared by `run` and the commands that plan). */
 export function addProxyFlags(cmd: Command): Command {
   return cmd
     .option("--config <file>", "a KubeProxyConfiguration file (kube-proxy's --config)")
     .option("--hostname-override <name>", "this node's name (default: the host name)")
-    .option("--ipvs-scheduler <name>", `IPVS scheduler: ${SCHEDULERS.join(" ")}`, "rr")
+    .option("--ipvs-scheduler <name>", `IPVS scheduler: ${PROXY_SCHEDULERS.join(" ")}`, "rr")
     .option("--ipvs-sync-period <duration>", "full resync at least this often", "30s")
     .option("--ipvs-min-sync-period <duration>", "at most one sync this often", "1s")
     .option("--ipvs-exclude-cidrs <cidrs>", "virtual servers kipvs never removes", "")
@@ -141,8 +124,8 @@ export function resolveProxyConfig(
     c.iptablesBackend = s("iptablesBackend") as ProxyConfig["iptablesBackend"];
   }
 
-  if (!SCHEDULERS.includes(c.scheduler)) {
-    bad("--ipvs-scheduler", c.scheduler, `is not one of ${SCHEDULERS.join(" ")}`);
+  if (!PROXY_SCHEDULERS.includes(c.scheduler)) {
+    bad("--ipvs-scheduler", c.scheduler, `is not one of ${PROXY_SCHEDULERS.join(" ")}`);
   }
   if (c.syncPeriodMs <= 0) bad("--ipvs-sync-period", c.syncPeriodMs, "must be greater than 0");
   if (c.minSyncPeriodMs > c.syncPeriodMs) {

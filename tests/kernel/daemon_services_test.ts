@@ -1,14 +1,5 @@
 import assert from "node:assert/strict";
-import { assertGuestOk, runInGuest } from "./harness.ts";
-
-function sections(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of stdout.split(/^=== /m).slice(1)) {
-    const nl = part.indexOf("\n");
-    out.set(part.slice(0, nl).trim(), part.slice(nl + 1).trim());
-  }
-  return out;
-}
+import { assertGuestOk, outputSections, runInGuest } from "./harness.ts";
 
 // kipvs run configured by a KubeProxyConfiguration file, with a UDP service and an
 // externalTrafficPolicy: Local load balancer service whose health check node port kipvs serves.
@@ -82,7 +73,7 @@ kill -TERM $KIPVS_PID; wait $KIPVS_PID
 Deno.test("kipvs run with --config: UDP flows to removed endpoints, health check node ports", async () => {
   const r = await runInGuest({ name: "daemon-services", script: SCRIPT, timeoutMs: 180_000 });
   assertGuestOk(r, "daemon services scenario");
-  const s = sections(r.stdout);
+  const s = outputSections(r.stdout);
   const get = (k: string) => s.get(k) ?? assert.fail(`no section ${k}:\n${r.stdout}\n${r.stderr}`);
   const ctx = `\n--- stdout ---\n${r.stdout}`;
 

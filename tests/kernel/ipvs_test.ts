@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
-import { assertGuestOk, runInGuest } from "./harness.ts";
+import { assertGuestOk, outputSections, runInGuest } from "./harness.ts";
 
 /** Splits "=== name" sections of a script's stdout. */
-function sections(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of stdout.split(/^=== /m).slice(1)) {
-    const nl = part.indexOf("\n");
-    out.set(part.slice(0, nl).trim(), part.slice(nl + 1));
-  }
-  return out;
-}
-
 Deno.test("IPVS and kube-ipvs0 through kipvs's netlink library, in one guest boot", async () => {
   const r = await runInGuest({
     name: "ipvs",
@@ -45,7 +36,7 @@ echo "=== tests"
 `,
   });
   assertGuestOk(r, "ipvs kernel tests");
-  const s = sections(r.stdout);
+  const s = outputSections(r.stdout);
   const get = (k: string) => s.get(k) ?? assert.fail(`no section ${k}:\n${r.stdout}`);
 
   assert.equal(
