@@ -149,10 +149,20 @@ export function normalizeIpset(text: string): string[] {
   return lines(text).map((l) => l.replace(/ initval 0x[0-9a-f]+/, "")).sort(compare);
 }
 
-/** `iptables-save` without its comment lines and with every counter zeroed. */
+/**
+ * `iptables-save` without its comment lines, with every counter zeroed and the tables ordered
+ * by name. (The kernel lists tables in the order a network namespace first used them: an
+ * accident of start-up, not something kube-proxy or kipvs decide.)
+ */
 export function normalizeIptables(text: string): string[] {
-  return lines(text).filter((l) => !l.startsWith("#"))
-    .map((l) => l.replace(/ \[\d+:\d+\]$/, " [0:0]"));
+  const tables: string[][] = [];
+  for (const l of lines(text)) {
+    if (l.startsWith("#")) continue;
+    if (l.startsWith("*")) tables.push([]);
+    const table = tables.at(-1) ?? assert.fail(`iptables-save line before any table: ${l}`);
+    table.push(l.replace(/ \[\d+:\d+\]$/, " [0:0]"));
+  }
+  return tables.sort((a, b) => compare(a[0]!, b[0]!)).flat();
 }
 
 /** kube-ipvs0's addresses (`ip -o addr` fourth column) without prefixes, sorted. */

@@ -1,0 +1,11 @@
+# The golden scenario (tests/kernel/e2e_golden_test.ts): kipvs programs a node from
+# tests/kernel/testdata/e2e/golden/manifests; the dumps are compared with the golden files there.
+# No pods: IPVS, ipsets and iptables do not care whether endpoints answer. Sourced by the harness
+# after lib.sh.
+. "$GUEST_DIR/e2e_lib.sh"
+
+# The node's only addresses besides loopback: 192.168.100.1 and fd00:100::1 on the uplink.
+node_init || exit 1
+kipvs_once golden --manifests "$E2E_DATA/golden/manifests"
+dump golden
+kipvs_once rerun --manifests "$E2E_DATA/golden/manifests"
