@@ -122,4 +122,20 @@ Deno.test("kipvs run --once programs a node that serves real traffic for every k
     }
     assert.equal(empty.get("served-pod")?.[0], "open", section(all, "empty"));
   });
+
+  figures(r.ms, all);
 });
+
+/** One line of figures for the test log (they are reported, not asserted). */
+function figures(bootMs: number, all: Map<string, string>): void {
+  const first = kipvsRun(all, "first"), rerun = kipvsRun(all, "rerun");
+  const empty = fields(section(all, "empty"));
+  const ms = (name: string) => empty.get(name)?.[1] ?? "?";
+  console.log(
+    `e2e traffic: boot ${bootMs} ms; first sync ${syncedLine(first).ms} ms ` +
+      `(process ${first.ms} ms, ${syncedLine(first).writes} writes); rerun sync ` +
+      `${syncedLine(rerun).ms} ms (process ${rerun.ms} ms); no-endpoint connects refused in ` +
+      `${ms("cluster-node")}/${ms("cluster-pod")}/${ms("nodeport-ext")} ms ` +
+      `(node/pod/outside; a served connect ${ms("served-pod")} ms)`,
+  );
+}
