@@ -1,7 +1,9 @@
 // End to end, one guest boot (tests/kernel/guest/e2e_lifecycle.sh): a manifest directory
 // (tests/kernel/testdata/e2e/lifecycle) with invalid objects next to good ones, a rerun that must
-// not write, and a service whose file is deleted between two runs: its virtual servers,
-// kube-ipvs0 addresses and ipset entries go, everything else stays as it was.
+// not write, virtual servers kipvs did not make (a stale one goes, another tool's inside
+// --ipvs-exclude-cidrs stays), and a service whose file is deleted between two runs: its virtual
+// servers, kube-ipvs0 addresses and ipset entries go, everything else stays as it was, down to a
+// connection held open across the removal.
 import assert from "node:assert/strict";
 import { assertGuestOk, runInGuest } from "./harness.ts";
 import {
@@ -36,6 +38,8 @@ const PROGRAMMED = [
   "-a -t 10.96.1.10:80 -r 10.244.1.3:8080 -m -w 1",
   "-A -t 10.96.1.20:80 -s rr",
   "-a -t 10.96.1.20:80 -r 10.244.1.2:8080 -m -w 1",
+  // Another tool's, inside --ipvs-exclude-cidrs: kept as it is. (The stale 10.250.0.1:80 went.)
+  "-A -t 172.30.0.1:80 -s wrr",
   "-A -t 192.168.100.1:30090 -s rr",
   "-a -t 192.168.100.1:30090 -r 10.244.1.2:8080 -m -w 1",
   "-a -t 192.168.100.1:30090 -r 10.244.1.3:8080 -m -w 1",
@@ -126,6 +130,14 @@ Deno.test("kipvs run --once skips bad objects, writes nothing when rerun, and re
     assertLines(before.ipvs, PROGRAMMED, "ipvsadm -Sn after the first run");
   });
 
+  await t.step(
+    "a stale virtual server is removed, another tool's in --ipvs-exclude-cidrs kept",
+    () => {
+      assert.ok(!before.ipvs.some((l) => l.includes("10.250.0.1:80")), before.ipvs.join("\n"));
+      assert.ok(after.ipvs.includes("-A -t 172.30.0.1:80 -s wrr"), after.ipvs.join("\n"));
+    },
+  );
+
   await t.step("a rerun with the same manifests, bad objects included, makes zero writes", () => {
     const run = kipvsRun(all, "rerun");
     assert.equal(run.rc, 0, run.text);
@@ -166,6 +178,13 @@ Deno.test("kipvs run --once skips bad objects, writes nothing when rerun, and re
     const ext = p.get("keep-a-external")?.sort();
     assert.deepEqual(ext, ["pod-a", "pod-b"], `keep-a-external: ${ext}`);
     assert.deepEqual(p.get("keep-b6"), ["pod-b", "pod-b"], `keep-b6: ${p.get("keep-b6")}`);
+  });
+
+  await t.step("an open connection to another service survives the removal", () => {
+    const held = section(all, "held").trim().split("\n");
+    assert.match(held[0] ?? "", /^pod-[ab]$/, held.join("\n"));
+    assert.match(held.at(-1) ?? "", /^held \d+$/, held.join("\n"));
+    assert.ok(Number(held.at(-1)!.split(" ")[1]) >= 10, held.join("\n"));
   });
 
   await t.step("traffic to the deleted service fails", () => {

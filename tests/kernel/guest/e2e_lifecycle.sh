@@ -11,9 +11,14 @@ pod_serve pod-b 8080
 ext_create ext-a 192.168.100.10 fd00:100::10
 # The manifests on the guest's tmpfs, where the test may delete a file.
 cp -r "$E2E_DATA/lifecycle" "$E2E_RUN/manifests"
+# Virtual servers kipvs did not make: a stale one, and another tool's inside
+# --ipvs-exclude-cidrs.
+ipvsadm -A -t 10.250.0.1:80 -s rr
+ipvsadm -A -t 172.30.0.1:80 -s wrr
 set +e
 
 M=$E2E_RUN/manifests
+E2E_FLAGS+=(--ipvs-exclude-cidrs 172.30.0.0/16)
 # Debug level: ignored kinds are reported at debug.
 kipvs_once first --manifests "$M" --log-level debug
 kipvs_once rerun --manifests "$M"
@@ -31,7 +36,14 @@ traffic() {
 }
 traffic before
 
+# A connection to keep-a stays open across the removal of another service.
+client hold 10.96.1.10 80 --seconds 6 --interval 0.2 >"$E2E_RUN/hold.out" 2>&1 &
+hold=$!
+sleep 0.5
 rm "$M/gone.yaml"
 kipvs_once removed --manifests "$M"
 dump after
+wait "$hold"
+echo "=== held"
+cat "$E2E_RUN/hold.out"
 traffic after
