@@ -3,7 +3,8 @@
 // not write, virtual servers kipvs did not make (a stale one goes, another tool's inside
 // --ipvs-exclude-cidrs stays), and a service whose file is deleted between two runs: its virtual
 // servers, kube-ipvs0 addresses and ipset entries go, everything else stays as it was, down to a
-// connection held open across the removal.
+// connection held open across the removal. Last, in a network namespace of its own, a sync the
+// kernel refuses must fail the run.
 import assert from "node:assert/strict";
 import { assertGuestOk, runInGuest } from "./harness.ts";
 import {
@@ -93,7 +94,7 @@ const GONE = {
   ],
 };
 
-Deno.test("kipvs run --once skips bad objects, writes nothing when rerun, and removes a deleted service", async (t) => {
+Deno.test("kipvs run --once skips bad objects, writes nothing when rerun, removes a deleted service, fails a refused sync", async (t) => {
   const r = await runInGuest({
     name: "e2e-lifecycle",
     script: '. "$GUEST_DIR/e2e_lifecycle.sh"',
@@ -193,5 +194,15 @@ Deno.test("kipvs run --once skips bad objects, writes nothing when rerun, and re
       const got = p.get(name) ?? [];
       assert.ok(got.length === 1 && got[0]!.startsWith("ERR "), `${name}: ${got}`);
     }
+  });
+
+  await t.step("a sync the kernel refuses exits non-zero and shows the refused line", () => {
+    const run = kipvsRun(all, "refused");
+    assert.equal(run.rc, 1, run.text);
+    assert.ok(!run.logs.some((l) => l.msg === "synced"), run.text);
+    const failed = run.logs.find((l) => l.level === "error" && l.msg === "sync failed");
+    const message = String((failed?.err as { message?: unknown } | undefined)?.message ?? "");
+    assert.match(message, /> *\d+ \| destroy KUBE-CLUSTER-IP/, run.text);
+    assert.match(message, /in use by a kernel component/, run.text);
   });
 });

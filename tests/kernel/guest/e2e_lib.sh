@@ -30,11 +30,16 @@ ms_since() {
 
 # kipvs_once NAME ARGS...: one `kipvs run --once` with the e2e flags, printed as section
 # "=== kipvs NAME": "rc N", "ms N" (wall time, Deno's start included), then its log (JSON lines)
-# and whatever it printed on stdout. Its output goes through files on the guest's tmpfs.
+# and whatever it printed on stdout. Its output goes through files on the guest's tmpfs. With
+# E2E_NETNS set, kipvs runs inside that network namespace (a node of its own).
 kipvs_once() {
   local name=$1 start=$EPOCHREALTIME rc
   shift
-  kipvs --log-format json run --once "${E2E_FLAGS[@]}" "$@" \
+  local -a cmd=(kipvs)
+  # shellcheck disable=SC2016
+  [ -n "${E2E_NETNS:-}" ] && cmd=(ip netns exec "$E2E_NETNS" bash -c \
+    '. "$KIPVS_ROOT/tests/kernel/guest/lib.sh" && kipvs "$@"' kipvs)
+  "${cmd[@]}" --log-format json run --once "${E2E_FLAGS[@]}" "$@" \
     >"$E2E_RUN/kipvs-$name.out" 2>"$E2E_RUN/kipvs-$name.log"
   rc=$?
   echo "=== kipvs $name"

@@ -47,3 +47,12 @@ wait "$hold"
 echo "=== held"
 cat "$E2E_RUN/hold.out"
 traffic after
+
+# A sync the kernel refuses, on a node of its own (a fresh network namespace): another tool holds
+# a set of kube-proxy's name but another type, pinned by an iptables rule so that it can be
+# neither adopted nor replaced.
+ip netns add refused
+ip -n refused link set lo up
+ip netns exec refused ipset create KUBE-CLUSTER-IP hash:ip
+ip netns exec refused iptables-legacy -A INPUT -m set --match-set KUBE-CLUSTER-IP dst -j ACCEPT
+E2E_NETNS=refused kipvs_once refused --manifests "$M"
