@@ -4,6 +4,8 @@
 // `ip6tables-legacy-save` and kube-ipvs0's addresses — equals, line for line, what kube-proxy's
 // IPVS mode would hold for the same objects. The golden files were derived by hand from
 // kube-proxy's source; testdata/e2e/golden/README.md records how, and every deliberate difference.
+// The same objects are then programmed with other flags (scheduler mh, masquerade bit 13, no
+// cluster CIDR) on a node of their own, a network namespace, and compared with variant-*.txt.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { assertGuestOk, runInGuest } from "./harness.ts";
@@ -67,6 +69,21 @@ Deno.test("a programmed node holds what kube-proxy's IPVS mode would for the sam
     await t.step(`${d.what} matches the golden file ${d.file}`, async () => {
       const got = d.normalize(section(all, `golden ${d.dump}`));
       assertLines(got, await goldenLines(GOLDEN + d.file), d.what);
+    });
+  }
+
+  // The same objects with --ipvs-scheduler mh --masquerade-bit 13 and no --cluster-cidr, on a
+  // node of its own (a network namespace): the flags change virtual servers and rules, not sets.
+  await t.step("with other flags the run succeeds", () => {
+    const run = kipvsRun(all, "variant");
+    assert.equal(run.rc, 0, run.text);
+    assert.equal(syncedLine(run).ipvsFailed, 0, run.text);
+  });
+  for (const d of DUMPS) {
+    const file = ["ipset", "addresses"].includes(d.dump) ? d.file : `variant-${d.file}`;
+    await t.step(`with other flags ${d.what} matches the golden file ${file}`, async () => {
+      const got = d.normalize(section(all, `variant ${d.dump}`));
+      assertLines(got, await goldenLines(GOLDEN + file), `${d.what} (other flags)`);
     });
   }
 

@@ -68,17 +68,22 @@ connect() {
   fi
 }
 
+# on_node COMMAND...: COMMAND on the node: inside E2E_NETNS when it is set.
+on_node() {
+  if [ -n "${E2E_NETNS:-}" ]; then ip netns exec "$E2E_NETNS" "$@"; else "$@"; fi
+}
+
 # dump NAME: what the node holds, as sections "=== NAME ipvs|ipset|iptables|ip6tables|addresses"
 # (raw; the host normalises them).
 dump() {
   echo "=== $1 ipvs"
-  ipvsadm -Sn
+  on_node ipvsadm -Sn
   echo "=== $1 ipset"
-  ipset save
+  on_node ipset save
   echo "=== $1 iptables"
-  iptables-legacy-save
+  on_node iptables-legacy-save
   echo "=== $1 ip6tables"
-  ip6tables-legacy-save
+  on_node ip6tables-legacy-save
   echo "=== $1 addresses"
-  ip -o addr show dev kube-ipvs0 | awk '{ print $4 }'
+  on_node ip -o addr show dev kube-ipvs0 | awk '{ print $4 }'
 }
