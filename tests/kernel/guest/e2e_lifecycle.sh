@@ -1,6 +1,7 @@
 # The lifecycle scenario (tests/kernel/e2e_lifecycle_test.ts): a manifest directory with bad
-# objects next to good ones, a rerun that must not write, then a service removed from the
-# manifests. Sourced by the harness after lib.sh.
+# objects next to good ones and virtual servers kipvs did not make, a rerun that must not write,
+# a service removed from the manifests while a connection to another is open, and last a sync
+# the kernel refuses. Sourced by the harness after lib.sh.
 . "$GUEST_DIR/e2e_lib.sh"
 
 set -e
