@@ -8,15 +8,19 @@
  */
 
 import assert from "node:assert/strict";
+import { outputSections } from "./harness.ts";
 
-/** The sections of a script's stdout, by name, in order. */
+/**
+ * The sections of a script's stdout, by name ({@link outputSections}), refusing a name printed
+ * twice: the later section would hide the earlier one.
+ */
 export function sections(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of stdout.split(/^=== /m).slice(1)) {
-    const nl = part.indexOf("\n");
-    const name = (nl < 0 ? part : part.slice(0, nl)).trim();
-    assert.ok(!out.has(name), `section "${name}" printed twice`);
-    out.set(name, nl < 0 ? "" : part.slice(nl + 1));
+  const out = outputSections(stdout);
+  const headings = stdout.match(/^=== .*$/gm) ?? [];
+  if (headings.length !== out.size) {
+    const seen = new Set<string>();
+    const twice = headings.map((h) => h.slice(4).trim()).find((n) => seen.has(n) || !seen.add(n));
+    assert.fail(`section "${twice}" printed twice`);
   }
   return out;
 }

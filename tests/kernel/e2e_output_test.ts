@@ -15,7 +15,7 @@ import {
 
 Deno.test("sections() splits on '=== NAME' lines and refuses a name printed twice", () => {
   const s = sections("noise\n=== a\n1\n2\n=== b c\n3\n");
-  assert.deepEqual([...s.entries()], [["a", "1\n2\n"], ["b c", "3\n"]]);
+  assert.deepEqual([...s.entries()], [["a", "1\n2"], ["b c", "3"]]);
   assert.throws(() => sections("=== a\n=== a\n"), /printed twice/);
 });
 
