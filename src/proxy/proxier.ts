@@ -220,7 +220,9 @@ export class Proxier {
 
     const bound = new Set(await dp.link.listAddresses());
     const add = [...desired.addresses].filter((a) => !bound.has(a));
-    const del = [...bound].filter((a) => !desired.addresses.has(a) && !this.#excludedIp(a));
+    // Like kube-proxy: every address kipvs does not want goes; --ipvs-exclude-cidrs protects
+    // virtual servers only.
+    const del = [...bound].filter((a) => !desired.addresses.has(a));
 
     await this.#addAddresses(add, r, failures);
     await this.#applyIpvs(ops, r, failures);
