@@ -166,18 +166,17 @@ export class Informer {
   async #run(): Promise<void> {
     const stop = this.#stop.signal;
     let needList = true;
-    let eventsSinceList = 0;
+    // Events applied when the last list completed, counting those of watches that broke later.
+    let eventsAtList = 0;
     while (!stop.aborted) {
       try {
         if (needList) {
           await this.#list(this.#synced ? "latest" : "cached");
           needList = false;
-          eventsSinceList = 0;
+          eventsAtList = this.#stats.events;
           this.#backoff.reset();
         }
-        const before = this.#stats.events;
         const end = await this.#watch();
-        eventsSinceList += this.#stats.events - before;
         if (end === "gone") {
           this.#stats.relists++;
           needList = true;
@@ -186,7 +185,7 @@ export class Informer {
             resourceVersion: this.#rv,
           });
           // A server that answers 410 right after a list would make us spin: back off then.
-          if (eventsSinceList === 0) await sleep(this.#backoff.next(), stop);
+          if (this.#stats.events === eventsAtList) await sleep(this.#backoff.next(), stop);
         }
       } catch (err) {
         if (stop.aborted) break;

@@ -229,6 +229,34 @@ Deno.test("Informer relists when the server answers a watch with HTTP 410", asyn
   });
 });
 
+Deno.test("Informer relists at once when the watch it resumes after an outage is gone (410)", async () => {
+  await rig(
+    { seed: seedAB, informer: { backoff: { initialMs: 50, maxMs: 5000, random: () => 0 } } },
+    async ({ s, informer, deltas }) => {
+      informer.start();
+      await informer.synced();
+      await waitFor("the watch", () => s.openWatches === 1);
+      s.apply("services", rawService("default", "c"));
+      await waitFor("the event", () => deltas().includes("upsert default/c"));
+      // The API server goes away (a drop, then three 500s: waits of 50, 100, 200 and 400 ms)
+      // and comes back with its event log gone: the resumed watch gets 410.
+      s.inject({ kind: "status", code: 500, times: 3, match: { verb: "watch" } });
+      const at: { verb?: string; t: number }[] = [];
+      s.beforeRequest = (r) => void at.push({ verb: r.verb, t: performance.now() });
+      s.dropWatches();
+      s.apply("services", rawService("default", "d"));
+      s.compact();
+      await waitFor("the relist", () => informer.stats.lists === 2, 3000);
+      const list = at.find((r) => r.verb === "list")!;
+      const gone = at.findLast((r) => r.verb === "watch" && r.t < list.t)!;
+      // The events seen since the first list show the 410 is no loop: no fifth wait (800 ms).
+      assert.ok(list.t - gone.t < 400, `listed ${Math.round(list.t - gone.t)} ms after the 410`);
+      assert.ok(informer.store.has("default/d"));
+      assert.equal(informer.stats.relists, 1);
+    },
+  );
+});
+
 Deno.test("Informer re-watches after a dropped connection and loses no change", async () => {
   await rig({ seed: seedAB }, async ({ s, informer, deltas }) => {
     informer.start();
