@@ -172,7 +172,7 @@ async function daemon(
   const { config } = opts;
   const log = deps.logger;
   const metrics = new ProxyMetrics();
-  const health = new ProxyHealth(2 * config.syncPeriodMs);
+  const health = new ProxyHealth(2 * config.syncPeriodMs, { source: () => source.health() });
   const serviceHealth = new ServiceHealthServers({
     logger: log,
     proxyHealthy: () => health.healthy(Date.now()),
