@@ -1,0 +1,288 @@
+// Runs inside the test guest (see tests/kernel/cluster_test.ts), as root, after the pods were
+// made: pod-a 10.244.1.2, pod-b 10.244.1.3 and pod-c 10.244.1.4, each serving TCP 8080 and 9090.
+//
+// `kipvs run --kubeconfig` (the daemon) against the test API server over mTLS, both real
+// processes: kipvs started before the API server programs nothing until it has listed; traffic
+// is balanced; a Service and an EndpointSlice written through the API server reach the kernel;
+// a tainted Node turns /healthz to 503; with the API server killed the dataplane stays exactly
+// as it was through periodic full resyncs, traffic flows and /healthz says how stale the view
+// is; a change made while kipvs was cut off is picked up once the API server is back.
+import assert from "node:assert/strict";
+import { testPki } from "../../support/certs.ts";
+import {
+  Api,
+  type DataplaneDump,
+  dumpDataplane,
+  eventually,
+  healthz,
+  type Proc,
+  startApiServer,
+  startKipvs,
+  traffic,
+} from "./_cluster.ts";
+
+const DIR = "/run/kipvs/cluster";
+const PORT = 6443;
+const SYNC_PERIOD_S = 3;
+const POD: Record<string, string> = {
+  "pod-a": "10.244.1.2",
+  "pod-b": "10.244.1.3",
+  "pod-c": "10.244.1.4",
+};
+
+const node = (taints: { key: string; effect: string }[] = []) => ({
+  apiVersion: "v1",
+  kind: "Node",
+  metadata: { name: "kipvs-node", labels: { "topology.kubernetes.io/zone": "zone-a" } },
+  spec: { podCIDRs: ["10.244.1.0/24"], taints },
+  status: { addresses: [{ type: "InternalIP", address: "192.168.100.1" }] },
+});
+const service = (name: string, ip: string, targetPort: number) => ({
+  apiVersion: "v1",
+  kind: "Service",
+  metadata: { name, namespace: "default" },
+  spec: {
+    type: "ClusterIP",
+    clusterIP: ip,
+    clusterIPs: [ip],
+    ipFamilies: ["IPv4"],
+    ports: [{ name: "http", protocol: "TCP", port: 80, targetPort }],
+  },
+});
+const slice = (name: string, svc: string, port: number, pods: string[]) => ({
+  apiVersion: "discovery.k8s.io/v1",
+  kind: "EndpointSlice",
+  metadata: { name, namespace: "default", labels: { "kubernetes.io/service-name": svc } },
+  addressType: "IPv4",
+  endpoints: pods.map((p) => ({
+    addresses: [POD[p]],
+    conditions: { ready: true },
+    nodeName: "kipvs-node",
+  })),
+  ports: [{ name: "http", protocol: "TCP", port }],
+});
+const SERVICES = "/api/v1/namespaces/default/services";
+const SLICES = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices";
+
+/** The real servers of TCP ip:80 in `ipvsadm -Sn` lines with their weights ("10.244.1.2:8080 w1"). */
+function realServers(d: DataplaneDump, ip: string): string[] {
+  const prefix = `-a -t ${ip}:80 -r `;
+  return d.ipvs.filter((l) => l.startsWith(prefix)).map((l) => {
+    const [addr] = l.slice(prefix.length).split(" ");
+    return `${addr} w${/ -w (\d+)/.exec(l)?.[1]}`;
+  }).sort();
+}
+
+/** Waits until TCP ip:80 has exactly `want` as real servers; returns the ms it took. */
+async function programmed(ip: string, want: string[], timeoutMs = 30_000): Promise<number> {
+  const t0 = performance.now();
+  const sorted = JSON.stringify([...want].sort());
+  let last = "";
+  await eventually(`${ip}:80 -> ${sorted}`, async () => {
+    last = JSON.stringify(realServers(await dumpDataplane(), ip));
+    return last === sorted ? true : undefined;
+  }, timeoutMs).catch((err) => {
+    throw new Error(`${err.message}; the kernel has ${last}`, { cause: err.cause });
+  });
+  return Math.round(performance.now() - t0);
+}
+
+/** Log lines of kipvs from index `from` whose msg is `msg` (kipvs logs JSON lines here). */
+function logged(kipvs: Proc, msg: string, from = 0): Record<string, unknown>[] {
+  return kipvs.lines.slice(from).flatMap((l) => {
+    try {
+      const j = JSON.parse(l);
+      return j.msg === msg ? [j] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+function figure(name: string, value: number | string, unit = "ms"): void {
+  console.log(`figure: ${name}: ${value}${unit ? " " + unit : ""}`);
+}
+
+Deno.test("kipvs run --kubeconfig follows the API server, and keeps the dataplane while it is gone", async () => {
+  await Deno.mkdir(`${DIR}/pki`, { recursive: true });
+  // The PKI and kubeconfig apiserver_main.ts would write, made first so that kipvs can start
+  // before the API server exists.
+  const pki = await testPki();
+  for (
+    const [k, f] of Object.entries({ caCert: "ca", clientCert: "client", serverCert: "server" })
+  ) {
+    await Deno.copyFile(pki.files[k as "caCert"], `${DIR}/pki/${f}.crt`);
+  }
+  await Deno.copyFile(pki.files.clientKey, `${DIR}/pki/client.key`);
+  await Deno.copyFile(pki.files.serverKey, `${DIR}/pki/server.key`);
+  const url = `https://127.0.0.1:${PORT}`;
+  await Deno.writeTextFile(
+    `${DIR}/kubeconfig`,
+    `apiVersion: v1
+kind: Config
+current-context: test
+clusters: [{ name: test, cluster: { server: "${url}", certificate-authority: "${DIR}/pki/ca.crt" } }]
+users: [{ name: test, user: { client-certificate: "${DIR}/pki/client.crt", client-key: "${DIR}/pki/client.key" } }]
+contexts: [{ name: test, context: { cluster: test, user: test } }]
+`,
+  );
+  await Deno.writeTextFile(
+    `${DIR}/objects.json`,
+    JSON.stringify([
+      node(),
+      service("web", "10.96.0.10", 8080),
+      slice("web-1", "web", 8080, ["pod-a", "pod-b"]),
+      // The slice of a service that does not exist yet: nothing to program until it does.
+      slice("api-1", "api", 9090, ["pod-c"]),
+    ]),
+  );
+
+  console.log("== kipvs starts before the API server can be reached");
+  const kipvs = await startKipvs([
+    "--log-format",
+    "json",
+    "run",
+    "--kubeconfig",
+    `${DIR}/kubeconfig`,
+    "--iptables-backend",
+    "legacy",
+    "--cluster-cidr",
+    "10.244.0.0/16",
+    "--ipvs-sync-period",
+    `${SYNC_PERIOD_S}s`,
+    // Draining real servers stay for this test: their removal is not what it checks.
+    "--graceful-termination-check-period",
+    "10m",
+    "--healthz-bind-address",
+    "127.0.0.1:10256",
+    "--metrics-bind-address",
+    "127.0.0.1:10249",
+  ], `${DIR}/kipvs.log`); // deno-fmt-ignore
+  let apiserver: Proc | undefined;
+  let api: Api | undefined;
+  try {
+    await kipvs.waitLine(/API request failed; retrying/, { timeoutMs: 60_000 });
+    const before = await dumpDataplane();
+    assert.deepEqual(before.ipvs, [], "nothing in IPVS before the lists are complete");
+    assert.ok(!before.iptables.some((l) => l.includes("KUBE-SERVICES")), "no kube chains yet");
+
+    console.log("== the API server comes up: kipvs lists, programs and traffic is balanced");
+    const t0 = performance.now();
+    apiserver = await startApiServer({ dir: DIR, port: PORT, objects: `${DIR}/objects.json` });
+    api = await Api.open(url, DIR);
+    await programmed("10.96.0.10", ["10.244.1.2:8080 w1", "10.244.1.3:8080 w1"]);
+    figure("API server started to web programmed", Math.round(performance.now() - t0));
+    const balanced = await traffic("10.96.0.10", 80, 6);
+    assert.deepEqual(balanced, { "pod-a": 3, "pod-b": 3 }, "round robin over pod-a and pod-b");
+    const h0 = await healthz();
+    assert.equal(h0.status, 200);
+    assert.equal(h0.body.nodeEligible, true);
+    assert.equal(h0.body.source?.synced, true);
+    assert.equal(h0.body.source?.error, undefined);
+    assert.ok(h0.body.source!.staleSeconds < 2, JSON.stringify(h0.body));
+
+    console.log("== a Service created and an EndpointSlice changed through the API server");
+    let t = performance.now();
+    await api.post(SERVICES, service("api", "10.96.0.20", 9090));
+    figure("new Service to programmed", await programmed("10.96.0.20", ["10.244.1.4:9090 w1"]));
+    assert.deepEqual(await traffic("10.96.0.20", 80, 3), { "pod-c": 3 });
+    t = performance.now();
+    await api.put(`${SLICES}/web-1`, slice("web-1", "web", 8080, ["pod-a", "pod-c"]));
+    // pod-b stays at weight 0 (draining) while the kernel holds its connections.
+    await programmed("10.96.0.10", [
+      "10.244.1.2:8080 w1",
+      "10.244.1.3:8080 w0",
+      "10.244.1.4:8080 w1",
+    ]);
+    figure("EndpointSlice change to programmed", Math.round(performance.now() - t));
+    assert.deepEqual(await traffic("10.96.0.10", 80, 6), { "pod-a": 3, "pod-c": 3 });
+
+    console.log("== a Node tainted for deletion fails /healthz, not /livez");
+    await api.put(
+      "/api/v1/nodes/kipvs-node",
+      node([
+        { key: "ToBeDeletedByClusterAutoscaler", effect: "NoSchedule" },
+      ]),
+    );
+    const tainted = await eventually("healthz 503", async () => {
+      const h = await healthz();
+      return h.status === 503 ? h : undefined;
+    }, 20_000);
+    assert.equal(tainted.body.nodeEligible, false);
+    assert.equal((await healthz("/livez")).status, 200);
+    await api.put("/api/v1/nodes/kipvs-node", node());
+    await eventually("healthz 200 again", async () => {
+      const h = await healthz();
+      return h.status === 200 && h.body.nodeEligible === true ? true : undefined;
+    }, 20_000);
+
+    console.log("== the API server is killed: the dataplane stays exactly as it was");
+    const kept = await dumpDataplane();
+    const mark = kipvs.lines.length;
+    const killedAt = performance.now();
+    await apiserver.stop("SIGKILL");
+    apiserver = undefined;
+    // Two sync periods: at least one periodic full resync runs on the stale view.
+    await eventually("a full resync after the API server died", () =>
+      Promise.resolve(
+        logged(kipvs, "synced", mark).some((l) => l.full === true) &&
+          performance.now() - killedAt > 2 * SYNC_PERIOD_S * 1000
+          ? true
+          : undefined,
+      ), 30_000);
+    const resyncs = logged(kipvs, "synced", mark).filter((l) => l.full === true).length;
+    figure("full resyncs while the API server was down", resyncs, "");
+    assert.deepEqual(
+      await dumpDataplane(),
+      kept,
+      "ipvsadm -Sn, ipset save, iptables-save, kube-ipvs0",
+    );
+    assert.deepEqual(await traffic("10.96.0.10", 80, 4), { "pod-a": 2, "pod-c": 2 });
+    assert.deepEqual(await traffic("10.96.0.20", 80, 2), { "pod-c": 2 });
+    const stale = await healthz();
+    assert.equal(
+      stale.status,
+      200,
+      "kube-proxy's semantics: an unreachable API server alone is not unhealthy",
+    );
+    assert.equal(stale.body.source?.synced, true);
+    assert.ok(stale.body.source!.staleSeconds >= 2 * SYNC_PERIOD_S - 1, JSON.stringify(stale.body));
+    assert.match(stale.body.source?.error ?? "", /127\.0\.0\.1:6443/);
+    figure("view staleness reported by /healthz", stale.body.source!.staleSeconds, "s");
+    console.log(`healthz while the API server is down: ${JSON.stringify(stale.body)}`);
+
+    console.log("== the API server restarts (same state): a change made then is picked up");
+    apiserver = await startApiServer({ dir: DIR, port: PORT });
+    t = performance.now();
+    await api.put(`${SLICES}/web-1`, slice("web-1", "web", 8080, ["pod-a", "pod-b", "pod-c"]));
+    figure(
+      "API server back to change programmed",
+      await programmed(
+        "10.96.0.10",
+        ["10.244.1.2:8080 w1", "10.244.1.3:8080 w1", "10.244.1.4:8080 w1"],
+        60_000,
+      ),
+    );
+    assert.deepEqual(await traffic("10.96.0.10", 80, 6), { "pod-a": 2, "pod-b": 2, "pod-c": 2 });
+    const back = await eventually("healthz without an error", async () => {
+      const h = await healthz();
+      return h.body.source?.error === undefined ? h : undefined;
+    }, 30_000);
+    assert.ok(back.body.source!.staleSeconds < 2, JSON.stringify(back.body));
+    assert.equal(logged(kipvs, "sync failed; retrying with backoff").length, 0, "no failed sync");
+
+    console.log("== kipvs stops on SIGTERM and leaves the dataplane in place");
+    const last = await dumpDataplane();
+    const status = await kipvs.stop("SIGTERM");
+    assert.equal(status.code, 0);
+    assert.deepEqual(await dumpDataplane(), last);
+  } catch (err) {
+    console.log(`--- kipvs log (tail) ---\n${kipvs.tail(40)}`);
+    if (apiserver) console.log(`--- apiserver log (tail) ---\n${apiserver.tail(10)}`);
+    throw err;
+  } finally {
+    api?.close();
+    await kipvs.stop("SIGKILL");
+    await apiserver?.stop("SIGTERM");
+  }
+});
