@@ -1,7 +1,8 @@
 // kipvs in a cluster, in the guest kernel (one boot): `kipvs run --kubeconfig` against the test
-// API server (tests/support/apiserver_main.ts over mTLS), both real processes, with pods and real
-// traffic before and after changes made through the API server, while the API server is killed,
-// and after it restarts. The checks themselves are in tests/kernel/guest/cluster.guest.ts.
+// API server (tests/support/apiserver_main.ts over mTLS), both real processes, kipvs with the
+// rights of deploy/daemonset.yaml's container, with pods and real traffic before and after
+// changes made through the API server, while the API server is killed, and after it restarts.
+// The checks themselves are in tests/kernel/guest/cluster.guest.ts.
 import assert from "node:assert/strict";
 import { assertGuestOk, runGuestTests } from "./harness.ts";
 
@@ -20,5 +21,7 @@ set +e
   });
   assertGuestOk(r, "cluster test in the guest");
   assert.match(r.stdout, /ok \| 1 passed \| 0 failed/);
+  // kipvs ran with deploy/daemonset.yaml's capabilities (NET_ADMIN and NET_RAW: bits 12, 13).
+  assert.match(r.stdout, /kipvs runs with CapEff 3000 and no_new_privs/);
   for (const l of r.stdout.split("\n").filter((l) => l.startsWith("figure: "))) console.log(l);
 });

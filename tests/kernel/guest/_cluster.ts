@@ -126,19 +126,72 @@ export async function startApiServer(o: ApiServerOptions): Promise<Proc> {
   return p;
 }
 
+/**
+ * What a container's securityContext allows, applied to a process in the guest: the capability
+ * bounding set (uid 0 then holds exactly these), no_new_privs, and a read-only root file system
+ * and /proc/sys in a mount namespace of its own (the guest's /run, which stands for the pod's
+ * mounts such as /run/xtables.lock, stays writable).
+ */
+export interface Confinement {
+  /** Capability names as Kubernetes spells them ("NET_ADMIN"). */
+  capabilities: string[];
+  noNewPrivs: boolean;
+  readOnlyRoot: boolean;
+}
+
 /** Starts `kipvs ARGS...` from source with the exact permissions of the compiled binary. */
-export async function startKipvs(args: string[], log: string): Promise<Proc> {
+export async function startKipvs(
+  args: string[],
+  o: { log: string; confine?: Confinement },
+): Promise<Proc> {
   const perms = (await Deno.readTextFile(`${ROOT}/scripts/permissions`)).split("\n")
     .map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
-  return new Proc("kipvs", Deno.execPath(), [
+  const cmd = [
+    Deno.execPath(),
     "run",
     "--node-modules-dir=manual",
     "--cached-only",
     ...perms,
     `${ROOT}/main.ts`,
     ...args,
-  ], log);
+  ];
+  const c = o.confine;
+  if (!c) return new Proc("kipvs", cmd[0]!, cmd.slice(1), o.log);
+  const caps = c.capabilities.map((n) => `+${n.toLowerCase()}`).join(",");
+  const script = [
+    "set -e",
+    ...(c.readOnlyRoot ? ["mount -o remount,bind,ro /"] : []),
+    "mount --bind /proc/sys /proc/sys",
+    "mount -o remount,bind,ro /proc/sys",
+    `exec setpriv ${c.noNewPrivs ? "--no-new-privs " : ""}--inh-caps=-all ` +
+    `--bounding-set=-all${caps ? "," + caps : ""} "$@"`,
+  ].join("\n");
+  // unshare and sh exec, so the process is kipvs's own: its /proc/PID/status shows its rights.
+  return new Proc("kipvs", "unshare", [
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    script,
+    "confined",
+    ...cmd,
+  ], o.log);
 }
+
+/** CapEff and NoNewPrivs of a process, from /proc/PID/status. */
+export async function processRights(pid: number): Promise<{ capEff: bigint; noNewPrivs: boolean }> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const field = (name: string) => new RegExp(`^${name}:\\s*(\\S+)`, "m").exec(status)?.[1] ?? "";
+  return { capEff: BigInt(`0x${field("CapEff")}`), noNewPrivs: field("NoNewPrivs") === "1" };
+}
+
+/** Capability bits by Kubernetes name (linux/capability.h). */
+export const CAPABILITY_BITS: Record<string, number> = {
+  NET_ADMIN: 12,
+  NET_RAW: 13,
+  SYS_ADMIN: 21,
+};
 
 /** Writes to the API server as a client-certificate user, the way kubectl would. */
 export class Api {

@@ -2,20 +2,27 @@
 // made: pod-a 10.244.1.2, pod-b 10.244.1.3 and pod-c 10.244.1.4, each serving TCP 8080 and 9090.
 //
 // `kipvs run --kubeconfig` (the daemon) against the test API server over mTLS, both real
-// processes: kipvs started before the API server programs nothing until it has listed; traffic
+// processes, with the rights deploy/daemonset.yaml gives it: the init container's command first,
+// as root, then kipvs with --skip-sysctl, only the container's capabilities, no_new_privs and a
+// read-only root file system. kipvs started before the API server programs nothing until it has
+// listed; traffic
 // is balanced; a Service and an EndpointSlice written through the API server reach the kernel;
 // a tainted Node turns /healthz to 503; with the API server killed the dataplane stays exactly
 // as it was through periodic full resyncs, traffic flows and /healthz says how stale the view
 // is; a change made while kipvs was cut off is picked up once the API server is back.
 import assert from "node:assert/strict";
+import { load } from "js-yaml";
 import { testPki } from "../../support/certs.ts";
 import {
   Api,
+  CAPABILITY_BITS,
+  type Confinement,
   type DataplaneDump,
   dumpDataplane,
   eventually,
   healthz,
   type Proc,
+  processRights,
   startApiServer,
   startKipvs,
   traffic,
@@ -99,6 +106,29 @@ function logged(kipvs: Proc, msg: string, from = 0): Record<string, unknown>[] {
   });
 }
 
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/** The DaemonSet's init command (after the binary) and its proxy container's confinement. */
+async function fromDaemonSet(): Promise<{ init: string[]; run: string[]; confine: Confinement }> {
+  const root = new URL("../../..", import.meta.url).pathname;
+  const ds = load(await Deno.readTextFile(`${root}/deploy/daemonset.yaml`)) as Json;
+  const pod = ds.spec.template.spec;
+  const c = pod.containers.find((x: Json) => x.name === "kipvs");
+  const sc = c.securityContext;
+  assert.deepEqual(sc.capabilities.drop, ["ALL"]);
+  return {
+    init: pod.initContainers[0].command.slice(1),
+    // The flags that do not name the pod's files or variables.
+    run: c.command.slice(1).filter((a: string) => !/^--(config|hostname-override)=/.test(a)),
+    confine: {
+      capabilities: sc.capabilities.add,
+      noNewPrivs: sc.allowPrivilegeEscalation === false,
+      readOnlyRoot: sc.readOnlyRootFilesystem === true,
+    },
+  };
+}
+
 function figure(name: string, value: number | string, unit = "ms"): void {
   console.log(`figure: ${name}: ${value}${unit ? " " + unit : ""}`);
 }
@@ -137,31 +167,41 @@ contexts: [{ name: test, context: { cluster: test, user: test } }]
     ]),
   );
 
-  console.log("== kipvs starts before the API server can be reached");
+  console.log("== the DaemonSet's init container, then kipvs with the proxy container's rights");
+  const ds = await fromDaemonSet();
+  assert.deepEqual(ds.run, ["run", "--skip-sysctl"]);
+  const init = await startKipvs(ds.init, { log: `${DIR}/init.log` });
+  assert.equal((await init.status).code, 0, init.tail(20));
+  // deno-fmt-ignore
   const kipvs = await startKipvs([
-    "--log-format",
-    "json",
-    "run",
-    "--kubeconfig",
-    `${DIR}/kubeconfig`,
-    "--iptables-backend",
-    "legacy",
-    "--cluster-cidr",
-    "10.244.0.0/16",
-    "--ipvs-sync-period",
-    `${SYNC_PERIOD_S}s`,
+    "--log-format", "json",
+    ...ds.run,
+    "--kubeconfig", `${DIR}/kubeconfig`,
+    "--iptables-backend", "legacy",
+    "--cluster-cidr", "10.244.0.0/16",
+    "--ipvs-sync-period", `${SYNC_PERIOD_S}s`,
     // Draining real servers stay for this test: their removal is not what it checks.
-    "--graceful-termination-check-period",
-    "10m",
-    "--healthz-bind-address",
-    "127.0.0.1:10256",
-    "--metrics-bind-address",
-    "127.0.0.1:10249",
-  ], `${DIR}/kipvs.log`); // deno-fmt-ignore
+    "--graceful-termination-check-period", "10m",
+    "--healthz-bind-address", "127.0.0.1:10256",
+    "--metrics-bind-address", "127.0.0.1:10249",
+  ], { log: `${DIR}/kipvs.log`, confine: ds.confine });
   let apiserver: Proc | undefined;
   let api: Api | undefined;
   try {
+    console.log("== kipvs starts before the API server can be reached");
     await kipvs.waitLine(/API request failed; retrying/, { timeoutMs: 60_000 });
+    const rights = await processRights(kipvs.pid);
+    const want = ds.confine.capabilities.reduce(
+      (m, n) => m | 1n << BigInt(CAPABILITY_BITS[n]!),
+      0n,
+    );
+    assert.equal(
+      rights.capEff.toString(16),
+      want.toString(16),
+      "exactly the container's capabilities",
+    );
+    assert.equal(rights.noNewPrivs, true);
+    console.log(`== kipvs runs with CapEff ${rights.capEff.toString(16)} and no_new_privs`);
     const before = await dumpDataplane();
     assert.deepEqual(before.ipvs, [], "nothing in IPVS before the lists are complete");
     assert.ok(!before.iptables.some((l) => l.includes("KUBE-SERVICES")), "no kube chains yet");
