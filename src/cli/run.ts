@@ -171,7 +171,7 @@ async function daemon(
 ): Promise<CommandResult> {
   const { config } = opts;
   const log = deps.logger;
-  const metrics = new ProxyMetrics();
+  const metrics = new ProxyMetrics({ source: () => source.health() });
   const health = new ProxyHealth(2 * config.syncPeriodMs, { source: () => source.health() });
   const serviceHealth = new ServiceHealthServers({
     logger: log,

@@ -94,6 +94,14 @@ Deno.test("metricsHandler() exposes kube-proxy's metric names", async () => {
   assert.match(text, /^kipvs_sync_last_writes\{kind="netlink_ops"\} 4$/m);
 });
 
+Deno.test("ProxyMetrics exports the source's health when given it", async () => {
+  const m = new ProxyMetrics({ source: () => ({ synced: true, lastContact: 1_700_000_000_500 }) });
+  const text = await m.text();
+  assert.match(text, /^kipvs_source_synced 1$/m);
+  assert.match(text, /^kipvs_source_last_contact_timestamp_seconds 1700000000\.5$/m);
+  assert.doesNotMatch(await new ProxyMetrics().text(), /kipvs_source_/);
+});
+
 Deno.test("parseBindAddress() reads IPv4, IPv6 and empty hosts and rejects junk", () => {
   assert.deepEqual(parseBindAddress("0.0.0.0:10256", "--x"), { hostname: "0.0.0.0", port: 10256 });
   assert.deepEqual(parseBindAddress("[::1]:10249", "--x"), { hostname: "::1", port: 10249 });

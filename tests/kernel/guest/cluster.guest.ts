@@ -289,6 +289,12 @@ contexts: [{ name: test, context: { cluster: test, user: test } }]
     assert.ok(stale.body.source!.staleSeconds >= 2 * SYNC_PERIOD_S - 1, JSON.stringify(stale.body));
     assert.match(stale.body.source?.error ?? "", /127\.0\.0\.1:6443/);
     figure("view staleness reported by /healthz", stale.body.source!.staleSeconds, "s");
+    const metrics = await (await fetch("http://127.0.0.1:10249/metrics")).text();
+    const contact = /^kipvs_source_last_contact_timestamp_seconds (\S+)$/m.exec(metrics)?.[1];
+    assert.ok(
+      Date.now() / 1000 - Number(contact) >= 2 * SYNC_PERIOD_S - 1,
+      `last contact ${contact}`,
+    );
     console.log(`healthz while the API server is down: ${JSON.stringify(stale.body)}`);
 
     console.log("== the API server restarts (same state): a change made then is picked up");
