@@ -202,6 +202,12 @@ contexts: [{ name: test, context: { cluster: test, user: test } }]
     );
     assert.equal(rights.noNewPrivs, true);
     console.log(`== kipvs runs with CapEff ${rights.capEff.toString(16)} and no_new_privs`);
+    // Probes get answers while kipvs waits: a liveness probe must not restart it meanwhile.
+    const early = await eventually("healthz served", () => healthz(), 10_000);
+    assert.equal(early.status, 200, JSON.stringify(early.body));
+    assert.equal(early.body.source?.synced, false);
+    assert.match(early.body.source?.error ?? "", /cannot reach the server/);
+    assert.equal((await healthz("/livez")).status, 200);
     const before = await dumpDataplane();
     assert.deepEqual(before.ipvs, [], "nothing in IPVS before the lists are complete");
     assert.ok(!before.iptables.some((l) => l.includes("KUBE-SERVICES")), "no kube chains yet");
