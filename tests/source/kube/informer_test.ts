@@ -5,6 +5,7 @@ import {
   type DeltaBatch,
   Informer,
   type InformerOptions,
+  watchSilenceMs,
 } from "../../../src/source/kube/informer.ts";
 import { PROXY_LABEL_SELECTOR, SERVICES } from "../../../src/source/kube/resources.ts";
 import { TestApiServer, type TestApiServerOptions } from "../../support/apiserver.ts";
@@ -343,6 +344,12 @@ Deno.test("Informer backs off when the server ends watches at once instead of sp
       assert.match(informer.health().error ?? "", /ended the watch at once/);
     },
   );
+});
+
+Deno.test("watchSilenceMs() gives up on a watch after 2.5 bookmark periods, or its timeout + 30 s if sooner", () => {
+  assert.equal(watchSilenceMs(300), 150_000, "kube-apiserver sends a bookmark a minute");
+  assert.equal(watchSilenceMs(599), 150_000);
+  assert.equal(watchSilenceMs(60), 90_000);
 });
 
 Deno.test("Informer keeps its copy and reports since when the server has been unreachable", async () => {
