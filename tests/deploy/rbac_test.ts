@@ -10,21 +10,17 @@ import { StaticToken } from "../../src/source/kube/token.ts";
 import { TestApiServer, type Verb } from "../support/apiserver.ts";
 import { rawNode, rawService, rawSlice } from "../support/kube_objects.ts";
 import { waitFor } from "../support/wait.ts";
-import { type Json, manifests, one } from "./_deploy.ts";
+import { rbacAuthorizer } from "../support/_rbac.ts";
+import { RESOURCES } from "../support/_store.ts";
+import { ROOT } from "./_deploy.ts";
 
 const TOKEN = "kipvs-sa-token";
 
-/** "verb resource" pairs the ClusterRole grants to the ServiceAccount its binding names. */
-async function grants(): Promise<{ user: string; allowed: Set<string> }> {
-  const all = await manifests();
-  const subject = one(all, "ClusterRoleBinding").subjects[0];
-  const user = `system:serviceaccount:${subject.namespace}:${subject.name}`;
-  const allowed = new Set<string>(
-    one(all, "ClusterRole").rules.flatMap((r: Json) =>
-      r.resources.flatMap((res: string) => r.verbs.map((v: string) => `${v} ${res}`))
-    ),
-  );
-  return { user, allowed };
+const USER = "system:serviceaccount:kube-system:kipvs";
+
+/** deploy/rbac.yaml as kube-apiserver's RBAC authorizer would apply it. */
+async function rbac() {
+  return rbacAuthorizer(await Deno.readTextFile(`${ROOT}/deploy/rbac.yaml`));
 }
 
 async function withSource(
@@ -60,11 +56,9 @@ async function withSource(
 }
 
 Deno.test("the Kubernetes source needs exactly what deploy/rbac.yaml grants its ServiceAccount", async () => {
-  const { user, allowed } = await grants();
-  assert.equal(user, "system:serviceaccount:kube-system:kipvs");
-  const authorize = (r: { user: string; verb: Verb; resource: string }) =>
-    r.user === user && allowed.has(`${r.verb} ${r.resource}`);
-  await withSource(authorize, user, async (s, source) => {
+  const { authorize, grants } = await rbac();
+  assert.deepEqual([...grants.keys()], [USER], "the binding names kipvs's ServiceAccount");
+  await withSource(authorize, USER, async (s, source) => {
     await source.start();
     let changes = 0;
     source.onChange(() => changes++);
@@ -80,19 +74,27 @@ Deno.test("the Kubernetes source needs exactly what deploy/rbac.yaml grants its 
         source.snapshot().node?.metadata.labels["topology.kubernetes.io/zone"] === "zone-b",
     );
     assert.deepEqual(s.requests.filter((r) => r.status === 403), [], "nothing was refused");
-    const used = new Set(s.requests.map((r) => `${r.verb} ${r.resource}`));
-    assert.deepEqual([...used].sort(), [...allowed].sort(), "every grant is used, none is missing");
+    const group = (plural?: string) => RESOURCES.find((r) => r.plural === plural)?.group;
+    const used = new Set(s.requests.map((r) => `${r.verb} ${group(r.resource)}/${r.resource}`));
+    assert.deepEqual([...used].sort(), [...grants.get(USER)!].sort(), "every grant is used");
   });
 });
 
 Deno.test("without one of its grants (watch nodes) the source cannot follow its Node and says 403 Forbidden", async () => {
-  const { user, allowed } = await grants();
-  const authorize = (r: { user: string; verb: Verb; resource: string }) =>
-    r.user === user && allowed.has(`${r.verb} ${r.resource}`) &&
-    `${r.verb} ${r.resource}` !== "watch nodes";
-  await withSource(authorize, user, async (_s, source) => {
+  const { authorize } = await rbac();
+  const without = (r: { user: string; verb: Verb; resource: string }) =>
+    authorize(r) && `${r.verb} ${r.resource}` !== "watch nodes";
+  await withSource(without, USER, async (_s, source) => {
     await source.start(); // lists are allowed
     await waitFor("the refusal", () => /403 Forbidden/.test(source.health().error ?? ""));
     assert.match(source.health().error!, /node: .*cannot watch resource "nodes"/);
   });
+});
+
+Deno.test("the RBAC authorizer refuses the ServiceAccount what deploy/rbac.yaml does not grant", async () => {
+  const { authorize } = await rbac();
+  assert.equal(authorize({ user: USER, verb: "list", resource: "services" }), true);
+  assert.equal(authorize({ user: USER, verb: "get", resource: "nodes" }), false);
+  assert.equal(authorize({ user: USER, verb: "update", resource: "endpointslices" }), false);
+  assert.equal(authorize({ user: "admin", verb: "update", resource: "services" }), true);
 });

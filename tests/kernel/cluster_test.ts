@@ -1,8 +1,9 @@
 // kipvs in a cluster, in the guest kernel (one boot): `kipvs run --kubeconfig` against the test
-// API server (tests/support/apiserver_main.ts over mTLS), both real processes, kipvs with the
-// rights of deploy/daemonset.yaml's container, with pods and real traffic before and after
-// changes made through the API server, while the API server is killed, and after it restarts.
-// The checks themselves are in tests/kernel/guest/cluster.guest.ts.
+// API server (tests/support/apiserver_main.ts over TLS), both real processes, kipvs as deploy/
+// runs it (the ConfigMap's kubeconfig.conf with a service-account token, RBAC of rbac.yaml, the
+// DaemonSet's init command and its container's capabilities), with pods and real traffic before
+// and after changes made through the API server, while the API server is killed, and after it
+// restarts. The checks themselves are in tests/kernel/guest/cluster.guest.ts.
 import assert from "node:assert/strict";
 import { assertGuestOk, runGuestTests } from "./harness.ts";
 

@@ -4,7 +4,7 @@
  * ```
  * deno run -A tests/support/apiserver_main.ts --kubeconfig /run/k/kubeconfig \
  *   [--listen 127.0.0.1:0] [--tls [--pki-dir DIR]] [--objects objects.json] [--state FILE]
- *   [--bookmark-interval-ms 60000]
+ *   [--token TOKEN=USER] [--rbac rbac.yaml] [--bookmark-interval-ms 60000]
  * ```
  *
  * It writes a kubeconfig that reaches it (with `--tls`: a CA and a client certificate made for
@@ -18,6 +18,10 @@
  * stopped, with the same objects and resourceVersions and an empty event log (`--objects` is
  * then ignored).
  *
+ * `--token` accepts a bearer token for a user (beside the client certificate of `--tls`), and
+ * `--rbac` enforces the ClusterRoles and ClusterRoleBindings of a file (deploy/rbac.yaml) on the
+ * users they name (see `_rbac.ts`).
+ *
  * @module
  */
 
@@ -25,6 +29,7 @@ import { parseArgs } from "node:util";
 import { TestApiServer } from "./apiserver.ts";
 import type { Obj, StoreState } from "./_store.ts";
 import { type TestPki, testPki } from "./certs.ts";
+import { rbacAuthorizer } from "./_rbac.ts";
 
 const PLURALS: Record<string, string> = {
   Service: "services",
@@ -41,6 +46,8 @@ const { values } = parseArgs({
     objects: { type: "string" },
     state: { type: "string" },
     "pki-dir": { type: "string" },
+    token: { type: "string" },
+    rbac: { type: "string" },
     "bookmark-interval-ms": { type: "string", default: "60000" },
   },
 });
@@ -54,10 +61,18 @@ const at = values.listen.lastIndexOf(":");
 const hostname = values.listen.slice(0, at).replace(/^\[|\]$/g, "");
 const port = Number(values.listen.slice(at + 1));
 const pki = values.tls ? await keptPki(values["pki-dir"]) : undefined;
+const token = values.token?.split("=");
+if (token && (token.length !== 2 || !token[0] || !token[1])) {
+  console.error(`--token: "${values.token}" is not TOKEN=USER`);
+  Deno.exit(2);
+}
+const rbac = values.rbac ? rbacAuthorizer(await Deno.readTextFile(values.rbac)) : undefined;
 const server = await TestApiServer.start({
   hostname,
   port,
   bookmarkIntervalMs: Number(values["bookmark-interval-ms"]),
+  ...(token ? { tokens: { [token[0]!]: token[1]! } } : {}),
+  ...(rbac ? { authorize: rbac.authorize } : {}),
   ...(pki
     ? { tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.caCert }, clientCerts: true }
     : {}),

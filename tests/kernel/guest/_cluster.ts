@@ -101,6 +101,10 @@ export interface ApiServerOptions {
   port: number;
   /** JSON file of objects that seed a server without saved state. */
   objects?: string;
+  /** A bearer token and its user ("TOKEN=USER"). */
+  token?: string;
+  /** RBAC documents enforced on the users they name (deploy/rbac.yaml). */
+  rbac?: string;
 }
 
 /** Starts tests/support/apiserver_main.ts over TLS with client certificates; waits for "ready". */
@@ -121,6 +125,8 @@ export async function startApiServer(o: ApiServerOptions): Promise<Proc> {
     "--listen",
     `127.0.0.1:${o.port}`,
     ...(o.objects ? ["--objects", o.objects] : []),
+    ...(o.token ? ["--token", o.token] : []),
+    ...(o.rbac ? ["--rbac", o.rbac] : []),
   ], `${o.dir}/apiserver.log`); // deno-fmt-ignore
   await p.waitLine(/^ready https:/, { timeoutMs: 60_000 });
   return p;

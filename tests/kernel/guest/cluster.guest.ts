@@ -1,15 +1,16 @@
 // Runs inside the test guest (see tests/kernel/cluster_test.ts), as root, after the pods were
 // made: pod-a 10.244.1.2, pod-b 10.244.1.3 and pod-c 10.244.1.4, each serving TCP 8080 and 9090.
 //
-// `kipvs run --kubeconfig` (the daemon) against the test API server over mTLS, both real
-// processes, with the rights deploy/daemonset.yaml gives it: the init container's command first,
-// as root, then kipvs with --skip-sysctl, only the container's capabilities, no_new_privs and a
-// read-only root file system. kipvs started before the API server programs nothing until it has
-// listed; traffic
-// is balanced; a Service and an EndpointSlice written through the API server reach the kernel;
-// a tainted Node turns /healthz to 503; with the API server killed the dataplane stays exactly
-// as it was through periodic full resyncs, traffic flows and /healthz says how stale the view
-// is; a change made while kipvs was cut off is picked up once the API server is back.
+// `kipvs run --kubeconfig` (the daemon) against the test API server over TLS, both real
+// processes, as deploy/ runs it: the kubeconfig.conf of deploy/configmap.yaml (the pod's
+// service-account token and CA), the RBAC of deploy/rbac.yaml enforced by the API server, the
+// DaemonSet's init command first, as root, then kipvs with --skip-sysctl, only the container's
+// capabilities, no_new_privs and a read-only root file system. kipvs started before the API
+// server serves healthz and programs nothing until it has listed; traffic is balanced; a Service
+// and an EndpointSlice written through the API server reach the kernel; a tainted Node turns
+// /healthz to 503; with the API server killed the dataplane stays exactly as it was through
+// periodic full resyncs, traffic flows and /healthz says how stale the view is; a change made
+// while kipvs was cut off is picked up once the API server is back.
 import assert from "node:assert/strict";
 import { load } from "js-yaml";
 import { testPki } from "../../support/certs.ts";
@@ -29,6 +30,9 @@ import {
 } from "./_cluster.ts";
 
 const DIR = "/run/kipvs/cluster";
+/** Where the kubelet mounts a pod's service account (the guest's own /run). */
+const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+const ROOT = new URL("../../..", import.meta.url).pathname;
 const PORT = 6443;
 const SYNC_PERIOD_S = 3;
 const POD: Record<string, string> = {
@@ -111,8 +115,7 @@ type Json = any;
 
 /** The DaemonSet's init command (after the binary) and its proxy container's confinement. */
 async function fromDaemonSet(): Promise<{ init: string[]; run: string[]; confine: Confinement }> {
-  const root = new URL("../../..", import.meta.url).pathname;
-  const ds = load(await Deno.readTextFile(`${root}/deploy/daemonset.yaml`)) as Json;
+  const ds = load(await Deno.readTextFile(`${ROOT}/deploy/daemonset.yaml`)) as Json;
   const pod = ds.spec.template.spec;
   const c = pod.containers.find((x: Json) => x.name === "kipvs");
   const sc = c.securityContext;
@@ -135,8 +138,8 @@ function figure(name: string, value: number | string, unit = "ms"): void {
 
 Deno.test("kipvs run --kubeconfig follows the API server, and keeps the dataplane while it is gone", async () => {
   await Deno.mkdir(`${DIR}/pki`, { recursive: true });
-  // The PKI and kubeconfig apiserver_main.ts would write, made first so that kipvs can start
-  // before the API server exists.
+  // The PKI apiserver_main.ts keeps in --pki-dir, made first so that kipvs can start before the
+  // API server exists.
   const pki = await testPki();
   for (
     const [k, f] of Object.entries({ caCert: "ca", clientCert: "client", serverCert: "server" })
@@ -146,16 +149,25 @@ Deno.test("kipvs run --kubeconfig follows the API server, and keeps the dataplan
   await Deno.copyFile(pki.files.clientKey, `${DIR}/pki/client.key`);
   await Deno.copyFile(pki.files.serverKey, `${DIR}/pki/server.key`);
   const url = `https://127.0.0.1:${PORT}`;
+  // deploy/configmap.yaml's kubeconfig.conf, pointed at the test API server, and the files the
+  // kubelet would mount from kipvs's service account.
+  const configMap = load(await Deno.readTextFile(`${ROOT}/deploy/configmap.yaml`)) as Json;
+  const kubeconfig = String(configMap.data["kubeconfig.conf"]);
+  assert.match(kubeconfig, /^\s+server: \S+$/m);
   await Deno.writeTextFile(
-    `${DIR}/kubeconfig`,
-    `apiVersion: v1
-kind: Config
-current-context: test
-clusters: [{ name: test, cluster: { server: "${url}", certificate-authority: "${DIR}/pki/ca.crt" } }]
-users: [{ name: test, user: { client-certificate: "${DIR}/pki/client.crt", client-key: "${DIR}/pki/client.key" } }]
-contexts: [{ name: test, context: { cluster: test, user: test } }]
-`,
+    `${DIR}/kubeconfig.conf`,
+    kubeconfig.replace(/^(\s+server: )\S+$/m, `$1${url}`),
   );
+  const token = crypto.randomUUID();
+  await Deno.mkdir(SA_DIR, { recursive: true });
+  await Deno.copyFile(pki.files.caCert, `${SA_DIR}/ca.crt`);
+  await Deno.writeTextFile(`${SA_DIR}/token`, token + "\n");
+  const apiserverOptions = {
+    dir: DIR,
+    port: PORT,
+    token: `${token}=system:serviceaccount:kube-system:kipvs`,
+    rbac: `${ROOT}/deploy/rbac.yaml`,
+  };
   await Deno.writeTextFile(
     `${DIR}/objects.json`,
     JSON.stringify([
@@ -176,7 +188,7 @@ contexts: [{ name: test, context: { cluster: test, user: test } }]
   const kipvs = await startKipvs([
     "--log-format", "json",
     ...ds.run,
-    "--kubeconfig", `${DIR}/kubeconfig`,
+    "--kubeconfig", `${DIR}/kubeconfig.conf`,
     "--iptables-backend", "legacy",
     "--cluster-cidr", "10.244.0.0/16",
     "--ipvs-sync-period", `${SYNC_PERIOD_S}s`,
@@ -214,8 +226,21 @@ contexts: [{ name: test, context: { cluster: test, user: test } }]
 
     console.log("== the API server comes up: kipvs lists, programs and traffic is balanced");
     const t0 = performance.now();
-    apiserver = await startApiServer({ dir: DIR, port: PORT, objects: `${DIR}/objects.json` });
+    apiserver = await startApiServer({ ...apiserverOptions, objects: `${DIR}/objects.json` });
     api = await Api.open(url, DIR);
+    // The service account's token is what kipvs uses, and RBAC holds it to deploy/rbac.yaml.
+    assert.match(
+      kipvs.lines.find((l) => l.includes("using the Kubernetes API")) ?? "",
+      /"auth":"bearer"/,
+    );
+    const asKipvs = Deno.createHttpClient({ caCerts: [pki.caCert] });
+    const get = await fetch(`${url}/api/v1/nodes/kipvs-node`, {
+      client: asKipvs,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(get.status, 403, "get nodes is not granted");
+    await get.body?.cancel();
+    asKipvs.close();
     await programmed("10.96.0.10", ["10.244.1.2:8080 w1", "10.244.1.3:8080 w1"]);
     figure("API server started to web programmed", Math.round(performance.now() - t0));
     const balanced = await traffic("10.96.0.10", 80, 6);
@@ -304,7 +329,7 @@ contexts: [{ name: test, context: { cluster: test, user: test } }]
     console.log(`healthz while the API server is down: ${JSON.stringify(stale.body)}`);
 
     console.log("== the API server restarts (same state): a change made then is picked up");
-    apiserver = await startApiServer({ dir: DIR, port: PORT });
+    apiserver = await startApiServer(apiserverOptions);
     t = performance.now();
     await api.put(`${SLICES}/web-1`, slice("web-1", "web", 8080, ["pod-a", "pod-b", "pod-c"]));
     figure(
@@ -322,6 +347,7 @@ contexts: [{ name: test, context: { cluster: test, user: test } }]
     }, 30_000);
     assert.ok(back.body.source!.staleSeconds < 2, JSON.stringify(back.body));
     assert.equal(logged(kipvs, "sync failed; retrying with backoff").length, 0, "no failed sync");
+    assert.deepEqual(kipvs.lines.filter((l) => /\b403\b/.test(l)), [], "RBAC refused nothing");
 
     console.log("== kipvs stops on SIGTERM and leaves the dataplane in place");
     const last = await dumpDataplane();
