@@ -16,18 +16,24 @@ import { load } from "js-yaml";
 import { testPki } from "../../support/certs.ts";
 import {
   Api,
-  CAPABILITY_BITS,
-  type Confinement,
   type DataplaneDump,
   dumpDataplane,
   eventually,
   healthz,
+  traffic,
+} from "./_cluster.ts";
+import { node, service, SERVICES, slice, SLICES } from "./_objects.ts";
+import {
+  CAPABILITY_BITS,
+  fromDaemonSet,
   type Proc,
   processRights,
   startApiServer,
   startKipvs,
-  traffic,
-} from "./_cluster.ts";
+} from "./_proc.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
 
 const DIR = "/run/kipvs/cluster";
 /** Where the kubelet mounts a pod's service account (the guest's own /run). */
@@ -35,45 +41,6 @@ const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 const ROOT = new URL("../../..", import.meta.url).pathname;
 const PORT = 6443;
 const SYNC_PERIOD_S = 3;
-const POD: Record<string, string> = {
-  "pod-a": "10.244.1.2",
-  "pod-b": "10.244.1.3",
-  "pod-c": "10.244.1.4",
-};
-
-const node = (taints: { key: string; effect: string }[] = []) => ({
-  apiVersion: "v1",
-  kind: "Node",
-  metadata: { name: "kipvs-node", labels: { "topology.kubernetes.io/zone": "zone-a" } },
-  spec: { podCIDRs: ["10.244.1.0/24"], taints },
-  status: { addresses: [{ type: "InternalIP", address: "192.168.100.1" }] },
-});
-const service = (name: string, ip: string, targetPort: number) => ({
-  apiVersion: "v1",
-  kind: "Service",
-  metadata: { name, namespace: "default" },
-  spec: {
-    type: "ClusterIP",
-    clusterIP: ip,
-    clusterIPs: [ip],
-    ipFamilies: ["IPv4"],
-    ports: [{ name: "http", protocol: "TCP", port: 80, targetPort }],
-  },
-});
-const slice = (name: string, svc: string, port: number, pods: string[]) => ({
-  apiVersion: "discovery.k8s.io/v1",
-  kind: "EndpointSlice",
-  metadata: { name, namespace: "default", labels: { "kubernetes.io/service-name": svc } },
-  addressType: "IPv4",
-  endpoints: pods.map((p) => ({
-    addresses: [POD[p]],
-    conditions: { ready: true },
-    nodeName: "kipvs-node",
-  })),
-  ports: [{ name: "http", protocol: "TCP", port }],
-});
-const SERVICES = "/api/v1/namespaces/default/services";
-const SLICES = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices";
 
 /** The real servers of TCP ip:80 in `ipvsadm -Sn` lines with their weights ("10.244.1.2:8080 w1"). */
 function realServers(d: DataplaneDump, ip: string): string[] {
@@ -108,28 +75,6 @@ function logged(kipvs: Proc, msg: string, from = 0): Record<string, unknown>[] {
       return [];
     }
   });
-}
-
-// deno-lint-ignore no-explicit-any
-type Json = any;
-
-/** The DaemonSet's init command (after the binary) and its proxy container's confinement. */
-async function fromDaemonSet(): Promise<{ init: string[]; run: string[]; confine: Confinement }> {
-  const ds = load(await Deno.readTextFile(`${ROOT}/deploy/daemonset.yaml`)) as Json;
-  const pod = ds.spec.template.spec;
-  const c = pod.containers.find((x: Json) => x.name === "kipvs");
-  const sc = c.securityContext;
-  assert.deepEqual(sc.capabilities.drop, ["ALL"]);
-  return {
-    init: pod.initContainers[0].command.slice(1),
-    // The flags that do not name the pod's files or variables.
-    run: c.command.slice(1).filter((a: string) => !/^--(config|hostname-override)=/.test(a)),
-    confine: {
-      capabilities: sc.capabilities.add,
-      noNewPrivs: sc.allowPrivilegeEscalation === false,
-      readOnlyRoot: sc.readOnlyRootFilesystem === true,
-    },
-  };
 }
 
 function figure(name: string, value: number | string, unit = "ms"): void {
