@@ -157,7 +157,11 @@ export function parseConfigFile(text: string, source: string): FileConfig {
       ? s
       : bad("ipvs.scheduler", s, `is not one of ${PROXY_SCHEDULERS.join(" ")}`);
   }
-  if (ipvs.syncPeriod) c.syncPeriodMs = dur(ipvs.syncPeriod, "ipvs.syncPeriod");
+  if (ipvs.syncPeriod) {
+    // 0 (kubeadm writes "0s") means the default, as kube-proxy's defaulting has it.
+    const ms = dur(ipvs.syncPeriod, "ipvs.syncPeriod");
+    if (ms !== 0) c.syncPeriodMs = ms;
+  }
   if (ipvs.minSyncPeriod) c.minSyncPeriodMs = dur(ipvs.minSyncPeriod, "ipvs.minSyncPeriod");
   if (ipvs.excludeCIDRs != null) c.excludeCIDRs = list(ipvs.excludeCIDRs, "ipvs.excludeCIDRs");
   if (ipvs.strictARP != null) c.strictARP = bool(ipvs.strictARP, "ipvs.strictARP");

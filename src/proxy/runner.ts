@@ -104,7 +104,8 @@ export class SyncRunner {
   #schedule(): void {
     if (this.#stopped || this.#running) return;
     const now = this.#clock.now();
-    let at = this.#lastFull + this.#o.maxIntervalMs;
+    // A failed full sync leaves #lastFull behind: the period's deadline waits for the backoff too.
+    let at = Math.max(this.#lastFull + this.#o.maxIntervalMs, this.#retryAt);
     if (this.#pending) {
       at = Math.min(at, Math.max(this.#lastStart + this.#o.minIntervalMs, this.#retryAt));
     }

@@ -133,3 +133,17 @@ Deno.test("SyncRunner never runs two syncs at once", async () => {
   release();
   await stopped;
 });
+
+Deno.test("SyncRunner backs off when the periodic full sync fails, instead of retrying at once", async () => {
+  const { clock, runs, runner } = setup({ fail: (n) => n >= 2 && n <= 4 });
+  runner.start();
+  await clock.advance(45_000);
+  assert.deepEqual(runs.map((r) => [r.at, r.req.full, r.req.retry]), [
+    [0, true, 0],
+    [30_000, true, 0], // the period's full sync fails
+    [31_000, true, 1], // +1 s, fails
+    [33_000, true, 2], // +2 s, fails
+    [37_000, true, 3], // +4 s, succeeds
+  ]);
+  await runner.stop();
+});
