@@ -95,18 +95,37 @@ function cleanupText(
 ): string {
   const verb = opts.dryRun ? "would remove" : "removed";
   const rows: Cell[][] = [];
-  const add = (what: string, item: string) => rows.push([verb, what, item, ""]);
-  for (const v of r.virtualServers) add("virtual server", v);
-  if (r.linkDeleted) add("link", `kube-ipvs0 (${r.addresses.length} addresses)`);
-  else for (const a of r.addresses) add("address", `${a} on kube-ipvs0`);
-  for (const c of r.chains) add("chain", c);
-  for (const j of r.jumps) add("jump rule", j);
-  for (const s of r.sets) add("ipset", s);
+  const add = (what: string, items: readonly string[]) => {
+    if (items.length > 0) rows.push([verb, what, items.join(" ")]);
+  };
+  add("virtual servers", r.virtualServers);
+  if (r.linkDeleted) add("link", [`kube-ipvs0 (with ${r.addresses.length} addresses)`]);
+  else add("addresses", r.addresses);
+  // Chains and jump rules one row per family and table; sets one row per family.
+  const byPrefix = (items: readonly string[], split: (s: string) => [string, string]) => {
+    const m = new Map<string, string[]>();
+    for (const i of items) {
+      const [k, v] = split(i);
+      m.set(k, [...m.get(k) ?? [], v]);
+    }
+    return m;
+  };
+  // "IPv4 nat/KUBE-SERVICES" -> ["IPv4 nat", "KUBE-SERVICES"]
+  const famTable = (s: string): [string, string] => {
+    const slash = s.indexOf("/");
+    return [s.slice(0, slash), s.slice(slash + 1)];
+  };
+  for (const [k, v] of byPrefix(r.chains, famTable)) add(`chains ${k}`, v);
+  const jumps = r.jumps.map((j) => j.replace(" -> ", "->"));
+  for (const [k, v] of byPrefix(jumps, famTable)) add(`jump rules ${k}`, v);
+  for (const [k, v] of byPrefix(r.sets, (s) => [s.startsWith("KUBE-6-") ? "IPv6" : "IPv4", s])) {
+    add(`ipsets ${k}`, v);
+  }
   const keep = (what: string, item: string, why: string) =>
-    rows.push([{ text: "kept", tone: "dim" }, what, item, { text: why, tone: "dim" }]);
+    rows.push([{ text: "kept", tone: "dim" }, what, `${item}: ${why}`]);
   for (const v of kept.virtualServers) keep("virtual server", v.text, v.why);
   for (const a of kept.addresses) keep("address", a, "inside --ipvs-exclude-cidrs");
-  for (const s of r.keptSets) keep("ipset", s.name, `still used: ${s.usedBy}`);
+  for (const s of r.keptSets) keep("ipset", s.name, `still used by ${s.usedBy}`);
   const summary = nothing
     ? "nothing to remove: no kipvs or kube-proxy (IPVS mode) state on this node\n"
     : `${verb} ${r.virtualServers.length} virtual server(s), ${
@@ -114,7 +133,7 @@ function cleanupText(
     }, ${r.chains.length} chain(s), ${r.jumps.length} jump rule(s), ${r.sets.length} ipset(s)` +
       (r.errors.length ? `; ${r.errors.length} failure(s)` : "") + "\n";
   const table = rows.length
-    ? renderTable(["ACTION", "WHAT", "ITEM", "WHY"], rows, { color: opts.color }) + "\n"
+    ? renderTable(["ACTION", "WHAT", "ITEMS"], rows, { color: opts.color }) + "\n"
     : "";
   return table + summary;
 }

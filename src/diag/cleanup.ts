@@ -37,6 +37,8 @@ export interface IptablesCleanup {
   chains: string[];
   /** The jump rules deleted, as saved. */
   jumps: string[];
+  /** The same, short: "nat/PREROUTING -> KUBE-SERVICES". */
+  jumpNames: string[];
 }
 
 /** What a cleanup removes and what it leaves. */
@@ -105,9 +107,21 @@ export function planCleanup(o: CleanupPlanOptions): CleanupPlan {
   }
   for (const [family, current] of snap.iptables) {
     const p = iptablesCleanupPayload(current, { extraChains: extraChains(current) });
-    if (p.payload !== "") plan.iptables.push({ family, ...p });
+    if (p.payload !== "") {
+      plan.iptables.push({ family, ...p, jumpNames: jumpNames(current, p.jumps) });
+    }
   }
   return plan;
+}
+
+/** "nat/PREROUTING -> KUBE-SERVICES" for each saved jump rule. */
+function jumpNames(current: IptablesSnapshot, rules: readonly string[]): string[] {
+  return rules.map((rule) => {
+    const from = rule.split(" ")[1] ?? "?";
+    const to = / -[jg] (\S+)/.exec(rule)?.[1] ?? "?";
+    const table = [...current].find(([, t]) => t.get(from)?.rules.includes(rule))?.[0] ?? "?";
+    return `${table}/${from} -> ${to}`;
+  });
 }
 
 /** Whether a plan removes nothing. */
@@ -157,8 +171,9 @@ export interface CleanupResult {
   virtualServers: string[];
   linkDeleted: boolean;
   addresses: string[];
-  /** "4/nat/KUBE-SERVICES". */
+  /** "IPv4 nat/KUBE-SERVICES". */
   chains: string[];
+  /** "IPv4 nat/PREROUTING -> KUBE-SERVICES". */
   jumps: string[];
   sets: string[];
   /** Sets left because something still uses them, with the user. */
@@ -214,8 +229,8 @@ export async function applyCleanup(plan: CleanupPlan, deps: CleanupDeps): Promis
   for (const p of plan.iptables) {
     await attempt(`iptables (IPv${p.family})`, async () => {
       await deps.iptables.restore(p.family, p.payload);
-      r.chains.push(...p.chains.map((c) => `${p.family}/${c}`));
-      r.jumps.push(...p.jumps);
+      r.chains.push(...p.chains.map((c) => `IPv${p.family} ${c}`));
+      r.jumps.push(...p.jumpNames.map((j) => `IPv${p.family} ${j}`));
     });
   }
   if (plan.sets.length > 0) {
@@ -257,8 +272,8 @@ export function dryRunResult(plan: CleanupPlan, snapshot: NodeSnapshot): Cleanup
     virtualServers: plan.virtualServers.map((v) => v.text),
     linkDeleted: plan.link === "delete",
     addresses: plan.link === "none" ? [] : plan.addresses,
-    chains: plan.iptables.flatMap((p) => p.chains.map((c) => `${p.family}/${c}`)),
-    jumps: plan.iptables.flatMap((p) => p.jumps),
+    chains: plan.iptables.flatMap((p) => p.chains.map((c) => `IPv${p.family} ${c}`)),
+    jumps: plan.iptables.flatMap((p) => p.jumpNames.map((j) => `IPv${p.family} ${j}`)),
     sets: plan.sets.filter((s) => !used.has(s)),
     keptSets: plan.sets.filter((s) => used.has(s)).map((name) => ({
       name,

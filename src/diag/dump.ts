@@ -294,7 +294,10 @@ function ipsets(snap: NodeSnapshot, address: string | undefined): DumpSet[] {
     }
     out.push(row);
   }
-  return out.sort((a, b) => Number(b.kube) - Number(a.kube) || (a.name < b.name ? -1 : 1));
+  // kube-proxy's sets in kube-proxy's order (IPv4 first), then the others by name.
+  const order = allKubeSetNames();
+  const rank = (s: DumpSet) => s.kube ? order.indexOf(s.name) : order.length;
+  return out.sort((a, b) => rank(a) - rank(b) || (a.name < b.name ? -1 : 1));
 }
 
 function chains(snap: NodeSnapshot): DumpChain[] {

@@ -79,9 +79,14 @@ function linkTable(report: DumpReport, o: TextOptions): string {
 
 function setTable(report: DumpReport, o: TextOptions): string {
   const filtering = report.ipsets.some((s) => s.matching !== undefined);
-  const sets = filtering ? report.ipsets.filter((s) => s.matching?.length) : report.ipsets;
-  const title = `ipsets: ${report.ipsets.filter((s) => s.kube).length} of kube-proxy's${
-    filtering ? ", entries with the address" : ""
+  // Empty sets are counted, not listed (kube-proxy keeps all 34 of both families).
+  const sets = filtering
+    ? report.ipsets.filter((s) => s.matching?.length)
+    : report.ipsets.filter((s) => s.entries > 0);
+  const kube = report.ipsets.filter((s) => s.kube);
+  const empty = kube.filter((s) => s.entries === 0).length;
+  const title = `ipsets: ${kube.length} of kube-proxy's${
+    filtering ? "; those with entries of the address" : empty ? `, ${empty} of them empty` : ""
   }\n`;
   if (sets.length === 0) return title;
   const rows: Cell[][] = sets.map((s) => [

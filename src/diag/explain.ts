@@ -32,7 +32,12 @@ import { type HookResult, walkHook } from "./walk.ts";
 
 /** Where the packet ends. */
 export type Outcome =
-  | { kind: "balanced"; realServers: number }
+  | {
+    kind: "balanced";
+    realServers: number;
+    /** How many of them get the packet masqueraded (they see the node's address). */
+    masqueraded: number;
+  }
   | { kind: "dropped"; hook: string; rule: string }
   | { kind: "rejected"; hook: string; rule: string }
   | { kind: "no-endpoints" }
@@ -282,14 +287,20 @@ export function explain(o: ExplainOptions): Explanation {
   out.afterIpvs.push(...shown.hooks);
   const passing = receiving.filter((p) => p.path.filter === "ACCEPT");
   if (passing.length === 0) return finish(stopped(shown.hooks[0]!) ?? { kind: "local" }, true);
-  return finish({ kind: "balanced", realServers: passing.length }, true);
+  const masqueraded = passing.filter((p) => p.path.masquerade).length;
+  return finish({ kind: "balanced", realServers: passing.length, masqueraded }, true);
 }
 
 /** One sentence for an outcome. */
 export function outcomeText(o: Outcome): string {
   switch (o.kind) {
-    case "balanced":
-      return `delivered to one of ${o.realServers} real server${o.realServers === 1 ? "" : "s"}`;
+    case "balanced": {
+      const n = o.realServers;
+      const to = `delivered to one of ${n} real server${n === 1 ? "" : "s"}`;
+      if (o.masqueraded === 0) return `${to}, which see the client's own address`;
+      if (o.masqueraded === n) return `${to}, masqueraded: they see the node's address`;
+      return `${to}; masqueraded (the node's address) for ${o.masqueraded} of them`;
+    }
     case "dropped":
       return `dropped in ${o.hook}: the client gets no answer and times out`;
     case "rejected":

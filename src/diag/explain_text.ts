@@ -88,7 +88,7 @@ export function explainText(e: Explanation, o: TextOptions): string {
           : cell("weight 0: draining, no new connections", "warn"),
       ]);
       out.push(
-        renderTable(["REAL SERVER", "WEIGHT", "LOCAL", "FILTER", "MASQUERADE", ""], rows, {
+        renderTable(["REAL SERVER", "WEIGHT", "LOCAL", "FILTER OUTPUT", "MASQUERADE", ""], rows, {
           ...o,
           indent: "  ",
         }),

@@ -28,6 +28,7 @@ export function parseTarget(text: string): ExplainTarget {
     });
   };
   const m = /^([A-Za-z]+)\/(?:\[([^\]]+)\]|([^:/[\]]+)):([^:]*)$/.exec(text.trim());
+  if (!m && /^[A-Za-z]+\/[^[]*:.*:/.test(text)) return bad("write an IPv6 address in brackets");
   if (!m) return bad("not protocol/address:port");
   const protocol = m[1]!.toUpperCase();
   if (protocol !== "TCP" && protocol !== "UDP" && protocol !== "SCTP") {
@@ -36,7 +37,6 @@ export function parseTarget(text: string): ExplainTarget {
   const host = (m[2] ?? m[3])!;
   const ip = parseIP(host);
   if (!ip) return bad(`"${host}" is not an IP address`);
-  if (m[3] !== undefined && ip.family === 6) return bad("write an IPv6 address in brackets");
   const portText = m[4]!;
   const port = Number(portText);
   if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
