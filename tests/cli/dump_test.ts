@@ -63,7 +63,7 @@ Deno.test("kipvs dump --diff exits 0 in step and 1 after an outside change, writ
   const restores = node.dp.ipset.restores.length;
   const out = await dumpCommand({ ...base, diff: true }, deps(node));
   assert.equal(out.code, 1);
-  assert.match(out.stdout, /^  \+ KUBE-CLUSTER-IP 10\.96\.0\.10,tcp:80$/m);
+  assert.match(out.stdout, /^ {2}\+ KUBE-CLUSTER-IP 10\.96\.0\.10,tcp:80$/m);
   const j = JSON.parse(
     (await dumpCommand({ ...base, diff: true, output: "json" }, deps(node))).stdout,
   );

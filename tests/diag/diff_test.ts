@@ -114,10 +114,10 @@ Deno.test("diffNode() reports kube-ipvs0 addresses, set entries, chain rules and
   }]);
   assert.equal(d.changes, 6);
   const text = diffText(d, { color: false });
-  assert.match(text, /^kube-ipvs0\n  \+ 10\.96\.0\.20\n  - 10\.96\.9\.9$/m);
+  assert.match(text, /^kube-ipvs0\n {2}\+ 10\.96\.0\.20\n {2}- 10\.96\.9\.9$/m);
   assert.match(
     text,
-    /^  nat\/KUBE-SERVICES\n    \+ -A KUBE-SERVICES -s 127\.0\.0\.0\/8 -j RETURN$/m,
+    /^ {2}nat\/KUBE-SERVICES\n {4}\+ -A KUBE-SERVICES -s 127\.0\.0\.0\/8 -j RETURN$/m,
   );
   assert.match(text, /^6 change\(s\): the node is out of step/m);
 
@@ -155,8 +155,7 @@ Deno.test("diffNode() on a node kipvs never touched wants the link, every set an
   assert.equal(d.ipsets.create.length, 17, "all of kube-proxy's IPv4 sets");
   assert.deepEqual(d.iptables[0]?.jumps.length, 9);
   assert.ok(d.ipvs.every((c) => c.op.op.startsWith("add")));
-  assert.match(
-    diffText(d, { color: true }),
-    /\x1b\[32m\+ create the dummy link kube-ipvs0\x1b\[0m/,
+  assert.ok(
+    diffText(d, { color: true }).includes("\x1b[32m+ create the dummy link kube-ipvs0\x1b[0m"),
   );
 });
