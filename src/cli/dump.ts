@@ -38,6 +38,8 @@ export interface DiagDeps {
   sysctls(): Promise<SysctlVerdict[]>;
   /** Reads the cluster once; undefined when no source was given. */
   loadCluster?: () => Promise<ClusterState>;
+  /** Whether the process runs as root (a failed read without root gets a hint). */
+  isRoot?: boolean;
 }
 
 /** Options of `kipvs dump`. */
@@ -121,8 +123,11 @@ export async function dumpCommand(
       filter,
       excluded: excludedBy(opts.config.excludeCIDRs),
     });
-    const stderr = report.errors.map((e) => `kipvs dump: cannot read ${e.facility}: ${e.message}\n`)
+    let stderr = report.errors.map((e) => `kipvs dump: cannot read ${e.facility}: ${e.message}\n`)
       .join("");
+    if (report.errors.length > 0 && deps.isRoot === false) {
+      stderr += "kipvs dump: reading IPVS, ipsets and iptables needs root (CAP_NET_ADMIN)\n";
+    }
     const stdout = opts.output === "json"
       ? json({ backend: dp.backend, ...report })
       : opts.output === "ipvsadm"
@@ -184,6 +189,7 @@ export function systemDiagDeps(
         wantedSettings({ kernelRelease: Deno.osRelease(), strictArp: config.strictARP }),
       ),
     ...(loadCluster ? { loadCluster } : {}),
+    isRoot: Deno.uid() === 0,
   };
 }
 

@@ -7,17 +7,23 @@
  */
 
 import { KipvsError } from "../errors.ts";
-import { OWNED_CHAINS } from "../dataplane/iptables/chains.ts";
 import { SVC_F } from "../dataplane/ipvs/constants.ts";
 import { serviceKeyText } from "../dataplane/ipvs/describe.ts";
 import type { DestinationStatus, ServiceEntry } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
-import { allKubeSetNames } from "../dataplane/ipset/spec.ts";
 import type { SysctlVerdict } from "../dataplane/sysctl/reconcile.ts";
 import { canonicalIP } from "../k8s/ip.ts";
 import type { Family } from "../proxy/config.ts";
 import type { DesiredState, ServicePortRef } from "../proxy/desired.ts";
 import { compareAddresses } from "../proxy/nodeports.ts";
+import {
+  type DumpAddress,
+  dumpAddresses,
+  type DumpChain,
+  dumpChains,
+  type DumpSet,
+  dumpSets,
+} from "./dump_node.ts";
 import { attribute, type Kind, type Owner, UNOWNED } from "./owners.ts";
 import type { NodeSnapshot, SnapshotError } from "./snapshot.ts";
 
@@ -60,29 +66,7 @@ export interface DumpGroup {
   virtualServers: DumpVirtualServer[];
 }
 
-/** One kube-ipvs0 address and the services that want it (with a source). */
-export interface DumpAddress {
-  address: string;
-  services: string[];
-}
-
-/** One ipset's size; `matching` lists the entries that name the filtered address. */
-export interface DumpSet {
-  name: string;
-  type: string;
-  entries: number;
-  /** One of kube-proxy's (and kipvs's) sets. */
-  kube: boolean;
-  matching?: string[];
-}
-
-/** One of kipvs's chains in the kernel. */
-export interface DumpChain {
-  family: Family;
-  table: string;
-  chain: string;
-  rules: number;
-}
+export type { DumpAddress, DumpChain, DumpSet };
 
 /** Everything `kipvs dump` shows. */
 export interface DumpReport {
@@ -240,9 +224,9 @@ export function buildDump(options: DumpOptions): DumpReport {
     source: desired ? "plan" : "kernel",
     groups: sorted,
     link: { exists: snap.link !== undefined, up: snap.link?.up ?? false },
-    addresses: addresses(snap, desired, filter),
-    ipsets: ipsets(snap, filter.address),
-    chains: chains(snap),
+    addresses: dumpAddresses(snap, desired, filter),
+    ipsets: dumpSets(snap, filter.address),
+    chains: dumpChains(snap),
     sysctls: snap.sysctls,
     errors: snap.errors,
   };
@@ -253,65 +237,6 @@ const KIND_ORDER: Kind[] = ["cluster-ip", "external-ip", "load-balancer", "node-
 function compareVirtualServers(a: DumpVirtualServer, b: DumpVirtualServer): number {
   return KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
     (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-}
-
-function addresses(
-  snap: NodeSnapshot,
-  desired: DesiredState | undefined,
-  filter: DumpFilter,
-): DumpAddress[] {
-  const byAddress = new Map<string, Set<string>>();
-  for (const vs of desired?.virtualServers.values() ?? []) {
-    let s = byAddress.get(vs.address);
-    if (!s) byAddress.set(vs.address, s = new Set());
-    s.add(`${vs.owner.namespace}/${vs.owner.name}`);
-  }
-  const wanted = (svc: string) => {
-    const [ns, name] = svc.split("/") as [string, string];
-    if (filter.namespace !== undefined && ns !== filter.namespace) return false;
-    if (filter.service === undefined) return true;
-    return filter.service.includes("/") ? svc === filter.service : name === filter.service;
-  };
-  const filtering = filter.namespace !== undefined || filter.service !== undefined;
-  return [...snap.addresses].sort(compareAddresses)
-    .map((address) => ({ address, services: [...byAddress.get(address) ?? []].sort() }))
-    .filter((a) => filter.address === undefined || a.address === filter.address)
-    .filter((a) => !filtering || a.services.some(wanted));
-}
-
-function ipsets(snap: NodeSnapshot, address: string | undefined): DumpSet[] {
-  const kube = new Set(allKubeSetNames());
-  const out: DumpSet[] = [];
-  for (const s of snap.ipsets.values()) {
-    const row: DumpSet = {
-      name: s.name,
-      type: s.type,
-      entries: s.entries.size,
-      kube: kube.has(s.name),
-    };
-    if (address !== undefined) {
-      row.matching = [...s.entries].filter((e) => e.split(",").some((p) => p === address)).sort();
-    }
-    out.push(row);
-  }
-  // kube-proxy's sets in kube-proxy's order (IPv4 first), then the others by name.
-  const order = allKubeSetNames();
-  const rank = (s: DumpSet) => s.kube ? order.indexOf(s.name) : order.length;
-  return out.sort((a, b) => rank(a) - rank(b) || (a.name < b.name ? -1 : 1));
-}
-
-function chains(snap: NodeSnapshot): DumpChain[] {
-  const out: DumpChain[] = [];
-  for (const [family, tables] of snap.iptables) {
-    for (const table of ["nat", "filter"] as const) {
-      const saved = tables.get(table);
-      for (const chain of OWNED_CHAINS[table]) {
-        const c = saved?.get(chain);
-        if (c) out.push({ family, table, chain, rules: c.rules.length });
-      }
-    }
-  }
-  return out;
 }
 
 /** The kernel entries of a dump's virtual servers, in the dump's order (for `-o ipvsadm`). */

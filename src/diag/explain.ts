@@ -21,10 +21,11 @@ import { serviceKeyText } from "../dataplane/ipvs/describe.ts";
 import type { ServiceEntry } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import type { Service } from "../k8s/types.ts";
-import type { DesiredState, VirtualServerSpec } from "../proxy/desired.ts";
+import type { DesiredState } from "../proxy/desired.ts";
 import { virtualServerKey } from "../proxy/desired.ts";
 import type { MatchContext, TracePacket } from "./match.ts";
-import { type Kind, kindFromSets, portRefText } from "./owners.ts";
+import { describeService, serviceNotes } from "./explain_service.ts";
+import type { Kind } from "./owners.ts";
 import type { SetLookup } from "./setmatch.ts";
 import type { NodeSnapshot } from "./snapshot.ts";
 import { type ExplainTarget, targetText } from "./target.ts";
@@ -127,28 +128,6 @@ function stopped(h: HookResult): Outcome | undefined {
   return undefined;
 }
 
-function describeService(o: ExplainOptions, spec: VirtualServerSpec | undefined): ExplainService {
-  const t = o.target;
-  if (!spec) return { kind: o.desired ? "unknown" : kindFromSets(t, o.snapshot.ipsets) };
-  const svc = o.services?.get(`${spec.owner.namespace}/${spec.owner.name}`);
-  const s = svc?.spec;
-  return {
-    name: portRefText(spec.owner),
-    kind: spec.kind,
-    ...(s
-      ? {
-        policy: {
-          internal: s.internalTrafficPolicy,
-          external: s.externalTrafficPolicy,
-          affinity: s.sessionAffinity === "ClientIP"
-            ? `ClientIP ${s.sessionAffinityTimeoutSeconds}s`
-            : "None",
-        },
-      }
-      : {}),
-  };
-}
-
 /** Traces the packet. */
 export function explain(o: ExplainOptions): Explanation {
   const t = o.target;
@@ -175,27 +154,24 @@ export function explain(o: ExplainOptions): Explanation {
 
   const spec = o.desired?.virtualServers.get(virtualServerKey(t));
   const entry = findEntry(snap, t);
-  const notes: string[] = [];
-  if (o.desired && !spec) {
-    const same = [...o.desired.virtualServers.values()].filter((v) => v.address === t.address);
-    if (same.length > 0) {
-      const owners = [...new Set(same.map((v) => portRefText(v.owner)))].join(", ");
-      const ports = same.map((v) => `${v.protocol.toLowerCase()}/${v.port}`).join(", ");
-      notes.push(`${t.address} belongs to ${owners}, on ${ports}, not ${targetText(t)}`);
-    } else notes.push(`no service in the source has ${targetText(t)}`);
-  }
-  if (spec && !entry) {
-    notes.push(
-      `the plan has ${targetText(t)} for ${portRefText(spec.owner)} but the kernel does not: ` +
-        "a sync would add it (kipvs dump --diff)",
-    );
-  }
+  const notes = serviceNotes({
+    target: t,
+    desired: o.desired,
+    spec,
+    inKernel: entry !== undefined,
+  });
 
   const out: Explanation = {
     target: targetText(t),
     source: src,
     origin,
-    service: describeService(o, spec),
+    service: describeService({
+      target: t,
+      spec,
+      hasSource: o.desired !== undefined,
+      ipsets: snap.ipsets,
+      services: o.services,
+    }),
     notes,
     hooks: [],
     afterIpvs: [],
@@ -289,29 +265,4 @@ export function explain(o: ExplainOptions): Explanation {
   if (passing.length === 0) return finish(stopped(shown.hooks[0]!) ?? { kind: "local" }, true);
   const masqueraded = passing.filter((p) => p.path.masquerade).length;
   return finish({ kind: "balanced", realServers: passing.length, masqueraded }, true);
-}
-
-/** One sentence for an outcome. */
-export function outcomeText(o: Outcome): string {
-  switch (o.kind) {
-    case "balanced": {
-      const n = o.realServers;
-      const to = `delivered to one of ${n} real server${n === 1 ? "" : "s"}`;
-      if (o.masqueraded === 0) return `${to}, which see the client's own address`;
-      if (o.masqueraded === n) return `${to}, masqueraded: they see the node's address`;
-      return `${to}; masqueraded (the node's address) for ${o.masqueraded} of them`;
-    }
-    case "dropped":
-      return `dropped in ${o.hook}: the client gets no answer and times out`;
-    case "rejected":
-      return `rejected in ${o.hook} with ICMP port unreachable: connection refused`;
-    case "no-endpoints":
-      return "no real server can take it: IPVS answers ICMP port unreachable (a TCP client " +
-        "sees connection refused)";
-    case "local":
-      return "no virtual server has it: the node's own sockets answer (connection refused " +
-        "when nothing listens)";
-    case "not-local":
-      return "not an address of this node: the packet is routed on, kipvs does not handle it";
-  }
 }

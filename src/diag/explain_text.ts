@@ -8,7 +8,7 @@
 
 import { type Cell, renderTable, type Tone } from "../cli/table.ts";
 import type { TextOptions } from "./dump_text.ts";
-import { type Explanation, outcomeText } from "./explain.ts";
+import type { Explanation, Outcome } from "./explain.ts";
 import type { HookResult, TraceStep } from "./walk.ts";
 
 const cell = (text: string, tone: Tone): Cell => ({ text, tone });
@@ -109,4 +109,29 @@ export function explainText(e: Explanation, o: TextOptions): string {
   out.push(`answer: ${outcomeText(e.outcome)}`);
   out.push(`without endpoints: ${outcomeText(e.withoutEndpoints)}`);
   return out.join("\n") + "\n";
+}
+
+/** One sentence for an outcome. */
+export function outcomeText(o: Outcome): string {
+  switch (o.kind) {
+    case "balanced": {
+      const n = o.realServers;
+      const to = `delivered to one of ${n} real server${n === 1 ? "" : "s"}`;
+      if (o.masqueraded === 0) return `${to}, which see the client's own address`;
+      if (o.masqueraded === n) return `${to}, masqueraded: they see the node's address`;
+      return `${to}; masqueraded (the node's address) for ${o.masqueraded} of them`;
+    }
+    case "dropped":
+      return `dropped in ${o.hook}: the client gets no answer and times out`;
+    case "rejected":
+      return `rejected in ${o.hook} with ICMP port unreachable: connection refused`;
+    case "no-endpoints":
+      return "no real server can take it: IPVS answers ICMP port unreachable (a TCP client " +
+        "sees connection refused)";
+    case "local":
+      return "no virtual server has it: the node's own sockets answer (connection refused " +
+        "when nothing listens)";
+    case "not-local":
+      return "not an address of this node: the packet is routed on, kipvs does not handle it";
+  }
 }

@@ -104,4 +104,6 @@ Deno.test("kipvs dump shows what it could read and exits 1 naming what it could 
   assert.equal(r.stderr, "kipvs dump: cannot read ipvs: no IPVS in this kernel\n");
   assert.match(r.stdout, /^kube-ipvs0: down, 5 addresses$/m);
   await assert.rejects(() => dumpCommand({ ...base, diff: true }, d), /no IPVS in this kernel/);
+  const notRoot = await dumpCommand(base, { ...d, isRoot: false });
+  assert.match(notRoot.stderr ?? "", /needs root \(CAP_NET_ADMIN\)\n$/);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { explain, type ExplainOptions, outcomeText } from "../../src/diag/explain.ts";
-import { explainText } from "../../src/diag/explain_text.ts";
+import { explain, type ExplainOptions } from "../../src/diag/explain.ts";
+import { explainText, outcomeText } from "../../src/diag/explain_text.ts";
 import { parseTarget } from "../../src/diag/target.ts";
 import { desiredOf, fakeNode, scenario } from "./_node.ts";
 
