@@ -51,13 +51,15 @@ export async function cleanupCommand(
   }
   const dp = await deps.openDataplane();
   try {
-    // No IPVS in the kernel means no virtual servers to remove; anything else unread is fatal.
+    // No IPVS in the kernel means no virtual servers to remove. What cannot be read is left
+    // alone and reported (exit 1); the rest is still removed.
     const noIpvs = dp.ipvs instanceof KipvsError && dp.ipvs.code === "kernel-unsupported";
     const ipvs = noIpvs ? undefined : dp.ipvs;
     const snapshot = await readSnapshot(
       { ...dp, ipvs, interfaces: deps.interfaces },
-      { families: [4, 6], strict: true },
+      { families: [4, 6] },
     );
+    const unread = snapshot.errors.map((e) => `cannot read ${e.facility}: ${e.message}`);
     const plan = planCleanup({ snapshot, excludeCIDRs: opts.excludeCIDRs });
     const nothing = planIsEmpty(plan);
     let result: CleanupResult;
@@ -70,6 +72,7 @@ export async function cleanupCommand(
         iptables: dp.iptables,
       });
     }
+    result.errors.unshift(...unread);
     const kept = {
       virtualServers: plan.keptVirtualServers,
       addresses: plan.keptAddresses,

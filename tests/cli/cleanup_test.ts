@@ -87,3 +87,28 @@ Deno.test("kipvs cleanup exits 1 and names the failure when a step fails, after 
   );
   assert.equal((await node.dp.ipvs.readAll()).length, 0, "the virtual servers went first");
 });
+
+Deno.test("kipvs cleanup leaves what it cannot read, removes the rest, and exits 1 naming it", async () => {
+  const node = await fakeNode(scenario());
+  const d = deps(node);
+  const iptables = node.diag.iptables;
+  d.openDataplane = () =>
+    Promise.resolve({
+      ...node.diag,
+      iptables: {
+        save: (f: 4 | 6) =>
+          f === 6
+            ? Promise.reject(new KipvsError("exec", "ip6tables-legacy-save exited with 1"))
+            : iptables.save(f),
+        restore: (f: 4 | 6, p: string) => iptables.restore(f, p),
+        hasRandomFully: () => Promise.resolve(true),
+      },
+    });
+  const r = await cleanupCommand({ ...base, output: "json" }, d);
+  const j = JSON.parse(r.stdout);
+  assert.equal(r.code, 1);
+  assert.equal(j.removed.errors[0], "cannot read iptables: ip6tables-legacy-save exited with 1");
+  assert.equal(j.removed.virtualServers.length, 7, "IPVS is still cleaned");
+  assert.ok(j.removed.chains.length > 0, "and IPv4's chains");
+  assert.deepEqual(j.removed.sets, [], "no set is destroyed while IPv6's rules are unknown");
+});

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { explain, type ExplainOptions } from "../../src/diag/explain.ts";
 import { explainText, outcomeText } from "../../src/diag/explain_text.ts";
 import { parseTarget } from "../../src/diag/target.ts";
-import { desiredOf, fakeNode, scenario } from "./_node.ts";
+import { cluster, slice, svc } from "../proxy/_fixtures.ts";
+import { CONFIG, desiredOf, fakeNode, scenario } from "./_node.ts";
 
 async function trace(target: string, o: Partial<ExplainOptions> & { source?: boolean } = {}) {
   const state = scenario();
@@ -225,4 +226,37 @@ Deno.test("explainText() reads as hooks, lookups, real servers and the answer", 
   assert.match(text, /^ {2}10\.244\.1\.2:8080 +1 +yes +ACCEPT +yes +hairpin$/m);
   assert.match(text, /^answer: delivered to one of 2 real servers; masqueraded .* for 1 of them$/m);
   assert.ok(!text.includes("\x1b["), "no colour when not asked");
+});
+
+Deno.test("explain() traces IPv6 through ip6tables and the KUBE-6- sets", async () => {
+  const state = cluster(
+    svc({ name: "web6", ips: ["fd00:96::10"] }),
+    slice({ service: "web6", name: "web6-1", endpoints: ["fd00:244::2@node-a"] }),
+  );
+  const config = { ...CONFIG, families: [4, 6] as (4 | 6)[], clusterCIDRs: ["fd00:244::/64"] };
+  const node = await fakeNode(state, config);
+  const snapshot = await node.snapshot([6]);
+  const fromPod = explain({
+    target: parseTarget("tcp/[fd00:96::10]:80"),
+    from: "fd00:244::2",
+    snapshot,
+    desired: desiredOf(state, config),
+  });
+  assert.equal(fromPod.target, "TCP/[fd00:96::10]:80");
+  assert.deepEqual(fromPod.outcome, { kind: "balanced", realServers: 1, masqueraded: 1 });
+  assert.ok(
+    fromPod.lookups.some((l) =>
+      l.set === "KUBE-6-LOOP-BACK" && l.element === "fd00:244::2,tcp:8080,fd00:244::2" && l.found
+    ),
+  );
+  const wrongPort = explain({
+    target: parseTarget("tcp/[fd00:96::10]:81"),
+    from: "2001:db8::7",
+    snapshot,
+  });
+  assert.equal(wrongPort.outcome.kind, "rejected");
+  assert.match(
+    wrongPort.outcome.kind === "rejected" ? wrongPort.outcome.rule : "",
+    /KUBE-6-IPVS-IPS dst -j REJECT --reject-with icmp6-port-unreachable$/,
+  );
 });
