@@ -134,10 +134,11 @@ export function checkFilter(filter: DumpFilter, hasSource: boolean): DumpFilter 
   return out;
 }
 
-function realServer(d: DestinationStatus, owner: Owner | undefined): DumpRealServer {
-  const planned = owner?.desired?.realServers.find((r) =>
-    r.address === d.address && r.port === d.port
-  );
+function realServer(
+  d: DestinationStatus,
+  owner: Owner | undefined,
+  local: ReadonlySet<string>,
+): DumpRealServer {
   return {
     address: d.address,
     port: d.port,
@@ -145,11 +146,14 @@ function realServer(d: DestinationStatus, owner: Owner | undefined): DumpRealSer
     activeConnections: d.activeConnections,
     inactiveConnections: d.inactiveConnections,
     draining: d.weight === 0,
-    ...(owner?.desired ? { local: planned?.local ?? false } : {}),
+    ...(owner?.desired ? { local: local.has(`${d.address}|${d.port}`) } : {}),
   };
 }
 
 function virtualServer(e: ServiceEntry, owner: Owner | undefined): DumpVirtualServer {
+  const local = new Set(
+    (owner?.desired?.realServers ?? []).filter((r) => r.local).map((r) => `${r.address}|${r.port}`),
+  );
   return {
     key: serviceKeyText(e.key),
     family: e.key.family,
@@ -160,7 +164,7 @@ function virtualServer(e: ServiceEntry, owner: Owner | undefined): DumpVirtualSe
     scheduler: e.scheduler,
     flags: flagNames(e.flags, e.scheduler),
     persistenceTimeout: e.flags & SVC_F.PERSISTENT ? e.timeout : 0,
-    realServers: e.destinations.map((d) => realServer(d, owner))
+    realServers: e.destinations.map((d) => realServer(d, owner, local))
       .sort((a, b) => compareAddresses(a.address, b.address) || a.port - b.port),
   };
 }

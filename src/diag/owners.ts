@@ -123,23 +123,35 @@ export function kindFromSets(
 
 function inferKinds(entries: readonly ServiceEntry[], ipsets: IpsetSnapshot): Map<string, Owner> {
   const out = new Map<string, Owner>();
-  const clusterIPs: { key: string; protocol: string; real: Set<string> }[] = [];
-  const rest: { key: string; protocol: string; real: Set<string>; kind: Kind }[] = [];
+  // protocol|real server -> the cluster IPs that have it, and each cluster IP's real servers.
+  const holders = new Map<string, string[]>();
+  const clusterReal = new Map<string, Set<string>>();
+  const rest: { key: string; protocol: string; real: string[] }[] = [];
   for (const e of entries) {
     const key = kernelServiceKey(e.key);
     if (!key || isFwmarkKey(e.key)) continue;
     const kind = kindFromSets(e.key, ipsets);
-    const real = new Set(e.destinations.map(destinationKey));
+    const real = e.destinations.map(destinationKey);
     out.set(key, { group: key, kind });
-    if (kind === "cluster-ip") clusterIPs.push({ key, protocol: e.key.protocol, real });
-    else rest.push({ key, protocol: e.key.protocol, real, kind });
+    if (kind !== "cluster-ip") {
+      rest.push({ key, protocol: e.key.protocol, real });
+      continue;
+    }
+    clusterReal.set(key, new Set(real));
+    for (const r of real) {
+      const k = `${e.key.protocol}|${r}`;
+      const list = holders.get(k);
+      if (list) list.push(key);
+      else holders.set(k, [key]);
+    }
   }
+  // A cluster IP holding all of a virtual server's real servers holds its first one.
   for (const r of rest) {
-    if (r.real.size === 0) continue;
-    const parents = clusterIPs.filter((c) =>
-      c.protocol === r.protocol && [...r.real].every((d) => c.real.has(d))
+    if (r.real.length === 0) continue;
+    const parents = (holders.get(`${r.protocol}|${r.real[0]}`) ?? []).filter((c) =>
+      r.real.every((d) => clusterReal.get(c)!.has(d))
     );
-    if (parents.length === 1) out.set(r.key, { group: parents[0]!.key, kind: r.kind });
+    if (parents.length === 1) out.set(r.key, { ...out.get(r.key)!, group: parents[0]! });
   }
   return out;
 }

@@ -194,3 +194,36 @@ Deno.test("dumpEntries() gives -o ipvsadm the filtered table in ipvsadm -Sn's li
   const all = formatRules(dumpEntries(buildDump({ snapshot }), snapshot)).split("\n").sort();
   assert.deepEqual(all, formatRules(await node.dp.ipvs.readAll()).split("\n").sort());
 });
+
+Deno.test("dumpText() renders a table of 150,000 rows (no spread of every row into one call)", () => {
+  const realServers = Array.from({ length: 150_000 }, (_, i) => ({
+    address: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`,
+    port: 8080,
+    weight: 1,
+    activeConnections: 0,
+    inactiveConnections: 0,
+    draining: false,
+  }));
+  const text = dumpText({
+    source: "kernel",
+    groups: [{
+      name: "TCP/10.96.0.10:80",
+      virtualServers: [{
+        key: "TCP/10.96.0.10:80",
+        family: 4,
+        kind: "cluster-ip",
+        scheduler: "rr",
+        flags: [],
+        persistenceTimeout: 0,
+        realServers,
+      }],
+    }],
+    link: { exists: false, up: false },
+    addresses: [],
+    ipsets: [],
+    chains: [],
+    sysctls: [],
+    errors: [],
+  }, { color: false });
+  assert.match(text, /^IPVS: 1 virtual servers, 150000 real servers/);
+});
