@@ -203,7 +203,15 @@ export function explain(o: ExplainOptions): Explanation {
   if (origin === "remote") {
     const nat = hook(walk("nat", "PREROUTING", packet));
     if (nat) return finish(nat, false);
-    if (!snap.localAddresses.has(t.address)) return finish({ kind: "not-local" }, false);
+    if (!snap.localAddresses.has(t.address)) {
+      if (entry) {
+        notes.push(
+          `the kernel has virtual server ${serviceKeyText(entry.key)}, but ${t.address} is not ` +
+            "an address of this node (missing from kube-ipvs0?): IPVS never sees the packet",
+        );
+      }
+      return finish({ kind: "not-local" }, false);
+    }
     const input = hook(walk("filter", "INPUT", packet));
     if (input) return finish(input, false);
   } else {

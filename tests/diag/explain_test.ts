@@ -260,3 +260,19 @@ Deno.test("explain() traces IPv6 through ip6tables and the KUBE-6- sets", async 
     /KUBE-6-IPVS-IPS dst -j REJECT --reject-with icmp6-port-unreachable$/,
   );
 });
+
+Deno.test("explain() points at a service address missing from kube-ipvs0: IPVS never sees the packet", async () => {
+  const state = scenario();
+  const node = await fakeNode(state);
+  await node.dp.link.deleteAddresses(["10.96.0.10"]);
+  const e = explain({
+    target: parseTarget("tcp/10.96.0.10:80"),
+    from: "10.244.2.2",
+    snapshot: await node.snapshot([4]),
+  });
+  assert.deepEqual(e.outcome, { kind: "not-local" });
+  assert.match(
+    e.notes.join(),
+    /virtual server TCP\/10\.96\.0\.10:80, but 10\.96\.0\.10 is not an address of this node/,
+  );
+});
