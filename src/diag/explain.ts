@@ -187,7 +187,9 @@ export function explain(o: ExplainOptions): Explanation {
       for (const s of h.steps) {
         for (const l of s.lookups) {
           const k = `${l.set} ${l.element}`;
-          if (!seen.has(k)) out.lookups.push(l), seen.add(k);
+          if (seen.has(k)) continue;
+          seen.add(k);
+          out.lookups.push(l);
         }
       }
     }
