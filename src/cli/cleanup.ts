@@ -73,11 +73,7 @@ export async function cleanupCommand(
       });
     }
     result.errors.unshift(...unread);
-    const kept = {
-      virtualServers: plan.keptVirtualServers,
-      addresses: plan.keptAddresses,
-      sets: result.keptSets,
-    };
+    const kept = { virtualServers: plan.keptVirtualServers, sets: result.keptSets };
     const code = result.errors.length > 0 ? 1 : 0;
     if (opts.output === "json") {
       const out = { dryRun: opts.dryRun, nothingToRemove: nothing, removed: result, kept };
@@ -92,7 +88,7 @@ export async function cleanupCommand(
 
 function cleanupText(
   r: CleanupResult,
-  kept: { virtualServers: { text: string; why: string }[]; addresses: string[] },
+  kept: { virtualServers: { text: string; why: string }[] },
   opts: CleanupCommandOptions,
   nothing: boolean,
 ): string {
@@ -103,7 +99,6 @@ function cleanupText(
   };
   add("virtual servers", r.virtualServers);
   if (r.linkDeleted) add("link", [`kube-ipvs0 (with ${r.addresses.length} addresses)`]);
-  else add("addresses", r.addresses);
   // Chains and jump rules one row per family and table; sets one row per family.
   const byPrefix = (items: readonly string[], split: (s: string) => [string, string]) => {
     const m = new Map<string, string[]>();
@@ -127,12 +122,11 @@ function cleanupText(
   const keep = (what: string, item: string, why: string) =>
     rows.push([{ text: "kept", tone: "dim" }, what, `${item}: ${why}`]);
   for (const v of kept.virtualServers) keep("virtual server", v.text, v.why);
-  for (const a of kept.addresses) keep("address", a, "inside --ipvs-exclude-cidrs");
   for (const s of r.keptSets) keep("ipset", s.name, `still used by ${s.usedBy}`);
   const summary = nothing
     ? "nothing to remove: no kipvs or kube-proxy (IPVS mode) state on this node\n"
     : `${verb} ${r.virtualServers.length} virtual server(s), ${
-      r.linkDeleted ? "kube-ipvs0" : `${r.addresses.length} address(es)`
+      r.linkDeleted ? "kube-ipvs0" : "no link"
     }, ${r.chains.length} chain(s), ${r.jumps.length} jump rule(s), ${r.sets.length} ipset(s)` +
       (r.errors.length ? `; ${r.errors.length} failure(s)` : "") + "\n";
   const table = rows.length
@@ -145,7 +139,7 @@ function cleanupText(
 export function registerCleanup(program: Command, deliver: Deliver): void {
   program.command("cleanup")
     .description("remove everything kipvs or kube-proxy (IPVS mode) programmed on this node")
-    .option("--ipvs-exclude-cidrs <cidrs>", "leave virtual servers and addresses inside these", "")
+    .option("--ipvs-exclude-cidrs <cidrs>", "leave the virtual servers inside these", "")
     .option("--dry-run", "say what would be removed, remove nothing", false)
     .addOption(
       new Option("--iptables-backend <backend>", "iptables backend (auto: detect)")

@@ -3,9 +3,10 @@
  * node, in kube-proxy's order: the virtual servers, kube-ipvs0, the chains and the rules that
  * jump into them, and last the ipsets (the kernel refuses to destroy a set a rule still
  * matches, so no rule is ever left pointing at a missing set). Left alone: firewall-mark
- * virtual servers, virtual servers and kube-ipvs0 addresses inside --ipvs-exclude-cidrs, other
- * tools' sets and chains, and a kube-proxy set some other rule still uses. Running it again
- * finds nothing to remove.
+ * virtual servers and those inside --ipvs-exclude-cidrs, other tools' sets and chains, and a
+ * kube-proxy set some other rule still uses. kube-ipvs0 goes whole, as kube-proxy deletes it
+ * (the exclusion protects virtual servers, not addresses). Running it again finds nothing to
+ * remove.
  *
  * @module
  */
@@ -45,10 +46,10 @@ export interface IptablesCleanup {
 export interface CleanupPlan {
   virtualServers: { key: ServiceKey; text: string }[];
   keptVirtualServers: { text: string; why: string }[];
-  /** Delete kube-ipvs0, or only some of its addresses (others are excluded). */
-  link: "delete" | "addresses" | "none";
+  /** Delete kube-ipvs0 (a dummy link of that name), or there is none. */
+  link: "delete" | "none";
+  /** Its addresses, which go with it. */
   addresses: string[];
-  keptAddresses: string[];
   iptables: IptablesCleanup[];
   /** kube-proxy's sets to destroy, after the rules. */
   sets: string[];
@@ -86,7 +87,6 @@ export function planCleanup(o: CleanupPlanOptions): CleanupPlan {
     keptVirtualServers: [],
     link: "none",
     addresses: [],
-    keptAddresses: [],
     iptables: [],
     sets: kubeSetsIn(snap.ipsets),
   };
@@ -98,12 +98,9 @@ export function planCleanup(o: CleanupPlanOptions): CleanupPlan {
       plan.keptVirtualServers.push({ text, why: "inside --ipvs-exclude-cidrs" });
     } else plan.virtualServers.push({ key: e.key, text });
   }
-  if (snap.link && snap.link.kind === "dummy") {
-    plan.keptAddresses = snap.addresses.filter(excluded);
-    plan.addresses = snap.addresses.filter((a) => !excluded(a));
-    plan.link = plan.keptAddresses.length > 0
-      ? (plan.addresses.length > 0 ? "addresses" : "none")
-      : "delete";
+  if (snap.link?.kind === "dummy") {
+    plan.link = "delete";
+    plan.addresses = [...snap.addresses];
   }
   for (const [family, current] of snap.iptables) {
     const p = iptablesCleanupPayload(current, { extraChains: extraChains(current) });
@@ -161,7 +158,7 @@ export function setsInUse(
 export interface CleanupDeps {
   /** Undefined when the kernel has no IPVS (nothing to remove there). */
   ipvs?: Ipvs;
-  link?: DummyLink;
+  link?: Pick<DummyLink, "name" | "delete">;
   ipset: Ipset;
   iptables: Iptables;
 }
@@ -215,15 +212,8 @@ export async function applyCleanup(plan: CleanupPlan, deps: CleanupDeps): Promis
   if (deps.link && plan.link !== "none") {
     const link = deps.link;
     await attempt(`link ${link.name}`, async () => {
-      if (plan.link === "delete") {
-        r.linkDeleted = await link.delete();
-        if (r.linkDeleted) r.addresses.push(...plan.addresses);
-        return;
-      }
-      for (const res of await link.deleteAddresses(plan.addresses)) {
-        if (res.ok || res.errno === ERRNO.EADDRNOTAVAIL) r.addresses.push(res.address);
-        else r.errors.push(res.error.message);
-      }
+      r.linkDeleted = await link.delete();
+      if (r.linkDeleted) r.addresses.push(...plan.addresses);
     });
   }
   for (const p of plan.iptables) {
@@ -271,7 +261,7 @@ export function dryRunResult(plan: CleanupPlan, snapshot: NodeSnapshot): Cleanup
   return {
     virtualServers: plan.virtualServers.map((v) => v.text),
     linkDeleted: plan.link === "delete",
-    addresses: plan.link === "none" ? [] : plan.addresses,
+    addresses: plan.addresses,
     chains: plan.iptables.flatMap((p) => p.chains.map((c) => `IPv${p.family} ${c}`)),
     jumps: plan.iptables.flatMap((p) => p.jumpNames.map((j) => `IPv${p.family} ${j}`)),
     sets: plan.sets.filter((s) => !used.has(s)),

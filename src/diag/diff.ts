@@ -3,7 +3,8 @@
  * own comparisons (`diffVirtualServer` for each virtual server, the kube-ipvs0 address sets,
  * `planIpsetRestore`, `renderIptables` + `planIptablesRestore` per family) over one
  * {@link NodeSnapshot}, with the proxier's scope (address virtual servers of the planned
- * families; those inside --ipvs-exclude-cidrs left alone unless planned). Nothing is written.
+ * families; those inside --ipvs-exclude-cidrs left alone unless planned; every kube-ipvs0
+ * address the plan does not want). Nothing is written.
  *
  * @module
  */
@@ -128,8 +129,9 @@ export function diffNode(options: DiffOptions): NodeDiff {
 
   const bound = new Set(snap.addresses);
   out.addresses.add = [...desired.addresses].filter((a) => !bound.has(a)).sort();
-  out.addresses.remove = [...bound].filter((a) => !desired.addresses.has(a) && !excluded(a))
-    .sort();
+  // Like the proxier (and kube-proxy): every unwanted address goes; --ipvs-exclude-cidrs
+  // protects virtual servers only.
+  out.addresses.remove = [...bound].filter((a) => !desired.addresses.has(a)).sort();
 
   const sets = planIpsetRestore({
     desired: desired.ipsets,

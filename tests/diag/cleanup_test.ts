@@ -56,7 +56,7 @@ Deno.test("cleanup removes everything kipvs programmed, in an order the kernel a
   assert.equal(planIsEmpty(again), true);
 });
 
-Deno.test("cleanup leaves fwmark and excluded virtual servers, excluded addresses, and other tools' sets and chains", async () => {
+Deno.test("cleanup leaves fwmark and excluded virtual servers and other tools' sets and chains; kube-ipvs0 goes whole", async () => {
   const node = await fakeNode(scenario());
   await node.dp.ipvs.addService(
     vs({ family: 4, protocol: "TCP", address: "10.200.0.1", port: 80 }),
@@ -73,12 +73,12 @@ Deno.test("cleanup leaves fwmark and excluded virtual servers, excluded addresse
     { text: "TCP/10.200.0.1:80", why: "inside --ipvs-exclude-cidrs" },
     { text: "FWM/42", why: "firewall mark: not kipvs's" },
   ]);
-  assert.equal(plan.link, "addresses", "kube-ipvs0 stays for the excluded address");
-  assert.equal(done.linkDeleted, false);
-  assert.equal(done.addresses.length, 5);
+  assert.equal(plan.link, "delete", "as kube-proxy, the exclusion protects virtual servers only");
+  assert.equal(done.linkDeleted, true);
+  assert.equal(done.addresses.length, 6);
   const left = await leftovers(node);
   assert.deepEqual(left.ipvs.length, 2);
-  assert.deepEqual(await node.dp.link.listAddresses(), ["10.200.0.1"]);
+  assert.equal(left.link, false);
   assert.deepEqual(left.sets, ["my-set"]);
   assert.deepEqual(left.chains, []);
   const filter = (await node.dp.iptables.save(4)).get("filter")!;

@@ -125,7 +125,7 @@ Deno.test("diffNode() reports kube-ipvs0 addresses, set entries, chain rules and
   assert.equal((await diffOf(node)).inSync, true, "a sync makes exactly these changes");
 });
 
-Deno.test("diffNode() leaves virtual servers and addresses inside --ipvs-exclude-cidrs, and fwmark services, alone", async () => {
+Deno.test("diffNode() leaves virtual servers inside --ipvs-exclude-cidrs and fwmark services alone, but not their addresses", async () => {
   const config = { ...CONFIG, excludeCIDRs: ["10.200.0.0/16"] };
   const node = await fakeNode(scenario(), config);
   await node.dp.ipvs.addService({
@@ -145,7 +145,13 @@ Deno.test("diffNode() leaves virtual servers and addresses inside --ipvs-exclude
     persistenceEngine: "",
   });
   await node.dp.link.addAddresses(["10.200.0.1"]);
-  assert.equal((await diffOf(node, config)).inSync, true);
+  const d = await diffOf(node, config);
+  assert.deepEqual(d.ipvs, []);
+  // Like the proxier (and kube-proxy): the exclusion protects virtual servers, not addresses.
+  assert.deepEqual(d.addresses, { add: [], remove: ["10.200.0.1"] });
+  await node.sync(scenario());
+  assert.equal((await diffOf(node, config)).inSync, true, "the sync agreed");
+  assert.equal((await node.dp.ipvs.readAll()).length, 9, "both virtual servers stayed");
 });
 
 Deno.test("diffNode() on a node kipvs never touched wants the link, every set and every chain", async () => {
