@@ -15,6 +15,9 @@ import { type LogFormat, Logger, type LogLevel } from "../observe/log.ts";
 import type { CommandResult } from "./result.ts";
 import { sysctlCommand } from "./sysctl.ts";
 import { runCommand } from "./run.ts";
+import { registerCleanup } from "./cleanup.ts";
+import { registerDump } from "./dump.ts";
+import { registerExplain } from "./explain.ts";
 import { addProxyFlags, resolveProxyConfig } from "./runflags.ts";
 import { parseConfigFile } from "../proxy/configfile.ts";
 import { stdoutWantsColor } from "./table.ts";
@@ -36,9 +39,6 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
   let result: CommandResult | undefined;
   let logFormat: LogFormat = "text";
   const set = (p: Promise<CommandResult>) => p.then((r) => void (result = r));
-  const notBuilt = (name: string) => () => {
-    throw new KipvsError("not-implemented", `kipvs ${name} is not built yet`);
-  };
 
   const program = new Command("kipvs")
     .description("Kubernetes service proxy in IPVS mode")
@@ -137,12 +137,9 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
         stopSignal: stopSignal(),
       }));
     });
-  program.command("dump").description("show what is programmed, by namespace/service:port")
-    .allowUnknownOption().action(notBuilt("dump"));
-  program.command("explain").description("trace where a packet to proto/ip:port goes")
-    .allowUnknownOption().action(notBuilt("explain"));
-  program.command("cleanup").description("remove everything kipvs or kube-proxy (ipvs) programmed")
-    .allowUnknownOption().action(notBuilt("cleanup"));
+  registerDump(program, set);
+  registerExplain(program, set);
+  registerCleanup(program, set);
 
   try {
     await program.parseAsync([...argv], { from: "user" });
