@@ -20,7 +20,8 @@ async function kipvs(...args: string[]) {
 }
 
 Deno.test("kipvs help and version work under the binary's exact permissions", async () => {
-  for (const args of [["--help"], ["run", "--help"], ["sysctl", "--help"], ["version"]]) {
+  const commands = ["run", "sysctl", "dump", "explain", "cleanup"];
+  for (const args of [["--help"], ...commands.map((c) => [c, "--help"]), ["version"]]) {
     const r = await kipvs(...args);
     assert.equal(r.code, 0, `kipvs ${args.join(" ")}: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /NotCapable|Requires .* access/, args.join(" "));
