@@ -15,7 +15,8 @@ import type { NodeInfo, ProxyConfig } from "./config.ts";
 import { nodeLeavingReason } from "../k8s/node.ts";
 import { nodeInfo } from "./nodeinfo.ts";
 import type { Proxier, SyncReport } from "./proxier.ts";
-import { type Clock, type SyncRequest, SyncRunner, systemClock } from "./runner.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { type SyncRequest, SyncRunner } from "./runner.ts";
 
 /** Options of {@link Daemon}. */
 export interface DaemonOptions {

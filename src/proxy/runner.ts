@@ -6,20 +6,7 @@
  * @module
  */
 
-/** Timers the runner uses; tests pass a fake clock. */
-export interface Clock {
-  now(): number;
-  /** Returns a handle for clearTimeout; its type is the clock's business. */
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** The real clock. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+import { type Clock, systemClock } from "../clock.ts";
 
 /** What a sync is asked to do. */
 export interface SyncRequest {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { type Clock, systemClock } from "../clock.ts";
+
 /** Options of {@link Debounced}. */
 export interface DebouncedOptions {
   delayMs: number;
@@ -15,12 +17,15 @@ export interface DebouncedOptions {
   run(firstTriggerAt: number): Promise<void>;
   /** Called with what the task threw. */
   onError(err: unknown): void;
+  /** Timers (tests pass a fake clock). */
+  clock?: Clock;
 }
 
 /** See the module notes. */
 export class Debounced {
   #o: DebouncedOptions;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #clock: Clock;
+  #timer: unknown;
   #firstAt: number | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -28,22 +33,23 @@ export class Debounced {
 
   constructor(options: DebouncedOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Asks for a run. */
   trigger(): void {
     if (this.#stopped) return;
-    const now = Date.now();
+    const now = this.#clock.now();
     this.#firstAt ??= now;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     const wait = Math.min(this.#o.delayMs, this.#firstAt + this.#o.maxDelayMs - now);
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, wait));
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), Math.max(0, wait));
   }
 
   /** Cancels what is pending and waits for a run in progress. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     await this.#running;
   }
 
@@ -53,7 +59,7 @@ export class Debounced {
       this.#again = true;
       return;
     }
-    const firstAt = this.#firstAt ?? Date.now();
+    const firstAt = this.#firstAt ?? this.#clock.now();
     this.#firstAt = undefined;
     this.#running = this.#o.run(firstAt)
       .catch((err) => this.#o.onError(err))
