@@ -14,7 +14,6 @@ import { wantedSettings } from "../dataplane/sysctl/settings.ts";
 import { formatRules } from "../dataplane/ipvs/rules.ts";
 import { Logger, type LogLevel } from "../observe/log.ts";
 import type { ProxyConfig } from "../proxy/config.ts";
-import { parseConfigFile } from "../proxy/configfile.ts";
 import type { InterfaceAddress } from "../proxy/nodeports.ts";
 import type { ClusterState } from "../source/source.ts";
 import { type DiagDataplane, openKernelDataplane } from "../diag/dataplane.ts";
@@ -26,7 +25,7 @@ import { planNode } from "../diag/plan.ts";
 import { readSnapshot } from "../diag/snapshot.ts";
 import type { CommandResult } from "./result.ts";
 import { openSource, type RunOptions } from "./run.ts";
-import { addProxyFlags, resolveProxyConfig } from "./runflags.ts";
+import { addProxyFlags, loadProxyConfig } from "./runflags.ts";
 import { stdoutWantsColor } from "./table.ts";
 
 /** What the diagnostic commands read, so tests can hand them fakes. */
@@ -142,27 +141,12 @@ export async function dumpCommand(
 /** Hands a command's result to the CLI layer. */
 export type Deliver = (result: Promise<CommandResult>) => Promise<void>;
 
-/** The configuration and logger of a diagnostic command, from its flags and `--config`. */
+/** The configuration and source loader of a diagnostic command, from its flags and `--config`. */
 export async function diagSetup(
   o: Record<string, unknown>,
   cmd: Command,
-): Promise<{ config: ProxyConfig; logger: Logger; kubeconfig?: string }> {
-  const path = o.config as string | undefined;
-  let text: string | undefined;
-  if (path !== undefined) {
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (err) {
-      throw new KipvsError("io", `--config: cannot read ${path}`, { cause: err });
-    }
-  }
-  const file = text === undefined ? undefined : parseConfigFile(text, path!);
-  const config = resolveProxyConfig(
-    o,
-    (k) => cmd.getOptionValueSource(k),
-    file,
-    Deno.hostname().toLowerCase(),
-  );
+): Promise<{ config: ProxyConfig; loader?: () => Promise<ClusterState> }> {
+  const { config, file } = await loadProxyConfig(o, cmd);
   // Diagnostics print to stdout: the source's info lines stay quiet unless asked for.
   const given = cmd.getOptionValueSource("logLevel") === "cli";
   const g = cmd.optsWithGlobals<{ logLevel: LogLevel; logFormat: "text" | "json" }>();
@@ -171,7 +155,13 @@ export async function diagSetup(
     format: g.logFormat,
     fields: { cmd: cmd.name() },
   });
-  return { config, logger, ...(file?.kubeconfig ? { kubeconfig: file.kubeconfig } : {}) };
+  const loader = clusterLoader({
+    config,
+    manifests: o.manifests as string | undefined,
+    kubeconfig: (o.kubeconfig as string | undefined) ?? file?.kubeconfig,
+    master: o.master as string | undefined,
+  }, logger);
+  return { config, ...(loader ? { loader } : {}) };
 }
 
 /** The kernel, interfaces, sysctls and source behind the diagnostic commands. */
@@ -217,13 +207,7 @@ export function registerDump(program: Command, deliver: Deliver): void {
     .option("--service <name>", "only this service (name or namespace/name)")
     .option("--address <ip>", "only virtual servers with this address or real server")
     .action(async (o, cmd: Command) => {
-      const { config, logger, kubeconfig } = await diagSetup(o, cmd);
-      const loader = clusterLoader({
-        config,
-        manifests: o.manifests,
-        kubeconfig: o.kubeconfig ?? kubeconfig,
-        master: o.master,
-      }, logger);
+      const { config, loader } = await diagSetup(o, cmd);
       await deliver(dumpCommand({
         output: o.output,
         diff: o.diff,

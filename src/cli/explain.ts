@@ -12,14 +12,7 @@ import { explainText } from "../diag/explain_text.ts";
 import { planNode } from "../diag/plan.ts";
 import { readSnapshot } from "../diag/snapshot.ts";
 import { parseSource, parseTarget } from "../diag/target.ts";
-import {
-  addSourceFlags,
-  clusterLoader,
-  type Deliver,
-  type DiagDeps,
-  diagSetup,
-  systemDiagDeps,
-} from "./dump.ts";
+import { addSourceFlags, type Deliver, type DiagDeps, diagSetup, systemDiagDeps } from "./dump.ts";
 import { addProxyFlags } from "./runflags.ts";
 import { stdoutWantsColor } from "./table.ts";
 import type { CommandResult } from "./result.ts";
@@ -84,13 +77,7 @@ export function registerExplain(program: Command, deliver: Deliver): void {
       new Option("-o, --output <format>", "output").choices(["table", "json"]).default("table"),
     )
     .action(async (target: string, o, cmd: Command) => {
-      const { config, logger, kubeconfig } = await diagSetup(o, cmd);
-      const loader = clusterLoader({
-        config,
-        manifests: o.manifests,
-        kubeconfig: o.kubeconfig ?? kubeconfig,
-        master: o.master,
-      }, logger);
+      const { config, loader } = await diagSetup(o, cmd);
       await deliver(explainCommand({
         target,
         from: o.from,

@@ -18,8 +18,7 @@ import { runCommand } from "./run.ts";
 import { registerCleanup } from "./cleanup.ts";
 import { registerDump } from "./dump.ts";
 import { registerExplain } from "./explain.ts";
-import { addProxyFlags, resolveProxyConfig } from "./runflags.ts";
-import { parseConfigFile } from "../proxy/configfile.ts";
+import { addProxyFlags, loadProxyConfig } from "./runflags.ts";
 import { stdoutWantsColor } from "./table.ts";
 import { VERSION } from "../version.ts";
 
@@ -106,9 +105,7 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
     .option("--skip-sysctl", "do not apply the kernel settings at start", false)
     .action(async (o, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const file = o.config
-        ? parseConfigFile(await readNamedFile(o.config, "--config"), o.config)
-        : undefined;
+      const { config, file } = await loadProxyConfig(o, cmd);
       const level = cmd.getOptionValueSource("logLevel") === "cli"
         ? g.logLevel
         : file?.logLevel ?? g.logLevel;
@@ -116,12 +113,6 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
         ? g.logFormat
         : file?.logFormat ?? g.logFormat;
       const logger = new Logger({ level, format, fields: { cmd: "run" } });
-      const config = resolveProxyConfig(
-        o,
-        (k) => cmd.getOptionValueSource(k),
-        file,
-        Deno.hostname().toLowerCase(),
-      );
       await set(runCommand({
         config,
         manifests: o.manifests,
@@ -155,15 +146,6 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
   out.stdout(result.stdout);
   if (result.stderr) out.stderr(result.stderr);
   return result.code;
-}
-
-/** Reads a file the operator named; a failure is an `io` error naming the flag and the path. */
-async function readNamedFile(path: string, flag: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (err) {
-    throw new KipvsError("io", `${flag}: cannot read ${path}`, { cause: err });
-  }
 }
 
 /** Resolves with the name of the first SIGTERM or SIGINT. */

@@ -8,7 +8,7 @@
 import { type Command, Option } from "commander";
 import { KipvsError } from "../errors.ts";
 import { DEFAULT_CONFIG, PROXY_SCHEDULERS, type ProxyConfig } from "../proxy/config.ts";
-import type { FileConfig } from "../proxy/configfile.ts";
+import { type FileConfig, parseConfigFile } from "../proxy/configfile.ts";
 import { parseDuration } from "../proxy/duration.ts";
 import { nodePortCIDRs } from "../proxy/nodeports.ts";
 import { parseCIDR } from "../k8s/ip.ts";
@@ -138,4 +138,35 @@ export function resolveProxyConfig(
   // Validates CIDRs and "primary"; throws naming the value.
   nodePortCIDRs(c.nodePortAddresses);
   return c;
+}
+
+/** Reads a file the operator named; a failure is an `io` error naming the flag and the path. */
+export async function readNamedFile(path: string, flag: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    throw new KipvsError("io", `${flag}: cannot read ${path}`, { cause: err });
+  }
+}
+
+/**
+ * The proxy configuration of a command that took {@link addProxyFlags}: `--config`'s file (when
+ * given) under the flags given on the command line. Returns the file's settings too (log format
+ * and level, kubeconfig).
+ */
+export async function loadProxyConfig(
+  opts: Record<string, unknown>,
+  cmd: Command,
+): Promise<{ config: ProxyConfig; file?: FileConfig }> {
+  const path = opts.config as string | undefined;
+  const file = path === undefined
+    ? undefined
+    : parseConfigFile(await readNamedFile(path, "--config"), path);
+  const config = resolveProxyConfig(
+    opts,
+    (k) => cmd.getOptionValueSource(k),
+    file,
+    Deno.hostname().toLowerCase(),
+  );
+  return { config, ...(file ? { file } : {}) };
 }
