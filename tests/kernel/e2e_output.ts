@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { outputSections } from "./harness.ts";
+import type { SyncReport } from "../../src/proxy/proxier.ts";
 
 /**
  * The sections of a script's stdout, by name ({@link outputSections}), refusing a name printed
@@ -56,22 +57,8 @@ export function kipvsRun(all: Map<string, string>, name: string): KipvsRun {
   return { rc: value("rc"), ms: value("ms"), logs, text };
 }
 
-/** The counts kipvs logs after a sync (src/proxy/proxier.ts SyncReport). */
-export interface Synced {
-  full: boolean;
-  services: number;
-  ipvsOps: number;
-  ipvsFailed: number;
-  netlinkMessages: number;
-  addressesAdded: number;
-  addressesRemoved: number;
-  ipsetRestores: number;
-  ipsetEntries: number;
-  iptablesRestores: number;
-  draining: number;
-  writes: number;
-  ms: number;
-}
+/** The counts kipvs logs after a sync. */
+export type Synced = SyncReport;
 
 const SYNCED_COUNTS = [
   "services",
