@@ -34,6 +34,7 @@ import type {
   ForwardMethod,
   IpvsProtocol,
   IpvsStats,
+  ServiceEntry,
   ServiceKey,
   ServiceStatus,
   TunnelType,
@@ -162,9 +163,11 @@ function decodeStats(view: DataView, start: number, end: number): IpvsStats {
   for (let off = start; off + NLA_HDRLEN <= end;) {
     const len = view.getUint16(off, true);
     if (len < NLA_HDRLEN) break;
-    const v = len >= NLA_HDRLEN + 8
-      ? view.getUint32(off + 8, true) * 0x1_0000_0000 + view.getUint32(off + 4, true)
-      : view.getUint32(off + 4, true);
+    // A u64 with a zero high word stays a small integer: `hi * 2^32 + lo` would make every
+    // counter a boxed double (16 bytes more each, 160 per entry) even when it is 0.
+    const hi = len >= NLA_HDRLEN + 8 ? view.getUint32(off + 8, true) : 0;
+    const lo = view.getUint32(off + 4, true);
+    const v = hi === 0 ? lo : hi * 0x1_0000_0000 + lo;
     switch (view.getUint16(off + 2, true) & NLA_TYPE_MASK) {
       case STATS_ATTR.CONNS:
         conns = v;
@@ -232,8 +235,45 @@ function topAttr(view: DataView, m: MessageRef, type: number): number {
   return -1;
 }
 
-/** Decodes one service of a GET_SERVICE reply. */
-export function decodeService(view: DataView, m: MessageRef): ServiceStatus {
+const decoder = new TextDecoder();
+// Scheduler and persistence engine names come from a short list: each is decoded once, then
+// recognised by its bytes (a string per service would be 10,000 strings for one name).
+const NAMES: { bytes: Uint8Array; text: string }[] = [];
+
+/** The NUL-terminated name at `[at, at + len)`, or "" when `at` is -1. */
+function nameAt(view: DataView, at: number, len: number): string {
+  if (at < 0) return "";
+  let n = 0;
+  while (n < len && view.getUint8(at + n) !== 0) n++;
+  for (let k = 0; k < NAMES.length; k++) {
+    const e = NAMES[k] as { bytes: Uint8Array; text: string };
+    if (e.bytes.length !== n) continue;
+    let i = 0;
+    while (i < n && e.bytes[i] === view.getUint8(at + i)) i++;
+    if (i === n) return e.text;
+  }
+  const bytes = new Uint8Array(view.buffer.slice(view.byteOffset + at, view.byteOffset + at + n));
+  const text = decoder.decode(bytes);
+  if (NAMES.length < 64) NAMES.push({ bytes, text });
+  return text;
+}
+
+/** Decodes one service of a GET_SERVICE reply; its counters unless `counters` is false. */
+export function decodeService(view: DataView, m: MessageRef, counters = true): ServiceStatus {
+  return decodeServiceAs(view, m, false, counters);
+}
+
+/** Decodes one service of a GET_SERVICE reply, with an empty list for its real servers. */
+export function decodeServiceEntry(view: DataView, m: MessageRef, counters = true): ServiceEntry {
+  return decodeServiceAs(view, m, true, counters) as ServiceEntry;
+}
+
+function decodeServiceAs(
+  view: DataView,
+  m: MessageRef,
+  entry: boolean,
+  counters: boolean,
+): ServiceStatus | ServiceEntry {
   const s = TOP.reload(view, m.offset + NLMSG_HDRLEN + GENL_HDRLEN, m.offset + m.length)
     .nested(CMD_ATTR.SERVICE, SVC_ATTR.MAX, SVC);
   if (!s) throw new Error("IPVS service reply without a service attribute");
@@ -247,21 +287,27 @@ export function decodeService(view: DataView, m: MessageRef): ServiceStatus {
   };
   const flagsAt = s.offset(SVC_ATTR.FLAGS);
   const flags = flagsAt < 0 ? 0 : view.getUint32(flagsAt, true) & ~SVC_F.HASHED;
-  return {
-    key,
-    scheduler: s.string(SVC_ATTR.SCHED_NAME),
-    flags,
-    timeout: s.u32(SVC_ATTR.TIMEOUT),
-    netmask: family === 4
-      ? prefixOfMask(s.offset(SVC_ATTR.NETMASK) < 0 ? 0xffff_ffff : s.u32be(SVC_ATTR.NETMASK))
-      : s.u32(SVC_ATTR.NETMASK, 128),
-    persistenceEngine: s.string(SVC_ATTR.PE_NAME),
-    stats: stats(s),
-  };
+  const scheduler = nameAt(view, s.offset(SVC_ATTR.SCHED_NAME), s.length(SVC_ATTR.SCHED_NAME));
+  const timeout = s.u32(SVC_ATTR.TIMEOUT);
+  const netmask = family === 4
+    ? prefixOfMask(s.offset(SVC_ATTR.NETMASK) < 0 ? 0xffff_ffff : s.u32be(SVC_ATTR.NETMASK))
+    : s.u32(SVC_ATTR.NETMASK, 128);
+  const persistenceEngine = nameAt(view, s.offset(SVC_ATTR.PE_NAME), s.length(SVC_ATTR.PE_NAME));
+  // One literal per shape, not a property added later: objects keep one layout, no spill.
+  if (!counters) {
+    return entry
+      ? { key, scheduler, flags, timeout, netmask, persistenceEngine, destinations: [] }
+      : { key, scheduler, flags, timeout, netmask, persistenceEngine };
+  }
+  const st = stats(s);
+  return entry
+    ? { key, scheduler, flags, timeout, netmask, persistenceEngine, stats: st, destinations: [] }
+    : { key, scheduler, flags, timeout, netmask, persistenceEngine, stats: st };
 }
 
 /**
- * Decodes one destination of a GET_DEST reply; `serviceFamily` when it has no ADDR_FAMILY.
+ * Decodes one destination of a GET_DEST reply; `serviceFamily` when it has no ADDR_FAMILY;
+ * its counters unless `counters` is false.
  * The hottest decoder (a table has ten real servers per service or more): one pass over the
  * attributes, no index.
  */
@@ -269,6 +315,7 @@ export function decodeDestination(
   view: DataView,
   m: MessageRef,
   serviceFamily: IpFamily,
+  counters = true,
 ): DestinationStatus {
   const nest = topAttr(view, m, CMD_ATTR.DEST);
   if (nest < 0) throw new Error("IPVS destination reply without a destination attribute");
@@ -352,19 +399,33 @@ export function decodeDestination(
   if (addrAt < 0) throw new Error("IPVS destination reply without an address");
   const family = af === 0 ? serviceFamily : familyOf(af);
   const forward = FWD_NAME[fwd & 7] ?? "masq";
-  const out: DestinationStatus = {
-    address: formatIp(family, bytesOf(view), addrAt),
-    port,
-    family,
-    forward,
-    weight,
-    upperThreshold: upper,
-    lowerThreshold: lower,
-    activeConnections: active,
-    inactiveConnections: inactive,
-    persistentConnections: persistent,
-    stats: decodeStats(view, statsAt < 0 ? 0 : statsAt, statsAt < 0 ? 0 : statsEnd),
-  };
+  const address = formatIp(family, bytesOf(view), addrAt);
+  const out: DestinationStatus = counters
+    ? {
+      address,
+      port,
+      family,
+      forward,
+      weight,
+      upperThreshold: upper,
+      lowerThreshold: lower,
+      activeConnections: active,
+      inactiveConnections: inactive,
+      persistentConnections: persistent,
+      stats: decodeStats(view, statsAt < 0 ? 0 : statsAt, statsAt < 0 ? 0 : statsEnd),
+    }
+    : {
+      address,
+      port,
+      family,
+      forward,
+      weight,
+      upperThreshold: upper,
+      lowerThreshold: lower,
+      activeConnections: active,
+      inactiveConnections: inactive,
+      persistentConnections: persistent,
+    };
   if (forward === "tunnel" && tunType >= 0) {
     out.tunnel = { type: TUN_NAME[tunType] ?? "ipip", port: tunPort, flags: tunFlags };
   }
