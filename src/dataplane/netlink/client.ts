@@ -272,7 +272,8 @@ export class NetlinkClient {
     }
     this.#seq = (first + run.length) >>> 0;
     const what = `${o.what(items[run[0] as number] as T)} and ${run.length - 1} more`;
-    const r = pipeline.call(this.#sock, { bytes: w.bytes(), ends, receivesPerSend: 2 }, what);
+    const req = { bytes: w.bytes(), ends, receivesPerSend: 2, timeoutMs: this.#timeoutMs };
+    const r = pipeline.call(this.#sock, req, what);
     if (!r) return false;
     this.#sent += run.length;
     this.#counters.pipelinedRuns++;

@@ -54,10 +54,11 @@ const LIBC_SYMBOLS = {
   // (glibc's syscall() only moves registers, so a fixed-argument declaration is safe).
   // io_uring_setup(u32 entries, struct io_uring_params *p)
   uringSetup: { name: "syscall", parameters: ["i64", "i64", "buffer"], result: "i64" },
-  // io_uring_enter(fd, to_submit, min_complete, flags, sigset_t *sig, size_t sigsz)
+  // io_uring_enter(fd, to_submit, min_complete, flags, arg, argsz), with IORING_ENTER_EXT_ARG:
+  // arg is a struct io_uring_getevents_arg (its timeout bounds the wait).
   uringEnter: {
     name: "syscall",
-    parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"],
+    parameters: ["i64", "i64", "i64", "i64", "i64", "buffer", "i64"],
     result: "i64",
   },
   // io_uring_register(fd, opcode, void *arg, nr_args)

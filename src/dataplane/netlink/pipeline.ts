@@ -23,6 +23,8 @@ export interface PipelineRequest {
   ends: readonly number[];
   /** Datagrams taken after each send, none waited for (1 to 3). */
   receivesPerSend: number;
+  /** Bound of the whole run, ms (it never waits on the kernel; this catches a kernel that does). */
+  timeoutMs: number;
 }
 
 /** Sends one pipelined run takes at most. */
@@ -97,7 +99,7 @@ export class SocketPipeline {
         });
       }
     }
-    const results = ring.run();
+    const results = ring.run(req.timeoutMs);
     const out = this.#datagrams;
     out.length = 0;
     slot = 0;

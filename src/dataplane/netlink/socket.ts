@@ -123,6 +123,11 @@ export class NetlinkSocket {
     this.view = new DataView(this.#recvBuf.buffer);
   }
 
+  /** The socket's descriptor. */
+  get fd(): number {
+    return this.#fd;
+  }
+
   /** The send buffer the kernel granted, bytes. */
   get sendBufferBytes(): number {
     return this.#sndbuf;
@@ -235,7 +240,19 @@ export class NetlinkSocket {
    */
   pipeline(req: PipelineRequest, what: string): PipelineResult | undefined {
     this.#pipe ??= SocketPipeline.open(this.#fd);
-    return this.#pipe instanceof SocketPipeline ? this.#pipe.run(req, what) : undefined;
+    const pipe = this.#pipe;
+    if (!(pipe instanceof SocketPipeline)) return undefined;
+    try {
+      return pipe.run(req, what);
+    } catch (err) {
+      if (err instanceof KipvsError && err.details.errno === ERRNO.ETIMEDOUT) {
+        // A run that outlived its bound: its ring goes (cancelling what is pending), and this
+        // socket sends one by one from now on.
+        pipe.close();
+        this.#pipe = { unavailable: `an io_uring run timed out: ${err.message}` };
+      }
+      throw err;
+    }
   }
 
   /** Why {@link pipeline} returns undefined (once it has been tried). */

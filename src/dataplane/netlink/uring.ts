@@ -12,7 +12,8 @@
  */
 
 import { KipvsError } from "../../errors.ts";
-import { type LibC, native } from "./ffi.ts";
+import { ERRNO, netlinkError } from "./errno.ts";
+import { addressOf, type LibC, native } from "./ffi.ts";
 
 // System call numbers: the same on x86_64 and aarch64 (io_uring came after the tables met).
 const SYS_SETUP = 425n;
@@ -22,7 +23,11 @@ const SYS_REGISTER = 427n;
 const IORING_OFF_SQES = 0x1000_0000n;
 const IORING_FEAT_SINGLE_MMAP = 1 << 0;
 const IORING_FEAT_NODROP = 1 << 1;
+const IORING_FEAT_EXT_ARG = 1 << 8;
 const IORING_ENTER_GETEVENTS = 1n;
+const IORING_ENTER_EXT_ARG = 8n;
+// struct io_uring_getevents_arg { u64 sigmask; u32 sigmask_sz; u32 pad; u64 ts; }
+const GETEVENTS_ARG = 24;
 const IORING_REGISTER_PROBE = 8n;
 const IO_URING_OP_SUPPORTED = 1;
 const PROT_READ_WRITE = 0x3;
@@ -96,6 +101,10 @@ export class Uring {
   #results: Int32Array;
   #u32 = new Uint8Array(4);
   #u32View = new DataView(this.#u32.buffer);
+  /** io_uring_getevents_arg at 0, the struct __kernel_timespec it points to at 64. Larger
+   * than 64 bytes, so it lives off V8's moving heap and the pointer inside stays good. */
+  #wait = new Uint8Array(128);
+  #waitView = new DataView(this.#wait.buffer);
 
   private constructor(libc: LibC, fd: number, params: DataView, maps: Maps) {
     const ring = maps.ring;
@@ -126,10 +135,11 @@ export class Uring {
     const av = new DataView(array.buffer);
     for (let i = 0; i < this.#entries; i++) av.setUint32(i * 4, i, true);
     libc.copyTo(sq(24), array, BigInt(array.length));
+    this.#waitView.setBigUint64(16, addressOf(this.#wait) + 64n, true);
   }
 
   /**
-   * Sets up a ring, or says why there is none: a kernel before 5.6, io_uring disabled
+   * Sets up a ring, or says why there is none: a kernel before 5.11, io_uring disabled
    * (`kernel.io_uring_disabled`), or a seccomp profile that refuses it (container runtimes'
    * defaults do). Callers then do without.
    */
@@ -144,8 +154,10 @@ export class Uring {
       libc.close(fd);
       return { unavailable: why };
     };
-    if (!(features & IORING_FEAT_SINGLE_MMAP) || !(features & IORING_FEAT_NODROP)) {
-      return close("io_uring lacks single mmap or no-drop completions (kernel before 5.5)");
+    // 5.11: a wait with a timeout (EXT_ARG), so a run can never hang.
+    const needed = IORING_FEAT_SINGLE_MMAP | IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG;
+    if ((features & needed) !== needed) {
+      return close("io_uring lacks bounded waits (kernel before 5.11)");
     }
     const missing = unsupported(libc, fd, options.ops);
     if (missing) return close(missing);
@@ -192,10 +204,12 @@ export class Uring {
   }
 
   /**
-   * Submits the entries added since the last run and waits for all their completions. Returns
-   * each entry's result by index (bytes, or a negative errno); valid until the next run.
+   * Submits the entries added since the last run and waits for all their completions, at most
+   * `timeoutMs`. Returns each entry's result by index (bytes, or a negative errno); valid until
+   * the next run. A run that does not complete in time throws ETIMEDOUT, and the ring must then
+   * be closed (closing cancels what is still pending).
    */
-  run(): Int32Array {
+  run(timeoutMs: number): Int32Array {
     const n = this.#count;
     this.#count = 0;
     if (n === 0) return this.#results.subarray(0, 0);
@@ -216,28 +230,32 @@ export class Uring {
     const results = this.#results;
     results.fill(0, 0, n);
     let done = 0;
-    let stalls = 0;
-    while (done < n) {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
       const unsubmitted = (this.#sqTail - this.#read32(this.#sqHeadAt)) >>> 0;
-      const rc = this.#libc.uringEnter(
+      const left = Math.max(0, deadline - performance.now());
+      this.#waitView.setBigInt64(64, BigInt(Math.floor(left / 1000)), true);
+      this.#waitView.setBigInt64(72, BigInt(Math.floor((left % 1000) * 1e6)), true);
+      // Fails (-1) on a signal (EINTR) or when the time is up (ETIME); the rings tell which.
+      this.#libc.uringEnter(
         SYS_ENTER,
         BigInt(this.#fd),
         BigInt(unsubmitted),
         BigInt(n - done),
-        IORING_ENTER_GETEVENTS,
-        0n,
-        0n,
+        IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+        this.#wait,
+        BigInt(GETEVENTS_ARG),
       );
-      const got = this.#reap(results, n);
-      done += got;
-      // A signal interrupts the wait (EINTR); the loop enters again. A ring that makes no
-      // progress at all is broken: say so rather than spin.
-      stalls = got > 0 || rc >= 0n ? 0 : stalls + 1;
-      if (stalls > 100) {
-        throw new KipvsError("netlink", `io_uring_enter makes no progress (${done} of ${n} done)`);
+      done += this.#reap(results, n);
+      if (done === n) return results.subarray(0, n);
+      if (performance.now() >= deadline) {
+        throw netlinkError({
+          what: `io_uring run of ${n} entries`,
+          errno: ERRNO.ETIMEDOUT,
+          hint: `${done} completed within ${timeoutMs} ms`,
+        });
       }
     }
-    return results.subarray(0, n);
   }
 
   /** Unmaps the rings and closes the ring's descriptor. Safe to call twice. */

@@ -19,7 +19,10 @@ import {
   NLMSG_DONE,
   NLMSG_ERROR,
 } from "../../../src/dataplane/netlink/constants.ts";
+import { ERRNO, netlinkErrno } from "../../../src/dataplane/netlink/errno.ts";
+import { addressOf } from "../../../src/dataplane/netlink/ffi.ts";
 import { messages } from "../../../src/dataplane/netlink/reader.ts";
+import { IORING_OP_RECV, Uring } from "../../../src/dataplane/netlink/uring.ts";
 import { type Datagram, NetlinkSocket } from "../../../src/dataplane/netlink/socket.ts";
 import { MessageWriter } from "../../../src/dataplane/netlink/writer.ts";
 import { rs, vs } from "../../dataplane/ipvs/_scenario.ts";
@@ -124,7 +127,7 @@ Deno.test("io_uring carries a chain of sends and receives: each receive takes wh
   try {
     const family = sock.resolveFamily("IPVS");
     const req = destRequests(family, [tcp(0), tcp(1), tcp(2)], 300);
-    const r = sock.pipeline({ ...req, receivesPerSend: 2 }, "pipelined dumps");
+    const r = sock.pipeline({ ...req, receivesPerSend: 2, timeoutMs: 5000 }, "pipelined dumps");
     assert.ok(r, `no pipeline: ${sock.pipelineUnavailable}`);
     // The second receive after the empty dump found nothing (EAGAIN) and gave no datagram.
     assert.deepEqual(kinds(r.view, r.datagrams, 300), [
@@ -136,6 +139,31 @@ Deno.test("io_uring carries a chain of sends and receives: each receive takes wh
     ]);
     assert.equal(sock.receive(0).kind, "timeout", "nothing left on the socket");
   } finally {
+    sock.close();
+  }
+});
+
+Deno.test("an io_uring run that cannot complete stops at its bound instead of hanging", () => {
+  const sock = NetlinkSocket.open({ protocol: NETLINK_GENERIC });
+  const ring = Uring.open({ entries: 4, ops: [IORING_OP_RECV] });
+  assert.ok(ring instanceof Uring, `no io_uring: ${JSON.stringify(ring)}`);
+  try {
+    // A receive that may wait, on a socket nothing will arrive on.
+    const buf = new Uint8Array(4096);
+    ring.add({
+      op: IORING_OP_RECV,
+      fd: sock.fd,
+      addr: addressOf(buf),
+      len: 4096,
+      msgFlags: 0,
+      flags: 0,
+    });
+    const t0 = performance.now();
+    assert.throws(() => ring.run(300), (e: Error) => netlinkErrno(e) === ERRNO.ETIMEDOUT);
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 290 && ms < 5000, `waited ${ms} ms`);
+  } finally {
+    ring.close(); // cancels the receive
     sock.close();
   }
 });
