@@ -91,6 +91,15 @@ export class KernelIpvs implements Ipvs {
     return this.#c.dumpCounters;
   }
 
+  /**
+   * Why reads dump real servers one by one rather than pipelined through io_uring (a kernel
+   * before 5.11, `kernel.io_uring_disabled`, a seccomp profile that refuses io_uring, as
+   * container runtimes' defaults do); undefined while pipelining works or before the first read.
+   */
+  get pipelineUnavailable(): string | undefined {
+    return this.#c.socket.pipelineUnavailable;
+  }
+
   readAll(options: ReadOptions = {}): Promise<ServiceEntry[]> {
     return settle(() => this.#readAll(options.counters !== false));
   }

@@ -43,7 +43,7 @@ export type NetlinkTransport =
     | "resolveFamily"
     | "close"
   >
-  & Partial<Pick<NetlinkSocket, "pipeline">>;
+  & Partial<Pick<NetlinkSocket, "pipeline" | "pipelineUnavailable">>;
 
 /** Options of {@link NetlinkClient}. */
 export interface NetlinkClientOptions extends NetlinkSocketOptions {

@@ -168,6 +168,18 @@ Deno.test("an io_uring run that cannot complete stops at its bound instead of ha
   }
 });
 
+Deno.test("Uring.open() says why there is no ring rather than failing later", () => {
+  // More entries than the kernel allows (32,768): io_uring_setup() refuses.
+  const big = Uring.open({ entries: 1 << 20, ops: [] });
+  assert.deepEqual(big, {
+    unavailable: "io_uring_setup() failed (not in this kernel, or refused)",
+  });
+  // An operation this kernel does not have (6.1 stops at 47).
+  assert.deepEqual(Uring.open({ entries: 4, ops: [IORING_OP_RECV, 200] }), {
+    unavailable: "io_uring lacks operation 200",
+  });
+});
+
 Deno.test("readAll() of 3,000 services pipelined reads what ipvsadm -Sn and one-by-one dumps read: IPv6, fwmark, empty and 2,000 real servers", async () => {
   const ops: IpvsOp[] = [];
   for (let i = 0; i < 2900; i++) ops.push(...withDestinations(tcp(i), i % 4, i * 4));
@@ -201,6 +213,8 @@ Deno.test("readAll() of 3,000 services pipelined reads what ipvsadm -Sn and one-
     assert.deepEqual(await oneByOne.readAll(), table, "counters included: nothing moved");
     assert.equal(oneByOne.dumpCounters.sequentialDumps, 3000);
     assert.equal(oneByOne.dumpCounters.pipelinedRuns, 0);
+    assert.equal(oneByOne.pipelineUnavailable, "pipelining turned off");
+    assert.equal(ipvs.pipelineUnavailable, undefined);
   } finally {
     oneByOne.close();
   }
