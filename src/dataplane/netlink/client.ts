@@ -271,7 +271,8 @@ export class NetlinkClient {
       ends.push(w.length);
     }
     this.#seq = (first + run.length) >>> 0;
-    const what = `${o.what(items[run[0] as number] as T)} and ${run.length - 1} more`;
+    const head = o.what(items[run[0] as number] as T);
+    const what = run.length > 1 ? `${head} and ${run.length - 1} more` : head;
     const req = { bytes: w.bytes(), ends, receivesPerSend: 2, timeoutMs: this.#timeoutMs };
     const r = pipeline.call(this.#sock, req, what);
     if (!r) return false;

@@ -8,12 +8,12 @@
  * @module
  */
 
+import { KipvsError } from "../../errors.ts";
 import { MSG_DONTWAIT, MSG_TRUNC } from "./constants.ts";
 import { netlinkError } from "./errno.ts";
 import { addressOf } from "./ffi.ts";
 import type { Datagram } from "./socket.ts";
 import { IORING_OP_RECV, IORING_OP_SEND, IOSQE_IO_HARDLINK, Uring } from "./uring.ts";
-import { KipvsError } from "../../errors.ts";
 
 /** What one pipelined run does. */
 export interface PipelineRequest {
