@@ -11,15 +11,8 @@ import { type DumpCounters, NetlinkClient, type NetlinkTransport } from "../netl
 import { settle } from "../netlink/settle.ts";
 import type { MessageRef } from "../netlink/reader.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
-import {
-  beginIpvs,
-  decodeDestination,
-  decodeService,
-  decodeServiceEntry,
-  putDestination,
-  putService,
-  replyAttrs,
-} from "./codec.ts";
+import { beginIpvs, putDestination, putService } from "./codec.ts";
+import { decodeDestination, decodeService, decodeServiceEntry, replyAttrs } from "./decode.ts";
 import { CMD, CMD_ATTR, INFO_ATTR, IPVS_GENL_NAME } from "./constants.ts";
 import { checkOp, failedResult, serviceKeyText } from "./describe.ts";
 import type {

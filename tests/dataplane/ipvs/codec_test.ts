@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
+import { beginIpvs, putDestination, putService } from "../../../src/dataplane/ipvs/codec.ts";
 import {
-  beginIpvs,
   decodeDestination,
   decodeService,
   prefixOfMask,
-  putDestination,
-  putService,
-} from "../../../src/dataplane/ipvs/codec.ts";
+} from "../../../src/dataplane/ipvs/decode.ts";
 import { CMD, SVC_ATTR, SVC_F } from "../../../src/dataplane/ipvs/constants.ts";
 import type { Destination, VirtualServer } from "../../../src/dataplane/ipvs/types.ts";
 import { Attrs, messages } from "../../../src/dataplane/netlink/reader.ts";
