@@ -32,7 +32,8 @@ ipvsadm -C
 
 echo "=== tests"
 "$DENO" test --node-modules-dir=manual --cached-only --no-check --allow-all \\
-  tests/kernel/guest/ipvs.guest.ts tests/kernel/guest/link.guest.ts
+  tests/kernel/guest/ipvs.guest.ts tests/kernel/guest/ipvs_read.guest.ts \\
+  tests/kernel/guest/link.guest.ts
 `,
   });
   assertGuestOk(r, "ipvs kernel tests");
@@ -43,7 +44,7 @@ echo "=== tests"
     get("permissions").trim(),
     [
       "ipvs-apply ok ok 17",
-      "ipvs-read rr 1",
+      "ipvs-read rr 1 pipelined",
       "ipvs-info 1.2.1",
       "link-add ok ok",
       "link-list 10.96.7.7 fd00::7",
@@ -58,5 +59,5 @@ echo "=== tests"
     r.stderr,
     /add destination 10\.244\.1\.2:8080 to TCP\/10\.96\.0\.20:80: File exists \(EEXIST\)/,
   );
-  assert.match(get("tests"), /ok \| 13 passed \| 0 failed/);
+  assert.match(get("tests"), /ok \| 20 passed \| 0 failed/);
 });
