@@ -3,7 +3,8 @@
  * x M real servers into a fresh network namespace with kipvs (bench/ipvs_cli.ts, under the
  * permissions of scripts/permissions, from the table as kipvs's JSON) and, separately, into
  * another with `ipvsadm -R` from the same table as an ipvsadm rules file, R times each (alternating, a new namespace every time); then read the whole
- * table back with both (`ipvs_cli.ts save` and `ipvsadm -Sn`, alternating, R times each).
+ * table back with both (`ipvs_cli.ts save` and `ipvsadm -Sn`, alternating, R times each; also
+ * `ipvs_cli.ts save --counters`, the same rules from a read that decodes counters too).
  * Medians are taken: the machine is shared and noisy. The reads must agree line for line. Every command is timed whole,
  * Deno's start included. The last line is
  * `ipvs_load_ratio kipvs/ipvsadm=<x> read_ratio kipvs/ipvsadm=<y>`.
@@ -75,12 +76,17 @@ for r in $(seq "$RUNS"); do
   t=$(ms); cli k$r restore "$TABLE"; echo "kipvs_load_ms=$(( $(ms) - t ))"
   t=$(ms); ip netns exec a$r ipvsadm -R <"$RULES"; echo "ipvsadm_load_ms=$(( $(ms) - t ))"
 done
-# Reads change nothing: alternate them on one table, RUNS times each.
+# Reads change nothing: alternate them on one table, RUNS times each. "save --counters" prints
+# the same rules from a read that decodes the traffic counters too (what readAll() does by
+# default), to show what they cost.
 for _ in $(seq "$RUNS"); do
   t=$(ms); cli k1 save >"$KIPVS_OUT/kipvs.save"; echo "kipvs_read_ms=$(( $(ms) - t ))"
   t=$(ms); ip netns exec k1 ipvsadm -Sn >"$KIPVS_OUT/ipvsadm.save"
   echo "ipvsadm_read_ms=$(( $(ms) - t ))"
+  t=$(ms); cli k1 save --counters >"$KIPVS_OUT/kipvs-counters.save"
+  echo "kipvs_read_counters_ms=$(( $(ms) - t ))"
 done
+cmp -s "$KIPVS_OUT/kipvs.save" "$KIPVS_OUT/kipvs-counters.save" && echo "counters_agree=1" || echo "counters_agree=0"
 ip netns exec a1 ipvsadm -Sn >"$KIPVS_OUT/ipvsadm-loaded.save"
 echo "kipvs_lines=$(wc -l <"$KIPVS_OUT/kipvs.save")"
 for f in kipvs ipvsadm ipvsadm-loaded; do sort "$KIPVS_OUT/$f.save" >"$KIPVS_OUT/$f.sorted"; done
@@ -114,7 +120,8 @@ if (import.meta.main) {
       v.set(m[1] as string, [...(v.get(m[1] as string) ?? []), Number(m[2])]);
     }
     const get = (k: string) => median(v.get(k) ?? []);
-    if (get("kipvs_lines") !== ops || get("reads_agree") !== 1 || get("loads_agree") !== 1) {
+    const agree = ["reads_agree", "loads_agree", "counters_agree"].every((k) => get(k) === 1);
+    if (get("kipvs_lines") !== ops || !agree) {
       throw new Error(`tables disagree or are incomplete:\n${r.stdout}\n${r.stderr}`);
     }
     const s = (k: string) => `${(get(k) / 1000).toFixed(2)} s`;
@@ -135,9 +142,15 @@ if (import.meta.main) {
     console.log(
       `read  ipvsadm ${s("ipvsadm_read_ms")}  (ipvsadm -Sn, median of ${all("ipvsadm_read_ms")})`,
     );
+    const counters = all("kipvs_read_counters_ms");
+    console.log(
+      `read  kipvs   ${s("kipvs_read_counters_ms")}  (save --counters, median of ${counters})`,
+    );
     console.log(`both reads print the same ${ops} rules; both loads made the same table`);
     const load = get("kipvs_load_ms") / get("ipvsadm_load_ms");
     const read = get("kipvs_read_ms") / get("ipvsadm_read_ms");
+    const withCounters = get("kipvs_read_counters_ms") / get("ipvsadm_read_ms");
+    console.log(`read_ratio_with_counters kipvs/ipvsadm=${withCounters.toFixed(3)}`);
     console.log(
       `ipvs_load_ratio kipvs/ipvsadm=${load.toFixed(3)} read_ratio kipvs/ipvsadm=${
         read.toFixed(3)

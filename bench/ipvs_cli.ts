@@ -4,6 +4,7 @@
  *   ipvs_cli.ts restore FILE    apply a table: an ipvsadm rules file (what `ipvsadm -R` reads)
  *                               or kipvs's own JSON (what `save --json` prints)
  *   ipvs_cli.ts save [--json]   print the table as `ipvsadm -Sn` does, or as JSON
+ *   ipvs_cli.ts save --counters the same rules, from a read that decodes the counters too
  *
  * It runs with exactly the permissions of scripts/permissions, so the benchmark also proves the
  * library works under them. `restore` checks every operation's outcome and exits 1 when any
@@ -68,7 +69,8 @@ async function main(args: string[]): Promise<number> {
   }
   if (cmd === "save") {
     const ipvs = KernelIpvs.open();
-    const table = await ipvs.readAll();
+    // Rules carry no counters; JSON (and --counters, to measure what they cost) reads them.
+    const table = await ipvs.readAll({ counters: file === "--json" || file === "--counters" });
     ipvs.close();
     if (file === "--json") {
       writeAll(Deno.stdout, JSON.stringify(table) + "\n");
@@ -83,7 +85,7 @@ async function main(args: string[]): Promise<number> {
     }
     return 0;
   }
-  writeAll(Deno.stderr, "usage: ipvs_cli.ts restore FILE | save [--json]\n");
+  writeAll(Deno.stderr, "usage: ipvs_cli.ts restore FILE | save [--json | --counters]\n");
   return 2;
 }
 

@@ -15,8 +15,10 @@ import { type LogFormat, Logger, type LogLevel } from "../observe/log.ts";
 import type { CommandResult } from "./result.ts";
 import { sysctlCommand } from "./sysctl.ts";
 import { runCommand } from "./run.ts";
-import { addProxyFlags, resolveProxyConfig } from "./runflags.ts";
-import { parseConfigFile } from "../proxy/configfile.ts";
+import { registerCleanup } from "./cleanup.ts";
+import { registerDump } from "./dump.ts";
+import { registerExplain } from "./explain.ts";
+import { addProxyFlags, loadProxyConfig } from "./runflags.ts";
 import { stdoutWantsColor } from "./table.ts";
 import { VERSION } from "../version.ts";
 
@@ -36,9 +38,6 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
   let result: CommandResult | undefined;
   let logFormat: LogFormat = "text";
   const set = (p: Promise<CommandResult>) => p.then((r) => void (result = r));
-  const notBuilt = (name: string) => () => {
-    throw new KipvsError("not-implemented", `kipvs ${name} is not built yet`);
-  };
 
   const program = new Command("kipvs")
     .description("Kubernetes service proxy in IPVS mode")
@@ -106,9 +105,7 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
     .option("--skip-sysctl", "do not apply the kernel settings at start", false)
     .action(async (o, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const file = o.config
-        ? parseConfigFile(await readNamedFile(o.config, "--config"), o.config)
-        : undefined;
+      const { config, file } = await loadProxyConfig(o, cmd);
       const level = cmd.getOptionValueSource("logLevel") === "cli"
         ? g.logLevel
         : file?.logLevel ?? g.logLevel;
@@ -116,12 +113,6 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
         ? g.logFormat
         : file?.logFormat ?? g.logFormat;
       const logger = new Logger({ level, format, fields: { cmd: "run" } });
-      const config = resolveProxyConfig(
-        o,
-        (k) => cmd.getOptionValueSource(k),
-        file,
-        Deno.hostname().toLowerCase(),
-      );
       await set(runCommand({
         config,
         manifests: o.manifests,
@@ -137,12 +128,9 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
         stopSignal: stopSignal(),
       }));
     });
-  program.command("dump").description("show what is programmed, by namespace/service:port")
-    .allowUnknownOption().action(notBuilt("dump"));
-  program.command("explain").description("trace where a packet to proto/ip:port goes")
-    .allowUnknownOption().action(notBuilt("explain"));
-  program.command("cleanup").description("remove everything kipvs or kube-proxy (ipvs) programmed")
-    .allowUnknownOption().action(notBuilt("cleanup"));
+  registerDump(program, set);
+  registerExplain(program, set);
+  registerCleanup(program, set);
 
   try {
     await program.parseAsync([...argv], { from: "user" });
@@ -158,15 +146,6 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
   out.stdout(result.stdout);
   if (result.stderr) out.stderr(result.stderr);
   return result.code;
-}
-
-/** Reads a file the operator named; a failure is an `io` error naming the flag and the path. */
-async function readNamedFile(path: string, flag: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (err) {
-    throw new KipvsError("io", `${flag}: cannot read ${path}`, { cause: err });
-  }
 }
 
 /** Resolves with the name of the first SIGTERM or SIGINT. */

@@ -127,7 +127,7 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
     });
   }
   const source = await openSource(opts, log);
-  await source.start();
+  if (opts.once) await source.start(); // the daemon starts it once healthz is served
   const proxier = new Proxier({ config, dataplane, logger: log });
   try {
     if (opts.once) return await once(source, proxier, opts, log);
@@ -173,8 +173,8 @@ async function daemon(
 ): Promise<CommandResult> {
   const { config } = opts;
   const log = deps.logger;
-  const metrics = new ProxyMetrics();
-  const health = new ProxyHealth(2 * config.syncPeriodMs);
+  const metrics = new ProxyMetrics({ source: () => source.health() });
+  const health = new ProxyHealth(2 * config.syncPeriodMs, { source: () => source.health() });
   const serviceHealth = new ServiceHealthServers({
     logger: log,
     proxyHealthy: () => health.healthy(Date.now()),
@@ -195,9 +195,16 @@ async function daemon(
     ),
   );
   const d = new Daemon({ config, source, proxier, logger: log, metrics, health, serviceHealth });
-  d.start();
-  log.info("kipvs running", { node: config.hostname, scheduler: config.scheduler });
-  const signal = await deps.stopSignal;
+  // healthz answers while the initial lists are read (as kube-proxy's: nothing is queued yet),
+  // so that probes do not restart a proxy that waits for an unreachable API server.
+  const listed = source.start();
+  listed.catch(() => {}); // rejected by a stop during the lists: the race below decides
+  let signal = await Promise.race([listed.then(() => undefined), deps.stopSignal]);
+  if (signal === undefined) {
+    d.start();
+    log.info("kipvs running", { node: config.hostname, scheduler: config.scheduler });
+    signal = await deps.stopSignal;
+  }
   log.info("stopping; the dataplane stays as it is", { signal });
   // Bounded: a sync in progress may finish, the rest must not keep the process beyond a second.
   await Promise.race([

@@ -7,35 +7,18 @@
 
 import { type Command, Option } from "commander";
 import { KipvsError } from "../errors.ts";
-import { DEFAULT_CONFIG, type ProxyConfig } from "../proxy/config.ts";
-import type { FileConfig } from "../proxy/configfile.ts";
+import { DEFAULT_CONFIG, PROXY_SCHEDULERS, type ProxyConfig } from "../proxy/config.ts";
+import { type FileConfig, parseConfigFile } from "../proxy/configfile.ts";
 import { parseDuration } from "../proxy/duration.ts";
 import { nodePortCIDRs } from "../proxy/nodeports.ts";
 import { parseCIDR } from "../k8s/ip.ts";
-
-/** IPVS schedulers of the kernel. */
-export const SCHEDULERS = [
-  "rr",
-  "wrr",
-  "lc",
-  "wlc",
-  "lblc",
-  "lblcr",
-  "dh",
-  "sh",
-  "sed",
-  "nq",
-  "fo",
-  "ovf",
-  "mh",
-];
 
 /** Adds the proxy flags to a command (shared by `run` and the commands that plan). */
 export function addProxyFlags(cmd: Command): Command {
   return cmd
     .option("--config <file>", "a KubeProxyConfiguration file (kube-proxy's --config)")
     .option("--hostname-override <name>", "this node's name (default: the host name)")
-    .option("--ipvs-scheduler <name>", `IPVS scheduler: ${SCHEDULERS.join(" ")}`, "rr")
+    .option("--ipvs-scheduler <name>", `IPVS scheduler: ${PROXY_SCHEDULERS.join(" ")}`, "rr")
     .option("--ipvs-sync-period <duration>", "full resync at least this often", "30s")
     .option("--ipvs-min-sync-period <duration>", "at most one sync this often", "1s")
     .option("--ipvs-exclude-cidrs <cidrs>", "virtual servers kipvs never removes", "")
@@ -141,8 +124,8 @@ export function resolveProxyConfig(
     c.iptablesBackend = s("iptablesBackend") as ProxyConfig["iptablesBackend"];
   }
 
-  if (!SCHEDULERS.includes(c.scheduler)) {
-    bad("--ipvs-scheduler", c.scheduler, `is not one of ${SCHEDULERS.join(" ")}`);
+  if (!PROXY_SCHEDULERS.includes(c.scheduler)) {
+    bad("--ipvs-scheduler", c.scheduler, `is not one of ${PROXY_SCHEDULERS.join(" ")}`);
   }
   if (c.syncPeriodMs <= 0) bad("--ipvs-sync-period", c.syncPeriodMs, "must be greater than 0");
   if (c.minSyncPeriodMs > c.syncPeriodMs) {
@@ -155,4 +138,35 @@ export function resolveProxyConfig(
   // Validates CIDRs and "primary"; throws naming the value.
   nodePortCIDRs(c.nodePortAddresses);
   return c;
+}
+
+/** Reads a file the operator named; a failure is an `io` error naming the flag and the path. */
+export async function readNamedFile(path: string, flag: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    throw new KipvsError("io", `${flag}: cannot read ${path}`, { cause: err });
+  }
+}
+
+/**
+ * The proxy configuration of a command that took {@link addProxyFlags}: `--config`'s file (when
+ * given) under the flags given on the command line. Returns the file's settings too (log format
+ * and level, kubeconfig).
+ */
+export async function loadProxyConfig(
+  opts: Record<string, unknown>,
+  cmd: Command,
+): Promise<{ config: ProxyConfig; file?: FileConfig }> {
+  const path = opts.config as string | undefined;
+  const file = path === undefined
+    ? undefined
+    : parseConfigFile(await readNamedFile(path, "--config"), path);
+  const config = resolveProxyConfig(
+    opts,
+    (k) => cmd.getOptionValueSource(k),
+    file,
+    Deno.hostname().toLowerCase(),
+  );
+  return { config, ...(file ? { file } : {}) };
 }

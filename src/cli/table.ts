@@ -33,8 +33,9 @@ export function renderTable(
   options: TableOptions = {},
 ): string {
   const text = (c: Cell) => typeof c === "string" ? c : c.text;
+  // A loop, not Math.max(...rows): spreading 100,000 rows overflows the call stack.
   const widths = header.map((h, i) =>
-    Math.max(h.length, ...rows.map((r) => text(r[i] ?? "").length))
+    rows.reduce((w, r) => Math.max(w, text(r[i] ?? "").length), h.length)
   );
   const line = (cells: readonly Cell[], bold: boolean) =>
     (options.indent ?? "") + cells.map((c, i) => {

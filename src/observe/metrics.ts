@@ -8,6 +8,7 @@
  */
 
 import client from "prom-client";
+import type { SourceHealth } from "../source/source.ts";
 import { VERSION } from "../version.ts";
 
 const range = (start: number, step: number, count: number) =>
@@ -56,6 +57,16 @@ export interface SyncWrites {
   processes: number;
 }
 
+/** Options of {@link ProxyMetrics}. */
+export interface ProxyMetricsOptions {
+  /**
+   * The source's health (`ClusterSource.health`): exported as `kipvs_source_synced` and
+   * `kipvs_source_last_contact_timestamp_seconds` (alert on `time() - ...` to see an API server
+   * that kipvs has not heard from; the dataplane meanwhile stays as it was).
+   */
+  source?: () => SourceHealth;
+}
+
 /** All metrics of a running proxy, in their own registry. */
 export class ProxyMetrics {
   readonly registry = new client.Registry();
@@ -76,7 +87,7 @@ export class ProxyMetrics {
   readonly writes: client.Counter<"kind">;
   readonly syncOps: client.Histogram<"kind" | "mode">;
 
-  constructor() {
+  constructor(options: ProxyMetricsOptions = {}) {
     const registers = [this.registry];
     this.syncDuration = new client.Histogram({
       name: "kubeproxy_sync_proxy_rules_duration_seconds",
@@ -176,6 +187,26 @@ export class ProxyMetrics {
       labelNames: ["version", "deno"],
       registers,
     }).set({ version: VERSION, deno: Deno.version.deno }, 1);
+    const source = options.source;
+    if (source) {
+      new client.Gauge({
+        name: "kipvs_source_synced",
+        help: "1 once the source's initial state was read whole (lists complete), else 0",
+        registers,
+        collect() {
+          this.set(source().synced ? 1 : 0);
+        },
+      });
+      new client.Gauge({
+        name: "kipvs_source_last_contact_timestamp_seconds",
+        help: "When the source last heard from the API server (or read its files); now while " +
+          "a watch is open",
+        registers,
+        collect() {
+          this.set(source().lastContact / 1000);
+        },
+      });
+    }
     new client.Gauge({
       name: "process_resident_memory_bytes",
       help: "Resident memory size in bytes",

@@ -5,6 +5,11 @@
  * @module
  */
 
+import { SCHEDULERS } from "../dataplane/ipvs/constants.ts";
+
+/** Schedulers a proxy may use: every one the kernel knows, except "none" (no balancing). */
+export const PROXY_SCHEDULERS: readonly string[] = SCHEDULERS.filter((s) => s !== "none");
+
 /** IP family. */
 export type Family = 4 | 6;
 

@@ -9,7 +9,7 @@
 
 import { CORE_SCHEMA, load } from "js-yaml";
 import { KipvsError } from "../errors.ts";
-import type { ProxyConfig } from "./config.ts";
+import { PROXY_SCHEDULERS, type ProxyConfig } from "./config.ts";
 import { parseDuration } from "./duration.ts";
 
 /** What a configuration file sets; only the fields present in the file. */
@@ -80,22 +80,6 @@ const SCHEMA: Obj = {
   syncPeriod: true,
   minSyncPeriod: true,
 };
-
-const SCHEDULERS = [
-  "rr",
-  "wrr",
-  "lc",
-  "wlc",
-  "lblc",
-  "lblcr",
-  "dh",
-  "sh",
-  "sed",
-  "nq",
-  "fo",
-  "ovf",
-  "mh",
-];
 
 /** Parses a KubeProxyConfiguration document; `source` names the file in errors. */
 export function parseConfigFile(text: string, source: string): FileConfig {
@@ -169,11 +153,15 @@ export function parseConfigFile(text: string, source: string): FileConfig {
   const ipvs = isObj(doc.ipvs) ? doc.ipvs : {};
   if (ipvs.scheduler) {
     const s = str(ipvs.scheduler, "ipvs.scheduler");
-    c.scheduler = SCHEDULERS.includes(s)
+    c.scheduler = PROXY_SCHEDULERS.includes(s)
       ? s
-      : bad("ipvs.scheduler", s, `is not one of ${SCHEDULERS.join(" ")}`);
+      : bad("ipvs.scheduler", s, `is not one of ${PROXY_SCHEDULERS.join(" ")}`);
   }
-  if (ipvs.syncPeriod) c.syncPeriodMs = dur(ipvs.syncPeriod, "ipvs.syncPeriod");
+  if (ipvs.syncPeriod) {
+    // 0 (kubeadm writes "0s") means the default, as kube-proxy's defaulting has it.
+    const ms = dur(ipvs.syncPeriod, "ipvs.syncPeriod");
+    if (ms !== 0) c.syncPeriodMs = ms;
+  }
   if (ipvs.minSyncPeriod) c.minSyncPeriodMs = dur(ipvs.minSyncPeriod, "ipvs.minSyncPeriod");
   if (ipvs.excludeCIDRs != null) c.excludeCIDRs = list(ipvs.excludeCIDRs, "ipvs.excludeCIDRs");
   if (ipvs.strictARP != null) c.strictARP = bool(ipvs.strictARP, "ipvs.strictARP");

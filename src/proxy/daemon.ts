@@ -12,12 +12,11 @@ import type { ProxyHealth } from "../observe/proxyhealth.ts";
 import type { ServiceHealthServers } from "../observe/servicehealth.ts";
 import type { ClusterSource, ClusterState, SourceChange } from "../source/source.ts";
 import type { NodeInfo, ProxyConfig } from "./config.ts";
+import { nodeLeavingReason } from "../k8s/node.ts";
 import { nodeInfo } from "./nodeinfo.ts";
 import type { Proxier, SyncReport } from "./proxier.ts";
-import { type Clock, type SyncRequest, SyncRunner, systemClock } from "./runner.ts";
-
-/** The taint the cluster autoscaler puts on a node it is about to delete. */
-export const TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler";
+import { type Clock, systemClock } from "../clock.ts";
+import { type SyncRequest, SyncRunner } from "./runner.ts";
 
 /** Options of {@link Daemon}. */
 export interface DaemonOptions {
@@ -60,6 +59,7 @@ export class Daemon {
   #gracefulTimer: unknown;
   #lastReport: SyncReport | undefined;
   #nodeInfo: NodeInfo | undefined;
+  #leaving: string | undefined;
 
   constructor(options: DaemonOptions) {
     this.#o = options;
@@ -118,9 +118,16 @@ export class Daemon {
    */
   #node(state: ClusterState, full: boolean): NodeInfo {
     const n = state.node;
-    const eligible = !n?.metadata.deletionTimestamp &&
-      !(n?.spec.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
-    this.#o.health?.setNodeEligible(eligible);
+    const leaving = nodeLeavingReason(n);
+    if (leaving !== this.#leaving) {
+      if (leaving) {
+        this.#o.logger.warn("node not eligible for traffic: healthz answers 503", {
+          reason: leaving,
+        });
+      } else if (this.#leaving) this.#o.logger.info("node eligible for traffic again");
+      this.#leaving = leaving;
+    }
+    this.#o.health?.setNodeEligible(leaving === undefined);
     if (full || !this.#nodeInfo) {
       this.#nodeInfo = nodeInfo({
         config: this.#o.config,

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type Node, ZONE_LABEL } from "../k8s/types.ts";
+import type { Node } from "../k8s/types.ts";
+import { nodeZone } from "../k8s/node.ts";
 import type { NodeInfo, ProxyConfig } from "./config.ts";
 import { type InterfaceAddress, localAddresses, nodeIPs, nodePortAddresses } from "./nodeports.ts";
 
@@ -29,7 +30,7 @@ export interface NodeInfoOptions {
 export function nodeInfo(options: NodeInfoOptions): NodeInfo {
   const ips = nodeIPs({ node: options.node, bindAddress: options.bindAddress });
   const local = localAddresses(options.interfaces);
-  const zone = options.node?.metadata.labels[ZONE_LABEL];
+  const zone = nodeZone(options.node);
   return {
     name: options.config.hostname,
     ...(zone ? { zone } : {}),

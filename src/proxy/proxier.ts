@@ -49,6 +49,8 @@ export interface Dataplane {
 
 /** IPVS operations applied at a time by a full sync: bounds the memory of a cold start. */
 const APPLY_CHUNK = 4096;
+/** Virtual servers whose real servers a full sync reads at a time (one pipelined read). */
+const READ_CHUNK = 1024;
 
 /** What decides a sync. */
 export interface SyncInput {
@@ -176,36 +178,46 @@ export class Proxier {
     await dp.link.ensure();
     const bound = new Set(await dp.link.listAddresses());
     const add = [...desired.addresses].filter((a) => !bound.has(a));
-    const del = [...bound].filter((a) => !desired.addresses.has(a) && !this.#excludedIp(a));
+    // Like kube-proxy: every address kipvs does not want goes; --ipvs-exclude-cidrs protects
+    // virtual servers only.
+    const del = [...bound].filter((a) => !desired.addresses.has(a));
     await this.#addAddresses(add, r, failures);
     clock.lap("addresses");
 
     // IPVS: every virtual server of the planned families, except other tools' (fwmark, or
-    // inside --ipvs-exclude-cidrs). One dump of the services, then one of each one's real
-    // servers, diffed and applied as it goes: the table is never held whole in memory.
+    // inside --ipvs-exclude-cidrs). One dump of the services, then their real servers a chunk
+    // at a time (one pipelined read each), diffed and applied as it goes: the table is never
+    // held whole in memory.
     const observed = new Map<string, ServiceStatus>();
-    for (const s of await dp.ipvs.listServices()) {
+    for (const s of await dp.ipvs.listServices({ counters: false })) {
       const k = kernelServiceKey(s.key);
       if (k && config.families.includes(s.key.family)) observed.set(k, s);
     }
-    const keys = new Set([...desired.virtualServers.keys(), ...observed.keys()]);
+    const keys = [...new Set([...desired.virtualServers.keys(), ...observed.keys()])];
     let ops: IpvsOp[] = [];
     const draining: Draining[] = [];
     const udp: StaleUdpFlow[] = [];
-    for (const k of keys) {
-      const want = desired.virtualServers.get(k);
-      const have = observed.get(k);
-      if (!want && have && this.#excluded(k)) continue;
+    for (let i = 0; i < keys.length; i += READ_CHUNK) {
+      const chunk = keys.slice(i, i + READ_CHUNK)
+        .filter((k) => desired.virtualServers.has(k) || !this.#excluded(k));
       // A service going away needs its real servers only for UDP conntrack cleanup.
-      const read = have && (want || parseServiceKey(k).protocol === "UDP");
-      const entry = have && {
-        ...have,
-        destinations: read ? await dp.ipvs.listDestinations(have.key) : [],
-      };
-      const d = diffVirtualServer(want, entry);
-      for (const op of d.ops) ops.push(op);
-      draining.push(...d.draining);
-      udp.push(...d.removedUdp);
+      const toRead = chunk.filter((k) =>
+        observed.has(k) &&
+        (desired.virtualServers.has(k) || parseServiceKey(k).protocol === "UDP")
+      );
+      const read = await dp.ipvs.listDestinationsOf(
+        toRead.map((k) => observed.get(k)!.key),
+        { counters: false },
+      );
+      const dests = new Map(toRead.map((k, j) => [k, read[j] ?? []]));
+      for (const k of chunk) {
+        const have = observed.get(k);
+        const entry = have && { ...have, destinations: dests.get(k) ?? [] };
+        const d = diffVirtualServer(desired.virtualServers.get(k), entry);
+        for (const op of d.ops) ops.push(op);
+        draining.push(...d.draining);
+        udp.push(...d.removedUdp);
+      }
       if (ops.length >= APPLY_CHUNK) {
         await this.#applyIpvs(ops, r, failures);
         ops = [];
@@ -243,15 +255,27 @@ export class Proxier {
     const desired = merge.state;
     clock.lap("plan");
 
+    // Only the virtual servers the change touched: each one's settings, then all their real
+    // servers in one pipelined read.
     const ops: IpvsOp[] = [];
     const draining: Draining[] = [];
     const udp: StaleUdpFlow[] = [];
-    for (const k of sum.virtualServers) {
-      const want = desired.virtualServers.get(k);
-      const key = parseServiceKey(k);
-      const svc = await dp.ipvs.getService(key);
-      const have = svc && { ...svc, destinations: await dp.ipvs.listDestinations(key) };
-      const d = diffVirtualServer(want, have);
+    const touched = [...sum.virtualServers];
+    const have = new Map<string, ServiceStatus>();
+    for (const k of touched) {
+      const svc = await dp.ipvs.getService(parseServiceKey(k));
+      if (svc) have.set(k, svc);
+    }
+    const present = [...have.keys()];
+    const read = await dp.ipvs.listDestinationsOf(
+      present.map((k) => have.get(k)!.key),
+      { counters: false },
+    );
+    const dests = new Map(present.map((k, j) => [k, read[j] ?? []]));
+    for (const k of touched) {
+      const svc = have.get(k);
+      const entry = svc && { ...svc, destinations: dests.get(k) ?? [] };
+      const d = diffVirtualServer(desired.virtualServers.get(k), entry);
       ops.push(...d.ops);
       draining.push(...d.draining);
       udp.push(...d.removedUdp);

@@ -8,20 +8,7 @@
  * @module
  */
 
-/** Timers the runner uses; tests pass a fake clock. */
-export interface Clock {
-  now(): number;
-  /** Returns a handle for clearTimeout; its type is the clock's business. */
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** The real clock. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+import { type Clock, systemClock } from "../clock.ts";
 
 /** What a sync is asked to do. */
 export interface SyncRequest {
@@ -115,7 +102,8 @@ export class SyncRunner {
   #schedule(): void {
     if (this.#stopped || this.#running) return;
     const now = this.#clock.now();
-    let at = this.#lastFull + this.#o.maxIntervalMs;
+    // A failed full sync leaves #lastFull behind: the period's deadline waits for the backoff too.
+    let at = Math.max(this.#lastFull + this.#o.maxIntervalMs, this.#retryAt);
     if (this.#pending) at = Math.min(at, Math.max(this.#nextTokenAt(now), this.#retryAt));
     at = Math.max(at, now);
     if (this.#timer !== undefined && this.#timerAt <= at) return;

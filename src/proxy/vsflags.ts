@@ -1,24 +1,21 @@
 /**
  * The IPVS service flags kube-proxy sets on a virtual server, derived from the plan's spec so
- * that the spec stays plain data (uapi linux/ip_vs.h; pkg/proxy/ipvs/util FlagPersistent,
- * FlagSourceHash).
+ * that the spec stays plain data (pkg/proxy/ipvs/util FlagPersistent, FlagSourceHash).
  *
  * @module
  */
 
+import { SVC_F } from "../dataplane/ipvs/constants.ts";
 import type { VirtualServerSpec } from "./desired.ts";
-
-const PERSISTENT = 0x1; // IP_VS_SVC_F_PERSISTENT: ClientIP session affinity
-const SOURCE_PORT_HASH = 0x10; // IP_VS_SVC_F_SCHED_MH_PORT (= SH_PORT): hash the source port too
 
 /**
  * The flags of a virtual server as kube-proxy sets them: persistent with ClientIP affinity, and
- * the source-port hash flag with the "mh" scheduler. (The kernel adds HASHED, 0x2, by itself:
- * strip it before comparing.)
+ * the source-port hash flag (mh-port) with the "mh" scheduler. The kernel's own HASHED flag is
+ * stripped when services are read, so these compare with what the kernel reports.
  */
 export function virtualServerFlags(
   vs: Pick<VirtualServerSpec, "persistenceTimeout" | "scheduler">,
 ): number {
-  return (vs.persistenceTimeout > 0 ? PERSISTENT : 0) |
-    (vs.scheduler === "mh" ? SOURCE_PORT_HASH : 0);
+  return (vs.persistenceTimeout > 0 ? SVC_F.PERSISTENT : 0) |
+    (vs.scheduler === "mh" ? SVC_F.SCHED2 : 0);
 }

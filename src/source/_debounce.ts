@@ -8,6 +8,8 @@
  * @module
  */
 
+import { type Clock, systemClock } from "../clock.ts";
+
 /** Options of {@link Debounced}. */
 export interface DebouncedOptions {
   delayMs: number;
@@ -22,6 +24,8 @@ export interface DebouncedOptions {
   run(firstTriggerAt: number): Promise<void>;
   /** Called with what the task threw. */
   onError(err: unknown): void;
+  /** Timers (tests pass a fake clock). */
+  clock?: Clock;
 }
 
 /** Options of {@link Debounced.trigger}. */
@@ -33,7 +37,8 @@ export interface TriggerOptions {
 /** See the module notes. */
 export class Debounced {
   #o: DebouncedOptions;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #clock: Clock;
+  #timer: unknown;
   #firstAt: number | undefined;
   /** The burst holds a trigger that was not immediate: it waits for quiet. */
   #slow = false;
@@ -43,24 +48,25 @@ export class Debounced {
 
   constructor(options: DebouncedOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Asks for a run. */
   trigger(options: TriggerOptions = {}): void {
     if (this.#stopped) return;
-    const now = Date.now();
+    const now = this.#clock.now();
     this.#firstAt ??= now;
     if (!options.immediate) this.#slow = true;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     const quiet = this.#slow ? this.#o.delayMs : this.#o.settleMs ?? 0;
     const wait = Math.min(quiet, this.#firstAt + this.#o.maxDelayMs - now);
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, wait));
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), Math.max(0, wait));
   }
 
   /** Cancels what is pending and waits for a run in progress. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     await this.#running;
   }
 
@@ -70,7 +76,7 @@ export class Debounced {
       this.#again = true;
       return;
     }
-    const firstAt = this.#firstAt ?? Date.now();
+    const firstAt = this.#firstAt ?? this.#clock.now();
     this.#firstAt = undefined;
     this.#slow = false;
     this.#running = this.#o.run(firstAt)

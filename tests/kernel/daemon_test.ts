@@ -1,15 +1,5 @@
 import assert from "node:assert/strict";
-import { assertGuestOk, runInGuest } from "./harness.ts";
-
-/** Splits "=== name" sections of a script's stdout. */
-function sections(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of stdout.split(/^=== /m).slice(1)) {
-    const nl = part.indexOf("\n");
-    out.set(part.slice(0, nl).trim(), part.slice(nl + 1).trim());
-  }
-  return out;
-}
+import { assertGuestOk, outputSections, runInGuest } from "./harness.ts";
 
 // The manifests live on the guest's tmpfs: hostfs delivers no file events inside the guest.
 const SCRIPT = String.raw`
@@ -96,7 +86,7 @@ cat $KIPVS_OUT/k1.log | grep -v '"level":"debug"' | tail -n 30
 Deno.test("kipvs run keeps a node in step: edits, drift, draining, signals, restarts, healthz, metrics", async () => {
   const r = await runInGuest({ name: "daemon", script: SCRIPT, timeoutMs: 240_000 });
   assertGuestOk(r, "daemon scenario");
-  const s = sections(r.stdout);
+  const s = outputSections(r.stdout);
   const get = (k: string) => s.get(k) ?? assert.fail(`no section ${k}:\n${r.stdout}\n${r.stderr}`);
   const ms = (text: string) => Number(/^(\d+)$/m.exec(text)?.[1] ?? NaN);
   const ctx = `\n--- stdout ---\n${r.stdout}`;

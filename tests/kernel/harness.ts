@@ -274,6 +274,16 @@ export function runGuestTests(
   return runInGuest({ ...options, script });
 }
 
+/** Splits a script's output into its "=== name" sections (trimmed text after each heading). */
+export function outputSections(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of stdout.split(/^=== /m).slice(1)) {
+    const nl = part.indexOf("\n");
+    out.set(part.slice(0, nl).trim(), part.slice(nl + 1).trim());
+  }
+  return out;
+}
+
 /** Throws with the script's output and the console's tail when the guest run failed. */
 export function assertGuestOk(r: GuestResult, what = "guest script"): void {
   if (r.code === 0) return;

@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
-import { assertGuestOk, runInGuest } from "./harness.ts";
+import { assertGuestOk, outputSections, runInGuest } from "./harness.ts";
 
 /** Splits "=== name" sections of a script's stdout. */
-function sections(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of stdout.split(/^=== /m).slice(1)) {
-    const nl = part.indexOf("\n");
-    out.set(part.slice(0, nl).trim(), part.slice(nl + 1));
-  }
-  return out;
-}
-
 Deno.test("IPVS and kube-ipvs0 through kipvs's netlink library, in one guest boot", async () => {
   const r = await runInGuest({
     name: "ipvs",
@@ -41,18 +32,19 @@ ipvsadm -C
 
 echo "=== tests"
 "$DENO" test --node-modules-dir=manual --cached-only --no-check --allow-all \\
-  tests/kernel/guest/ipvs.guest.ts tests/kernel/guest/link.guest.ts
+  tests/kernel/guest/ipvs.guest.ts tests/kernel/guest/ipvs_read.guest.ts \\
+  tests/kernel/guest/link.guest.ts
 `,
   });
   assertGuestOk(r, "ipvs kernel tests");
-  const s = sections(r.stdout);
+  const s = outputSections(r.stdout);
   const get = (k: string) => s.get(k) ?? assert.fail(`no section ${k}:\n${r.stdout}`);
 
   assert.equal(
     get("permissions").trim(),
     [
       "ipvs-apply ok ok 17",
-      "ipvs-read rr 1",
+      "ipvs-read rr 1 pipelined",
       "ipvs-info 1.2.1",
       "link-add ok ok",
       "link-list 10.96.7.7 fd00::7",
@@ -67,5 +59,5 @@ echo "=== tests"
     r.stderr,
     /add destination 10\.244\.1\.2:8080 to TCP\/10\.96\.0\.20:80: File exists \(EEXIST\)/,
   );
-  assert.match(get("tests"), /ok \| 13 passed \| 0 failed/);
+  assert.match(get("tests"), /ok \| 20 passed \| 0 failed/);
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertGuestOk, runGuestTests, runInGuest } from "./harness.ts";
+import { assertGuestOk, outputSections, runGuestTests, runInGuest } from "./harness.ts";
 
 // Sets for the traffic scenario: ClusterIP 10.96.0.10:80 (pod-a, pod-b); ClusterIP
 // 10.96.0.20:80 with pod-a as its only endpoint (hairpin); LoadBalancer 203.0.113.10:80 with
@@ -60,15 +60,6 @@ iptables-legacy -t nat -L KUBE-POSTROUTING -v -n
 `;
 
 /** Splits "=== name" sections of a script's stdout into lines "probe answers". */
-function sections(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of stdout.split(/^=== /m).slice(1)) {
-    const nl = part.indexOf("\n");
-    out.set(part.slice(0, nl).trim(), part.slice(nl + 1));
-  }
-  return out;
-}
-
 Deno.test("ipset and iptables payloads round-trip through the real kernel (apply, rerun, change, errors, cleanup)", async () => {
   const r = await runGuestTests(["tests/kernel/guest/rules.guest.ts"], {
     name: "rules-apply",
@@ -88,7 +79,7 @@ Deno.test("the rules act on real traffic: source ranges, kube-ipvs0 port filter,
     timeoutMs: 180_000,
   });
   assertGuestOk(r, "traffic script");
-  const s = sections(r.stdout);
+  const s = outputSections(r.stdout);
   const line = (section: string, probe: string) => {
     const l = (s.get(section) ?? "").split("\n").find((x) => x.startsWith(probe + " "));
     return l?.slice(probe.length + 1) ?? assert.fail(`no ${section}/${probe}:\n${r.stdout}`);

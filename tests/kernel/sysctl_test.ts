@@ -1,15 +1,5 @@
 import assert from "node:assert/strict";
-import { assertGuestOk, DATAPLANE_MODULES, runInGuest } from "./harness.ts";
-
-/** Splits "=== name" sections of a script's stdout. */
-function sections(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of stdout.split(/^=== /m).slice(1)) {
-    const nl = part.indexOf("\n");
-    out.set(part.slice(0, nl).trim(), part.slice(nl + 1));
-  }
-  return out;
-}
+import { assertGuestOk, DATAPLANE_MODULES, outputSections, runInGuest } from "./harness.ts";
 
 Deno.test("kipvs sysctl on a fresh guest: --check fails, --apply fixes, --check passes", async () => {
   const r = await runInGuest({
@@ -32,7 +22,7 @@ show check3 kipvs sysctl --check --strict-arp --localhost-nodeports --iptables-b
 `,
   });
   assertGuestOk(r);
-  const s = sections(r.stdout);
+  const s = outputSections(r.stdout);
   const get = (k: string) => s.get(k) ?? assert.fail(`no section ${k}:\n${r.stdout}`);
 
   assert.match(get("check1"), /net\.ipv4\.vs\.conntrack\s+1\s+0\s+differs/);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ProxyHealth } from "../../src/observe/proxyhealth.ts";
+import { ProxyHealth, sourceStatus } from "../../src/observe/proxyhealth.ts";
+import type { SourceHealth } from "../../src/source/source.ts";
 import { healthzHandler, metricsHandler, parseBindAddress } from "../../src/observe/http.ts";
 import { ServiceHealthServers } from "../../src/observe/servicehealth.ts";
 import { ProxyMetrics } from "../../src/observe/metrics.ts";
@@ -28,6 +29,36 @@ Deno.test("ProxyHealth fails /healthz but not /livez while the node is not eligi
   assert.equal(h.healthz(0).status, 503);
   assert.equal(h.healthz(0).body.nodeEligible, false);
   assert.equal(h.livez(0).status, 200);
+});
+
+Deno.test("ProxyHealth reports the source's freshness on /healthz without changing kube-proxy's status", () => {
+  let source: SourceHealth = { synced: true, lastContact: 10_000 };
+  const h = new ProxyHealth(60_000, { source: () => source });
+  assert.deepEqual(h.healthz(10_000).body.source, {
+    synced: true,
+    lastContact: new Date(10_000).toISOString(),
+    staleSeconds: 0,
+  });
+  source = { synced: true, lastContact: 10_000, error: "services: cannot reach the server" };
+  const stale = h.healthz(95_049);
+  assert.equal(stale.status, 200, "an unreachable API server alone is not unhealthy");
+  assert.deepEqual(stale.body.source, {
+    synced: true,
+    lastContact: new Date(10_000).toISOString(),
+    staleSeconds: 85,
+    error: "services: cannot reach the server",
+  });
+  assert.equal(h.livez(95_049).body.source, undefined, "/livez keeps kube-proxy's body");
+  h.setNodeEligible(false);
+  assert.equal(h.healthz(95_049).status, 503);
+});
+
+Deno.test("sourceStatus() leaves out lastContact and staleSeconds for a source never heard from", () => {
+  assert.deepEqual(sourceStatus({ synced: false, lastContact: 0, error: "refused" }, 5_000), {
+    synced: false,
+    error: "refused",
+  });
+  assert.equal(sourceStatus({ synced: true, lastContact: 1_000 }, 1_234).staleSeconds, 0.2);
 });
 
 Deno.test("healthzHandler() serves /healthz and /livez as JSON and 404 elsewhere", async () => {
@@ -98,6 +129,14 @@ Deno.test("ProxyMetrics resolve network programming latency to the millisecond, 
     );
   assert.deepEqual(["2", "4"].map(ops), [0, 2]);
   assert.match(text, /^kipvs_sync_operations_count\{kind="processes",mode="partial"\} 2$/m);
+});
+
+Deno.test("ProxyMetrics exports the source's health when given it", async () => {
+  const m = new ProxyMetrics({ source: () => ({ synced: true, lastContact: 1_700_000_000_500 }) });
+  const text = await m.text();
+  assert.match(text, /^kipvs_source_synced 1$/m);
+  assert.match(text, /^kipvs_source_last_contact_timestamp_seconds 1700000000\.5$/m);
+  assert.doesNotMatch(await new ProxyMetrics().text(), /kipvs_source_/);
 });
 
 Deno.test("parseBindAddress() reads IPv4, IPv6 and empty hosts and rejects junk", () => {

@@ -1,39 +1,6 @@
 import assert from "node:assert/strict";
-import { type Clock, type SyncRequest, SyncRunner } from "../../src/proxy/runner.ts";
-
-/** A manual clock: timers fire only when the test advances time. */
-class FakeClock implements Clock {
-  t = 0;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  #id = 0;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): number {
-    this.#timers.set(++this.#id, { at: this.t + ms, fn });
-    return this.#id;
-  }
-  clearTimeout(id: unknown): void {
-    this.#timers.delete(id as number);
-  }
-  /** Advances time to `to`, firing due timers in order and letting syncs settle. */
-  async advance(to: number): Promise<void> {
-    for (;;) {
-      await flush();
-      const next = [...this.#timers.entries()].sort((a, b) => a[1].at - b[1].at)[0];
-      if (!next || next[1].at > to) break;
-      this.#timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = to;
-    await flush();
-  }
-}
-
-async function flush() {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-}
+import { type SyncRequest, SyncRunner } from "../../src/proxy/runner.ts";
+import { FakeClock } from "../fake_clock.ts";
 
 function setup(opts: { fail?: (n: number) => boolean } = {}) {
   const clock = new FakeClock();
@@ -165,4 +132,18 @@ Deno.test("SyncRunner never runs two syncs at once", async () => {
   const stopped = runner.stop();
   release();
   await stopped;
+});
+
+Deno.test("SyncRunner backs off when the periodic full sync fails, instead of retrying at once", async () => {
+  const { clock, runs, runner } = setup({ fail: (n) => n >= 2 && n <= 4 });
+  runner.start();
+  await clock.advance(45_000);
+  assert.deepEqual(runs.map((r) => [r.at, r.req.full, r.req.retry]), [
+    [0, true, 0],
+    [30_000, true, 0], // the period's full sync fails
+    [31_000, true, 1], // +1 s, fails
+    [33_000, true, 2], // +2 s, fails
+    [37_000, true, 3], // +4 s, succeeds
+  ]);
+  await runner.stop();
 });

@@ -1,15 +1,32 @@
 /**
  * Discovery documents of the test API server (`/api`, `/apis`, `/api/v1`, ...), enough for
- * `kubectl get` to find Services, EndpointSlices and Nodes.
+ * `kubectl get` to find Services, EndpointSlices and Nodes, and for `kubectl apply
+ * --dry-run=client` to map the kinds of deploy/ (which the server lists in discovery but does not
+ * store: reading one answers 404, as for an object not created yet).
  *
  * @module
  */
 
-import { apiVersion, RESOURCES } from "./_store.ts";
+import { apiVersion, type ResourceInfo, RESOURCES } from "./_store.ts";
 
 const VERBS = ["create", "delete", "get", "list", "update", "watch"];
 const SHORT_NAMES: Record<string, string[]> = { services: ["svc"], nodes: ["no"] };
-const GROUPS = [...new Set(RESOURCES.filter((r) => r.group).map((r) => `${r.group}/${r.version}`))];
+
+/** Kinds of deploy/ that kubectl must be able to map; not served beyond discovery. */
+const DISCOVERY_ONLY: readonly ResourceInfo[] = [
+  { plural: "configmaps", kind: "ConfigMap", group: "", version: "v1", namespaced: true },
+  { plural: "serviceaccounts", kind: "ServiceAccount", group: "", version: "v1", namespaced: true },
+  { plural: "daemonsets", kind: "DaemonSet", group: "apps", version: "v1", namespaced: true },
+  ...["ClusterRole", "ClusterRoleBinding"].map((kind) => ({
+    plural: `${kind.toLowerCase()}s`,
+    kind,
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    namespaced: false,
+  })),
+];
+const ALL = [...RESOURCES, ...DISCOVERY_ONLY];
+const GROUPS = [...new Set(ALL.filter((r) => r.group).map((r) => `${r.group}/${r.version}`))];
 
 /** The discovery document at `path`, or undefined when `path` is not a discovery path. */
 export function discovery(path: string, host: string): unknown {
@@ -41,7 +58,7 @@ export function discovery(path: string, host: string): unknown {
   }
   const gv = path === "/api/v1" ? "v1" : path.startsWith("/apis/") ? path.slice(6) : undefined;
   if (gv === undefined) return undefined;
-  const resources = RESOURCES.filter((r) => apiVersion(r) === gv);
+  const resources = ALL.filter((r) => apiVersion(r) === gv);
   if (resources.length === 0) return undefined;
   return {
     kind: "APIResourceList",

@@ -122,6 +122,14 @@ function keyOf(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
+/** What {@link ApiStore.exportState} saves: JSON, as a restart would find it in etcd. */
+export interface StoreState {
+  resourceVersion: number;
+  uid: number;
+  /** Objects by resource plural. */
+  objects: Record<string, Obj[]>;
+}
+
 /** Objects, the event log and list snapshots. */
 export class ApiStore {
   #rv = 100;
@@ -310,6 +318,34 @@ export class ApiStore {
     this.#log = this.#log.filter((e) => e.rv > this.#compacted);
     for (const k of this.#snapshots.keys()) {
       if (Number(k.split("@")[1]) < this.#compacted) this.#snapshots.delete(k);
+    }
+  }
+
+  /** What a restart keeps (etcd's part): the objects, the resourceVersion and the uid counter. */
+  exportState(): StoreState {
+    return {
+      resourceVersion: this.#rv,
+      uid: this.#uid,
+      objects: Object.fromEntries([...this.#objects].map(([p, m]) => [p, [...m.values()]])),
+    };
+  }
+
+  /**
+   * Loads what {@link exportState} saved, as an API server restarting on the same etcd: objects
+   * keep their resourceVersions, and the event log starts empty at the saved version (a watch
+   * from an older version gets 410, as from a fresh watch cache).
+   */
+  importState(state: StoreState): void {
+    this.#rv = state.resourceVersion;
+    this.#compacted = state.resourceVersion;
+    this.#uid = state.uid;
+    this.#log = [];
+    this.#snapshots.clear();
+    for (const [plural, m] of this.#objects) {
+      m.clear();
+      for (const o of state.objects[plural] ?? []) {
+        m.set(keyOf(o.metadata.namespace, o.metadata.name), o);
+      }
     }
   }
 

@@ -406,3 +406,32 @@ Deno.test("apiserver_main.ts serves seeded objects and writes a kubeconfig that 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ApiStore.importState() restarts on the saved objects and resourceVersions, and 410s older watches", async () => {
+  const first = await TestApiServer.start();
+  const a = first.apply("services", rawService("default", "a"));
+  first.apply("nodes", rawNode("node-1"));
+  const saved = JSON.parse(JSON.stringify(first.store.exportState()));
+  await first.close();
+  const s = await TestApiServer.start();
+  try {
+    s.store.importState(saved);
+    const list = await getJson(`${s.url}/api/v1/services`);
+    assert.equal(list.body.metadata.resourceVersion, String(first.store.resourceVersion));
+    assert.deepEqual(list.body.items[0].metadata, a.metadata, "same uid and resourceVersion");
+    const old = await readWatch(
+      `${s.url}/api/v1/services?watch=1&resourceVersion=${a.metadata.resourceVersion}`,
+    );
+    assert.equal(old[0]!.type, "ERROR");
+    assert.equal(old[0]!.object.code, 410, "the event log starts empty at the saved version");
+    const current = `${s.url}/api/v1/services?watch=1&resourceVersion=${s.store.resourceVersion}`;
+    const live = readWatch(current, 1);
+    await new Promise((r) => setTimeout(r, 50));
+    const b = s.apply("services", rawService("default", "b"));
+    assert.equal(Number(b.metadata.resourceVersion), first.store.resourceVersion + 1);
+    assert.equal(b.metadata.uid, "uid-3", "uids go on from the saved counter");
+    assert.equal((await live)[0]!.object.metadata.name, "b");
+  } finally {
+    await s.close();
+  }
+});

@@ -22,6 +22,7 @@ import type {
   IpvsResult,
   IpvsStats,
   IpvsTimeouts,
+  ReadOptions,
   ServiceEntry,
   ServiceKey,
   ServiceStatus,
@@ -60,6 +61,13 @@ interface Entry {
 
 const clone = <T>(v: T): T => structuredClone(v);
 
+/** A copy as a read returns it: without counters when asked so. */
+function read<T extends { stats?: IpvsStats }>(v: T, options: ReadOptions): T {
+  const c = clone(v);
+  if (options.counters === false) delete c.stats;
+  return c;
+}
+
 /** In-memory IPVS table. */
 export class FakeIpvs implements Ipvs {
   #services = new Map<string, Entry>();
@@ -80,17 +88,17 @@ export class FakeIpvs implements Ipvs {
     return this.#sent;
   }
 
-  readAll(): Promise<ServiceEntry[]> {
+  readAll(options: ReadOptions = {}): Promise<ServiceEntry[]> {
     this.#sent += 1 + this.#services.size;
     return Promise.resolve([...this.#services.values()].map((e) => ({
-      ...clone(e.service),
-      destinations: [...e.destinations.values()].map(clone),
+      ...read(e.service, options),
+      destinations: [...e.destinations.values()].map((d) => read(d, options)),
     })));
   }
 
-  listServices(): Promise<ServiceStatus[]> {
+  listServices(options: ReadOptions = {}): Promise<ServiceStatus[]> {
     this.#sent++;
-    return Promise.resolve([...this.#services.values()].map((e) => clone(e.service)));
+    return Promise.resolve([...this.#services.values()].map((e) => read(e.service, options)));
   }
 
   getService(key: ServiceKey): Promise<ServiceStatus | undefined> {
@@ -100,10 +108,22 @@ export class FakeIpvs implements Ipvs {
   }
 
   /** Like the kernel's dump: a missing service has no destinations (no error). */
-  listDestinations(key: ServiceKey): Promise<DestinationStatus[]> {
+  listDestinations(key: ServiceKey, options: ReadOptions = {}): Promise<DestinationStatus[]> {
     this.#sent++;
+    return Promise.resolve(this.#destinations(key, options));
+  }
+
+  listDestinationsOf(
+    keys: readonly ServiceKey[],
+    options: ReadOptions = {},
+  ): Promise<DestinationStatus[][]> {
+    this.#sent += keys.length;
+    return Promise.resolve(keys.map((k) => this.#destinations(k, options)));
+  }
+
+  #destinations(key: ServiceKey, options: ReadOptions): DestinationStatus[] {
     const e = this.#services.get(serviceKeyId(key));
-    return Promise.resolve(e ? [...e.destinations.values()].map(clone) : []);
+    return e ? [...e.destinations.values()].map((d) => read(d, options)) : [];
   }
 
   addService(service: VirtualServer): Promise<void> {

@@ -7,17 +7,12 @@
 
 import { NETLINK_GENERIC } from "../netlink/constants.ts";
 import { ERRNO, netlinkErrno, netlinkError } from "../netlink/errno.ts";
-import { NetlinkClient, type NetlinkTransport } from "../netlink/client.ts";
+import { type DumpCounters, NetlinkClient, type NetlinkTransport } from "../netlink/client.ts";
 import { settle } from "../netlink/settle.ts";
+import type { MessageRef } from "../netlink/reader.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
-import {
-  beginIpvs,
-  decodeDestination,
-  decodeService,
-  putDestination,
-  putService,
-  replyAttrs,
-} from "./codec.ts";
+import { beginIpvs, putDestination, putService } from "./codec.ts";
+import { decodeDestination, decodeService, decodeServiceEntry, replyAttrs } from "./decode.ts";
 import { CMD, CMD_ATTR, INFO_ATTR, IPVS_GENL_NAME } from "./constants.ts";
 import { checkOp, failedResult, serviceKeyText } from "./describe.ts";
 import type {
@@ -29,6 +24,7 @@ import type {
   IpvsOp,
   IpvsResult,
   IpvsTimeouts,
+  ReadOptions,
   ServiceEntry,
   ServiceKey,
   ServiceStatus,
@@ -45,6 +41,8 @@ export interface KernelIpvsOptions {
   transport?: NetlinkTransport;
   /** The first netlink sequence number (default random), for replays. */
   firstSeq?: number;
+  /** Pipeline the destination dumps of a read through io_uring where possible (default true). */
+  pipeline?: boolean;
 }
 
 const OP_CMD: Record<IpvsOp["op"], number> = {
@@ -81,12 +79,27 @@ export class KernelIpvs implements Ipvs {
     return this.#c.messagesSent;
   }
 
-  readAll(): Promise<ServiceEntry[]> {
-    return settle(() => this.#readAll());
+  /** How the destination dumps of reads went: pipelined runs, EBUSY retries, one-by-one dumps. */
+  get dumpCounters(): DumpCounters {
+    return this.#c.dumpCounters;
   }
 
-  listServices(): Promise<ServiceStatus[]> {
-    return settle(() => this.#listServices());
+  /**
+   * Why reads dump real servers one by one rather than pipelined through io_uring (a kernel
+   * before 5.11, `kernel.io_uring_disabled`, a seccomp profile that refuses io_uring, as
+   * container runtimes' defaults do); undefined while pipelining works or before the first read.
+   */
+  get pipelineUnavailable(): string | undefined {
+    return this.#c.socket.pipelineUnavailable;
+  }
+
+  readAll(options: ReadOptions = {}): Promise<ServiceEntry[]> {
+    return settle(() => this.#readAll(options.counters !== false));
+  }
+
+  listServices(options: ReadOptions = {}): Promise<ServiceStatus[]> {
+    const counters = options.counters !== false;
+    return settle(() => this.#listServices((view, m) => decodeService(view, m, counters)));
   }
 
   getService(key: ServiceKey): Promise<ServiceStatus | undefined> {
@@ -110,10 +123,26 @@ export class KernelIpvs implements Ipvs {
     });
   }
 
-  listDestinations(key: ServiceKey): Promise<DestinationStatus[]> {
+  listDestinations(key: ServiceKey, options: ReadOptions = {}): Promise<DestinationStatus[]> {
     return settle(() => {
       this.#checkKey(key, `list destinations of ${serviceKeyText(key)}`);
-      return this.#listDestinations(key);
+      return this.#listDestinations(key, options.counters !== false);
+    });
+  }
+
+  /**
+   * The real servers of many virtual servers, in the order of `keys` ([] for one that does not
+   * exist): their dumps pipelined, up to 64 per system call where the kernel allows it.
+   */
+  listDestinationsOf(
+    keys: readonly ServiceKey[],
+    options: ReadOptions = {},
+  ): Promise<DestinationStatus[][]> {
+    return settle(() => {
+      for (const key of keys) this.#checkKey(key, `list destinations of ${serviceKeyText(key)}`);
+      const out: DestinationStatus[][] = keys.map(() => []);
+      this.#destinationsInto(keys, out, options.counters !== false);
+      return out;
     });
   }
 
@@ -209,30 +238,47 @@ export class KernelIpvs implements Ipvs {
     this.#c.close();
   }
 
-  #readAll(): ServiceEntry[] {
-    const services = this.#listServices();
-    const out: ServiceEntry[] = new Array(services.length);
-    for (let i = 0; i < services.length; i++) {
-      const s = services[i] as ServiceStatus;
-      out[i] = { ...s, destinations: this.#listDestinations(s.key) };
-    }
-    return out;
+  #readAll(counters: boolean): ServiceEntry[] {
+    const services = this.#listServices((view, m) => decodeServiceEntry(view, m, counters));
+    const keys = services.map((s) => s.key);
+    this.#destinationsInto(keys, services.map((s) => s.destinations), counters);
+    return services;
   }
 
-  #listServices(): ServiceStatus[] {
-    const out: ServiceStatus[] = [];
+  /** Appends the real servers of `keys[i]` to `out[i]`. */
+  #destinationsInto(
+    keys: readonly ServiceKey[],
+    out: DestinationStatus[][],
+    counters: boolean,
+  ): void {
+    this.#c.dumpEach(keys, (w, key, flags, seq) => {
+      beginIpvs(w, { family: this.#family, cmd: CMD.GET_DEST, flags, seq });
+      putService(w, key);
+      w.end();
+    }, {
+      what: (key) => `list destinations of ${serviceKeyText(key)}`,
+      onMessage: (i, view, m) => {
+        (out[i] as DestinationStatus[]).push(
+          decodeDestination(view, m, (keys[i] as ServiceKey).family, counters),
+        );
+      },
+    });
+  }
+
+  #listServices<S extends ServiceStatus>(decode: (view: DataView, m: MessageRef) => S): S[] {
+    const out: S[] = [];
     this.#c.dump(
       (w, flags, seq) => {
         beginIpvs(w, { family: this.#family, cmd: CMD.GET_SERVICE, flags, seq });
         w.end();
       },
       "list IPVS services",
-      (view, m) => out.push(decodeService(view, m)),
+      (view, m) => out.push(decode(view, m)),
     );
     return out;
   }
 
-  #listDestinations(key: ServiceKey): DestinationStatus[] {
+  #listDestinations(key: ServiceKey, counters: boolean): DestinationStatus[] {
     const out: DestinationStatus[] = [];
     this.#c.dump(
       (w, flags, seq) => {
@@ -241,7 +287,7 @@ export class KernelIpvs implements Ipvs {
         w.end();
       },
       `list destinations of ${serviceKeyText(key)}`,
-      (view, m) => out.push(decodeDestination(view, m, key.family)),
+      (view, m) => out.push(decodeDestination(view, m, key.family, counters)),
     );
     return out;
   }

@@ -8,7 +8,7 @@
 
 import { KipvsError } from "../../errors.ts";
 import { ipFamily, parseIp } from "../netlink/addr.ts";
-import { prefixOfMask } from "./codec.ts";
+import { prefixOfMask } from "./decode.ts";
 import { SVC_F, TUN_F, TUN_TYPE } from "./constants.ts";
 import { destinationText } from "./describe.ts";
 import {

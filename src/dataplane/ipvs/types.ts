@@ -96,7 +96,8 @@ export interface IpvsStats {
 
 /** A virtual server as read back, with counters. */
 export interface ServiceStatus extends VirtualServer {
-  stats: IpvsStats;
+  /** Traffic counters; absent when read with `{ counters: false }`. */
+  stats?: IpvsStats;
 }
 
 /** A real server as read back, with connection counts and counters. */
@@ -104,7 +105,17 @@ export interface DestinationStatus extends Destination {
   activeConnections: number;
   inactiveConnections: number;
   persistentConnections: number;
-  stats: IpvsStats;
+  /** Traffic counters; absent when read with `{ counters: false }`. */
+  stats?: IpvsStats;
+}
+
+/** Options of the reads of {@link Ipvs}. */
+export interface ReadOptions {
+  /**
+   * Read the traffic counters (`stats`) too (default true). A read without them decodes about
+   * half as much; what a sync compares (settings, weights, connection counts) is all there.
+   */
+  counters?: boolean;
 }
 
 /** A virtual server with its real servers. */
@@ -154,16 +165,25 @@ export interface IpvsInfo {
  */
 export interface Ipvs {
   /**
-   * Every virtual server with its real servers, counters included: one dump of the services,
-   * then one of each service's real servers. In the kernel's order (its hash), not sorted.
+   * Every virtual server with its real servers (counters included unless `counters: false`):
+   * one dump of the services, then one of each service's real servers, pipelined. In the
+   * kernel's order (its hash), not sorted.
    */
-  readAll(): Promise<ServiceEntry[]>;
+  readAll(options?: ReadOptions): Promise<ServiceEntry[]>;
   /** Every virtual server, without real servers. */
-  listServices(): Promise<ServiceStatus[]>;
+  listServices(options?: ReadOptions): Promise<ServiceStatus[]>;
   /** One virtual server, or undefined when there is none with this key. */
   getService(key: ServiceKey): Promise<ServiceStatus | undefined>;
   /** The real servers of a virtual server ([] when the service does not exist, as the kernel says). */
-  listDestinations(key: ServiceKey): Promise<DestinationStatus[]>;
+  listDestinations(key: ServiceKey, options?: ReadOptions): Promise<DestinationStatus[]>;
+  /**
+   * The real servers of each virtual server of `keys`, in that order ([] for one that does not
+   * exist): one read for many services, much cheaper than {@link listDestinations} in a loop.
+   */
+  listDestinationsOf(
+    keys: readonly ServiceKey[],
+    options?: ReadOptions,
+  ): Promise<DestinationStatus[][]>;
 
   addService(service: VirtualServer): Promise<void>;
   updateService(service: VirtualServer): Promise<void>;

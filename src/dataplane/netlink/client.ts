@@ -6,24 +6,44 @@
  * kernel handles the messages in order during the send, so once the last one is acknowledged
  * every request without an error reply has succeeded.
  *
+ * Dumps cannot be batched that way: the kernel runs one dump at a time per socket and makes a
+ * dump's next part (its NLMSG_DONE included) only when the part before is received, so a
+ * second dump request in the same send is refused with EBUSY. {@link NetlinkClient.dumpEach}
+ * pipelines them instead: send, receive, send, ... chained in one io_uring system call.
+ *
  * @module
  */
 
 import { KipvsError } from "../../errors.ts";
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR } from "./constants.ts";
+import { type DumpCounters, type DumpEachOptions, DumpRun } from "./_dumps.ts";
 import { ERRNO, netlinkErrno, netlinkError } from "./errno.ts";
-import { type MessageRef, messages } from "./reader.ts";
+import { PIPELINE_MAX_SENDS } from "./pipeline.ts";
+import { MessageCursor, type MessageRef } from "./reader.ts";
 import { type Datagram, NetlinkSocket, type NetlinkSocketOptions } from "./socket.ts";
 import { MessageWriter } from "./writer.ts";
+
+export type { DumpCounters, DumpEachOptions } from "./_dumps.ts";
 
 /** Writes one request: call `w.begin(type, flags, seq)`, the payload, then `w.end()`. */
 export type Encode<T> = (w: MessageWriter, item: T, flags: number, seq: number) => void;
 
-/** What the client needs of a socket: {@link NetlinkSocket}, or a scripted one in unit tests. */
-export type NetlinkTransport = Pick<
-  NetlinkSocket,
-  "send" | "receive" | "view" | "sendBufferBytes" | "receiveBufferBytes" | "resolveFamily" | "close"
->;
+/**
+ * What the client needs of a socket: {@link NetlinkSocket}, or a scripted one in unit tests.
+ * Without `pipeline`, dumps go one by one.
+ */
+export type NetlinkTransport =
+  & Pick<
+    NetlinkSocket,
+    | "send"
+    | "receive"
+    | "view"
+    | "sendBufferBytes"
+    | "receiveBufferBytes"
+    | "resolveFamily"
+    | "close"
+  >
+  & Partial<Pick<NetlinkSocket, "pipeline" | "pipelineUnavailable">>;
 
 /** Options of {@link NetlinkClient}. */
 export interface NetlinkClientOptions extends NetlinkSocketOptions {
@@ -53,6 +73,14 @@ export class NetlinkClient {
   #maxPerSend: number;
   #maxBytes: number;
   #timeoutMs: number;
+  #counters: DumpCounters = {
+    pipelinedRuns: 0,
+    pipelinedDumps: 0,
+    busyRetries: 0,
+    sequentialDumps: 0,
+  };
+  /** Walks received messages; hot loops reuse it rather than allocate one object a message. */
+  #m = new MessageCursor();
 
   constructor(options: NetlinkClientOptions) {
     this.#sock = options.transport ?? NetlinkSocket.open(options);
@@ -79,6 +107,11 @@ export class NetlinkClient {
   /** Requests per send in {@link exchange}. */
   get maxPerSend(): number {
     return this.#maxPerSend;
+  }
+
+  /** How {@link dumpEach} went so far (a copy). */
+  get dumpCounters(): DumpCounters {
+    return { ...this.#counters };
   }
 
   /**
@@ -139,9 +172,11 @@ export class NetlinkClient {
   ): R {
     const seq = this.#send1(encode, NLM_F_REQUEST, what);
     const view = this.#sock.view;
+    const m = this.#m;
     for (;;) {
       for (const d of this.#receive(what)) {
-        for (const m of messages(view, d.length, d.offset)) {
+        m.reset(view, d.length, d.offset);
+        while (m.next()) {
           if (m.seq !== seq) continue;
           if (m.type === NLMSG_ERROR) {
             const errno = -view.getInt32(m.offset + 16, true);
@@ -166,9 +201,11 @@ export class NetlinkClient {
   ): void {
     const seq = this.#send1(encode, NLM_F_REQUEST | NLM_F_DUMP, what);
     const view = this.#sock.view;
+    const m = this.#m;
     for (;;) {
       for (const d of this.#receive(what)) {
-        for (const m of messages(view, d.length, d.offset)) {
+        m.reset(view, d.length, d.offset);
+        while (m.next()) {
           if (m.seq !== seq) continue;
           if (m.type === NLMSG_DONE) return;
           if (m.type === NLMSG_ERROR) {
@@ -182,9 +219,90 @@ export class NetlinkClient {
     }
   }
 
+  /**
+   * Runs one dump per item (`encode` writes its request) and passes each answer message to
+   * `onMessage` with the item's index. Where the socket can pipeline (io_uring), up to 64 dumps
+   * go in one system call: each request is sent when the answer to the one before has been
+   * received, which ends short dumps; a request that meets a dump still running is refused
+   * (EBUSY) and asked again in a later run, after the running one has been read to its end.
+   * Elsewhere, dumps go one by one. An error answer throws a netlink error naming its item.
+   */
+  dumpEach<T>(items: readonly T[], encode: Encode<T>, o: DumpEachOptions<T>): void {
+    let todo = items.map((_, i) => i);
+    while (todo.length > 0) {
+      const retry: number[] = [];
+      for (let i = 0; i < todo.length; i += PIPELINE_MAX_SENDS) {
+        const run = todo.slice(i, i + PIPELINE_MAX_SENDS);
+        if (!this.#dumpRun(items, run, encode, o, retry)) {
+          // No pipelining here: the rest one by one.
+          for (const index of [...todo.slice(i), ...retry]) this.#dumpOne(items, index, encode, o);
+          return;
+        }
+      }
+      this.#counters.busyRetries += retry.length;
+      todo = retry;
+    }
+  }
+
   /** Closes the socket. */
   close(): void {
     this.#sock.close();
+  }
+
+  /**
+   * One pipelined run of the dumps of `run` (indexes into `items`); refused ones are added to
+   * `retry`. False when the socket cannot pipeline.
+   */
+  #dumpRun<T>(
+    items: readonly T[],
+    run: readonly number[],
+    encode: Encode<T>,
+    o: DumpEachOptions<T>,
+    retry: number[],
+  ): boolean {
+    const pipeline = this.#sock.pipeline;
+    if (!pipeline) return false;
+    const w = this.#w;
+    w.reset();
+    const first = this.#seq;
+    const ends: number[] = [];
+    for (let k = 0; k < run.length; k++) {
+      encode(w, items[run[k] as number] as T, NLM_F_REQUEST | NLM_F_DUMP, (first + k) >>> 0);
+      ends.push(w.length);
+    }
+    this.#seq = (first + run.length) >>> 0;
+    const head = o.what(items[run[0] as number] as T);
+    const what = run.length > 1 ? `${head} and ${run.length - 1} more` : head;
+    const req = { bytes: w.bytes(), ends, receivesPerSend: 2, timeoutMs: this.#timeoutMs };
+    const r = pipeline.call(this.#sock, req, what);
+    if (!r) return false;
+    this.#sent += run.length;
+    this.#counters.pipelinedRuns++;
+    this.#counters.pipelinedDumps += run.length;
+    const answers = new DumpRun({
+      first,
+      count: run.length,
+      onMessage: (k, view, m) => o.onMessage(run[k] as number, view, m),
+      onError: (k, errno) => {
+        throw netlinkError({ what: o.what(items[run[k] as number] as T), errno });
+      },
+    });
+    answers.takeAll(r.view, r.datagrams, this.#m);
+    // What the chain's receives left (a long dump's later parts, answers queued behind them)
+    // is read the ordinary way; receiving also makes a running dump go on to its end.
+    while (!answers.settled) answers.takeAll(this.#sock.view, this.#receive(what), this.#m);
+    for (const k of answers.refused()) retry.push(run[k] as number);
+    return true;
+  }
+
+  #dumpOne<T>(items: readonly T[], index: number, encode: Encode<T>, o: DumpEachOptions<T>): void {
+    const item = items[index] as T;
+    this.#counters.sequentialDumps++;
+    this.dump(
+      (w, flags, seq) => encode(w, item, flags, seq),
+      o.what(item),
+      (view, m) => o.onMessage(index, view, m),
+    );
   }
 
   #send1(
@@ -229,8 +347,10 @@ export class NetlinkClient {
       }
       let done = false;
       const view = this.#sock.view;
+      const m = this.#m;
       for (const d of r.datagrams) {
-        for (const m of messages(view, d.length, d.offset)) {
+        m.reset(view, d.length, d.offset);
+        while (m.next()) {
           if (m.type !== NLMSG_ERROR) continue;
           const idx = (m.seq - first) >>> 0;
           if (idx >= count) continue; // a late reply to an earlier send

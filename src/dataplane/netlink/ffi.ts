@@ -1,6 +1,7 @@
 /**
  * The native functions kipvs calls: libnl-3 and libnl-genl-3 for netlink sockets and generic
- * netlink family resolution, libc for `recv`, `poll` and socket options. Each library is opened
+ * netlink family resolution, libc for `recvmmsg`, `poll`, socket options and io_uring (through
+ * `syscall` and `mmap`). Each library is opened
  * once, lazily, by the absolute path that `--allow-ffi` names in scripts/permissions (the
  * architecture's directory is resolved at run time).
  *
@@ -38,12 +39,34 @@ const GENL_SYMBOLS = {
 const LIBC_SYMBOLS = {
   addressOf: { name: "memcpy", parameters: ["buffer", "buffer", "usize"], result: "u64" },
   copyFrom: { name: "memcpy", parameters: ["buffer", "u64", "usize"], result: "u64" },
+  copyTo: { name: "memcpy", parameters: ["u64", "buffer", "usize"], result: "u64" },
   strnlen: { parameters: ["u64", "usize"], result: "u64" },
   // int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *)
   recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  // void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off): MAP_FAILED is -1.
+  mmap: { parameters: ["u64", "usize", "i32", "i32", "i32", "i64"], result: "u64" },
+  munmap: { parameters: ["u64", "usize"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  // io_uring has no libc wrapper: long syscall(long nr, ...), one declaration per call shape
+  // (glibc's syscall() only moves registers, so a fixed-argument declaration is safe).
+  // io_uring_setup(u32 entries, struct io_uring_params *p)
+  uringSetup: { name: "syscall", parameters: ["i64", "i64", "buffer"], result: "i64" },
+  // io_uring_enter(fd, to_submit, min_complete, flags, arg, argsz), with IORING_ENTER_EXT_ARG:
+  // arg is a struct io_uring_getevents_arg (its timeout bounds the wait).
+  uringEnter: {
+    name: "syscall",
+    parameters: ["i64", "i64", "i64", "i64", "i64", "buffer", "i64"],
+    result: "i64",
+  },
+  // io_uring_register(fd, opcode, void *arg, nr_args)
+  uringRegister: {
+    name: "syscall",
+    parameters: ["i64", "i64", "i64", "buffer", "i64"],
+    result: "i64",
+  },
 } as const;
 
 /** libnl-3's functions. */

@@ -47,6 +47,50 @@ export function* messages(view: DataView, length: number, start = 0): Generator<
 }
 
 /**
+ * The messages of datagrams, walked without allocating: one instance is reset to a datagram and
+ * then describes each message in turn (it is a {@link MessageRef} that changes with
+ * {@link next}). The hot loops of dumps use it; {@link messages} is the convenient form.
+ */
+export class MessageCursor implements MessageRef {
+  offset = 0;
+  length = 0;
+  type = 0;
+  flags = 0;
+  seq = 0;
+  #view: DataView = new DataView(new ArrayBuffer(0));
+  #next = 0;
+  #end = 0;
+
+  /** Starts on the datagram of `length` bytes at `start` of `view`. */
+  reset(view: DataView, length: number, start = 0): this {
+    this.#view = view;
+    this.#next = start;
+    this.#end = start + length;
+    return this;
+  }
+
+  /** Moves to the next message; false after the last. Malformed messages throw, as in {@link messages}. */
+  next(): boolean {
+    const view = this.#view;
+    const off = this.#next;
+    if (off + NLMSG_HDRLEN > this.#end) return false;
+    const len = view.getUint32(off, true);
+    if (len < NLMSG_HDRLEN || off + len > this.#end) {
+      throw new Error(
+        `malformed netlink message at offset ${off}: length ${len}, datagram ends at ${this.#end}`,
+      );
+    }
+    this.offset = off;
+    this.length = len;
+    this.type = view.getUint16(off + 4, true);
+    this.flags = view.getUint16(off + 6, true);
+    this.seq = view.getUint32(off + 8, true);
+    this.#next = off + align4(len);
+    return true;
+  }
+}
+
+/**
  * Attribute positions of one attribute block, by type (the last occurrence wins). Hot decoders
  * keep one instance per attribute namespace and {@link reload} it, allocating nothing.
  */

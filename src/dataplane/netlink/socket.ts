@@ -25,6 +25,7 @@ import {
 } from "./constants.ts";
 import { ERRNO, netlinkError } from "./errno.ts";
 import { addressOf, cString, libnlErrorText, type Native, native } from "./ffi.ts";
+import { type PipelineRequest, type PipelineResult, SocketPipeline } from "./pipeline.ts";
 
 /** Options of {@link NetlinkSocket.open}. */
 export interface NetlinkSocketOptions {
@@ -38,6 +39,8 @@ export interface NetlinkSocketOptions {
   datagramBytes?: number;
   /** Datagrams one receive call can take (default 4). */
   datagramsPerReceive?: number;
+  /** Pipeline round trips through io_uring where the kernel allows it (default true). */
+  pipeline?: boolean;
 }
 
 // struct mmsghdr on LP64 (x86_64, aarch64): msghdr { name 0, namelen 8, iov 16, iovlen 24,
@@ -95,6 +98,8 @@ export class NetlinkSocket {
   readonly view: DataView;
   #sndbuf = 0;
   #rcvbuf = 0;
+  /** Not tried yet, the pipeline, or why there is none. */
+  #pipe: SocketPipeline | { unavailable: string } | undefined;
 
   private constructor(n: Native, sk: Deno.PointerValue, slotBytes: number, slots: number) {
     this.#n = n;
@@ -116,6 +121,11 @@ export class NetlinkSocket {
       this.#ctrlView.setBigUint64(i * MMSGHDR + 24, 1n, true);
     }
     this.view = new DataView(this.#recvBuf.buffer);
+  }
+
+  /** The socket's descriptor. */
+  get fd(): number {
+    return this.#fd;
   }
 
   /** The send buffer the kernel granted, bytes. */
@@ -140,6 +150,7 @@ export class NetlinkSocket {
     }
     const slots = Math.max(1, Math.min(options.datagramsPerReceive ?? 4, 32));
     const s = new NetlinkSocket(n, sk, options.datagramBytes ?? 64 * 1024, slots);
+    if (options.pipeline === false) s.#pipe = { unavailable: "pipelining turned off" };
     const rcv = options.receiveBufferBytes ?? 8 * 1024 * 1024;
     const snd = options.sendBufferBytes ?? 2 * 1024 * 1024;
     // FORCE needs CAP_NET_ADMIN; without it the plain option is capped by rmem_max/wmem_max.
@@ -222,8 +233,37 @@ export class NetlinkSocket {
     );
   }
 
+  /**
+   * Runs a chain of sends, each followed by receives that do not wait, in one system call
+   * (see pipeline.ts). Returns undefined when io_uring cannot carry it on this kernel; then
+   * {@link pipelineUnavailable} says why, and callers send one by one.
+   */
+  pipeline(req: PipelineRequest, what: string): PipelineResult | undefined {
+    this.#pipe ??= SocketPipeline.open(this.#fd);
+    const pipe = this.#pipe;
+    if (!(pipe instanceof SocketPipeline)) return undefined;
+    try {
+      return pipe.run(req, what);
+    } catch (err) {
+      if (err instanceof KipvsError && err.details.errno === ERRNO.ETIMEDOUT) {
+        // A run that outlived its bound: its ring goes (cancelling what is pending), and this
+        // socket sends one by one from now on.
+        pipe.close();
+        this.#pipe = { unavailable: `an io_uring run timed out: ${err.message}` };
+      }
+      throw err;
+    }
+  }
+
+  /** Why {@link pipeline} returns undefined (once it has been tried). */
+  get pipelineUnavailable(): string | undefined {
+    return this.#pipe instanceof SocketPipeline ? undefined : this.#pipe?.unavailable;
+  }
+
   /** Frees the socket (closes its descriptor). Safe to call twice. */
   close(): void {
+    if (this.#pipe instanceof SocketPipeline) this.#pipe.close();
+    this.#pipe = { unavailable: "socket closed" };
     if (this.#sk === null) return;
     this.#n.nl.nl_socket_free(this.#sk);
     this.#sk = null;

@@ -257,7 +257,8 @@ export class KubeClient {
         signal,
       });
     } catch (err) {
-      throw this.#fail(path, { message: `cannot reach the server: ${errText(err)}`, cause: err });
+      // The transport's own reason, once: the cause chain would repeat the URL and the path.
+      throw this.#fail(path, { message: `cannot reach the server: ${networkReason(err)}` });
     }
     if (res.ok) return res;
     const text = await res.text().catch(() => "");
@@ -313,6 +314,21 @@ function isObject(v: unknown): v is RawObject {
     typeof (meta as { name?: unknown }).name === "string";
 }
 
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+/**
+ * The innermost reason of a transport failure, without the URL that the request already names:
+ * Deno's "fetch failed" wraps "error sending request for url (URL): client error (Connect):
+ * tcp connect error: Connection refused (os error 111)", which becomes everything after the URL.
+ */
+export function networkReason(err: unknown): string {
+  let cur = err;
+  let msg = String(err);
+  for (let depth = 0; depth < 8 && cur !== undefined && cur !== null; depth++) {
+    if (!(cur instanceof Error)) {
+      msg = String(cur);
+      break;
+    }
+    msg = cur.message;
+    cur = cur.cause;
+  }
+  return msg.replace(/^error sending request for url \([^)]*\):\s*/, "") || "unknown error";
 }

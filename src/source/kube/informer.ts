@@ -56,7 +56,7 @@ export interface InformerOptions {
   pageSize?: number;
   /** timeoutSeconds of each watch (default random in [300, 600), like client-go). */
   watchTimeoutSeconds?: () => number;
-  /** Restart a watch that delivered nothing for this long, ms (default its timeout + 30 s). */
+  /** Restart a watch that delivered nothing for this long, ms (default {@link watchSilenceMs}). */
   watchSilenceMs?: number;
   /** A watch that ends cleanly sooner than this with no event counts as a failure (1 s). */
   minWatchMs?: number;
@@ -166,18 +166,17 @@ export class Informer {
   async #run(): Promise<void> {
     const stop = this.#stop.signal;
     let needList = true;
-    let eventsSinceList = 0;
+    // Events applied when the last list completed, counting those of watches that broke later.
+    let eventsAtList = 0;
     while (!stop.aborted) {
       try {
         if (needList) {
           await this.#list(this.#synced ? "latest" : "cached");
           needList = false;
-          eventsSinceList = 0;
+          eventsAtList = this.#stats.events;
           this.#backoff.reset();
         }
-        const before = this.#stats.events;
         const end = await this.#watch();
-        eventsSinceList += this.#stats.events - before;
         if (end === "gone") {
           this.#stats.relists++;
           needList = true;
@@ -186,7 +185,7 @@ export class Informer {
             resourceVersion: this.#rv,
           });
           // A server that answers 410 right after a list would make us spin: back off then.
-          if (eventsSinceList === 0) await sleep(this.#backoff.next(), stop);
+          if (this.#stats.events === eventsAtList) await sleep(this.#backoff.next(), stop);
         }
       } catch (err) {
         if (stop.aborted) break;
@@ -278,7 +277,7 @@ export class Informer {
     const { client, resource, selector } = this.#o;
     const timeoutSeconds = this.#o.watchTimeoutSeconds?.() ??
       Math.floor(300 * (1 + Math.random()));
-    const silenceMs = this.#o.watchSilenceMs ?? timeoutSeconds * 1000 + 30_000;
+    const silenceMs = this.#o.watchSilenceMs ?? watchSilenceMs(timeoutSeconds);
     const link = linkedAbort({ parent: this.#stop.signal });
     let silent = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -386,6 +385,19 @@ export class Informer {
   #contact(): void {
     this.#lastContact = this.#now();
   }
+}
+
+/** How often kube-apiserver sends a BOOKMARK to a watch that asked for them (its cacher's). */
+export const SERVER_BOOKMARK_PERIOD_MS = 60_000;
+
+/**
+ * How long a watch may deliver nothing before it is taken for dead and restarted: two and a half
+ * bookmark periods (a live watch on a quiet cluster still gets a bookmark a minute), and never
+ * past the watch's own timeout plus 30 s. A connection that died without a reset (a partitioned
+ * or powered-off control plane) is noticed within 150 s instead of at the end of the watch.
+ */
+export function watchSilenceMs(timeoutSeconds: number): number {
+  return Math.min(timeoutSeconds * 1000 + 30_000, 2.5 * SERVER_BOOKMARK_PERIOD_MS);
 }
 
 /** "namespace/name" of a raw object ("name" when cluster-scoped). */

@@ -110,6 +110,22 @@ export const SCENARIO_OPS: IpvsOp[] = [
   { op: "add-destination", service: MISSING, destination: rs("10.244.9.9", 80) },
 ];
 
+/**
+ * A table in a fixed order (services by key, real servers by address): the kernel lists real
+ * servers newest first and services by hash, the fake in insertion order.
+ */
+export function sortedTable<T extends { key: ServiceKey; destinations: { address: string }[] }>(
+  t: readonly T[],
+): T[] {
+  return t.map((s) => ({ ...s, destinations: sortedByAddress(s.destinations) }))
+    .sort((a, b) => (JSON.stringify(a.key) < JSON.stringify(b.key) ? -1 : 1));
+}
+
+/** Real servers by address. */
+export function sortedByAddress<D extends { address: string }>(ds: readonly D[]): D[] {
+  return [...ds].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+}
+
 /** Runs the scenario; returns what each step answered, for the tests to compare. */
 export async function ipvsScenario(ipvs: Ipvs) {
   const info = await ipvs.info();
@@ -121,7 +137,21 @@ export async function ipvsScenario(ipvs: Ipvs) {
   const got = await ipvs.getService(TCP443);
   const missing = await ipvs.getService(MISSING);
   const missingDests = await ipvs.listDestinations(MISSING);
+  // Several services' real servers in one read, a missing one among them; a read without counters.
+  const many = await ipvs.listDestinationsOf([TCP80, MISSING, UDP6]);
+  const lean = await ipvs.readAll({ counters: false });
   await ipvs.setTimeouts({ tcp: 1800, udp: 60 });
   const timeoutsAfter = await ipvs.getTimeouts();
-  return { info, timeoutsBefore, results, table, got, missing, missingDests, timeoutsAfter };
+  return {
+    info,
+    timeoutsBefore,
+    results,
+    table,
+    got,
+    missing,
+    missingDests,
+    many,
+    lean,
+    timeoutsAfter,
+  };
 }

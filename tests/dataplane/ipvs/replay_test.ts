@@ -4,7 +4,7 @@ import { KernelIpvs } from "../../../src/dataplane/ipvs/kernel.ts";
 import { formatRules } from "../../../src/dataplane/ipvs/rules.ts";
 import type { ServiceEntry } from "../../../src/dataplane/ipvs/types.ts";
 import { ReplayTransport } from "../netlink/_transport.ts";
-import { ipvsScenario } from "./_scenario.ts";
+import { ipvsScenario, sortedByAddress, sortedTable } from "./_scenario.ts";
 
 // Recorded from the guest kernel by tests/kernel/guest/ipvs_capture.ts.
 const RECORDING = JSON.parse(
@@ -57,6 +57,16 @@ Deno.test("KernelIpvs sends the recorded requests byte for byte and decodes the 
   assert.equal(out.got?.timeout, 600);
   assert.equal(out.missing, undefined);
   assert.deepEqual(out.missingDests, []);
+  // listDestinationsOf(): each service's real servers in the keys' order, [] for the missing.
+  assert.deepEqual(out.many.map((ds) => ds.map((d) => `${d.address}:${d.port}`).sort()), [
+    ["10.244.1.2:8080", "10.244.1.3:8080"],
+    [],
+    ["fd00:244::2:5353"],
+  ]);
+  // A read without counters: the same rules, and no stats anywhere.
+  assert.deepEqual(rules(out.lean), EXPECTED_RULES);
+  assert.ok(out.lean.every((s) => !("stats" in s) && s.destinations.every((d) => !("stats" in d))));
+  assert.ok(out.table.every((s) => s.stats && s.destinations.every((d) => d.stats)));
 });
 
 Deno.test("FakeIpvs answers the scenario as the recorded kernel did", async () => {
@@ -66,13 +76,9 @@ Deno.test("FakeIpvs answers the scenario as the recorded kernel did", async () =
   const fake = await ipvsScenario(new FakeIpvs());
   assert.deepEqual(fake.results, kernel.results);
   assert.deepEqual(rules(fake.table), rules(kernel.table));
-  const sortT = (t: ServiceEntry[]) =>
-    t.map((s) => ({
-      ...s,
-      destinations: [...s.destinations].sort((a, b) => a.address < b.address ? -1 : 1),
-    }))
-      .sort((a, b) => JSON.stringify(a.key) < JSON.stringify(b.key) ? -1 : 1);
-  assert.deepEqual(sortT(fake.table), sortT(kernel.table));
+  assert.deepEqual(sortedTable(fake.table), sortedTable(kernel.table));
+  assert.deepEqual(sortedTable(fake.lean), sortedTable(kernel.lean));
+  assert.deepEqual(fake.many.map(sortedByAddress), kernel.many.map(sortedByAddress));
   for (
     const k of [
       "info",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A client for kernel tests: prints which pod answered each request, one line per request.
 
-usage: client.py tcp|udp HOST PORT [--count N] [--timeout SECONDS] [--source ADDR]
+usage: client.py tcp|udp HOST PORT [--count N] [--timeout SECONDS] [--source ADDR] [--sport P]
        client.py hold HOST PORT --seconds S [--interval SECONDS]
 
 Each request opens a new connection (TCP) or socket (UDP) and prints the first word of the
@@ -21,13 +21,15 @@ def family(host):
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def one(proto, host, port, timeout, source):
+def one(proto, host, port, timeout, source, sport):
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     s = socket.socket(family(host), kind)
     s.settimeout(timeout)
     try:
-        if source:
-            s.bind((source, 0))
+        if source or sport:
+            if sport:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((source or ("::" if ":" in host else "0.0.0.0"), sport or 0))
         if proto == "tcp":
             s.connect((host, port))
             data = s.recv(256)
@@ -80,6 +82,7 @@ def main():
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--source")
+    p.add_argument("--sport", type=int, default=0, help="source port (same flow every time)")
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--interval", type=float, default=0.2)
     p.add_argument("--rst", action="store_true")
@@ -88,7 +91,7 @@ def main():
         hold(a.host, a.port, a.seconds, a.interval, a.timeout, a.rst)
         return
     for _ in range(a.count):
-        print(one(a.proto, a.host, a.port, a.timeout, a.source), flush=True)
+        print(one(a.proto, a.host, a.port, a.timeout, a.source, a.sport), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KipvsError } from "../../../src/errors.ts";
+import { describeError, KipvsError } from "../../../src/errors.ts";
 import { apiStatusOf, parseRetryAfter } from "../../../src/source/kube/api_error.ts";
 import { KubeClient, type WatchEvent } from "../../../src/source/kube/client.ts";
 import type { ApiConnection } from "../../../src/source/kube/connection.ts";
@@ -126,6 +126,10 @@ Deno.test("KubeClient reports 429's Retry-After and an unreachable server withou
     err.message,
     new RegExp(`API server http://127.0.0.1:${port}: GET /api/v1/services: failed: cannot reach`),
   );
+  // The transport's reason once, without the URL again (it is what healthz shows).
+  const text = describeError(err);
+  assert.match(text, /cannot reach the server: .*Connection refused/);
+  assert.equal(text.split(String(port)).length, 2, text);
 });
 
 Deno.test("parseRetryAfter reads delta seconds and HTTP dates", () => {

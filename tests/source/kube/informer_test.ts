@@ -5,6 +5,7 @@ import {
   type DeltaBatch,
   Informer,
   type InformerOptions,
+  watchSilenceMs,
 } from "../../../src/source/kube/informer.ts";
 import { PROXY_LABEL_SELECTOR, SERVICES } from "../../../src/source/kube/resources.ts";
 import { TestApiServer, type TestApiServerOptions } from "../../support/apiserver.ts";
@@ -229,6 +230,34 @@ Deno.test("Informer relists when the server answers a watch with HTTP 410", asyn
   });
 });
 
+Deno.test("Informer relists at once when the watch it resumes after an outage is gone (410)", async () => {
+  await rig(
+    { seed: seedAB, informer: { backoff: { initialMs: 50, maxMs: 5000, random: () => 0 } } },
+    async ({ s, informer, deltas }) => {
+      informer.start();
+      await informer.synced();
+      await waitFor("the watch", () => s.openWatches === 1);
+      s.apply("services", rawService("default", "c"));
+      await waitFor("the event", () => deltas().includes("upsert default/c"));
+      // The API server goes away (a drop, then three 500s: waits of 50, 100, 200 and 400 ms)
+      // and comes back with its event log gone: the resumed watch gets 410.
+      s.inject({ kind: "status", code: 500, times: 3, match: { verb: "watch" } });
+      const at: { verb?: string; t: number }[] = [];
+      s.beforeRequest = (r) => void at.push({ verb: r.verb, t: performance.now() });
+      s.dropWatches();
+      s.apply("services", rawService("default", "d"));
+      s.compact();
+      await waitFor("the relist", () => informer.stats.lists === 2, 3000);
+      const list = at.find((r) => r.verb === "list")!;
+      const gone = at.findLast((r) => r.verb === "watch" && r.t < list.t)!;
+      // The events seen since the first list show the 410 is no loop: no fifth wait (800 ms).
+      assert.ok(list.t - gone.t < 400, `listed ${Math.round(list.t - gone.t)} ms after the 410`);
+      assert.ok(informer.store.has("default/d"));
+      assert.equal(informer.stats.relists, 1);
+    },
+  );
+});
+
 Deno.test("Informer re-watches after a dropped connection and loses no change", async () => {
   await rig({ seed: seedAB }, async ({ s, informer, deltas }) => {
     informer.start();
@@ -315,6 +344,12 @@ Deno.test("Informer backs off when the server ends watches at once instead of sp
       assert.match(informer.health().error ?? "", /ended the watch at once/);
     },
   );
+});
+
+Deno.test("watchSilenceMs() gives up on a watch after 2.5 bookmark periods, or its timeout + 30 s if sooner", () => {
+  assert.equal(watchSilenceMs(300), 150_000, "kube-apiserver sends a bookmark a minute");
+  assert.equal(watchSilenceMs(599), 150_000);
+  assert.equal(watchSilenceMs(60), 90_000);
 });
 
 Deno.test("Informer keeps its copy and reports since when the server has been unreachable", async () => {

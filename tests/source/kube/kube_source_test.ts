@@ -4,7 +4,7 @@ import { Logger } from "../../../src/observe/log.ts";
 import { KubeClient } from "../../../src/source/kube/client.ts";
 import type { ObjectDecoder } from "../../../src/source/kube/decode.ts";
 import { KubeSource } from "../../../src/source/kube/kube_source.ts";
-import { nodeLeavingReason, nodeZone } from "../../../src/source/kube/node.ts";
+import { nodeLeavingReason, nodeZone } from "../../../src/k8s/node.ts";
 import type { SourceChange } from "../../../src/source/source.ts";
 import { TestApiServer } from "../../support/apiserver.ts";
 import { rawNode, rawService, rawSlice, testDecoder } from "../../support/kube_objects.ts";

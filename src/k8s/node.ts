@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Node, ZONE_LABEL } from "../../k8s/types.ts";
+import { type Node, ZONE_LABEL } from "./types.ts";
 
 /** The taint the cluster autoscaler puts on a node it is about to delete. */
 export const TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler";
