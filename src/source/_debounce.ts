@@ -32,6 +32,11 @@ export interface DebouncedOptions {
 export interface TriggerOptions {
   /** What it announces is complete: wait `settleMs`, not `delayMs`, for quiet (default false). */
   immediate?: boolean;
+  /**
+   * Join a run already pending (or follow the one in progress) rather than postpone it: for
+   * background work such as a periodic rescan, which must not keep a burst from settling.
+   */
+  passive?: boolean;
 }
 
 /** See the module notes. */
@@ -54,6 +59,12 @@ export class Debounced {
   /** Asks for a run. */
   trigger(options: TriggerOptions = {}): void {
     if (this.#stopped) return;
+    if (options.passive && this.#timer !== undefined) return; // that run will do
+    if (options.passive && this.#running) {
+      this.#again = true;
+      this.#slow = true;
+      return;
+    }
     const now = this.#clock.now();
     this.#firstAt ??= now;
     if (!options.immediate) this.#slow = true;

@@ -31,6 +31,7 @@ import {
   isRacy,
   type Listing,
   listManifests,
+  listManifestsPaced,
   renamedIntoPlace,
   signature,
   statManifests,
@@ -99,8 +100,6 @@ export class ManifestSource implements ClusterSource {
   #listMs = 0;
   /** The wait before the next rescan: `rescanMs`, doubled while file events keep up. */
   #rescanWait: number;
-  /** The next reload is the periodic rescan. */
-  #rescanDue = false;
   /** File events have come: the watcher works on this file system. */
   #eventsSeen = false;
   /** Paths named by file events since the last reload: read even if their signature held. */
@@ -223,12 +222,45 @@ export class ManifestSource implements ClusterSource {
   #scheduleRescan(): void {
     if (this.#rescanMs <= 0 || this.#stopped) return;
     const wait = Math.max(this.#rescanWait, RESCAN_COST_FACTOR * this.#listMs);
-    // The next one is scheduled when this one is done (see #reload): rescans never pile up on a
-    // slow listing, nor keep a burst of file events from ever being quiet.
-    this.#rescan = setTimeout(() => {
-      this.#rescanDue = true;
+    // The next one is scheduled when this one is done: rescans never pile up on a slow listing.
+    this.#rescan = setTimeout(() => void this.#rescanNow(), wait);
+  }
+
+  /**
+   * A rescan: every file listed while other work goes on (a file event arriving meanwhile is
+   * read at once, not after the listing), then a reload of only the files whose signature
+   * changed, appeared or went. A listing that fails is a full reload's to report.
+   */
+  async #rescanNow(): Promise<void> {
+    let found = false;
+    try {
+      let busy = 0;
+      let at = performance.now();
+      const listing = await listManifestsPaced(this.#path, async () => {
+        busy += performance.now() - at;
+        await new Promise((r) => setTimeout(r, 0));
+        at = performance.now();
+      });
+      this.#listMs = busy + performance.now() - at;
+      if (this.#stopped) return;
+      for (const [file, sig] of listing.files) {
+        if (this.#sigs.get(file) === sig && !isRacy(sig)) continue;
+        this.#forced.add(file);
+        // A file written in the last 2 s is read again just in case: not a missed event.
+        found ||= this.#sigs.get(file)?.replace(/:racy$/, "") !== sig.replace(/:racy$/, "");
+      }
+      for (const file of this.#sigs.keys()) {
+        if (listing.files.has(file)) continue;
+        this.#forced.add(file);
+        found = true;
+      }
+      if (this.#forced.size > 0) this.#reloads.trigger({ passive: true });
+    } catch {
       this.#triggerFull();
-    }, wait);
+    } finally {
+      this.#rescanned(found);
+      this.#scheduleRescan();
+    }
   }
 
   /** After a rescan: keep the pace while it finds what events missed, else slow down. */
@@ -261,21 +293,6 @@ export class ManifestSource implements ClusterSource {
   }
 
   async #reload(initial: boolean, seenAt: number): Promise<void> {
-    const rescan = this.#rescanDue && !initial;
-    this.#rescanDue = false;
-    let found = false;
-    try {
-      found = await this.#load(initial, seenAt);
-    } finally {
-      if (rescan) {
-        this.#rescanned(found);
-        this.#scheduleRescan();
-      }
-    }
-  }
-
-  /** One reload; true when the view changed. */
-  async #load(initial: boolean, seenAt: number): Promise<boolean> {
     const t0 = performance.now();
     const forced = this.#forced;
     const listAll = initial || this.#listAll || this.#pathError !== undefined;
@@ -292,7 +309,7 @@ export class ManifestSource implements ClusterSource {
       if (msg !== this.#pathError) this.#log.warn(`${msg}; keeping the last good state`);
       this.#pathError = msg;
       this.#startRetry();
-      return false;
+      return;
     }
     if (this.#pathError !== undefined) await this.#recovered();
     const updates = new Map<string, Map<string, Definition> | undefined>();
@@ -330,7 +347,6 @@ export class ManifestSource implements ClusterSource {
       );
     }
     if (!initial) this.#notify(change, seenAt, { read: toRead.length, invalid, t0 });
-    return change.serviceChanges + change.endpointChanges > 0 || change.node;
   }
 
   /** Reads and loads one file; "failed" keeps its last good objects. */

@@ -106,3 +106,20 @@ Deno.test("Debounced gathers immediate triggers that come within settleMs into o
   assert.deepEqual(runs, [1_000], "one run for the burst, long before the 1 s delay");
   await d.stop();
 });
+
+Deno.test("Debounced's passive triggers join a pending run instead of postponing it", async () => {
+  const { d, runs, clock } = recorder();
+  d.trigger();
+  for (let i = 0; i < 3; i++) {
+    await clock.advance(clock.t + 10);
+    d.trigger({ passive: true }); // every 10 ms, as a too frequent rescan would
+  }
+  await clock.advance(1_041);
+  assert.deepEqual(runs, [1_000], "the run came 40 ms after the real trigger, not after quiet");
+  await clock.advance(1_100);
+  assert.equal(runs.length, 1);
+  d.trigger({ passive: true }); // nothing pending: it schedules a run of its own
+  await clock.advance(1_150);
+  assert.deepEqual(runs, [1_000, 1_100]);
+  await d.stop();
+});
