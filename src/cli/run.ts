@@ -7,7 +7,7 @@
 
 import { KipvsError } from "../errors.ts";
 import { ConntrackProgram } from "../dataplane/conntrack.ts";
-import type { Exec } from "../dataplane/exec.ts";
+import { CountingExec, type Exec } from "../dataplane/exec.ts";
 import { KernelIpset } from "../dataplane/ipset/ipset.ts";
 import { resolveBackend } from "../dataplane/iptables/backend.ts";
 import { KernelIptables } from "../dataplane/iptables/iptables.ts";
@@ -56,12 +56,14 @@ export interface RunDeps {
 export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise<Dataplane> {
   const backend = await resolveBackend(config.iptablesBackend, deps.exec);
   deps.logger.debug("iptables backend", { backend });
+  const exec = new CountingExec(deps.exec);
   return {
     ipvs: KernelIpvs.open(),
     link: KernelDummyLink.open(),
-    ipset: new KernelIpset(deps.exec),
-    iptables: new KernelIptables({ exec: deps.exec, backend }),
-    conntrack: new ConntrackProgram(deps.exec, deps.logger),
+    ipset: new KernelIpset(exec),
+    iptables: new KernelIptables({ exec, backend }),
+    conntrack: new ConntrackProgram(exec, deps.logger),
+    programs: () => exec.started,
   };
 }
 

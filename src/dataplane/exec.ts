@@ -68,6 +68,26 @@ export class SystemExec implements Exec {
   }
 }
 
+/** An {@link Exec} that counts the programs it runs, for the "processes per sync" figures. */
+export class CountingExec implements Exec {
+  #inner: Exec;
+  #started = 0;
+
+  constructor(inner: Exec) {
+    this.#inner = inner;
+  }
+
+  /** Programs run so far (started or not). */
+  get started(): number {
+    return this.#started;
+  }
+
+  run(program: string, args: readonly string[], options?: ExecOptions): Promise<ExecResult> {
+    this.#started++;
+    return this.#inner.run(program, args, options);
+  }
+}
+
 /** Runs a program and throws an `exec` error naming it when it fails. */
 export async function runChecked(
   exec: Exec,

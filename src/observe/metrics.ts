@@ -15,32 +15,46 @@ const range = (start: number, step: number, count: number) =>
   Array.from({ length: count }, (_, i) => +(start + i * step).toFixed(6));
 
 /**
- * kube-proxy's network programming buckets (0.25 s .. 5 min), preceded by millisecond buckets so
- * that incremental syncs of a few milliseconds can be told apart.
+ * kube-proxy's network programming buckets (0.25 s .. 5 min), preceded by buckets that resolve
+ * single milliseconds up to 10 ms, then 15, 20, 25, 30, 40, 50, 75, 100, 150 and 200 ms: an
+ * incremental sync takes a few milliseconds, and a change programmed in 3 ms must be told
+ * apart from one programmed in 4.
  */
 export const PROGRAMMING_BUCKETS = [
-  0.001,
-  0.002,
-  0.005,
-  0.01,
+  ...range(0.001, 0.001, 10),
+  0.015,
   0.02,
+  0.025,
+  0.03,
+  0.04,
   0.05,
+  0.075,
   0.1,
+  0.15,
+  0.2,
   ...range(0.25, 0.25, 2),
   ...range(1, 1, 59),
   ...range(60, 5, 12),
   ...range(120, 30, 7),
 ];
 
+/** Operations per sync: 0, then 1 doubling to about a million (a cold start at 10,000 services). */
+export const OPERATION_BUCKETS = [0, ...range(0, 0, 21).map((_, i) => 2 ** i)];
+
 /** kube-proxy's sync duration buckets: 1 ms doubling to about 16 s. */
 export const SYNC_BUCKETS = range(0, 0, 15).map((_, i) => +(0.001 * 2 ** i).toFixed(6));
 
-/** What one sync wrote to the kernel, reported by the reconciler. */
+/** What one sync did to the kernel, reported by the reconciler. */
 export interface SyncWrites {
+  /** Netlink messages sent (IPVS and kube-ipvs0; reads included). */
   netlinkOps: number;
+  /** IPVS operations applied. */
+  ipvsOps: number;
   ipsetRestores: number;
   ipsetEntries: number;
   iptablesRestores: number;
+  /** Programs run (ipset, iptables-save and -restore, conntrack). */
+  processes: number;
 }
 
 /** Options of {@link ProxyMetrics}. */
@@ -71,6 +85,7 @@ export class ProxyMetrics {
   readonly syncFailures: client.Counter;
   readonly lastSyncWrites: client.Gauge<"kind">;
   readonly writes: client.Counter<"kind">;
+  readonly syncOps: client.Histogram<"kind" | "mode">;
 
   constructor(options: ProxyMetricsOptions = {}) {
     const registers = [this.registry];
@@ -146,16 +161,24 @@ export class ProxyMetrics {
     });
     this.lastSyncWrites = new client.Gauge({
       name: "kipvs_sync_last_writes",
-      help: "Kernel writes of the last sync, by kind (netlink_ops, ipset_restores, " +
-        "ipset_entries, iptables_restores)",
+      help: "Kernel operations of the last sync, by kind (netlink_ops, ipvs_ops, " +
+        "ipset_restores, ipset_entries, iptables_restores, processes)",
       labelNames: ["kind"],
       registers,
     });
     this.writes = new client.Counter({
       name: "kipvs_writes_total",
-      help: "Kernel writes since start, by kind (netlink_ops, ipset_restores, ipset_entries, " +
-        "iptables_restores)",
+      help: "Kernel operations since start, by kind (netlink_ops, ipvs_ops, ipset_restores, " +
+        "ipset_entries, iptables_restores, processes)",
       labelNames: ["kind"],
+      registers,
+    });
+    this.syncOps = new client.Histogram({
+      name: "kipvs_sync_operations",
+      help: "Kernel operations per sync, by kind (netlink_ops, ipset_entries, processes) and " +
+        "mode (full, partial)",
+      labelNames: ["kind", "mode"],
+      buckets: OPERATION_BUCKETS,
       registers,
     });
     new client.Gauge({
@@ -194,18 +217,24 @@ export class ProxyMetrics {
     });
   }
 
-  /** Records what a sync wrote. */
-  recordWrites(w: SyncWrites): void {
+  /** Records what a sync did; `full` tells a full sync from a partial one. */
+  recordWrites(w: SyncWrites, full = false): void {
     const kinds: [string, number][] = [
       ["netlink_ops", w.netlinkOps],
+      ["ipvs_ops", w.ipvsOps],
       ["ipset_restores", w.ipsetRestores],
       ["ipset_entries", w.ipsetEntries],
       ["iptables_restores", w.iptablesRestores],
+      ["processes", w.processes],
     ];
     for (const [kind, n] of kinds) {
       this.lastSyncWrites.set({ kind }, n);
       this.writes.inc({ kind }, n);
     }
+    const mode = full ? "full" : "partial";
+    this.syncOps.observe({ kind: "netlink_ops", mode }, w.netlinkOps);
+    this.syncOps.observe({ kind: "ipset_entries", mode }, w.ipsetEntries);
+    this.syncOps.observe({ kind: "processes", mode }, w.processes);
   }
 
   /** The Prometheus text exposition. */

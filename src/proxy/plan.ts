@@ -299,14 +299,35 @@ function skipsLabels(labels: Record<string, string>): boolean {
 }
 
 /**
+ * How to find one service's EndpointSlices in a state: through the source's index when it keeps
+ * one (a change to one service costs that service's slices), else by grouping every slice once.
+ * Either way the slices of {@link slicesByService}: labelled ones are left out.
+ */
+export function sliceLookup(state: ClusterState): (service: string) => EndpointSlice[] {
+  const index = state.endpointSlicesByService;
+  if (index) {
+    return (service) => {
+      const out: EndpointSlice[] = [];
+      for (const s of index.get(service)?.values() ?? []) {
+        if (!skipsLabels(s.metadata.labels)) out.push(s);
+      }
+      return out;
+    };
+  }
+  let grouped: Map<string, EndpointSlice[]> | undefined;
+  return (service) =>
+    (grouped ??= slicesByService(state.endpointSlices.values())).get(service) ?? [];
+}
+
+/**
  * The whole node's desired state: the merge of every service's plan (see {@link PlanMerge} to
  * keep it up to date one service at a time).
  */
 export function plan(state: ClusterState, ctx: PlanContext): DesiredState {
   const merge = new PlanMerge({ families: ctx.config.families });
-  const slices = slicesByService(state.endpointSlices.values());
+  const slices = sliceLookup(state);
   for (const [key, svc] of state.services) {
-    const p = planService(svc, slices.get(key) ?? [], ctx);
+    const p = planService(svc, slices(key), ctx);
     if (p) merge.set(key, p);
   }
   return merge.state;

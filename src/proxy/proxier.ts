@@ -15,21 +15,25 @@
 import { KipvsError } from "../errors.ts";
 import type { Conntrack, StaleUdpFlow } from "../dataplane/conntrack.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
+import { planIpsetDelta } from "../dataplane/ipset/delta.ts";
 import { planIpsetRestore } from "../dataplane/ipset/restore.ts";
 import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
 import type { Iptables } from "../dataplane/iptables/iptables.ts";
 import { renderIptables, rulesPayload } from "../dataplane/iptables/render.ts";
 import { syncIptables, syncSetsAndRules } from "../dataplane/iptables/sync.ts";
-import type { Ipvs, IpvsOp, ServiceEntry } from "../dataplane/ipvs/types.ts";
+import type { Ipvs, IpvsOp, ServiceStatus } from "../dataplane/ipvs/types.ts";
 import type { DummyLink } from "../dataplane/link/types.ts";
 import type { Logger } from "../observe/log.ts";
 import type { ClusterState } from "../source/source.ts";
 import type { Family, NodeInfo, ProxyConfig } from "./config.ts";
-import type { DesiredState } from "./desired.ts";
+import type { DesiredState, IpsetEntry } from "./desired.ts";
 import { GracefulTermination } from "./graceful.ts";
 import { diffVirtualServer, type Draining, kernelServiceKey, parseServiceKey } from "./ipvsdiff.ts";
 import { PlanMerge } from "./merge.ts";
-import { planService, slicesByService } from "./plan.ts";
+import { planService, sliceLookup } from "./plan.ts";
+import { emptyReport, PhaseClock, type SyncReport } from "./report.ts";
+
+export type { SyncPhase, SyncReport } from "./report.ts";
 import { type CIDR, cidrContains, parseCIDR, parseIP } from "../k8s/ip.ts";
 
 /** The kernel facilities one sync drives. */
@@ -39,29 +43,14 @@ export interface Dataplane {
   ipset: Ipset;
   iptables: Iptables;
   conntrack: Conntrack;
+  /** Programs started so far by the backends above, when they are counted (see CountingExec). */
+  programs?: () => number;
 }
 
-/** What one sync did, for logs, metrics and tests. */
-export interface SyncReport {
-  full: boolean;
-  /** Services replanned. */
-  services: number;
-  /** IPVS operations applied, by kind, and how many failed. */
-  ipvsOps: number;
-  ipvsFailed: number;
-  /** Netlink messages sent (IPVS and kube-ipvs0). */
-  netlinkMessages: number;
-  addressesAdded: number;
-  addressesRemoved: number;
-  ipsetRestores: number;
-  ipsetEntries: number;
-  iptablesRestores: number;
-  /** Real servers left draining. */
-  draining: number;
-  /** Sum of every write (0 means the kernel already matched). */
-  writes: number;
-  ms: number;
-}
+/** IPVS operations applied at a time by a full sync: bounds the memory of a cold start. */
+const APPLY_CHUNK = 4096;
+/** Virtual servers whose real servers a full sync reads at a time (one pipelined read). */
+const READ_CHUNK = 1024;
 
 /** What decides a sync. */
 export interface SyncInput {
@@ -122,21 +111,8 @@ export class Proxier {
     const nodeKey = JSON.stringify(input.node);
     const full = input.full || !this.#merge || nodeKey !== this.#node;
     const before = this.#messages();
-    const r: SyncReport = {
-      full,
-      services: 0,
-      ipvsOps: 0,
-      ipvsFailed: 0,
-      netlinkMessages: 0,
-      addressesAdded: 0,
-      addressesRemoved: 0,
-      ipsetRestores: 0,
-      ipsetEntries: 0,
-      iptablesRestores: 0,
-      draining: 0,
-      writes: 0,
-      ms: 0,
-    };
+    const programs = this.#o.dataplane.programs?.() ?? 0;
+    const r = emptyReport(full);
     const failures: string[] = [];
     try {
       if (full) await this.#full(input, r, failures);
@@ -149,6 +125,7 @@ export class Proxier {
     } finally {
       this.#node = full ? nodeKey : this.#node;
       r.netlinkMessages = this.#messages() - before;
+      r.processes = (this.#o.dataplane.programs?.() ?? 0) - programs;
       r.draining = this.#graceful.size;
       r.writes = r.ipvsOps + r.addressesAdded + r.addressesRemoved + r.ipsetRestores +
         r.iptablesRestores;
@@ -173,59 +150,84 @@ export class Proxier {
 
   #plan(input: SyncInput, merge: PlanMerge, keys: Iterable<string>): PlanDeltaSummary {
     const { config } = this.#o;
-    const slices = slicesByService(input.state.endpointSlices.values());
+    const slices = sliceLookup(input.state);
     const ctx = { config, node: input.node };
     const sum = emptySummary();
     for (const key of keys) {
       const svc = input.state.services.get(key);
-      const d = merge.set(key, svc ? planService(svc, slices.get(key) ?? [], ctx) : undefined);
+      const d = merge.set(key, svc ? planService(svc, slices(key), ctx) : undefined);
       for (const k of d.virtualServers) sum.virtualServers.add(k);
       for (const a of d.addressesAdded) sum.addressesAdded.add(a);
       for (const a of d.addressesRemoved) sum.addressesRemoved.add(a);
-      sum.entriesChanged ||= d.entriesAdded.length + d.entriesRemoved.length > 0;
+      sum.entries.push(...d.entriesAdded, ...d.entriesRemoved);
     }
     return sum;
   }
 
   async #full(input: SyncInput, r: SyncReport, failures: string[]): Promise<void> {
     const { config, dataplane: dp } = this.#o;
+    // The previous plan is replaced whole: let it go first, so that two plans of every service
+    // never sit in memory together (a failure before the end leaves none: the retry is full).
+    this.#merge = undefined;
+    const clock = new PhaseClock(r.phases);
     const merge = new PlanMerge({ families: config.families });
     this.#plan(input, merge, input.state.services.keys());
     r.services = merge.size;
     const desired = merge.state;
+    clock.lap("plan");
     await dp.link.ensure();
-
-    // IPVS: every virtual server of the planned families, except other tools' (fwmark, or
-    // inside --ipvs-exclude-cidrs).
-    const observed = new Map<string, ServiceEntry>();
-    for (const e of await dp.ipvs.readAll()) {
-      const k = kernelServiceKey(e.key);
-      if (k && config.families.includes(e.key.family)) observed.set(k, e);
-    }
-    const keys = new Set([...desired.virtualServers.keys(), ...observed.keys()]);
-    const ops: IpvsOp[] = [];
-    const draining: Draining[] = [];
-    const udp: StaleUdpFlow[] = [];
-    for (const k of keys) {
-      const want = desired.virtualServers.get(k);
-      const have = observed.get(k);
-      if (!want && have && this.#excluded(k)) continue;
-      const d = diffVirtualServer(want, have);
-      ops.push(...d.ops);
-      draining.push(...d.draining);
-      udp.push(...d.removedUdp);
-    }
-    this.#graceful.clear();
-    this.#graceful.track(keys, draining);
-
     const bound = new Set(await dp.link.listAddresses());
     const add = [...desired.addresses].filter((a) => !bound.has(a));
     // Like kube-proxy: every address kipvs does not want goes; --ipvs-exclude-cidrs protects
     // virtual servers only.
     const del = [...bound].filter((a) => !desired.addresses.has(a));
-
     await this.#addAddresses(add, r, failures);
+    clock.lap("addresses");
+
+    // IPVS: every virtual server of the planned families, except other tools' (fwmark, or
+    // inside --ipvs-exclude-cidrs). One dump of the services, then their real servers a chunk
+    // at a time (one pipelined read each), diffed and applied as it goes: the table is never
+    // held whole in memory.
+    const observed = new Map<string, ServiceStatus>();
+    for (const s of await dp.ipvs.listServices({ counters: false })) {
+      const k = kernelServiceKey(s.key);
+      if (k && config.families.includes(s.key.family)) observed.set(k, s);
+    }
+    const keys = [...new Set([...desired.virtualServers.keys(), ...observed.keys()])];
+    let ops: IpvsOp[] = [];
+    const draining: Draining[] = [];
+    const udp: StaleUdpFlow[] = [];
+    for (let i = 0; i < keys.length; i += READ_CHUNK) {
+      const chunk = keys.slice(i, i + READ_CHUNK)
+        .filter((k) => desired.virtualServers.has(k) || !this.#excluded(k));
+      // A service going away needs its real servers only for UDP conntrack cleanup.
+      const toRead = chunk.filter((k) =>
+        observed.has(k) &&
+        (desired.virtualServers.has(k) || parseServiceKey(k).protocol === "UDP")
+      );
+      const read = await dp.ipvs.listDestinationsOf(
+        toRead.map((k) => observed.get(k)!.key),
+        { counters: false },
+      );
+      const dests = new Map(toRead.map((k, j) => [k, read[j] ?? []]));
+      for (const k of chunk) {
+        const have = observed.get(k);
+        const entry = have && { ...have, destinations: dests.get(k) ?? [] };
+        const d = diffVirtualServer(desired.virtualServers.get(k), entry);
+        for (const op of d.ops) ops.push(op);
+        draining.push(...d.draining);
+        udp.push(...d.removedUdp);
+      }
+      if (ops.length >= APPLY_CHUNK) {
+        await this.#applyIpvs(ops, r, failures);
+        ops = [];
+      }
+    }
     await this.#applyIpvs(ops, r, failures);
+    this.#graceful.clear();
+    this.#graceful.track(keys, draining);
+    clock.lap("ipvs");
+
     const rules = await syncSetsAndRules({
       ipset: dp.ipset,
       iptables: dp.iptables,
@@ -237,27 +239,43 @@ export class Proxier {
     r.ipsetEntries = rules.ipset.added + rules.ipset.deleted;
     r.iptablesRestores = rules.writes - r.ipsetRestores;
     for (const f of config.families) this.#rules.set(f, await this.#renderRules(desired, f));
+    clock.lap("sets");
     await this.#deleteAddresses(del, r, failures);
     await dp.conntrack.clearUdp(udp);
     this.#merge = merge;
+    clock.lap("rest");
   }
 
   async #incremental(input: SyncInput, r: SyncReport, failures: string[]): Promise<void> {
-    const { config, dataplane: dp } = this.#o;
+    const dp = this.#o.dataplane;
+    const clock = new PhaseClock(r.phases);
     const merge = this.#merge as PlanMerge;
     const sum = this.#plan(input, merge, input.services);
     r.services = input.services.size;
     const desired = merge.state;
+    clock.lap("plan");
 
+    // Only the virtual servers the change touched: each one's settings, then all their real
+    // servers in one pipelined read.
     const ops: IpvsOp[] = [];
     const draining: Draining[] = [];
     const udp: StaleUdpFlow[] = [];
-    for (const k of sum.virtualServers) {
-      const want = desired.virtualServers.get(k);
-      const key = parseServiceKey(k);
-      const svc = await dp.ipvs.getService(key);
-      const have = svc && { ...svc, destinations: await dp.ipvs.listDestinations(key) };
-      const d = diffVirtualServer(want, have);
+    const touched = [...sum.virtualServers];
+    const have = new Map<string, ServiceStatus>();
+    for (const k of touched) {
+      const svc = await dp.ipvs.getService(parseServiceKey(k));
+      if (svc) have.set(k, svc);
+    }
+    const present = [...have.keys()];
+    const read = await dp.ipvs.listDestinationsOf(
+      present.map((k) => have.get(k)!.key),
+      { counters: false },
+    );
+    const dests = new Map(present.map((k, j) => [k, read[j] ?? []]));
+    for (const k of touched) {
+      const svc = have.get(k);
+      const entry = svc && { ...svc, destinations: dests.get(k) ?? [] };
+      const d = diffVirtualServer(desired.virtualServers.get(k), entry);
       ops.push(...d.ops);
       draining.push(...d.draining);
       udp.push(...d.removedUdp);
@@ -266,37 +284,54 @@ export class Proxier {
 
     await this.#addAddresses([...sum.addressesAdded], r, failures);
     await this.#applyIpvs(ops, r, failures);
-    if (sum.entriesChanged) {
-      const plan = planIpsetRestore({
-        desired: desired.ipsets,
-        families: config.families,
-        current: this.#ipsetSnapshot ?? await dp.ipset.save(),
-      });
-      if (plan.payload !== "") {
-        await dp.ipset.restore(plan.payload);
-        r.ipsetRestores = 1;
-        r.ipsetEntries = plan.added + plan.deleted;
-      }
-      this.#ipsetSnapshot = plan.after;
-      // Rules depend on which sets are empty: rewrite them only when their text changed.
-      for (const family of config.families) {
-        const text = await this.#renderRules(desired, family);
-        if (text === this.#rules.get(family)) continue;
-        const res = await syncIptables(
-          dp.iptables,
-          renderIptables({
-            family,
-            config,
-            ipsets: desired.ipsets,
-            randomFully: await this.#randomFully(),
-          }),
-        );
-        if (res.restored) r.iptablesRestores++;
-        this.#rules.set(family, text);
-      }
+    clock.lap("ipvs");
+    if (sum.entries.length > 0) {
+      await this.#syncEntries(desired, sum.entries, r);
+      clock.lap("sets");
     }
     await this.#deleteAddresses([...sum.addressesRemoved], r, failures);
     await dp.conntrack.clearUdp(udp);
+    clock.lap("rest");
+  }
+
+  /**
+   * The incremental path's ipsets and rules: only the touched entries are compared with the
+   * sets as the last sync left them (a full plan when that is unknown), and the rules, which
+   * depend on which sets are empty, are rewritten only when their text changed.
+   */
+  async #syncEntries(desired: DesiredState, touched: IpsetEntry[], r: SyncReport): Promise<void> {
+    const { config, dataplane: dp } = this.#o;
+    const current = this.#ipsetSnapshot;
+    const delta = current && planIpsetDelta({ desired: desired.ipsets, touched, current });
+    if (delta) {
+      if (delta.payload !== "") await dp.ipset.restore(delta.payload);
+      delta.commit();
+      r.ipsetRestores = delta.payload === "" ? 0 : 1;
+      r.ipsetEntries = delta.added + delta.deleted;
+    } else {
+      const plan = planIpsetRestore({
+        desired: desired.ipsets,
+        families: config.families,
+        current: current ?? await dp.ipset.save(),
+      });
+      if (plan.payload !== "") await dp.ipset.restore(plan.payload);
+      this.#ipsetSnapshot = plan.after;
+      r.ipsetRestores = plan.payload === "" ? 0 : 1;
+      r.ipsetEntries = plan.added + plan.deleted;
+    }
+    for (const family of config.families) {
+      const rules = renderIptables({
+        family,
+        config,
+        ipsets: desired.ipsets,
+        randomFully: await this.#randomFully(),
+      });
+      const text = rulesPayload(rules);
+      if (text === this.#rules.get(family)) continue;
+      const res = await syncIptables(dp.iptables, rules);
+      if (res.restored) r.iptablesRestores++;
+      this.#rules.set(family, text);
+    }
   }
 
   #randomFullyCache: boolean | undefined;
@@ -361,7 +396,8 @@ interface PlanDeltaSummary {
   virtualServers: Set<string>;
   addressesAdded: Set<string>;
   addressesRemoved: Set<string>;
-  entriesChanged: boolean;
+  /** ipset entries that appeared or disappeared (possibly both, over several services). */
+  entries: IpsetEntry[];
 }
 
 function emptySummary(): PlanDeltaSummary {
@@ -369,6 +405,6 @@ function emptySummary(): PlanDeltaSummary {
     virtualServers: new Set(),
     addressesAdded: new Set(),
     addressesRemoved: new Set(),
-    entriesChanged: false,
+    entries: [],
   };
 }

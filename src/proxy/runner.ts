@@ -1,7 +1,9 @@
 /**
- * The sync loop's timing: at most one sync per `minIntervalMs`, at least one full sync per
- * `maxIntervalMs`, one soon after a change, never two at once, and retries with exponential
- * backoff after a failure. What a sync does is the caller's; the runner only decides when.
+ * The sync loop's timing: one sync per `minIntervalMs` on average, with bursts of two back to
+ * back (kube-proxy's bounded frequency runner with burstSyncs 2: a change that comes right after
+ * a sync is not held back a whole period), at least one full sync per `maxIntervalMs`, one soon
+ * after a change, never two at once, and retries with exponential backoff after a failure. What
+ * a sync does is the caller's; the runner only decides when.
  *
  * @module
  */
@@ -28,6 +30,11 @@ export interface SyncRunnerOptions {
   backoffInitialMs?: number;
   /** Longest retry delay (default: maxIntervalMs). */
   backoffMaxMs?: number;
+  /**
+   * Syncs that may run back to back before `minIntervalMs` applies (default 2, kube-proxy's
+   * burstSyncs); the allowance comes back at one sync per `minIntervalMs`.
+   */
+  burst?: number;
   clock?: Clock;
 }
 
@@ -38,13 +45,15 @@ export class SyncRunner {
   #timer: unknown;
   #timerAt = Infinity;
   #running: Promise<void> | undefined;
-  #lastStart = -Infinity;
   #lastFull = -Infinity;
   #pending = false;
   #pendingFull = false;
   #retry = 0;
   #retryAt = -Infinity;
   #stopped = true;
+  /** Syncs allowed now, as of #tokensAt (a token bucket refilled once per minIntervalMs). */
+  #tokens: number;
+  #tokensAt = 0;
 
   constructor(options: SyncRunnerOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -54,7 +63,9 @@ export class SyncRunner {
       sync: options.sync,
       backoffInitialMs: options.backoffInitialMs ?? Math.max(100, options.minIntervalMs),
       backoffMaxMs: options.backoffMaxMs ?? options.maxIntervalMs,
+      burst: Math.max(1, options.burst ?? 2),
     };
+    this.#tokens = this.#o.burst;
   }
 
   /** Starts the loop with a full sync right away. */
@@ -93,9 +104,7 @@ export class SyncRunner {
     const now = this.#clock.now();
     // A failed full sync leaves #lastFull behind: the period's deadline waits for the backoff too.
     let at = Math.max(this.#lastFull + this.#o.maxIntervalMs, this.#retryAt);
-    if (this.#pending) {
-      at = Math.min(at, Math.max(this.#lastStart + this.#o.minIntervalMs, this.#retryAt));
-    }
+    if (this.#pending) at = Math.min(at, Math.max(this.#nextTokenAt(now), this.#retryAt));
     at = Math.max(at, now);
     if (this.#timer !== undefined && this.#timerAt <= at) return;
     this.#clearTimer();
@@ -107,6 +116,18 @@ export class SyncRunner {
     }, at - now);
   }
 
+  #tokensNow(now: number): number {
+    const min = this.#o.minIntervalMs;
+    if (min <= 0) return this.#o.burst;
+    return Math.min(this.#o.burst, this.#tokens + (now - this.#tokensAt) / min);
+  }
+
+  /** When the next sync is allowed. */
+  #nextTokenAt(now: number): number {
+    const tokens = this.#tokensNow(now);
+    return tokens >= 1 ? now : now + Math.ceil((1 - tokens) * this.#o.minIntervalMs);
+  }
+
   #fire(): void {
     if (this.#stopped || this.#running) return;
     const now = this.#clock.now();
@@ -115,7 +136,8 @@ export class SyncRunner {
     const req: SyncRequest = { full, retry: this.#retry };
     this.#pending = false;
     this.#pendingFull = false;
-    this.#lastStart = now;
+    this.#tokens = Math.max(0, this.#tokensNow(now) - 1);
+    this.#tokensAt = now;
     this.#running = (async () => {
       try {
         await this.#o.sync(req);

@@ -48,6 +48,34 @@ export function isRacy(sig: string): boolean {
 
 /** Lists the manifest files at `root`; an "io" KipvsError when `root` cannot be read. */
 export function listManifests(root: string): Listing {
+  const steps = listSteps(root);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * {@link listManifests} that lets other work run while it stats the files: it awaits `pause()`
+ * after every 256 of them. For a periodic rescan of 10,000 files (~1 s in a small VM), which a
+ * file event arriving meanwhile must not wait for.
+ */
+export async function listManifestsPaced(
+  root: string,
+  pause: () => Promise<void>,
+): Promise<Listing> {
+  const steps = listSteps(root);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await pause();
+  }
+}
+
+/** Files stat'ed between two yields of {@link listSteps}. */
+const STAT_STEP = 256;
+
+function* listSteps(root: string): Generator<void, Listing, void> {
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(root);
@@ -62,7 +90,7 @@ export function listManifests(root: string): Listing {
     files.set(root, signature(info));
     return { directory: false, files };
   }
-  walk(root, { files, seen: new Set(), top: true });
+  yield* walk(root, { files, seen: new Set(), top: true, stats: { n: 0 } });
   return { directory: true, files };
 }
 
@@ -72,9 +100,11 @@ interface Walk {
   seen: Set<string>;
   /** This is the directory the user named: failing to read it is an error. */
   top: boolean;
+  /** Files stat'ed so far (shared by the whole walk). */
+  stats: { n: number };
 }
 
-function walk(dir: string, w: Walk): void {
+function* walk(dir: string, w: Walk): Generator<void, void, void> {
   const { files, seen } = w;
   let real: string;
   try {
@@ -110,11 +140,59 @@ function walk(dir: string, w: Walk): void {
     } catch {
       // A dangling symlink or a file removed meanwhile: not a manifest (now).
     }
+    if (++w.stats.n % STAT_STEP === 0) yield;
   }
   subdirs.sort();
-  for (const sub of subdirs) walk(sub, { files, seen, top: false });
+  for (const sub of subdirs) yield* walk(sub, { ...w, top: false });
 }
 
 function isManifestName(name: string): boolean {
   return MANIFEST_EXTENSIONS.some((ext) => name.endsWith(ext));
+}
+
+/** What {@link statManifests} found for the paths file events named. */
+export interface PathsListing {
+  /** Path → signature of the named paths that are manifest files now. */
+  files: Map<string, string>;
+  /** Named paths that no longer exist. */
+  gone: string[];
+}
+
+/**
+ * Looks only at `paths` (absolute paths that file events named) under the directory `root`:
+ * the work of a change in proportion to the change. Undefined when a path needs the whole
+ * directory listed again: it is not a plain manifest file under `root` (a directory, a hidden
+ * name such as a ConfigMap's `..data`, another extension, outside `root`) or cannot be read.
+ */
+export function statManifests(root: string, paths: Iterable<string>): PathsListing | undefined {
+  const out: PathsListing = { files: new Map(), gone: [] };
+  for (const path of paths) {
+    if (!path.startsWith(root + "/") || !isManifestName(path)) return undefined;
+    if (path.slice(root.length + 1).split("/").some((s) => s.startsWith(".") || s === "")) {
+      return undefined;
+    }
+    try {
+      const info = Deno.statSync(path); // follows symlinks, as the listing does
+      if (!info.isFile) return undefined;
+      out.files.set(path, signature(info));
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) return undefined;
+      out.gone.push(path);
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether a rename event announces a complete manifest file: `path` is a manifest file now.
+ * A rename that took a file away (an editor moving the original aside before writing the new
+ * one) is not: the replacement may still be on its way.
+ */
+export function renamedIntoPlace(path: string): boolean {
+  if (!isManifestName(path)) return false;
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }

@@ -9,6 +9,7 @@ import type { Logger } from "../observe/log.ts";
 import { describeIssue, describeObject, formatIssue, validateObject } from "../k8s/validate.ts";
 import { type ParsedWith, parseManifest } from "./_manifest_parse.ts";
 import { type Definition, identity } from "./_manifest_view.ts";
+import { compact } from "./_compact.ts";
 
 /** Options of {@link loadManifest}. */
 export interface LoadOptions {
@@ -70,7 +71,7 @@ export function loadManifest(text: string, file: string, o: LoadOptions): Loaded
     if (definitions.has(id)) {
       log.warn(`${describeObject(ctx)} is defined twice in the file; the later one is used`);
     }
-    definitions.set(id, { object: r.object });
+    definitions.set(id, { object: compact(r.object) });
   }
   return { definitions, invalid, parsedWith };
 }

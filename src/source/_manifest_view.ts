@@ -10,6 +10,7 @@
 
 import type { EndpointSlice, KubeObject, Node, Service } from "../k8s/types.ts";
 import { objectKey, SERVICE_NAME_LABEL } from "../k8s/types.ts";
+import { SliceIndex } from "./_slice_index.ts";
 
 /** One object as one file defines it. */
 export interface Definition {
@@ -55,6 +56,8 @@ export class ManifestView {
   /** By "namespace/name" of the slice. */
   readonly endpointSlices: Map<string, EndpointSlice> = new Map();
   node: Node | undefined;
+  /** The slices grouped by service (see ClusterState.endpointSlicesByService). */
+  readonly slices: SliceIndex = new SliceIndex();
   #byFile = new Map<string, Map<string, Definition>>();
   /** identity → files defining it, in path order. */
   #owners = new Map<string, string[]>();
@@ -124,6 +127,7 @@ export class ManifestView {
     } else if (o.kind === "EndpointSlice") {
       if (next) this.endpointSlices.set(key, next as EndpointSlice);
       else this.endpointSlices.delete(key);
+      this.slices.update(key, prev as EndpointSlice | undefined, next as EndpointSlice | undefined);
       for (const s of [prev, next]) {
         const svc = s?.metadata.labels[SERVICE_NAME_LABEL];
         if (s && svc) c.services.add(`${s.metadata.namespace}/${svc}`);

@@ -2,8 +2,9 @@
  * Watching the manifest path with `Deno.watchFs` (inotify). A directory is watched recursively;
  * a single file through its directory (and the directory of the file a symlink points to), so
  * that editors that replace the file, and Kubernetes' ConfigMap updates that swap a symlink,
- * are seen. Every reload lists the files again and compares signatures, so the events are only
- * a trigger and a hint of which files to re-read.
+ * are seen. The events say which files to look at again (and whether they are complete: a file
+ * renamed into place is); the source's periodic rescan, which lists every file and compares
+ * signatures, repairs any event that was lost.
  *
  * @module
  */
@@ -12,8 +13,11 @@ import { dirname } from "node:path";
 
 /** What the watcher reports. */
 export interface WatchHandlers {
-  /** Something changed; `paths` as the kernel named them. */
-  onEvent(paths: string[]): void;
+  /**
+   * Something changed; `paths` as the kernel named them, `kind` as Deno names the event;
+   * `overflow` when the kernel dropped events (its queue was full): any file may have changed.
+   */
+  onEvent(paths: string[], kind: Deno.FsEvent["kind"], overflow: boolean): void;
   /** Watching failed or stopped on its own: the caller must poll. */
   onFail(err: unknown): void;
 }
@@ -37,7 +41,7 @@ export function watchManifests(path: string, h: WatchHandlers): { close(): Promi
     try {
       for await (const ev of watcher) {
         if (ev.kind === "access") continue; // our own reads
-        h.onEvent(ev.paths);
+        h.onEvent(ev.paths, ev.kind, ev.flag === "rescan");
       }
       if (!closed) h.onFail(new Error("the file watcher stopped"));
     } catch (err) {

@@ -10,11 +10,15 @@
  *   A file that changes while it is read is read again later.
  * - Changes are debounced (`debounceMs`, default 200 ms; at most 20 times that under constant
  *   churn) and each reload notifies exactly the services whose Service or EndpointSlices changed.
+ *   A file renamed into place (how kubectl cp, editors' safe writes and most tools replace a
+ *   file) is complete: it is read after 5 ms of quiet instead. A reload after file events looks
+ *   only at the files they named; anything else (a directory, a hidden name) lists every file.
  * - When the path itself disappears, the last good state stays and the source polls until it
  *   returns.
- * - Besides file events, the files are listed again every `rescanMs` (default 10 s; only
- *   changed files are read): file systems without inotify events (NFS, FUSE, User-Mode Linux's
- *   hostfs) are still followed, and a lost event is repaired.
+ * - Besides file events, the files are listed again every `rescanMs` (default 10 s; only changed
+ *   files are read): file systems without inotify events (NFS, FUSE, User-Mode Linux's hostfs)
+ *   are still followed, and a lost event is repaired. While events keep up, rescans slow down
+ *   (see `#scheduleRescan`).
  *
  * @module
  */
@@ -23,7 +27,15 @@ import { resolve } from "node:path";
 import { describeError, KipvsError } from "../errors.ts";
 import type { Logger } from "../observe/log.ts";
 import type { ClusterSource, ClusterState, SourceChange, SourceHealth } from "./source.ts";
-import { isRacy, type Listing, listManifests, signature } from "./_manifest_files.ts";
+import {
+  isRacy,
+  type Listing,
+  listManifests,
+  listManifestsPaced,
+  renamedIntoPlace,
+  signature,
+  statManifests,
+} from "./_manifest_files.ts";
 import {
   type Definition,
   describeIdentity,
@@ -51,6 +63,14 @@ export interface ManifestSourceOptions {
   watch?: boolean;
 }
 
+/** Rescans are spaced by at least this many times the duration of the last full listing. */
+const RESCAN_COST_FACTOR = 50;
+/** The longest wait between rescans while file events keep up. */
+const MAX_RESCAN_MS = 120_000;
+
+/** Quiet time after a file renamed into place before it is read (see Debounced's settleMs). */
+const SETTLE_MS = 5;
+
 /** Files read between two yields to the event loop (reads are synchronous: faster). */
 const READ_BATCH = 500;
 
@@ -75,9 +95,20 @@ export class ManifestSource implements ClusterSource {
   #watch: { close(): Promise<void> } | undefined;
   #reloads: Debounced;
   #retry: ReturnType<typeof setInterval> | undefined;
-  #rescan: ReturnType<typeof setInterval> | undefined;
+  #rescan: ReturnType<typeof setTimeout> | undefined;
+  /** How long the last full listing took, ms: rescans are spaced by it. */
+  #listMs = 0;
+  /** The wait before the next rescan: `rescanMs`, doubled while file events keep up. */
+  #rescanWait: number;
+  /** File events have come: the watcher works on this file system. */
+  #eventsSeen = false;
   /** Paths named by file events since the last reload: read even if their signature held. */
   #forced = new Set<string>();
+  /**
+   * The next reload lists every file: a rescan, a retry, or an event that did not name a plain
+   * manifest file. Otherwise a reload looks only at the paths events named.
+   */
+  #listAll = true;
 
   constructor(options: ManifestSourceOptions) {
     this.#path = resolve(options.path);
@@ -85,11 +116,15 @@ export class ManifestSource implements ClusterSource {
     this.#log = options.logger.with({ source: "manifests" });
     this.#retryMs = options.retryMs ?? 2000;
     this.#rescanMs = options.rescanMs ?? 10_000;
+    this.#rescanWait = this.#rescanMs;
     this.#watchEvents = options.watch ?? true;
     const delayMs = options.debounceMs ?? 200;
     this.#reloads = new Debounced({
       delayMs,
       maxDelayMs: delayMs * 20,
+      // Files renamed into place by one command come within a few milliseconds of each other:
+      // read them in one reload (a sync each would wait out --ipvs-min-sync-period).
+      settleMs: Math.min(delayMs, SETTLE_MS),
       run: (firstAt) => this.#reload(false, firstAt),
       onError: (err) => this.#log.error("reloading manifests failed", { err }),
     });
@@ -106,9 +141,7 @@ export class ManifestSource implements ClusterSource {
       throw err;
     }
     this.#synced = true;
-    if (this.#rescanMs > 0) {
-      this.#rescan = setInterval(() => this.#reloads.trigger(), this.#rescanMs);
-    }
+    this.#scheduleRescan();
     this.#log.info("read manifests", {
       path: this.#path,
       files: this.#sigs.size,
@@ -121,9 +154,13 @@ export class ManifestSource implements ClusterSource {
 
   snapshot(): ClusterState {
     const v = this.#view;
-    return v.node
-      ? { services: v.services, endpointSlices: v.endpointSlices, node: v.node }
-      : { services: v.services, endpointSlices: v.endpointSlices };
+    const state: ClusterState = {
+      services: v.services,
+      endpointSlices: v.endpointSlices,
+      endpointSlicesByService: v.slices.byService,
+    };
+    if (v.node) state.node = v.node;
+    return state;
   }
 
   onChange(listener: (change: SourceChange) => void): void {
@@ -144,7 +181,7 @@ export class ManifestSource implements ClusterSource {
     this.#stopped = true;
     clearInterval(this.#retry);
     this.#retry = undefined;
-    clearInterval(this.#rescan);
+    clearTimeout(this.#rescan);
     await this.#watch?.close();
     this.#watch = undefined;
     await this.#reloads.stop();
@@ -153,9 +190,14 @@ export class ManifestSource implements ClusterSource {
   #startWatch(): void {
     if (!this.#watchEvents) return;
     this.#watch = watchManifests(this.#path, {
-      onEvent: (paths) => {
+      onEvent: (paths, kind, overflow) => {
+        this.#eventsSeen = true;
+        if (overflow) this.#listAll = true; // the kernel dropped events: look at everything
         for (const p of paths) this.#forced.add(p);
-        this.#reloads.trigger();
+        // A file renamed into place is complete: no need to wait for quiet, as an editor's
+        // in-place writes (or a file moved aside before its replacement is written) need.
+        const immediate = kind === "rename" && paths.every(renamedIntoPlace);
+        this.#reloads.trigger({ immediate });
       },
       onFail: (err) => {
         if (this.#stopped) return;
@@ -166,17 +208,102 @@ export class ManifestSource implements ClusterSource {
   }
 
   #startRetry(): void {
-    this.#retry ??= setInterval(() => this.#reloads.trigger(), this.#retryMs);
+    this.#retry ??= setInterval(() => this.#triggerFull(), this.#retryMs);
+  }
+
+  /**
+   * The next rescan: `rescanMs` from now, doubled after each rescan that found nothing file
+   * events had not already announced (up to 2 minutes; back to `rescanMs` as soon as one
+   * finds something), and never sooner than 50 times the last full listing took: listing
+   * 10,000 files takes ~1.4 s in a small VM, and every 10 s that would cost a seventh of a CPU.
+   * Without file events (hostfs, NFS) the rescan is how changes are seen: it stays at
+   * `rescanMs`.
+   */
+  #scheduleRescan(): void {
+    if (this.#rescanMs <= 0 || this.#stopped) return;
+    const wait = Math.max(this.#rescanWait, RESCAN_COST_FACTOR * this.#listMs);
+    // The next one is scheduled when this one is done: rescans never pile up on a slow listing.
+    this.#rescan = setTimeout(() => void this.#rescanNow(), wait);
+  }
+
+  /**
+   * A rescan: every file listed while other work goes on (a file event arriving meanwhile is
+   * read at once, not after the listing), then a reload of only the files whose signature
+   * changed, appeared or went. A listing that fails is a full reload's to report.
+   */
+  async #rescanNow(): Promise<void> {
+    let found = false;
+    try {
+      let busy = 0;
+      let at = performance.now();
+      const listing = await listManifestsPaced(this.#path, async () => {
+        busy += performance.now() - at;
+        await new Promise((r) => setTimeout(r, 0));
+        at = performance.now();
+      });
+      this.#listMs = busy + performance.now() - at;
+      if (this.#stopped) return;
+      for (const [file, sig] of listing.files) {
+        if (this.#sigs.get(file) === sig && !isRacy(sig)) continue;
+        this.#forced.add(file);
+        // A file written in the last 2 s is read again just in case: not a missed event.
+        found ||= this.#sigs.get(file)?.replace(/:racy$/, "") !== sig.replace(/:racy$/, "");
+      }
+      for (const file of this.#sigs.keys()) {
+        if (listing.files.has(file)) continue;
+        this.#forced.add(file);
+        found = true;
+      }
+      if (this.#forced.size > 0) this.#reloads.trigger({ passive: true });
+    } catch {
+      this.#triggerFull();
+    } finally {
+      this.#rescanned(found);
+      this.#scheduleRescan();
+    }
+  }
+
+  /** After a rescan: keep the pace while it finds what events missed, else slow down. */
+  #rescanned(found: boolean): void {
+    if (found) {
+      if (this.#eventsSeen) this.#log.debug("a rescan found changes no file event announced");
+      this.#rescanWait = this.#rescanMs;
+    } else if (this.#eventsSeen) {
+      this.#rescanWait = Math.min(this.#rescanWait * 2, Math.max(this.#rescanMs, MAX_RESCAN_MS));
+    }
+    this.#log.debug("rescanned", { found, nextMs: this.#rescanWait });
+  }
+
+  #triggerFull(): void {
+    this.#listAll = true;
+    this.#reloads.trigger();
+  }
+
+  /**
+   * Every manifest file with its signature, and the files gone since the last reload: a full
+   * listing, or only the paths that events named when that is enough.
+   */
+  #list(forced: ReadonlySet<string>, listAll: boolean): { listing: Listing; gone: string[] } {
+    const scoped = listAll ? undefined : statManifests(this.#path, forced);
+    if (scoped) return { listing: { directory: true, files: scoped.files }, gone: scoped.gone };
+    const t0 = performance.now();
+    const listing = listManifests(this.#path);
+    this.#listMs = performance.now() - t0;
+    return { listing, gone: [...this.#sigs.keys()].filter((f) => !listing.files.has(f)) };
   }
 
   async #reload(initial: boolean, seenAt: number): Promise<void> {
     const t0 = performance.now();
     const forced = this.#forced;
+    const listAll = initial || this.#listAll || this.#pathError !== undefined;
     this.#forced = new Set();
+    this.#listAll = false;
     let listing: Listing;
+    let gone: string[];
     try {
-      listing = listManifests(this.#path);
+      ({ listing, gone } = this.#list(forced, listAll));
     } catch (err) {
+      this.#listAll = true;
       if (initial) throw err;
       const msg = describeError(err);
       if (msg !== this.#pathError) this.#log.warn(`${msg}; keeping the last good state`);
@@ -186,12 +313,11 @@ export class ManifestSource implements ClusterSource {
     }
     if (this.#pathError !== undefined) await this.#recovered();
     const updates = new Map<string, Map<string, Definition> | undefined>();
-    for (const file of this.#sigs.keys()) {
-      if (!listing.files.has(file)) {
-        updates.set(file, undefined);
-        this.#sigs.delete(file);
-        this.#fileErrors.delete(file);
-      }
+    for (const file of gone) {
+      if (!this.#sigs.has(file)) continue;
+      updates.set(file, undefined);
+      this.#sigs.delete(file);
+      this.#fileErrors.delete(file);
     }
     const toRead = [...listing.files].filter(([f, sig]) =>
       forced.has(f) || this.#sigs.get(f) !== sig || isRacy(sig)
@@ -258,6 +384,7 @@ export class ManifestSource implements ClusterSource {
 
   #failed(file: string, msg: string, err?: unknown): "failed" {
     if (err === undefined) {
+      this.#forced.add(file);
       this.#reloads.trigger();
       return "failed";
     }

@@ -11,6 +11,12 @@ import type { EndpointSlice, Node, Service } from "../k8s/types.ts";
 export interface ClusterState {
   services: ReadonlyMap<string, Service>;
   endpointSlices: ReadonlyMap<string, EndpointSlice>;
+  /**
+   * The same EndpointSlices grouped by the "namespace/name" of their Service (label
+   * kubernetes.io/service-name), slice key → slice, when the source keeps that index: a change
+   * to one service then finds its slices without scanning them all.
+   */
+  endpointSlicesByService?: ReadonlyMap<string, ReadonlyMap<string, EndpointSlice>>;
   /** This node's Node object, when the source has it. */
   node?: Node;
 }

@@ -4,6 +4,7 @@ import { applySysctls, checkSysctls } from "../../src/dataplane/sysctl/reconcile
 import { kernelAtLeast, wantedSettings } from "../../src/dataplane/sysctl/settings.ts";
 import { FakeExec } from "../../src/dataplane/exec.ts";
 import { SysctlProgram } from "../../src/dataplane/sysctl/io.ts";
+import { KipvsError } from "../../src/errors.ts";
 
 const IPVS_KEYS = [
   "net.ipv4.vs.conntrack",
@@ -86,6 +87,49 @@ Deno.test("applySysctls() reports a module that cannot be loaded in the reason",
   const bridge = v.find((x) => x.key === "net.bridge.bridge-nf-call-iptables");
   assert.equal(bridge?.state, "missing");
   assert.match(bridge?.reason ?? "", /modprobe br_netfilter: FATAL: Module br_netfilter not found/);
+});
+
+Deno.test("SysctlProgram writes every key in one sysctl -w and names them all when one is refused", async () => {
+  const exec = new FakeExec((c) =>
+    c.args.includes("net.ipv4.vs.conntrack=1")
+      ? { code: 255, stderr: "sysctl: cannot stat /proc/sys/net/ipv4/vs/conntrack: No such file" }
+      : { code: 0 }
+  );
+  const io = new SysctlProgram(exec);
+  await io.writeAll(
+    new Map([["net.ipv4.ip_forward", "1"], ["net.ipv4.vs.expire_nodest_conn", "1"]]),
+  );
+  assert.deepEqual(exec.calls.map((c) => [c.program, ...c.args]), [
+    ["sysctl", "-w", "net.ipv4.ip_forward=1", "net.ipv4.vs.expire_nodest_conn=1"],
+  ]);
+  await assert.rejects(
+    () => io.writeAll(new Map([["net.ipv4.ip_forward", "1"], ["net.ipv4.vs.conntrack", "1"]])),
+    (e: unknown) =>
+      e instanceof KipvsError && e.code === "io" &&
+      /net\.ipv4\.ip_forward=1 net\.ipv4\.vs\.conntrack=1: sysctl: cannot stat/.test(e.message),
+  );
+});
+
+Deno.test("applySysctls() writes every differing key with one program and reads them back with one", async () => {
+  const reads: string[][] = [];
+  const writes: string[][] = [];
+  const exec = new FakeExec((c) => {
+    if (c.args[0] === "-w") writes.push(c.args.slice(1));
+    else reads.push(c.args.slice(1));
+    const set = writes.length > 0;
+    return {
+      stdout: c.args.slice(1).map((k) => `${k} = ${set ? 1 : 0}`).join("\n") + "\n",
+    };
+  });
+  const settings = wantedSettings({ kernelRelease: "6.1.0" });
+  await applySysctls({
+    io: new SysctlProgram(exec),
+    settings,
+    loadModule: () => Promise.resolve(undefined),
+  });
+  assert.equal(exec.calls.length, 3, exec.calls.map((c) => c.args.join(" ")).join("\n"));
+  assert.equal(writes.length, 1);
+  assert.ok(writes[0]!.length >= 4, `one write of every differing key: ${writes[0]}`);
 });
 
 Deno.test("SysctlProgram reads all keys with one sysctl -e and writes with sysctl -w", async () => {

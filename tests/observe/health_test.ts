@@ -75,7 +75,14 @@ Deno.test("healthzHandler() serves /healthz and /livez as JSON and 404 elsewhere
 Deno.test("metricsHandler() exposes kube-proxy's metric names", async () => {
   const m = new ProxyMetrics();
   m.networkProgrammingDuration.observe(0.003);
-  m.recordWrites({ netlinkOps: 4, ipsetRestores: 1, ipsetEntries: 2, iptablesRestores: 0 });
+  m.recordWrites({
+    netlinkOps: 4,
+    ipvsOps: 2,
+    ipsetRestores: 1,
+    ipsetEntries: 2,
+    iptablesRestores: 0,
+    processes: 1,
+  });
   const text = await (await metricsHandler(m)(new Request("http://x/metrics"))).text();
   for (
     const name of [
@@ -92,6 +99,36 @@ Deno.test("metricsHandler() exposes kube-proxy's metric names", async () => {
   assert.match(text, /^kubeproxy_network_programming_duration_seconds_bucket\{le="0\.002"\} 0$/m);
   assert.match(text, /^kubeproxy_network_programming_duration_seconds_bucket\{le="0\.005"\} 1$/m);
   assert.match(text, /^kipvs_sync_last_writes\{kind="netlink_ops"\} 4$/m);
+  assert.match(text, /^kipvs_sync_last_writes\{kind="processes"\} 1$/m);
+});
+
+Deno.test("ProxyMetrics resolve network programming latency to the millisecond, and count operations per sync", async () => {
+  const m = new ProxyMetrics();
+  m.networkProgrammingDuration.observe(0.0031);
+  m.networkProgrammingDuration.observe(0.0072);
+  const writes = { ipvsOps: 2, ipsetRestores: 0, ipsetEntries: 0, iptablesRestores: 0 };
+  m.recordWrites({ ...writes, netlinkOps: 4, processes: 0 });
+  m.recordWrites({ ...writes, netlinkOps: 3, processes: 0 });
+  const text = await m.text();
+  const bucket = (le: string) =>
+    Number(
+      new RegExp(
+        `^kubeproxy_network_programming_duration_seconds_bucket\\{le="${le}"\\} (\\d+)$`,
+        "m",
+      )
+        .exec(text)?.[1],
+    );
+  assert.deepEqual(["0.003", "0.004", "0.007", "0.008"].map(bucket), [0, 1, 1, 2]);
+  const ops = (le: string) =>
+    Number(
+      new RegExp(
+        `^kipvs_sync_operations_bucket\\{le="${le}",kind="netlink_ops",mode="partial"\\} (\\d+)$`,
+        "m",
+      )
+        .exec(text)?.[1],
+    );
+  assert.deepEqual(["2", "4"].map(ops), [0, 2]);
+  assert.match(text, /^kipvs_sync_operations_count\{kind="processes",mode="partial"\} 2$/m);
 });
 
 Deno.test("ProxyMetrics exports the source's health when given it", async () => {

@@ -1,9 +1,11 @@
-// Small derivations from the plan: IPVS flags and the load balancers the node must not reach.
+// Small derivations from the plan: IPVS flags, the load balancers the node must not reach, and
+// finding one service's slices.
 import assert from "node:assert/strict";
 import { loadBalancerNoNodeAccess } from "../../src/proxy/lbaccess.ts";
-import { plan } from "../../src/proxy/plan.ts";
+import { plan, sliceLookup } from "../../src/proxy/plan.ts";
 import { virtualServerFlags } from "../../src/proxy/vsflags.ts";
-import { cluster, ctx, svc } from "./_fixtures.ts";
+import { SliceIndex } from "../../src/source/_slice_index.ts";
+import { cluster, ctx, slice, svc } from "./_fixtures.ts";
 
 Deno.test("virtualServerFlags() sets persistent for affinity and the port hash for mh", () => {
   assert.equal(virtualServerFlags({ persistenceTimeout: 0, scheduler: "rr" }), 0);
@@ -39,4 +41,29 @@ Deno.test("loadBalancerNoNodeAccess() lists load balancer ports whose source ran
     { address: "2001:db8::4", protocol: "TCP", port: 443 },
     { address: "2001:db8::4", protocol: "UDP", port: 53 },
   ]);
+});
+
+Deno.test("sliceLookup() finds a service's slices through the source's index, as slicesByService() does", () => {
+  const state = cluster(
+    svc({ name: "web" }),
+    slice({ service: "web", name: "web-1", endpoints: ["10.244.1.2"] }),
+    slice({ service: "web", name: "web-2", endpoints: ["10.244.1.3"] }),
+    slice({
+      service: "web",
+      name: "web-other",
+      endpoints: ["10.244.1.4"],
+      labels: { "service.kubernetes.io/service-proxy-name": "other" },
+    }),
+    slice({ service: "api", name: "api-1", endpoints: ["10.244.1.5"] }),
+  );
+  const index = new SliceIndex();
+  for (const [k, s] of state.endpointSlices) index.update(k, undefined, s);
+  const names = (l: (s: string) => { metadata: { name: string } }[], s: string) =>
+    l(s).map((x) => x.metadata.name).sort();
+  const grouped = sliceLookup(state);
+  const indexed = sliceLookup({ ...state, endpointSlicesByService: index.byService });
+  for (const s of ["default/web", "default/api", "default/none"]) {
+    assert.deepEqual(names(indexed, s), names(grouped, s), s);
+  }
+  assert.deepEqual(names(indexed, "default/web"), ["web-1", "web-2"], "labelled slices left out");
 });

@@ -12,12 +12,16 @@ import type { ClusterState } from "../../src/source/source.ts";
 import { cluster, NODE, slice, svc } from "./_fixtures.ts";
 
 function setup(config: Partial<ProxyConfig> = {}) {
+  const ipset = new FakeIpset();
+  const iptables = new FakeIptables();
   const dp = {
     ipvs: new FakeIpvs(),
     link: new FakeDummyLink(),
-    ipset: new FakeIpset(),
-    iptables: new FakeIptables(),
+    ipset,
+    iptables,
     conntrack: new FakeConntrack(),
+    // The programs the kernel backends would run: one per save or restore.
+    programs: () => ipset.saves + ipset.restores.length + iptables.saves + iptables.restores.length,
   };
   const proxier = new Proxier({
     config: { ...DEFAULT_CONFIG, hostname: NODE.name, families: [4], ...config },
@@ -66,6 +70,7 @@ Deno.test("Proxier's first sync programs the node and a second full sync writes 
   const state = cluster(...web("10.244.1.2@node-a", "10.244.2.2@node-b"));
   const first = await sync(state, { full: true });
   assert.equal(first.full, true);
+  assert.deepEqual(Object.keys(first.phases), ["plan", "addresses", "ipvs", "sets", "rest"]);
   assert.deepEqual(await table(), [
     "TCP/10.96.0.10:80 -> 10.244.1.2:8080 w1",
     "TCP/10.96.0.10:80 -> 10.244.2.2:8080 w1",
@@ -234,4 +239,54 @@ Deno.test("Proxier removes a deleted service's addresses, entries and virtual se
   assert.deepEqual(await dp.link.listAddresses(), ["10.96.0.53"]);
   const sets = await dp.ipset.save();
   assert.deepEqual([...sets.get("KUBE-CLUSTER-IP")?.entries ?? []], ["10.96.0.53,udp:53"]);
+});
+
+Deno.test("Proxier's incremental sync writes only the ipset entries that changed, without reading the sets", async () => {
+  const { dp, sync } = setup();
+  await sync(cluster(...web("10.244.2.2@node-b"), ...dns("10.244.2.3@node-b")), { full: true });
+  const saves = dp.ipset.saves;
+  const restores = dp.ipset.restores.length;
+  // An endpoint moves to this node: its hairpin entry appears in KUBE-LOOP-BACK.
+  const r = await sync(cluster(...web("10.244.1.2@node-a"), ...dns("10.244.2.3@node-b")), {
+    services: ["default/web"],
+  });
+  assert.equal(dp.ipset.saves, saves, "no ipset save on the incremental path");
+  assert.equal(dp.ipset.restores.length, restores + 1);
+  assert.equal(dp.ipset.restores.at(-1), "add KUBE-LOOP-BACK 10.244.1.2,tcp:8080,10.244.1.2\n");
+  assert.equal(r.ipsetEntries, 1);
+  // KUBE-LOOP-BACK was empty: its rule appears, so the rules are read and restored once.
+  assert.deepEqual([r.iptablesRestores, r.processes], [1, 3]);
+  const sets = await dp.ipset.save();
+  assert.deepEqual([...sets.get("KUBE-LOOP-BACK")!.entries], ["10.244.1.2,tcp:8080,10.244.1.2"]);
+});
+
+Deno.test("Proxier runs no program for a change that touches no ipset entry", async () => {
+  const { sync } = setup();
+  await sync(cluster(...web("10.244.2.2@node-b")), { full: true });
+  const r = await sync(cluster(...web("10.244.2.2@node-b", "10.244.2.5@node-c")), {
+    services: ["default/web"],
+  });
+  assert.deepEqual([r.ipvsOps, r.processes, r.netlinkMessages > 0], [1, 0, true]);
+  assert.deepEqual(Object.keys(r.phases), ["plan", "ipvs", "rest"], "no set work to time");
+});
+
+Deno.test("Proxier's full sync reads back every virtual server it keeps and deletes stale ones in chunks", async () => {
+  const { dp, sync, table } = setup();
+  const objs = [];
+  for (let i = 0; i < 30; i++) {
+    objs.push(svc({ name: `s${i}`, ips: [`10.96.1.${i + 1}`] }));
+    const eps = Array.from({ length: 200 }, (_, j) => `10.${100 + i}.${j >> 8}.${j & 255}@node-b`);
+    objs.push(slice({ service: `s${i}`, name: `s${i}-1`, endpoints: eps }));
+  }
+  const first = await sync(cluster(...objs), { full: true });
+  assert.equal(first.ipvsOps, 30 * 201, "more ops than one chunk of 4096");
+  assert.equal((await table()).length, 30 * 201);
+  const again = await sync(cluster(...objs.slice(2)), { full: true });
+  assert.equal(again.ipvsOps, 1, "the stale service is deleted with its real servers at once");
+  assert.equal(
+    again.writes,
+    1 + again.addressesRemoved + again.ipsetRestores + again.iptablesRestores,
+  );
+  assert.equal((await table()).length, 29 * 201);
+  assert.equal(dp.ipvs.log.at(-1)?.op, "delete-service");
 });

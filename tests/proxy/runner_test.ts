@@ -28,17 +28,50 @@ Deno.test("SyncRunner starts with a full sync and then resyncs fully every sync 
   await runner.stop();
 });
 
-Deno.test("SyncRunner runs a change at once but at most once per min sync period", async () => {
+Deno.test("SyncRunner runs a change at once, two back to back, then one per min sync period", async () => {
   const { clock, runs, runner } = setup();
   runner.start();
   await clock.advance(100);
-  runner.request();
+  runner.request(); // the second of a burst of two: at once
   await clock.advance(200);
+  runner.request(); // the allowance is spent: waits until one has come back (t=1000)
+  await clock.advance(300);
+  runner.request(); // coalesced with the one waiting
+  await clock.advance(1500);
+  runner.request(); // 0.5 s after the last: waits until t=2000
+  await clock.advance(5000);
+  runner.request(); // the allowance is back to two: at once
+  await clock.advance(5000);
+  assert.deepEqual(runs.map((r) => [r.at, r.req.full]), [
+    [0, true],
+    [100, false],
+    [1000, false],
+    [2000, false],
+    [5000, false],
+  ]);
+  await runner.stop();
+});
+
+Deno.test("SyncRunner with a burst of one spaces every sync by the min sync period", async () => {
+  const clock = new FakeClock();
+  const runs: number[] = [];
+  const runner = new SyncRunner({
+    minIntervalMs: 1000,
+    maxIntervalMs: 30_000,
+    burst: 1,
+    clock,
+    sync: () => {
+      runs.push(clock.t);
+      return Promise.resolve();
+    },
+  });
+  runner.start();
+  await clock.advance(100);
   runner.request();
   await clock.advance(5000);
   runner.request();
-  await clock.advance(5000);
-  assert.deepEqual(runs.map((r) => [r.at, r.req.full]), [[0, true], [1000, false], [5000, false]]);
+  await clock.advance(6000);
+  assert.deepEqual(runs, [0, 1000, 5000]);
   await runner.stop();
 });
 

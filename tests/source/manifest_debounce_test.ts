@@ -66,3 +66,60 @@ Deno.test("Debounced.stop() cancels a pending run", async () => {
   await clock.advance(2_000);
   assert.equal(runs.length, 0);
 });
+
+Deno.test("Debounced runs a burst of immediate triggers at once, and waits for quiet once a slow one joins", async () => {
+  const { d, runs, clock } = recorder();
+  d.trigger({ immediate: true });
+  await clock.advance(clock.t + 1);
+  assert.deepEqual(runs, [1_000], "an immediate trigger does not wait the 40 ms delay");
+  d.trigger({ immediate: true });
+  d.trigger();
+  await clock.advance(clock.t + 20);
+  assert.equal(runs.length, 1, "a slow trigger in the burst makes it wait");
+  await clock.advance(clock.t + 30);
+  assert.deepEqual(runs, [1_000, 1_001]);
+  await d.stop();
+});
+
+Deno.test("Debounced gathers immediate triggers that come within settleMs into one run", async () => {
+  const clock = new FakeClock(1_000);
+  const runs: number[] = [];
+  const d = new Debounced({
+    delayMs: 1000,
+    maxDelayMs: 5000,
+    settleMs: 30,
+    clock,
+    run: (firstAt) => {
+      runs.push(firstAt);
+      return Promise.resolve();
+    },
+    onError: (err) => {
+      throw err;
+    },
+  });
+  for (let i = 0; i < 4; i++) {
+    d.trigger({ immediate: true });
+    await clock.advance(clock.t + 10);
+  }
+  assert.deepEqual(runs, [], "still settling");
+  await clock.advance(clock.t + 30);
+  assert.deepEqual(runs, [1_000], "one run for the burst, long before the 1 s delay");
+  await d.stop();
+});
+
+Deno.test("Debounced's passive triggers join a pending run instead of postponing it", async () => {
+  const { d, runs, clock } = recorder();
+  d.trigger();
+  for (let i = 0; i < 3; i++) {
+    await clock.advance(clock.t + 10);
+    d.trigger({ passive: true }); // every 10 ms, as a too frequent rescan would
+  }
+  await clock.advance(1_041);
+  assert.deepEqual(runs, [1_000], "the run came 40 ms after the real trigger, not after quiet");
+  await clock.advance(1_100);
+  assert.equal(runs.length, 1);
+  d.trigger({ passive: true }); // nothing pending: it schedules a run of its own
+  await clock.advance(1_150);
+  assert.deepEqual(runs, [1_000, 1_100]);
+  await d.stop();
+});

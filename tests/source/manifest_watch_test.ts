@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ManifestSource } from "../../src/source/manifest.ts";
+import { statManifests } from "../../src/source/_manifest_files.ts";
 import type { SourceChange } from "../../src/source/source.ts";
 import { Logger } from "../../src/observe/log.ts";
 
@@ -59,7 +60,13 @@ interface Ctx {
 async function withManifests(
   files: Record<string, string>,
   fn: (ctx: Ctx) => Promise<void>,
-  options: { file?: string; retryMs?: number; rescanMs?: number; watch?: boolean } = {},
+  options: {
+    file?: string;
+    retryMs?: number;
+    rescanMs?: number;
+    watch?: boolean;
+    debounceMs?: number;
+  } = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "kipvs-manifest-" });
   const write = async (file: string, text: string) => {
@@ -73,7 +80,7 @@ async function withManifests(
     path: options.file ? `${dir}/${options.file}` : dir,
     nodeName: "node-1",
     logger: new Logger({ level: "debug", sink: (l) => lines.push(l) }),
-    debounceMs: 50,
+    debounceMs: options.debounceMs ?? 50,
     retryMs: options.retryMs ?? 100,
     rescanMs: options.rescanMs,
     watch: options.watch,
@@ -149,15 +156,19 @@ Deno.test("ManifestSource notifies exactly the services whose Service or slices 
   });
 });
 
-Deno.test("ManifestSource notifies both services when a slice moves between them", async () => {
+Deno.test("ManifestSource notifies both services when a slice moves between them, and re-indexes it", async () => {
   await withManifests({
     "svc.yaml": svcYaml("a", "10.96.0.1") + "---\n" + svcYaml("b", "10.96.0.2"),
     "slice.yaml": sliceYaml("s-1", "a", ["10.244.0.1"]),
-  }, async ({ next, write }) => {
+  }, async ({ src, next, write }) => {
+    const index = () => src.snapshot().endpointSlicesByService;
+    assert.deepEqual([...index()?.get("default/a")?.keys() ?? []], ["default/s-1"]);
     await write("slice.yaml", sliceYaml("s-1", "b", ["10.244.0.1"]));
     const c = await next();
     assert.deepEqual(keys(c), ["default/a", "default/b"]);
     assert.equal(c.endpointChanges, 1);
+    assert.equal(index()?.has("default/a"), false, "the slice left a's index");
+    assert.deepEqual([...index()?.get("default/b")?.keys() ?? []], ["default/s-1"]);
   });
 });
 
@@ -364,4 +375,81 @@ Deno.test("ManifestSource sees changes without file events through its periodic 
     },
     { watch: false, rescanMs: 100 },
   );
+});
+
+Deno.test("ManifestSource reads a file renamed into place at once, without waiting out the debounce", async () => {
+  const stage = await Deno.makeTempDir({ prefix: "kipvs-stage-" });
+  try {
+    await withManifests(
+      { "a.yaml": svcYaml("a", "10.96.0.1") },
+      async ({ dir, src, next }) => {
+        await Deno.writeTextFile(`${stage}/a.yaml`, svcYaml("a", "10.96.0.2"));
+        const t = Date.now();
+        await Deno.rename(`${stage}/a.yaml`, `${dir}/a.yaml`);
+        const c = await next();
+        const ms = Date.now() - t;
+        assert.deepEqual(keys(c), ["default/a"]);
+        assert.ok(ms < 1000, `a renamed file took ${ms} ms with a 3 s debounce`);
+        assert.ok(c.seenAt >= t, "seenAt is the rename's event, not earlier");
+        assert.equal(src.snapshot().services.get("default/a")?.spec.clusterIP, "10.96.0.2");
+      },
+      { debounceMs: 3000 },
+    );
+  } finally {
+    await Deno.remove(stage, { recursive: true });
+  }
+});
+
+Deno.test("ManifestSource keeps a file's objects while an editor moves it aside and writes it anew", async () => {
+  await withManifests(
+    { "a.yaml": svcYaml("a", "10.96.0.1") },
+    async ({ dir, src, next, quiet }) => {
+      // Like vim's backup: the original is renamed away, then the new text is written.
+      await Deno.rename(`${dir}/a.yaml`, `${dir}/a.yaml~`);
+      await new Promise((r) => setTimeout(r, 150));
+      await Deno.writeTextFile(`${dir}/a.yaml`, svcYaml("a", "10.96.0.3"));
+      assert.deepEqual(keys(await next()), ["default/a"]);
+      assert.equal(src.snapshot().services.get("default/a")?.spec.clusterIP, "10.96.0.3");
+      await quiet(); // the service was never reported gone in between
+    },
+    { debounceMs: 400 },
+  );
+});
+
+Deno.test("statManifests() looks only at the named files, and defers anything else to a full listing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kipvs-manifest-" });
+  try {
+    await Deno.mkdir(`${dir}/sub`);
+    await Deno.writeTextFile(`${dir}/a.yaml`, "x");
+    await Deno.writeTextFile(`${dir}/b.yaml`, "y");
+    await Deno.writeTextFile(`${dir}/sub/c.json`, "z");
+    const r = statManifests(dir, [`${dir}/a.yaml`, `${dir}/sub/c.json`, `${dir}/gone.yaml`]);
+    assert.deepEqual([...r?.files.keys() ?? []], [`${dir}/a.yaml`, `${dir}/sub/c.json`]);
+    assert.deepEqual(r?.gone, [`${dir}/gone.yaml`]);
+    for (
+      const path of [`${dir}/sub`, `${dir}/..data/a.yaml`, `${dir}/a.txt`, "/elsewhere/a.yaml"]
+    ) {
+      assert.equal(statManifests(dir, [`${dir}/a.yaml`, path]), undefined, path);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ManifestSource rescans less often while file events keep up, and at its pace without them", async () => {
+  const waits = (lines: string[]) =>
+    lines.filter((l) => / rescanned /.test(l)).map((l) => Number(/nextMs=(\d+)/.exec(l)?.[1]));
+  await withManifests({ "a.yaml": svcYaml("a", "10.96.0.1") }, async ({ lines, next, write }) => {
+    await write("a.yaml", svcYaml("a", "10.96.0.2")); // an event: the watcher works here
+    await next();
+    await new Promise((r) => setTimeout(r, 700));
+    const w = waits(lines);
+    assert.ok(w.length >= 2, lines.join("\n"));
+    assert.ok(w.every((x, i) => i === 0 || x > w[i - 1]!), `waits grow: ${w}`);
+  }, { rescanMs: 40 });
+  await withManifests({ "a.yaml": svcYaml("a", "10.96.0.1") }, async ({ lines }) => {
+    await new Promise((r) => setTimeout(r, 400));
+    const w = waits(lines);
+    assert.ok(w.length >= 3 && w.every((x) => x === 40), `without events: ${w}`);
+  }, { rescanMs: 40, watch: false });
 });

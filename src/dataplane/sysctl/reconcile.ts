@@ -53,8 +53,9 @@ export interface ApplyOptions {
 }
 
 /**
- * Writes every setting that differs, loading a setting's module first when its key is missing,
- * and reads each written value back. Settings already right are not written.
+ * Writes every setting that differs (all in one write), loading a setting's module first when
+ * its key is missing, and reads the written values back. Settings already right are not
+ * written.
  */
 export async function applySysctls(opts: ApplyOptions): Promise<SysctlVerdict[]> {
   const { io, settings } = opts;
@@ -67,6 +68,17 @@ export async function applySysctls(opts: ApplyOptions): Promise<SysctlVerdict[]>
   for (const m of missingModules) moduleErrors.set(m, await opts.loadModule(m));
   if (missingModules.size > 0) values = await io.read(settings.map((s) => s.key));
 
+  // Every differing key in one write, then one read to check they took.
+  const writes = new Map<string, string>();
+  for (const s of settings) {
+    const current = values.get(s.key);
+    if (s.want !== undefined && current !== undefined && current !== s.want) {
+      writes.set(s.key, s.want);
+    }
+  }
+  await io.writeAll(writes);
+  const after = writes.size > 0 ? await io.read([...writes.keys()]) : new Map<string, string>();
+
   const out: SysctlVerdict[] = [];
   for (const s of settings) {
     const current = values.get(s.key);
@@ -76,15 +88,12 @@ export async function applySysctls(opts: ApplyOptions): Promise<SysctlVerdict[]>
       const err = s.module ? moduleErrors.get(s.module) : undefined;
       out.push(verdict(s, current, err ? `${s.reason} (modprobe ${s.module}: ${err})` : s.reason));
     } else {
-      await io.write(s.key, s.want);
-      const now = (await io.read([s.key])).get(s.key);
+      const now = after.get(s.key);
       if (now !== s.want) {
         throw new KipvsError(
           "io",
           `sysctl ${s.key} reads ${now ?? "(missing)"} after writing ${s.want}`,
-          {
-            details: { key: s.key },
-          },
+          { details: { key: s.key } },
         );
       }
       out.push({ ...verdict(s, now), changedFrom: current });

@@ -25,6 +25,8 @@ import type { Logger } from "../../observe/log.ts";
 import type { ClusterSource, ClusterState, SourceChange, SourceHealth } from "../source.ts";
 import type { KubeClient } from "./client.ts";
 import { type DecodeResult, formatIssues, type ObjectDecoder } from "./decode.ts";
+import { compact } from "../_compact.ts";
+import { SliceIndex } from "../_slice_index.ts";
 import { type DeltaBatch, Informer, type InformerOptions, type InformerStats } from "./informer.ts";
 import {
   ENDPOINT_SLICES,
@@ -71,6 +73,7 @@ export class KubeSource implements ClusterSource {
   #now: () => number;
   #services = new Map<string, Service>();
   #slices = new Map<string, EndpointSlice>();
+  #index = new SliceIndex();
   #node?: Node;
   #informers: { name: string; informer: Informer }[];
   #listeners: ((change: SourceChange) => void)[] = [];
@@ -144,7 +147,12 @@ export class KubeSource implements ClusterSource {
   }
 
   snapshot(): ClusterState {
-    return { services: this.#services, endpointSlices: this.#slices, node: this.#node };
+    return {
+      services: this.#services,
+      endpointSlices: this.#slices,
+      endpointSlicesByService: this.#index.byService,
+      node: this.#node,
+    };
   }
 
   onChange(listener: (change: SourceChange) => void): void {
@@ -203,6 +211,7 @@ export class KubeSource implements ClusterSource {
       if (slice) this.#slices.set(d.key, slice);
       else if (old) this.#slices.delete(d.key);
       else continue;
+      this.#index.update(d.key, old, slice);
       const p = this.#change();
       p.endpointChanges++;
       // A slice moved between services (its label changed) touches both.
@@ -235,7 +244,7 @@ export class KubeSource implements ClusterSource {
       this.#o.log.warn(`skipping ${kind} ${name}: the validator failed`, { err });
       return undefined;
     }
-    if (r.object && r.object.kind === kind) return r.object as T;
+    if (r.object && r.object.kind === kind) return compact(r.object as T);
     if (r.ignored) {
       this.#o.log.debug(`ignoring ${kind} ${name}`, { reason: formatIssues(r.issues) });
     } else {

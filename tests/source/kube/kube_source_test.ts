@@ -163,9 +163,13 @@ Deno.test("KubeSource maps an EndpointSlice change to its service, and a relabel
     s.apply("endpointslices", rawSlice("default", "web-abc", { service: "api" }));
     const c2 = await next();
     assert.deepEqual([...c2.services].sort(), ["default/api", "default/web"]);
+    const index = () => source.snapshot().endpointSlicesByService;
+    assert.deepEqual([...index()?.get("default/api")?.keys() ?? []], ["default/web-abc"]);
+    assert.equal(index()?.get("default/web")?.has("default/web-abc") ?? false, false);
     s.delete("endpointslices", "default", "web-abc");
     assert.deepEqual([...(await next()).services], ["default/api"]);
     assert.equal(source.snapshot().endpointSlices.has("default/web-abc"), false);
+    assert.equal(index()?.has("default/api"), false, "the slice left the index too");
   });
 });
 

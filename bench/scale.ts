@@ -1,0 +1,287 @@
+/**
+ * `deno task bench:scale [--services N] [--endpoints M] [--format yaml|json] [--runs R]
+ * [--changes C] [--churn K] [--verbose]` (default 1000 x 10 as YAML, 3 runs, 5 single changes, 3
+ * churn rounds): in one guest boot,
+ *
+ * - the direct baseline: the same content loaded in a fresh network namespace with `ipvsadm -R`,
+ *   one `ipset restore` and one `iptables-legacy-restore` per family (and, apart, the addresses
+ *   with one `ip -batch`), each command timed whole;
+ * - (a) `kipvs run --manifests` in another fresh namespace, from process start to its first
+ *   sync done (Deno's start, reading N files, planning and programming included);
+ * - both namespaces compared (IPVS, ipsets, iptables, addresses) and checked against the plan;
+ * - (b) one endpoint of one Service changed, C times: time from the source seeing the change to
+ *   programmed (kipvs's `latencyMs`), and from the file's rename to programmed;
+ * - (c) 1% of the Services changed by one rename burst, K times;
+ * - (d) kipvs restarted with nothing changed: its first sync's writes;
+ * - (e) kipvs's peak RSS (VmHWM) over all of it.
+ *
+ * The cold runs are repeated R times (a fresh namespace each, alternating which side goes
+ * first) and medians are reported. Figures are printed, nothing passes or fails on time; the
+ * content checks fail the benchmark. The last line is
+ * `scale cold_ratio=<x> one_change_ms=<t> restart_writes=<n> rss_mb=<m>`.
+ *
+ * @module
+ */
+
+import { assertGuestOk, KIPVS_ROOT, runInGuest } from "../tests/kernel/harness.ts";
+import {
+  baselineInputs,
+  clusterIP,
+  manifestText,
+  planTexts,
+  remoteEndpoint,
+  type ScaleShape,
+  serviceKey,
+  serviceType,
+} from "./scale_gen.ts";
+import { machine } from "./scale_machine.ts";
+import {
+  all,
+  breakdown,
+  duration,
+  elapsed,
+  median,
+  opsText,
+  parseGuest,
+  sumSyncs,
+} from "./scale_report.ts";
+
+function flag(name: string, fallback: number): number {
+  const i = Deno.args.indexOf(name);
+  const v = i >= 0 ? Number(Deno.args[i + 1]) : fallback;
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} wants a positive integer`);
+  return v;
+}
+
+/** Options of {@link writeData}. */
+interface DataOptions {
+  dir: string;
+  shape: ScaleShape;
+  changes: number;
+  churn: number;
+}
+
+/** What the checks need besides the files. */
+interface DataSummary {
+  virtualServers: number;
+  realServers: number;
+  ipsetLines: number;
+  addresses: number;
+  byType: Record<string, number>;
+  churnServices: number;
+}
+
+/** Writes the manifests, the edits, the baseline's inputs and the expected tables. */
+async function writeData(o: DataOptions): Promise<DataSummary> {
+  const { dir, shape } = o;
+  const texts = new Map<string, string>();
+  const byType: Record<string, number> = {};
+  await Deno.mkdir(`${dir}/manifests`);
+  for (let i = 0; i < shape.services; i++) {
+    const { file } = serviceKey(shape, i);
+    const text = manifestText(shape, i);
+    texts.set(file, text);
+    byType[serviceType(i)] = (byType[serviceType(i)] ?? 0) + 1;
+    await Deno.writeTextFile(`${dir}/manifests/${file}`, text);
+  }
+  const initial = planTexts(texts);
+  const base = baselineInputs(initial);
+  await Deno.mkdir(`${dir}/baseline`);
+  await Deno.writeTextFile(`${dir}/baseline/ipvsadm.rules`, base.ipvsadmRules);
+  await Deno.writeTextFile(`${dir}/baseline/ipset.restore`, base.ipset);
+  await Deno.writeTextFile(`${dir}/baseline/iptables4.restore`, base.iptables[4]);
+  await Deno.writeTextFile(`${dir}/baseline/iptables6.restore`, base.iptables[6]);
+  await Deno.writeTextFile(`${dir}/baseline/addresses.batch`, base.addresses);
+  await Deno.writeTextFile(`${dir}/expected-initial.rules`, base.ipvsadmRules);
+
+  // (b) single changes: ClusterIP services spread over the range, one remote endpoint each.
+  for (let c = 1; c <= o.changes; c++) {
+    let i = Math.floor((c * shape.services) / (o.changes + 1));
+    while (serviceType(i) !== "ClusterIP") i++;
+    const ip = `10.250.0.${c}`;
+    const { file } = serviceKey(shape, i);
+    const text = manifestText(shape, i, { endpoint: remoteEndpoint(shape, i), ip });
+    texts.set(file, text);
+    await Deno.mkdir(`${dir}/one-${c}`);
+    await Deno.writeTextFile(`${dir}/one-${c}/${file}`, text);
+    await Deno.writeTextFile(`${dir}/one-${c}/expect`, `${clusterIP(i)}:80 ${ip}\n`);
+  }
+
+  // (c) churn rounds: 1% of the services, every type, one remote endpoint each, from 10.(200+c).
+  const perRound = Math.max(1, Math.round(shape.services / 100));
+  for (let c = 1; c <= o.churn; c++) {
+    await Deno.mkdir(`${dir}/churn-${c}`);
+    const churned = new Set<number>();
+    for (let t = 0; t < perRound; t++) {
+      const i = ((7 * c) % 100 + 100 * t) % shape.services;
+      const { file } = serviceKey(shape, i);
+      const ip = `10.${200 + c}.${t >> 8}.${t & 255}`;
+      const text = manifestText(shape, i, { endpoint: remoteEndpoint(shape, i), ip });
+      texts.set(file, text);
+      churned.add(i);
+      await Deno.writeTextFile(`${dir}/churn-${c}/${file}`, text);
+    }
+    await Deno.writeTextFile(`${dir}/churn-${c}/expect`, `${churned.size}\n`);
+  }
+  await Deno.writeTextFile(
+    `${dir}/expected-final.rules`,
+    baselineInputs(planTexts(texts)).ipvsadmRules,
+  );
+  return { ...base.counts, byType, churnServices: perRound };
+}
+
+if (import.meta.main) {
+  const fi = Deno.args.indexOf("--format");
+  const format = fi >= 0 ? Deno.args[fi + 1] : "yaml";
+  if (format !== "yaml" && format !== "json") throw new Error("--format wants yaml or json");
+  const shape: ScaleShape = {
+    services: flag("--services", 1000),
+    endpoints: flag("--endpoints", 10),
+    format,
+  };
+  const runs = flag("--runs", 3);
+  const changes = flag("--changes", 5);
+  const churn = flag("--churn", 3);
+  const dir = await Deno.makeTempDir({ prefix: "kipvs-scale-" });
+  try {
+    const t = performance.now();
+    const data = await writeData({ dir, shape, changes, churn });
+    const types = Object.entries(data.byType).map(([k, v]) => `${v} ${k}`).join(", ");
+    console.log(
+      `bench:scale ${shape.services} services (${types}) x ${shape.endpoints} endpoints ` +
+        `(one ${shape.format} file each): ` +
+        `${data.virtualServers} virtual servers, ${data.realServers} real servers, ` +
+        `${data.ipsetLines} ipset lines, ${data.addresses} addresses ` +
+        `(generated in ${duration(performance.now() - t)})`,
+    );
+    const before = await machine();
+    const ops = data.virtualServers + data.realServers;
+    const r = await runInGuest({
+      name: "bench-scale",
+      script: await Deno.readTextFile(`${KIPVS_ROOT}/bench/scale_guest.sh`),
+      env: {
+        DATA: dir,
+        RUNS: String(runs),
+        CHANGES: String(changes),
+        CHURN: String(churn),
+      },
+      memMiB: 1024 + Math.ceil(ops / 50),
+      timeoutMs: 240_000 + ops * 4 * runs,
+    });
+    assertGuestOk(r, "bench:scale");
+    if (Deno.args.includes("--verbose")) console.log(r.stdout);
+    const after = await machine();
+    report({ stdout: r.stdout, data, runs, before, after });
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+interface ReportOptions {
+  stdout: string;
+  data: DataSummary;
+  runs: number;
+  before: Awaited<ReturnType<typeof machine>>;
+  after: Awaited<ReturnType<typeof machine>>;
+}
+
+function report(o: ReportOptions): void {
+  const f = parseGuest(o.stdout);
+  const v = (k: string) => f.values.get(k) ?? [];
+  const med = (k: string) => median(v(k));
+  const fail = (why: string) => {
+    throw new Error(`bench:scale: ${why}\n--- guest stdout ---\n${o.stdout}`);
+  };
+  for (const k of ["same_ipvs", "same_ipset", "same_iptables", "same_addr", "same_plan"]) {
+    if (med(k) !== 1) fail(`${k}: kipvs and the baseline (or the plan) disagree`);
+  }
+  if (v("change_ok").some((x) => x !== 1)) fail("a single change was not programmed");
+  if (v("churn_ok").some((x) => x !== 1)) fail("a churn round was not programmed exactly");
+  if (med("same_final") !== 1) fail("after the edits, the kernel is not the plan of the files");
+  if (f.cold.length !== o.runs || f.restart.length !== 1) fail("missing cold or restart figures");
+
+  const { before, after } = o;
+  console.log(
+    `machine: ${before.cpu}, ${before.cores} cores; the guest is User-Mode Linux ` +
+      `${before.uml} (1 vCPU); load ${before.load} before, ${after.load} after; ` +
+      `other guests running: ${before.guests} before, ${after.guests} after`,
+  );
+  const baseParts = ["base_ipvsadm_ms", "base_ipset_ms", "base_iptables_ms"];
+  const baseRuns = v("base_ipvsadm_ms").map((_, i) =>
+    baseParts.reduce((s, k) => s + (v(k)[i] ?? NaN), 0)
+  );
+  const base = median(baseRuns);
+  const baseAddr = median(baseRuns.map((x, i) => x + (v("base_addresses_ms")[i] ?? NaN)));
+  console.log(
+    `baseline  ${duration(base)} (median of ${all(baseRuns)}): ipvsadm -R ${
+      duration(med("base_ipvsadm_ms"))
+    } (${o.data.virtualServers + o.data.realServers} rules), ipset restore ${
+      duration(med("base_ipset_ms"))
+    } (${o.data.ipsetLines} lines), iptables-legacy-restore x2 ${
+      duration(med("base_iptables_ms"))
+    }; apart: ip -batch ${duration(med("base_addresses_ms"))} (${o.data.addresses} addresses)`,
+  );
+  const cold = f.cold.map(elapsed);
+  const coldRatio = median(cold) / base;
+  console.log(
+    `(a) cold  ${duration(median(cold))} (median of ${all(cold)}; Deno's start alone ${
+      duration(med("deno_start_ms"))
+    }): ${opsText(f.cold[0]!.syncs[0]!)}`,
+  );
+  f.cold.forEach((e, i) =>
+    console.log(`    run ${i + 1}: ${breakdown(e.t0, f.reads.cold[i]?.read, e.syncs[0]!)}`)
+  );
+  const firstSync = median(f.cold.map((e) => e.syncs[0]!.ms));
+  console.log(
+    `    cold_ratio kipvs/baseline=${coldRatio.toFixed(3)} ` +
+      `(baseline with the addresses: ${(median(cold) / baseAddr).toFixed(3)}); ` +
+      `the programming alone (first sync ${duration(firstSync)}, no start, no reading): ` +
+      `sync_ratio=${(firstSync / base).toFixed(3)}`,
+  );
+  const lat = f.changes.map((e) => e.syncs[0]!.latencyMs ?? NaN);
+  const e2e = f.changes.map(elapsed);
+  console.log(
+    `(b) one endpoint change: seen->programmed ${duration(median(lat))} (median of ${all(lat)}), ` +
+      `sync ${duration(median(f.changes.map((e) => e.syncs[0]!.ms)))}, rename->programmed ${
+        duration(median(e2e))
+      } (the file event, the source's 5 ms settle and its read of the file included)`,
+  );
+  for (const e of f.changes) console.log(`    ${opsText(e.syncs[0]!)}`);
+  const rounds = [...f.churn.values()];
+  console.log(
+    `(c) 1% churn (${o.data.churnServices} services per round): seen->programmed ${
+      duration(median(rounds.map((e) => sumSyncs(e.syncs).latencyMs ?? NaN)))
+    }, syncs ${duration(median(rounds.map((e) => sumSyncs(e.syncs).ms)))}, rename->programmed ${
+      duration(median(rounds.map(elapsed)))
+    }`,
+  );
+  for (const e of rounds) {
+    console.log(`    ${e.syncs.length} sync(s): ${opsText(sumSyncs(e.syncs))}`);
+  }
+  const restart = f.restart[0]!;
+  const rs = restart.syncs[0]!;
+  console.log(
+    `(d) restart, nothing changed: ${duration(elapsed(restart))} to the first sync done: ` +
+      opsText(rs),
+  );
+  console.log(`    ${breakdown(restart.t0, f.reads.restart[0]?.read, rs)}`);
+  const rss = Math.max(...v("rss_cold_kb"), ...v("rss_run_kb"), ...v("rss_restart_kb")) / 1024;
+  console.log(
+    `(e) peak RSS (VmHWM): cold start ${(med("rss_cold_kb") / 1024).toFixed(0)} MB, ` +
+      `after the edits ${(med("rss_run_kb") / 1024).toFixed(0)} MB, restart ${
+        (med("rss_restart_kb") / 1024).toFixed(0)
+      } MB`,
+  );
+  const buckets = f.metrics.filter((l) =>
+    /network_programming_duration_seconds_bucket\{le="0\.0\d*"\} [1-9]/.test(l)
+  );
+  console.log(`metrics: ${buckets.slice(0, 12).join("; ")}`);
+  console.log(
+    `checks: IPVS, ipsets, iptables and addresses equal in both namespaces and equal to the ` +
+      `plan (${med("ipvs_lines")} IPVS lines); every edit programmed exactly`,
+  );
+  console.log(
+    `scale cold_ratio=${coldRatio.toFixed(3)} one_change_ms=${median(lat)} ` +
+      `restart_writes=${rs.writes} rss_mb=${rss.toFixed(0)}`,
+  );
+}

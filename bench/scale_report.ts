@@ -1,0 +1,187 @@
+/**
+ * Reading what bench/scale_guest.sh printed and turning it into the figures of
+ * `deno task bench:scale`: medians, operation counts, ratios kipvs/baseline, and the last line
+ * `scale cold_ratio=<x> one_change_ms=<t> restart_writes=<n> rss_mb=<m>`.
+ *
+ * @module
+ */
+
+/** One "synced" log line of kipvs (JSON), the fields the report uses. */
+export interface SyncedLine {
+  ts: string;
+  full: boolean;
+  services: number;
+  ipvsOps: number;
+  netlinkMessages: number;
+  addressesAdded: number;
+  addressesRemoved: number;
+  ipsetRestores: number;
+  ipsetEntries: number;
+  iptablesRestores: number;
+  /** Programs run during the sync (ipset, iptables-save/restore, conntrack). */
+  processes?: number;
+  writes: number;
+  /** Duration of the sync itself. */
+  ms: number;
+  /** From the source seeing the change to programmed (absent for syncs without a change). */
+  latencyMs?: number;
+  /** Where the sync's time went, ms (plan, addresses, ipvs, sets, rest). */
+  phases?: Record<string, number>;
+}
+
+/** The manifest source's "read manifests" line: when it finished reading, and how long it took. */
+export interface ReadLine {
+  ts: string;
+  ms: number;
+  files: number;
+}
+
+/** A timed event: when the guest started it (ms since epoch) and the syncs it caused. */
+export interface Event {
+  t0: number;
+  syncs: SyncedLine[];
+}
+
+/** Everything the guest printed, parsed. */
+export interface GuestFigures {
+  /** key=value figures, every value of each key in order. */
+  values: Map<string, number[]>;
+  cold: Event[];
+  changes: Event[];
+  /** Churn rounds, by round number. */
+  churn: Map<number, Event>;
+  restart: Event[];
+  /** The source's initial read of each cold start and of the restart, with the event's start. */
+  reads: { cold: { t0: number; read: ReadLine }[]; restart: { t0: number; read: ReadLine }[] };
+  /** Metric lines scraped from /metrics. */
+  metrics: string[];
+}
+
+/** Parses the guest's standard output. */
+export function parseGuest(stdout: string): GuestFigures {
+  const f: GuestFigures = {
+    values: new Map(),
+    cold: [],
+    changes: [],
+    churn: new Map(),
+    restart: [],
+    reads: { cold: [], restart: [] },
+    metrics: [],
+  };
+  for (const line of stdout.split("\n")) {
+    const rd = /^@(cold|restart)read (\d+) (\{.*\})$/.exec(line);
+    if (rd) {
+      f.reads[rd[1] as "cold" | "restart"].push({
+        t0: Number(rd[2]),
+        read: JSON.parse(rd[3]!) as ReadLine,
+      });
+      continue;
+    }
+    const ev = /^@(cold|change|churn(\d+)|restart) (\d+) (\{.*\})$/.exec(line);
+    if (ev) {
+      const sync = JSON.parse(ev[4]!) as SyncedLine;
+      const t0 = Number(ev[3]);
+      if (ev[2] !== undefined) {
+        const round = Number(ev[2]);
+        const e = f.churn.get(round) ?? { t0, syncs: [] };
+        e.syncs.push(sync);
+        f.churn.set(round, e);
+      } else {
+        const list = ev[1] === "cold" ? f.cold : ev[1] === "change" ? f.changes : f.restart;
+        list.push({ t0, syncs: [sync] });
+      }
+      continue;
+    }
+    if (line.startsWith("@metric ")) {
+      f.metrics.push(line.slice("@metric ".length));
+      continue;
+    }
+    for (const m of line.matchAll(/\b(\w+)=(-?\d+(?:\.\d+)?)\b/g)) {
+      const list = f.values.get(m[1]!) ?? [];
+      list.push(Number(m[2]));
+      f.values.set(m[1]!, list);
+    }
+  }
+  return f;
+}
+
+/** The median (the lower middle of an even count); NaN for none. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!;
+}
+
+/** Milliseconds from an event's start to the end of its last sync. */
+export function elapsed(e: Event): number {
+  const last = e.syncs[e.syncs.length - 1];
+  return last ? Date.parse(last.ts) - e.t0 : NaN;
+}
+
+/** The operation counts of some syncs, summed. */
+export function sumSyncs(syncs: readonly SyncedLine[]): SyncedLine {
+  const out: SyncedLine = {
+    ts: syncs[syncs.length - 1]?.ts ?? "",
+    full: syncs.some((s) => s.full),
+    services: 0,
+    ipvsOps: 0,
+    netlinkMessages: 0,
+    addressesAdded: 0,
+    addressesRemoved: 0,
+    ipsetRestores: 0,
+    ipsetEntries: 0,
+    iptablesRestores: 0,
+    processes: 0,
+    writes: 0,
+    ms: 0,
+  };
+  for (const s of syncs) {
+    out.services += s.services;
+    out.ipvsOps += s.ipvsOps;
+    out.netlinkMessages += s.netlinkMessages;
+    out.addressesAdded += s.addressesAdded;
+    out.addressesRemoved += s.addressesRemoved;
+    out.ipsetRestores += s.ipsetRestores;
+    out.ipsetEntries += s.ipsetEntries;
+    out.iptablesRestores += s.iptablesRestores;
+    out.processes = (out.processes ?? 0) + (s.processes ?? NaN);
+    out.writes += s.writes;
+    out.ms += s.ms;
+    out.latencyMs = Math.max(out.latencyMs ?? 0, s.latencyMs ?? 0);
+  }
+  return out;
+}
+
+/** "ipvsOps=2 netlink=4 ..." for one sync or a sum of syncs. */
+export function opsText(s: SyncedLine): string {
+  const proc = s.processes === undefined || Number.isNaN(s.processes) ? "?" : s.processes;
+  return `ipvsOps=${s.ipvsOps} netlinkMessages=${s.netlinkMessages} ` +
+    `addresses=+${s.addressesAdded}/-${s.addressesRemoved} ipsetRestores=${s.ipsetRestores} ` +
+    `ipsetEntries=${s.ipsetEntries} iptablesRestores=${s.iptablesRestores} processes=${proc} ` +
+    `writes=${s.writes}`;
+}
+
+/** "1.23 s" or "45.6 ms". */
+export function duration(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+}
+
+/** Values of a list as "a b c" in the unit of {@link duration}. */
+export function all(xs: readonly number[]): string {
+  return xs.map(duration).join(", ");
+}
+
+/**
+ * "start 0.95 s, read 10000 files 5.22 s, sync 5.51 s (plan 1.56 s, ...)": where a cold start or
+ * a restart spent its time, from the process start `t0` to its first sync done.
+ */
+export function breakdown(t0: number, read: ReadLine | undefined, sync: SyncedLine): string {
+  const parts: string[] = [];
+  if (read) {
+    const readEnd = Date.parse(read.ts);
+    parts.push(`start+sysctls ${duration(readEnd - read.ms - t0)}`);
+    parts.push(`read ${read.files} files ${duration(read.ms)}`);
+  }
+  const phases = Object.entries(sync.phases ?? {}).map(([k, v]) => `${k} ${duration(v)}`);
+  parts.push(`first sync ${duration(sync.ms)}${phases.length ? ` (${phases.join(", ")})` : ""}`);
+  return parts.join(", ");
+}
