@@ -13,7 +13,6 @@ import { SCHEDULERS, SVC_F } from "./constants.ts";
 import { checkOp, destinationId, failedResult, serviceKeyId, serviceKeyText } from "./describe.ts";
 import { settle } from "../netlink/settle.ts";
 import type {
-  Destination,
   DestinationKey,
   DestinationStatus,
   Ipvs,
@@ -26,9 +25,9 @@ import type {
   ServiceEntry,
   ServiceKey,
   ServiceStatus,
-  VirtualServer,
 } from "./types.ts";
 import { isFwmarkKey } from "./types.ts";
+import { SingleOps } from "./single.ts";
 
 /** Options of {@link FakeIpvs}. */
 export interface FakeIpvsOptions {
@@ -69,7 +68,7 @@ function read<T extends { stats?: IpvsStats }>(v: T, options: ReadOptions): T {
 }
 
 /** In-memory IPVS table. */
-export class FakeIpvs implements Ipvs {
+export class FakeIpvs extends SingleOps implements Ipvs {
   #services = new Map<string, Entry>();
   #timeouts: IpvsTimeouts = { tcp: 900, tcpFin: 120, udp: 300 };
   #schedulers: Set<string>;
@@ -79,6 +78,7 @@ export class FakeIpvs implements Ipvs {
   readonly log: IpvsOp[] = [];
 
   constructor(options: FakeIpvsOptions = {}) {
+    super();
     this.#schedulers = new Set(options.schedulers ?? SCHEDULERS);
     this.#fault = options.fault;
   }
@@ -124,30 +124,6 @@ export class FakeIpvs implements Ipvs {
   #destinations(key: ServiceKey, options: ReadOptions): DestinationStatus[] {
     const e = this.#services.get(serviceKeyId(key));
     return e ? [...e.destinations.values()].map((d) => read(d, options)) : [];
-  }
-
-  addService(service: VirtualServer): Promise<void> {
-    return this.#one({ op: "add-service", service });
-  }
-
-  updateService(service: VirtualServer): Promise<void> {
-    return this.#one({ op: "update-service", service });
-  }
-
-  deleteService(key: ServiceKey): Promise<void> {
-    return this.#one({ op: "delete-service", key });
-  }
-
-  addDestination(service: ServiceKey, destination: Destination): Promise<void> {
-    return this.#one({ op: "add-destination", service, destination });
-  }
-
-  updateDestination(service: ServiceKey, destination: Destination): Promise<void> {
-    return this.#one({ op: "update-destination", service, destination });
-  }
-
-  deleteDestination(service: ServiceKey, destination: DestinationKey): Promise<void> {
-    return this.#one({ op: "delete-destination", service, destination });
   }
 
   apply(ops: readonly IpvsOp[]): Promise<IpvsResult[]> {
@@ -219,7 +195,7 @@ export class FakeIpvs implements Ipvs {
     Object.assign(d, clone(status));
   }
 
-  #one(op: IpvsOp): Promise<void> {
+  protected one(op: IpvsOp): Promise<void> {
     return this.apply([op]).then(([r]) => {
       if (r && !r.ok) throw r.error;
     });

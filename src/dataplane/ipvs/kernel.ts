@@ -16,8 +16,6 @@ import { decodeDestination, decodeService, decodeServiceEntry, replyAttrs } from
 import { CMD, CMD_ATTR, INFO_ATTR, IPVS_GENL_NAME } from "./constants.ts";
 import { checkOp, failedResult, serviceKeyText } from "./describe.ts";
 import type {
-  Destination,
-  DestinationKey,
   DestinationStatus,
   Ipvs,
   IpvsInfo,
@@ -28,8 +26,8 @@ import type {
   ServiceEntry,
   ServiceKey,
   ServiceStatus,
-  VirtualServer,
 } from "./types.ts";
+import { SingleOps } from "./single.ts";
 
 /** Options of {@link KernelIpvs.open}. */
 export interface KernelIpvsOptions {
@@ -55,11 +53,12 @@ const OP_CMD: Record<IpvsOp["op"], number> = {
 };
 
 /** The IPVS table of the network namespace the process is in when {@link open} runs. */
-export class KernelIpvs implements Ipvs {
+export class KernelIpvs extends SingleOps implements Ipvs {
   #c: NetlinkClient;
   #family: number;
 
   private constructor(c: NetlinkClient, family: number) {
+    super();
     this.#c = c;
     this.#family = family;
   }
@@ -144,30 +143,6 @@ export class KernelIpvs implements Ipvs {
       this.#destinationsInto(keys, out, options.counters !== false);
       return out;
     });
-  }
-
-  addService(service: VirtualServer): Promise<void> {
-    return this.#one({ op: "add-service", service });
-  }
-
-  updateService(service: VirtualServer): Promise<void> {
-    return this.#one({ op: "update-service", service });
-  }
-
-  deleteService(key: ServiceKey): Promise<void> {
-    return this.#one({ op: "delete-service", key });
-  }
-
-  addDestination(service: ServiceKey, destination: Destination): Promise<void> {
-    return this.#one({ op: "add-destination", service, destination });
-  }
-
-  updateDestination(service: ServiceKey, destination: Destination): Promise<void> {
-    return this.#one({ op: "update-destination", service, destination });
-  }
-
-  deleteDestination(service: ServiceKey, destination: DestinationKey): Promise<void> {
-    return this.#one({ op: "delete-destination", service, destination });
   }
 
   apply(ops: readonly IpvsOp[]): Promise<IpvsResult[]> {
@@ -332,7 +307,7 @@ export class KernelIpvs implements Ipvs {
     w.end();
   }
 
-  #one(op: IpvsOp): Promise<void> {
+  protected one(op: IpvsOp): Promise<void> {
     return settle(() => {
       const [r] = this.#apply([op]);
       if (r && !r.ok) throw r.error;
