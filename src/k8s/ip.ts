@@ -72,12 +72,40 @@ export function parseIP(text: string): ParsedIP | undefined {
 
 /** The canonical text of an IP address, or undefined when `text` is not one. */
 export function canonicalIP(text: string): string | undefined {
+  if (isCanonicalIPv4(text)) return text;
   return parseIP(text)?.text;
 }
 
 /** The family of an IP address, or undefined when `text` is not one. */
 export function ipFamily(text: string): Family | undefined {
+  if (isCanonicalIPv4(text)) return 4;
   return parseIP(text)?.family;
+}
+
+/**
+ * Whether `text` is an IPv4 address already in canonical form. Without allocating: the plan
+ * asks this of every endpoint address on every full sync (120,000 at 10,000 services), and
+ * {@link parseIP}'s byte array for each cost a third of the plan's time.
+ */
+function isCanonicalIPv4(text: string): boolean {
+  let parts = 0;
+  let digits = 0;
+  let v = 0;
+  for (let k = 0; k <= text.length; k++) {
+    const c = k === text.length ? 46 : text.charCodeAt(k);
+    if (c === 46) {
+      if (digits === 0 || ++parts > 4) return false;
+      digits = 0;
+      v = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3 && !(digits === 1 && v === 0)) {
+      v = v * 10 + c - 48;
+      if (v > 255) return false;
+      digits++;
+    } else {
+      return false;
+    }
+  }
+  return parts === 4;
 }
 
 /** Parses a CIDR ("10.0.0.0/8", "fd00::/64"), or returns the reason it is not one. */

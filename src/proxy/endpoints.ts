@@ -31,6 +31,9 @@ export interface EndpointInfo {
   nodeHints: readonly string[];
 }
 
+/** Shared by every endpoint without hints (most of them): one array, not one each. */
+const NO_HINTS: readonly string[] = Object.freeze([]);
+
 /** "10.0.0.1:80", "[fd00::1]:80": kube-proxy's endpoint string, the key of deduplication. */
 export function endpointString(ep: Pick<EndpointInfo, "address" | "port">): string {
   return ep.address.includes(":") ? `[${ep.address}]:${ep.port}` : `${ep.address}:${ep.port}`;
@@ -83,8 +86,8 @@ export function collectEndpoints(
           ready: ep.conditions.ready,
           serving: ep.conditions.serving,
           terminating: ep.conditions.terminating,
-          zoneHints: ep.hints?.forZones ?? [],
-          nodeHints: ep.hints?.forNodes ?? [],
+          zoneHints: ep.hints?.forZones ?? NO_HINTS,
+          nodeHints: ep.hints?.forNodes ?? NO_HINTS,
         };
         const id = endpointString(info);
         if (!set.has(id) || !info.terminating) set.set(id, info);

@@ -70,6 +70,32 @@ Deno.test("parseIP() refuses malformed, zoned and IPv4-mapped addresses with a r
   assert.match(checkIP("::FFFF:a00:1") as string, /IPv4-mapped/);
 });
 
+Deno.test("canonicalIP() and ipFamily() answer as parseIP() does, fast path or not", () => {
+  for (
+    const t of [
+      "0.0.0.0",
+      "255.255.255.255",
+      "10.96.0.1",
+      "1.2.3.04",
+      "00.1.2.3",
+      "010.001.000.009",
+      "1.2.3.256",
+      "1.2.3.4.",
+      ".1.2.3.4",
+      "1.2.3",
+      "1.2.3.4.5",
+      "1..2.3",
+      "1.2.3.1000",
+      "fd00::1",
+      "",
+    ]
+  ) {
+    const p = parseIP(t);
+    assert.equal(canonicalIP(t), p?.text, JSON.stringify(t));
+    assert.equal(ipFamily(t), p?.family, JSON.stringify(t));
+  }
+});
+
 Deno.test("parseIP() gives family and network-order bytes", () => {
   assert.deepEqual(parseIP("10.96.0.1"), {
     family: 4,
