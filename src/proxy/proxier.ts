@@ -77,6 +77,8 @@ export class Proxier {
   /** The rules last written (or found equal), per family: the incremental path's reference. */
   #rules = new Map<Family, string>();
   #graceful = new GracefulTermination();
+  /** The reason IPVS reads are not pipelined, once logged. */
+  #unpipelined: string | undefined;
 
   constructor(options: ProxierOptions) {
     this.#o = options;
@@ -244,6 +246,13 @@ export class Proxier {
     await dp.conntrack.clearUdp(udp);
     this.#merge = merge;
     clock.lap("rest");
+    const why = dp.ipvs.pipelineUnavailable;
+    if (why !== undefined && why !== this.#unpipelined) {
+      // Works, but a full sync reads real servers one service per round trip: at 10,000
+      // services seconds instead of a fraction of one. Said once (per reason), not per sync.
+      this.#o.logger.warn("IPVS reads are not pipelined (io_uring unavailable)", { reason: why });
+      this.#unpipelined = why;
+    }
   }
 
   async #incremental(input: SyncInput, r: SyncReport, failures: string[]): Promise<void> {

@@ -290,3 +290,37 @@ Deno.test("Proxier's full sync reads back every virtual server it keeps and dele
   assert.equal((await table()).length, 29 * 201);
   assert.equal(dp.ipvs.log.at(-1)?.op, "delete-service");
 });
+
+Deno.test("Proxier says once why IPVS reads are not pipelined, not at every full sync", async () => {
+  class Unpipelined extends FakeIpvs {
+    get pipelineUnavailable(): string {
+      return "io_uring_setup: Operation not permitted (seccomp)";
+    }
+  }
+  const lines: string[] = [];
+  const ipset = new FakeIpset();
+  const iptables = new FakeIptables();
+  const proxier = new Proxier({
+    config: { ...DEFAULT_CONFIG, hostname: NODE.name, families: [4] },
+    dataplane: {
+      ipvs: new Unpipelined(),
+      link: new FakeDummyLink(),
+      ipset,
+      iptables,
+      conntrack: new FakeConntrack(),
+      programs: () => 0,
+    },
+    logger: new Logger({ sink: (l) => lines.push(l) }),
+  });
+  for (let i = 0; i < 3; i++) {
+    await proxier.sync({
+      state: cluster(...web("10.0.1.1")),
+      node: NODE,
+      full: true,
+      services: new Set(),
+    });
+  }
+  const said = lines.filter((l) => l.includes("not pipelined"));
+  assert.equal(said.length, 1, lines.join("\n"));
+  assert.match(said[0]!, /seccomp/);
+});

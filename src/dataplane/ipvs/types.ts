@@ -204,5 +204,10 @@ export interface Ipvs {
 
   /** Netlink messages sent so far (the kernel implementation; the fake counts ops). */
   readonly messagesSent: number;
+  /**
+   * Why whole-table reads go one request at a time instead of pipelined (the kernel
+   * implementation, once it has tried); undefined while pipelining works.
+   */
+  readonly pipelineUnavailable?: string;
   close(): void;
 }
