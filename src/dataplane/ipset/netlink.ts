@@ -41,7 +41,7 @@ import { ipsetErrnoName, ipsetErrorText, type IpsetVerb } from "./errtext.ts";
 import type { Ipset } from "./ipset.ts";
 import { type CreateOptions, parsePayload, type PayloadCommand } from "./payload.ts";
 import type { IpsetSnapshot } from "./save.ts";
-import type { SetType } from "./sets.ts";
+import { isSetType } from "./sets.ts";
 
 /** Options of {@link NetlinkIpset.open}. */
 export interface NetlinkIpsetOptions {
@@ -67,14 +67,6 @@ interface Request {
   /** For create: the revision of the type to ask for. */
   revision?: number;
 }
-
-const TYPES = new Set<string>([
-  "hash:ip",
-  "hash:ip,port",
-  "hash:ip,port,ip",
-  "hash:ip,port,net",
-  "bitmap:port",
-]);
 
 /** Why a payload goes to the program instead. */
 class Unsupported {
@@ -225,8 +217,8 @@ export class NetlinkIpset implements Ipset {
         `read the header of set ${cmd.set}`,
         decodeHeader,
       );
-      if (!TYPES.has(h.type)) return new Unsupported(`set ${cmd.set} is of type ${h.type}`);
-      return { type: h.type as SetType, family: h.family === NFPROTO.IPV6 ? 6 : 4 };
+      if (!isSetType(h.type)) return new Unsupported(`set ${cmd.set} is of type ${h.type}`);
+      return { type: h.type, family: h.family === NFPROTO.IPV6 ? 6 : 4 };
     } catch (err) {
       const errno = netlinkErrno(err);
       if (errno === ERRNO.ENOENT) return undefined;

@@ -10,7 +10,7 @@
  */
 
 import type { Family } from "../../proxy/config.ts";
-import type { SetType } from "./sets.ts";
+import { isSetType, type SetType } from "./sets.ts";
 
 /** Options of a `create` line, as the kernel takes them. */
 export interface CreateOptions {
@@ -34,14 +34,6 @@ export type ParsedPayload =
   | { commands: PayloadCommand[]; unsupported?: undefined }
   | { commands?: undefined; unsupported: { line: number; reason: string } };
 
-const TYPES = new Set<string>([
-  "hash:ip",
-  "hash:ip,port",
-  "hash:ip,port,ip",
-  "hash:ip,port,net",
-  "bitmap:port",
-]);
-
 /** A set name the kernel takes: 1-31 bytes. */
 function validName(name: string | undefined): name is string {
   return name !== undefined && name.length > 0 && name.length < 32 && !/[^\x21-\x7e]/.test(name);
@@ -63,8 +55,8 @@ function portRange(text: string | undefined): [number, number] | undefined {
 
 /** The options of `create NAME TYPE OPTIONS...`, or why they are not taken. */
 function createOptions(type: string, words: string[]): CreateOptions | string {
-  if (!TYPES.has(type)) return `set type ${type}`;
-  const o: CreateOptions = { type: type as SetType };
+  if (!isSetType(type)) return `set type ${type}`;
+  const o: CreateOptions = { type: type };
   const bitmap = type === "bitmap:port";
   for (let k = 0; k < words.length; k += 2) {
     const key = words[k]!;

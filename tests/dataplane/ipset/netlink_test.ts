@@ -68,32 +68,29 @@ Deno.test("parsePayload() leaves to the program the forms kipvs never writes", (
 });
 
 Deno.test("ipsetErrorText() says what ipset says, and which kernel answer it was", () => {
-  assert.equal(
-    ipsetErrorText(4352, "add", "bitmap:port"),
-    "Element is out of the range of the set (IPSET_ERR_BITMAP_RANGE)",
-  );
-  assert.equal(
-    ipsetErrorText(4352, "add", "hash:ip"),
-    "Hash is full, cannot add more elements (IPSET_ERR_HASH_FULL)",
-  );
-  assert.equal(
-    ipsetErrorText(2, "add", "hash:ip"),
-    "The set with the given name does not exist (ENOENT)",
-  );
-  assert.equal(
-    ipsetErrorText(17, "create", "hash:ip"),
-    "Set cannot be created: set with the same name already exists (EEXIST)",
-  );
-  assert.equal(
-    ipsetErrorText(4103, "add"),
-    "Element cannot be added to the set: it's already added (IPSET_ERR_EXIST)",
-  );
-  assert.equal(
-    ipsetErrorText(4100, "destroy"),
-    "Set cannot be destroyed: it is in use by a kernel component (IPSET_ERR_BUSY)",
-  );
-  assert.equal(ipsetErrorText(1, "add"), "Operation not permitted (EPERM)");
-  assert.match(ipsetErrorText(4400, "add", "hash:ip"), /type specific error 4400/);
+  const cases: [Parameters<typeof ipsetErrorText>, string][] = [
+    [
+      [4352, "add", "bitmap:port"],
+      "Element is out of the range of the set (IPSET_ERR_BITMAP_RANGE)",
+    ],
+    [[4352, "add", "hash:ip"], "Hash is full, cannot add more elements (IPSET_ERR_HASH_FULL)"],
+    [[2, "add", "hash:ip"], "The set with the given name does not exist (ENOENT)"],
+    [
+      [17, "create", "hash:ip"],
+      "Set cannot be created: set with the same name already exists (EEXIST)",
+    ],
+    [[4103, "add"], "Element cannot be added to the set: it's already added (IPSET_ERR_EXIST)"],
+    [
+      [4100, "destroy"],
+      "Set cannot be destroyed: it is in use by a kernel component (IPSET_ERR_BUSY)",
+    ],
+    [[1, "add"], "Operation not permitted (EPERM)"],
+    [
+      [4400, "add", "hash:ip"],
+      "Kernel error received: set type specific error 4400 (IPSET_ERR 4400)",
+    ],
+  ];
+  for (const [args, text] of cases) assert.equal(ipsetErrorText(...args), text);
 });
 
 /**
