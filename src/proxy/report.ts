@@ -13,7 +13,7 @@ export interface SyncReport {
   /** IPVS operations applied, by kind, and how many failed. */
   ipvsOps: number;
   ipvsFailed: number;
-  /** Netlink messages sent (IPVS, kube-ipvs0, and ipsets when they are written over netlink). */
+  /** Netlink messages sent (IPVS, kube-ipvs0, and ipsets when they go over netlink). */
   netlinkMessages: number;
   addressesAdded: number;
   addressesRemoved: number;
@@ -21,8 +21,8 @@ export interface SyncReport {
   ipsetEntries: number;
   iptablesRestores: number;
   /**
-   * Programs run (ipset save, and ipset restore when ipsets are not written over netlink;
-   * iptables-save and -restore, conntrack); 0 when not counted.
+   * Programs run (ipset save and restore when ipsets do not go over netlink, iptables-save and
+   * -restore, conntrack); 0 when not counted.
    */
   processes: number;
   /** Real servers left draining. */

@@ -28,6 +28,7 @@ export const IPSET_CMD = {
   CREATE: 2,
   DESTROY: 3,
   FLUSH: 4,
+  SAVE: 8,
   ADD: 9,
   DEL: 10,
   HEADER: 12,
@@ -49,17 +50,26 @@ export const CMD_ATTR = {
   MAX: 10,
 } as const;
 
-/** Attributes inside CMD_ATTR.DATA (entries and create options share the numbering). */
+/**
+ * Attributes inside CMD_ATTR.DATA, and inside each DATA of CMD_ATTR.ADT in dumps. Entries and
+ * create options share the numbers below 17; from 17 they differ (INITVAL/BUCKETSIZE in a
+ * set's header, IP2/CIDR2 in an entry).
+ */
 export const DATA_ATTR = {
   IP: 1, // nested (NLA_F_NESTED): IPADDR
   CIDR: 3, // u8
   PORT: 4, // u16, network order, NLA_F_NET_BYTEORDER
   PORT_TO: 5, // u16, network order, NLA_F_NET_BYTEORDER
+  TIMEOUT: 6, // u32, network order
   PROTO: 7, // u8: IPPROTO_TCP 6, IPPROTO_UDP 17, IPPROTO_SCTP 132
+  CADT_FLAGS: 8, // u32, network order
+  INITVAL: 17, // header: u32, network order
   HASHSIZE: 18, // u32, network order, NLA_F_NET_BYTEORDER
   MAXELEM: 19, // u32, network order, NLA_F_NET_BYTEORDER
-  IP2: 20, // nested (NLA_F_NESTED): IPADDR
-  CIDR2: 21, // u8
+  IP2: 20, // entry: nested (NLA_F_NESTED): IPADDR
+  CIDR2: 21, // entry: u8
+  BUCKETSIZE: 21, // header: u8
+  MAX: 30,
 } as const;
 
 /** Attributes inside DATA_ATTR.IP and IP2: the address, network order, NLA_F_NET_BYTEORDER. */

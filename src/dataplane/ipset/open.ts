@@ -19,15 +19,15 @@ export interface OpenIpsetOptions {
 }
 
 /**
- * {@link NetlinkIpset} over a {@link KernelIpset} (which reads the sets and takes payloads
- * netlink does not), or the {@link KernelIpset} alone when netlink cannot be used.
+ * {@link NetlinkIpset} over a {@link KernelIpset} (for the payloads and sets of forms kipvs
+ * never writes), or the {@link KernelIpset} alone when netlink cannot be used.
  */
 export function openIpset(o: OpenIpsetOptions): Ipset {
   const program = new KernelIpset(o.exec);
   const open = o.openNetlink ?? ((p: Ipset) => NetlinkIpset.open({ program: p }));
   try {
     const ipset = open(program);
-    o.logger.info("ipset writes go over netlink", {
+    o.logger.info("ipsets are read and written over netlink", {
       protocol: ipset instanceof NetlinkIpset ? ipset.protocol : undefined,
     });
     return ipset;
