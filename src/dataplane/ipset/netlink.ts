@@ -99,8 +99,7 @@ export class NetlinkIpset implements Ipset {
     let c: NetlinkClient | undefined;
     try {
       c = new NetlinkClient({ protocol: NETLINK_NETFILTER, ...options });
-      const client = c;
-      const got = client.request(
+      const got = c.request(
         (w, flags, seq) => {
           beginIpset(w, { protocol: IPSET_PROTOCOL, cmd: IPSET_CMD.PROTOCOL, flags, seq });
           w.end();
@@ -115,7 +114,7 @@ export class NetlinkIpset implements Ipset {
           `the kernel speaks ipset protocol ${got.min}-${got.max}, kipvs ${IPSET_PROTOCOL_MIN}-${IPSET_PROTOCOL}`,
         );
       }
-      return new NetlinkIpset(client, options.program, protocol);
+      return new NetlinkIpset(c, options.program, protocol);
     } catch (err) {
       c?.close();
       if (err instanceof KipvsError && err.code === "kernel-unsupported") throw err;
