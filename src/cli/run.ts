@@ -8,7 +8,7 @@
 import { KipvsError } from "../errors.ts";
 import { ConntrackProgram } from "../dataplane/conntrack.ts";
 import { CountingExec, type Exec } from "../dataplane/exec.ts";
-import { KernelIpset } from "../dataplane/ipset/ipset.ts";
+import { openIpset } from "../dataplane/ipset/open.ts";
 import { resolveBackend } from "../dataplane/iptables/backend.ts";
 import { KernelIptables } from "../dataplane/iptables/iptables.ts";
 import { KernelIpvs } from "../dataplane/ipvs/kernel.ts";
@@ -60,7 +60,7 @@ export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise
   return {
     ipvs: KernelIpvs.open(),
     link: KernelDummyLink.open(),
-    ipset: new KernelIpset(exec),
+    ipset: openIpset({ exec, logger: deps.logger }),
     iptables: new KernelIptables({ exec, backend }),
     conntrack: new ConntrackProgram(exec, deps.logger),
     programs: () => exec.started,
@@ -136,6 +136,7 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
     await source.stop();
     dataplane.ipvs.close();
     dataplane.link.close();
+    dataplane.ipset.close?.();
   }
 }
 

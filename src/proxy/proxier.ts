@@ -147,7 +147,8 @@ export class Proxier {
   }
 
   #messages(): number {
-    return this.#o.dataplane.ipvs.messagesSent + this.#o.dataplane.link.messagesSent;
+    const dp = this.#o.dataplane;
+    return dp.ipvs.messagesSent + dp.link.messagesSent + (dp.ipset.messagesSent ?? 0);
   }
 
   #plan(input: SyncInput, merge: PlanMerge, keys: Iterable<string>): PlanDeltaSummary {

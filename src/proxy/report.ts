@@ -13,14 +13,17 @@ export interface SyncReport {
   /** IPVS operations applied, by kind, and how many failed. */
   ipvsOps: number;
   ipvsFailed: number;
-  /** Netlink messages sent (IPVS and kube-ipvs0). */
+  /** Netlink messages sent (IPVS, kube-ipvs0, and ipsets when they go over netlink). */
   netlinkMessages: number;
   addressesAdded: number;
   addressesRemoved: number;
   ipsetRestores: number;
   ipsetEntries: number;
   iptablesRestores: number;
-  /** Programs run (ipset, iptables-save and -restore, conntrack); 0 when not counted. */
+  /**
+   * Programs run (ipset save and restore when ipsets do not go over netlink, iptables-save and
+   * -restore, conntrack); 0 when not counted.
+   */
   processes: number;
   /** Real servers left draining. */
   draining: number;

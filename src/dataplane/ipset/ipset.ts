@@ -18,11 +18,15 @@ export interface Ipset {
   /**
    * Applies a payload of create/add/del/destroy lines (like: `ipset restore -exist`). With
    * -exist, creating an identical set, adding a present entry or deleting an absent one is not
-   * an error. A failed restore may have applied some lines before the failing one (ipset sends
-   * them in batches): read the sets again before retrying. Throws an `exec` KipvsError that
-   * names the failing line with its neighbours.
+   * an error. A failed restore may have applied some lines besides those before the failing one
+   * (lines are sent in batches): read the sets again before retrying. Throws an `exec` KipvsError that
+   * names the failing line with its neighbours (a `netlink` one from the netlink backend).
    */
   restore(payload: string): Promise<void>;
+  /** Netlink messages sent so far, for backends that speak netlink (none for the program). */
+  readonly messagesSent?: number;
+  /** Releases what the backend holds open (a netlink socket). */
+  close?(): void;
 }
 
 /** The program name. */

@@ -9,7 +9,7 @@
 
 import type { Family } from "../../proxy/config.ts";
 import { parseEntry } from "./entry.ts";
-import type { SetType } from "./sets.ts";
+import { isSetType, type SetType } from "./sets.ts";
 
 /** One set held by the model. */
 export interface ModelSet {
@@ -27,14 +27,6 @@ export interface ModelAnswer {
   stdout: string;
   stderr: string;
 }
-
-const TYPES = new Set<string>([
-  "hash:ip",
-  "hash:ip,port",
-  "hash:ip,port,ip",
-  "hash:ip,port,net",
-  "bitmap:port",
-]);
 
 const PREFIX = "ipset v7.17: ";
 
@@ -176,7 +168,7 @@ export class IpsetModel {
 
   #create(words: string[], exist: boolean): void {
     const [, name, type] = words;
-    if (name === undefined || type === undefined || !TYPES.has(type)) {
+    if (name === undefined || type === undefined || !isSetType(type)) {
       throw new LineError(`Syntax error: Unknown set type ${type ?? ""}`, false);
     }
     const given = new Map<string, string>();
@@ -195,6 +187,6 @@ export class IpsetModel {
       if (same && exist) return;
       throw new LineError("Set cannot be created: set with the same name already exists");
     }
-    this.sets.set(name, { name, type: type as SetType, family, options, entries: new Set() });
+    this.sets.set(name, { name, type: type, family, options, entries: new Set() });
   }
 }

@@ -22,6 +22,20 @@ export type SetType =
   | "hash:ip,port,net"
   | "bitmap:port";
 
+/** Every {@link SetType}, for checking a type name read from text or from the kernel. */
+export const SET_TYPES: ReadonlySet<string> = new Set<SetType>([
+  "hash:ip",
+  "hash:ip,port",
+  "hash:ip,port,ip",
+  "hash:ip,port,net",
+  "bitmap:port",
+]);
+
+/** Whether `type` is one of the types kipvs creates. */
+export function isSetType(type: string): type is SetType {
+  return SET_TYPES.has(type);
+}
+
 /** One of kube-proxy's sets, family-neutral. */
 export interface KubeSet {
   /** The IPv4 name ("KUBE-CLUSTER-IP"); see {@link setName} for IPv6. */

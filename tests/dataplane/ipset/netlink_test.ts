@@ -1,0 +1,270 @@
+import assert from "node:assert/strict";
+import { FakeIpset } from "../../../src/dataplane/ipset/fake.ts";
+import { IPSET_CMD } from "../../../src/dataplane/ipset/constants.ts";
+import { ipsetErrorText } from "../../../src/dataplane/ipset/errtext.ts";
+import { NetlinkIpset } from "../../../src/dataplane/ipset/netlink.ts";
+import { openIpset } from "../../../src/dataplane/ipset/open.ts";
+import { parsePayload } from "../../../src/dataplane/ipset/payload.ts";
+import { createLine, familySpecs } from "../../../src/dataplane/ipset/spec.ts";
+import { FakeExec } from "../../../src/dataplane/exec.ts";
+import { Attrs } from "../../../src/dataplane/netlink/reader.ts";
+import { netlinkErrno } from "../../../src/dataplane/netlink/errno.ts";
+import { KipvsError } from "../../../src/errors.ts";
+import { ScriptedKernel } from "../netlink/_transport.ts";
+
+Deno.test("parsePayload() takes every line form kipvs writes", () => {
+  const creates = [...familySpecs(4), ...familySpecs(6)].map(createLine);
+  const payload = [
+    "# a comment",
+    ...creates,
+    "add KUBE-CLUSTER-IP 10.96.0.1,tcp:443",
+    "del KUBE-6-LOOP-BACK fd00::1,tcp:80,fd00::1",
+    "",
+    "destroy KUBE-IPVS-IPS",
+    "flush KUBE-NODE-PORT-TCP",
+  ].join("\n");
+  const p = parsePayload(payload);
+  assert.equal(p.unsupported, undefined);
+  assert.equal(p.commands!.length, creates.length + 4);
+  assert.deepEqual(p.commands![0], {
+    verb: "create",
+    line: 2,
+    set: "KUBE-LOOP-BACK",
+    create: { type: "hash:ip,port,ip", family: 4, hashsize: 1024, maxelem: 65536 },
+  });
+  const bitmap = p.commands!.find((c) => c.set === "KUBE-6-NODE-PORT-TCP");
+  assert.deepEqual(bitmap, {
+    verb: "create",
+    line: 2 + creates.findIndex((c) => c.includes("KUBE-6-NODE-PORT-TCP")),
+    set: "KUBE-6-NODE-PORT-TCP",
+    create: { type: "bitmap:port", range: [0, 65535] },
+  });
+  assert.deepEqual(p.commands!.slice(-4).map((c) => [c.verb, c.line]), [
+    ["add", creates.length + 2],
+    ["del", creates.length + 3],
+    ["destroy", creates.length + 5],
+    ["flush", creates.length + 6],
+  ]);
+});
+
+Deno.test("parsePayload() leaves to the program the forms kipvs never writes", () => {
+  const cases: [string, RegExp][] = [
+    ["create S hash:ip counters", /create option "counters/],
+    ["create S hash:net family inet", /set type hash:net/],
+    ["create S hash:ip family inet timeout 5", /create option "timeout 5"/],
+    ["create S bitmap:port", /without range/],
+    ["create S bitmap:port family inet range 0-10", /create option "family inet"/],
+    ["create S hash:ip hashsize 0", /create option "hashsize 0"/],
+    ["add S 10.0.0.1 timeout 5", /add with options/],
+    ["swap A B", /command "swap"/],
+    ["add THIS-NAME-IS-LONGER-THAN-31-BYTES 1.1.1.1", /set name/],
+    ["destroy", /set name ""/],
+  ];
+  for (const [line, why] of cases) {
+    const p = parsePayload(`add S 1.1.1.1\n${line}\n`);
+    assert.equal(p.unsupported?.line, 2, line);
+    assert.match(p.unsupported!.reason, why);
+  }
+});
+
+Deno.test("ipsetErrorText() says what ipset says, and which kernel answer it was", () => {
+  const cases: [Parameters<typeof ipsetErrorText>, string][] = [
+    [
+      [4352, "add", "bitmap:port"],
+      "Element is out of the range of the set (IPSET_ERR_BITMAP_RANGE)",
+    ],
+    [[4352, "add", "hash:ip"], "Hash is full, cannot add more elements (IPSET_ERR_HASH_FULL)"],
+    [[2, "add", "hash:ip"], "The set with the given name does not exist (ENOENT)"],
+    [
+      [17, "create", "hash:ip"],
+      "Set cannot be created: set with the same name already exists (EEXIST)",
+    ],
+    [[4103, "add"], "Element cannot be added to the set: it's already added (IPSET_ERR_EXIST)"],
+    [
+      [4100, "destroy"],
+      "Set cannot be destroyed: it is in use by a kernel component (IPSET_ERR_BUSY)",
+    ],
+    [[1, "add"], "Operation not permitted (EPERM)"],
+    [
+      [4400, "add", "hash:ip"],
+      "Kernel error received: set type specific error 4400 (IPSET_ERR 4400)",
+    ],
+  ];
+  for (const [args, text] of cases) assert.equal(ipsetErrorText(...args), text);
+});
+
+/**
+ * A scripted ipset subsystem: answers PROTOCOL (7, min 6), TYPE (revision 5), HEADER from the
+ * sets it holds; CREATE/DESTROY keep that list; ADD/DEL are recorded and refused per `refuse`.
+ */
+function ipsetKernel(refuse: (set: string, cmd: number, k: number) => number = () => 0) {
+  const sets = new Map<string, { type: string; family: number }>();
+  const log: string[] = [];
+  let adds = 0;
+  const kernel: ScriptedKernel = new ScriptedKernel({
+    handle: (m) => {
+      const cmd = m.type & 0xff;
+      assert.equal(m.type >> 8, 6, "NFNL_SUBSYS_IPSET");
+      const view = new DataView(m.payload.buffer, m.payload.byteOffset, m.payload.length);
+      const a = new Attrs(view, 4, m.payload.length, 10);
+      assert.equal(view.getUint8(a.offset(1)), 7, "PROTOCOL first");
+      const name = a.string(2);
+      const reply = (attrs: number[]) => {
+        const body = new Uint8Array([...new Uint8Array([2, 0, 0, 0]), ...attrs]);
+        const out = new Uint8Array(16 + body.length);
+        const v = new DataView(out.buffer);
+        v.setUint32(0, out.length, true);
+        v.setUint16(4, m.type, true);
+        v.setUint32(8, m.seq, true);
+        out.set(body, 16);
+        kernel.inject(out);
+      };
+      const u8 = (type: number, v: number) => [5, 0, type, 0, v, 0, 0, 0];
+      const str = (type: number, s: string) => {
+        const b = [...new TextEncoder().encode(s), 0];
+        while (b.length % 4) b.push(0);
+        return [4 + s.length + 1, 0, type, 0, ...b];
+      };
+      switch (cmd) {
+        case IPSET_CMD.PROTOCOL:
+          reply([...u8(1, 7), ...u8(10, 6)]);
+          return 0;
+        case IPSET_CMD.TYPE:
+          log.push(`type ${a.string(3)}`);
+          reply([...u8(1, 7), ...u8(4, 5), ...u8(10, 0)]);
+          return 0;
+        case IPSET_CMD.HEADER: {
+          log.push(`header ${name}`);
+          const s = sets.get(name);
+          if (!s) return 2;
+          reply([...u8(1, 7), ...str(2, name), ...str(3, s.type), ...u8(4, 5), ...u8(5, s.family)]);
+          return 0;
+        }
+        case IPSET_CMD.CREATE:
+          sets.set(name, { type: a.string(3), family: view.getUint8(a.offset(5)) });
+          log.push(`create ${name} rev ${view.getUint8(a.offset(4))}`);
+          return 0;
+        case IPSET_CMD.DESTROY:
+          log.push(`destroy ${name}`);
+          return sets.delete(name) ? 0 : 2;
+        default: {
+          assert.equal(m.flags & 0x200, 0, "no NLM_F_EXCL: -exist");
+          if (!sets.has(name)) return 2;
+          return refuse(name, cmd, adds++);
+        }
+      }
+    },
+  });
+  return { kernel, sets, log };
+}
+
+function open(refuse?: (set: string, cmd: number, k: number) => number) {
+  const k = ipsetKernel(refuse);
+  const program = new FakeIpset();
+  const ipset = NetlinkIpset.open({ program, transport: k.kernel, firstSeq: 100 });
+  return { ...k, program, ipset };
+}
+
+Deno.test("restore() sends a 1,200-line payload in sends of 512 and asks the type revision once", async () => {
+  const { kernel, log, ipset, program } = open();
+  const lines = ["create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536"];
+  for (let i = 0; i < 1200; i++) {
+    lines.push(`add KUBE-CLUSTER-IP 10.96.${i >> 8}.${i & 255},tcp:80`);
+  }
+  lines.push("create KUBE-LOAD-BALANCER hash:ip,port family inet hashsize 1024 maxelem 65536");
+  await ipset.restore(lines.join("\n") + "\n");
+  assert.deepEqual(kernel.sends, [1, 1, 512, 512, 178]); // protocol, type, then the lines
+  assert.deepEqual(log, [
+    "type hash:ip,port",
+    "create KUBE-CLUSTER-IP rev 5",
+    "create KUBE-LOAD-BALANCER rev 5",
+  ]);
+  assert.equal(ipset.messagesSent, 2 + 1202);
+  assert.deepEqual(program.restores, []);
+});
+
+Deno.test("restore() reads the type of a set the payload does not create, once per set", async () => {
+  const { sets, log, ipset } = open();
+  sets.set("KUBE-6-IPVS-IPS", { type: "hash:ip", family: 10 });
+  await ipset.restore("add KUBE-6-IPVS-IPS fd00::1\ndel KUBE-6-IPVS-IPS FD00:0::2\n");
+  assert.deepEqual(log, ["header KUBE-6-IPVS-IPS"]);
+});
+
+Deno.test("restore() ignores what ipset restore -exist ignores", async () => {
+  const { sets, ipset } = open(() => 4103);
+  sets.set("S", { type: "hash:ip", family: 2 });
+  await ipset.restore("add S 1.1.1.1\ndel S 1.1.1.2\ndestroy NEVER\n");
+});
+
+Deno.test("restore() names the first refused line, and stops after its send", async () => {
+  const { kernel, sets, ipset } = open((_set, _cmd, k) => (k === 700 || k === 703 ? 4352 : 0));
+  sets.set("P", { type: "bitmap:port", family: 0 });
+  const lines: string[] = [];
+  for (let i = 0; i < 2000; i++) lines.push(`add P ${i}`);
+  const payload = lines.join("\n") + "\n";
+  const err = await ipset.restore(payload).catch((e) => e);
+  assert.ok(err instanceof KipvsError, String(err));
+  assert.equal(netlinkErrno(err), 4352);
+  assert.deepEqual(
+    [err.details.line, err.details.errnoName, err.details.failed],
+    [701, "IPSET_ERR_BITMAP_RANGE", 2],
+  );
+  assert.equal(
+    err.message,
+    "ipset restore over netlink failed at line 701: Element is out of the range of the set " +
+      "(IPSET_ERR_BITMAP_RANGE) (and 1 more line(s) of its batch)\n" +
+      "  699 | add P 698\n  700 | add P 699\n> 701 | add P 700\n  702 | add P 701\n  703 | add P 702",
+  );
+  assert.deepEqual(kernel.sends, [1, 1, 512, 512]); // protocol, header, two sends, no more
+});
+
+Deno.test("restore() lets the kernel refuse an entry of a missing set in its place", async () => {
+  const { sets, ipset } = open();
+  sets.set("S", { type: "hash:ip", family: 2 });
+  const err = await ipset.restore("add S 1.1.1.1\nadd NOPE 1.1.1.1\nadd S 1.1.1.2\n").catch((e) =>
+    e
+  );
+  assert.ok(err instanceof KipvsError);
+  assert.equal(err.details.line, 2);
+  assert.match(err.message, /at line 2: The set with the given name does not exist \(ENOENT\)/);
+});
+
+Deno.test("restore() hands the program a payload with a form or an entry it does not take", async () => {
+  const { kernel, sets, ipset, program } = open();
+  sets.set("OTHER", { type: "hash:net", family: 2 });
+  sets.set("S", { type: "hash:ip", family: 2 });
+  const sends = kernel.sends.length;
+  for (const p of ["create X hash:ip counters\n", "add OTHER 10.0.0.0/8\n", "add S 1.1.1.1/24\n"]) {
+    await ipset.restore(p).catch(() => {});
+  }
+  assert.equal(ipset.delegated, 3);
+  assert.equal(program.restores.length, 3);
+  assert.equal(kernel.sends.length, sends + 2); // the two header reads, nothing written
+});
+
+Deno.test("openIpset() falls back to the program when netlink cannot be opened, and says why", () => {
+  const logged: string[] = [];
+  const logger = {
+    info: (m: string) => logged.push(m),
+    warn: (m: string, f?: Record<string, unknown>) => logged.push(`${m}: ${f?.reason}`),
+  };
+  const ipset = openIpset({
+    exec: new FakeExec(() => undefined),
+    logger,
+    openNetlink: () => {
+      throw new Error("no ipset in this kernel");
+    },
+  });
+  assert.equal(ipset.messagesSent, undefined);
+  assert.deepEqual(logged, [
+    "ipset over netlink unavailable; running the ipset program instead: no ipset in this kernel",
+  ]);
+  const k = ipsetKernel();
+  const chosen = openIpset({
+    exec: new FakeExec(() => undefined),
+    logger,
+    openNetlink: (program) => NetlinkIpset.open({ program, transport: k.kernel }),
+  });
+  assert.ok(chosen instanceof NetlinkIpset);
+  assert.equal(chosen.protocol, 7);
+});
