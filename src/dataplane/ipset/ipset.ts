@@ -18,9 +18,10 @@ export interface Ipset {
   /**
    * Applies a payload of create/add/del/destroy lines (like: `ipset restore -exist`). With
    * -exist, creating an identical set, adding a present entry or deleting an absent one is not
-   * an error. A failed restore may have applied some lines besides those before the failing one
-   * (lines are sent in batches): read the sets again before retrying. Throws an `exec` KipvsError that
-   * names the failing line with its neighbours (a `netlink` one from the netlink backend).
+   * an error. A failed restore may have applied lines besides those before the failing one
+   * (lines are sent in batches): read the sets again before retrying. Throws an `exec`
+   * KipvsError (a `netlink` one from the netlink backend) that names the failing line with its
+   * neighbours.
    */
   restore(payload: string): Promise<void>;
   /** Netlink messages sent so far, for backends that speak netlink (none for the program). */
