@@ -119,11 +119,12 @@ cold() { # cold NS: kipvs from process start to its first sync done; leaves it r
 }
 
 # What a namespace holds, normalised: IPVS (through kipvs's reader, which prints ipvsadm -Sn's
-# lines), ipsets (initval is random per set), iptables of both families (counters zeroed),
-# kube-ipvs0's addresses.
+# lines), ipsets (initval is random per set, and so is the hashsize a set has grown to: a hash
+# set doubles when a bucket fills, which depends on where the random hash puts the entries),
+# iptables of both families (counters zeroed), kube-ipvs0's addresses.
 snapshot() {
   deno_in "$1" "$KIPVS_ROOT/bench/ipvs_cli.ts" save | sort >"$KIPVS_OUT/$1.ipvs"
-  ip netns exec "$1" ipset save | sed 's/ initval 0x[0-9a-f]*//' | sort >"$KIPVS_OUT/$1.ipset"
+  ip netns exec "$1" ipset save | sed 's/ initval 0x[0-9a-f]*//; s/ hashsize [0-9]*//' | sort >"$KIPVS_OUT/$1.ipset"
   for t in iptables ip6tables; do
     ip netns exec "$1" "$t-legacy-save" | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/'
   done >"$KIPVS_OUT/$1.iptables"
@@ -164,7 +165,10 @@ for r in $(seq "$RUNS"); do
   # Both namespaces hold the same content, and it is the plan's.
   snapshot k1
   snapshot b1
-  for f in ipvs ipset iptables addr; do echo "same_$f=$(same "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f")"; done
+  for f in ipvs ipset iptables addr; do
+    echo "same_$f=$(same "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f")"
+    diff "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f" | head -5 | sed "s/^/diff_$f: /"
+  done
   sort "$DATA/expected-initial.rules" >"$KIPVS_OUT/expected-initial"
   echo "same_plan=$(same "$KIPVS_OUT/k1.ipvs" "$KIPVS_OUT/expected-initial")"
   echo "ipvs_lines=$(wc -l <"$KIPVS_OUT/k1.ipvs") ipset_lines=$(wc -l <"$KIPVS_OUT/k1.ipset")"
