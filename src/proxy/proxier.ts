@@ -68,6 +68,17 @@ export interface ProxierOptions {
   logger: Logger;
 }
 
+/** IPVS work a sync has found so far: operations to apply, real servers to drain, UDP flows. */
+interface IpvsDiff {
+  ops: IpvsOp[];
+  draining: Draining[];
+  udp: StaleUdpFlow[];
+}
+
+function emptyIpvsDiff(): IpvsDiff {
+  return { ops: [], draining: [], udp: [] };
+}
+
 /** Keeps the dataplane in step with the plan. Not reentrant: the sync runner serialises calls. */
 export class Proxier {
   #o: ProxierOptions;
@@ -197,9 +208,7 @@ export class Proxier {
       if (k && config.families.includes(s.key.family)) observed.set(k, s);
     }
     const keys = [...new Set([...desired.virtualServers.keys(), ...observed.keys()])];
-    let ops: IpvsOp[] = [];
-    const draining: Draining[] = [];
-    const udp: StaleUdpFlow[] = [];
+    const diff = emptyIpvsDiff();
     for (let i = 0; i < keys.length; i += READ_CHUNK) {
       const chunk = keys.slice(i, i + READ_CHUNK)
         .filter((k) => desired.virtualServers.has(k) || !this.#excluded(k));
@@ -208,25 +217,14 @@ export class Proxier {
         observed.has(k) &&
         (desired.virtualServers.has(k) || parseServiceKey(k).protocol === "UDP")
       );
-      const read = await dp.ipvs.listDestinationsOf(
-        toRead.map((k) => observed.get(k)!.key),
-        { counters: false },
-      );
-      const dests = new Map(toRead.map((k, j) => [k, read[j] ?? []]));
-      for (const k of chunk) {
-        const have = observed.get(k);
-        const entry = have && { ...have, destinations: dests.get(k) ?? [] };
-        const d = diffVirtualServer(desired.virtualServers.get(k), entry);
-        for (const op of d.ops) ops.push(op);
-        draining.push(...d.draining);
-        udp.push(...d.removedUdp);
-      }
-      if (ops.length >= APPLY_CHUNK) {
-        await this.#applyIpvs(ops, r, failures);
-        ops = [];
+      await this.#diffIpvs(desired, chunk, observed, toRead, diff);
+      if (diff.ops.length >= APPLY_CHUNK) {
+        await this.#applyIpvs(diff.ops, r, failures);
+        diff.ops = [];
       }
     }
-    await this.#applyIpvs(ops, r, failures);
+    await this.#applyIpvs(diff.ops, r, failures);
+    const { draining, udp } = diff;
     this.#graceful.clear();
     this.#graceful.track(keys, draining);
     clock.lap("ipvs");
@@ -267,29 +265,19 @@ export class Proxier {
 
     // Only the virtual servers the change touched: each one's settings, then all their real
     // servers in one pipelined read.
-    const ops: IpvsOp[] = [];
-    const draining: Draining[] = [];
-    const udp: StaleUdpFlow[] = [];
     const touched = [...sum.virtualServers];
     const have = new Map<string, ServiceStatus>();
     for (const k of touched) {
       const svc = await dp.ipvs.getService(parseServiceKey(k));
       if (svc) have.set(k, svc);
     }
-    const present = [...have.keys()];
-    const read = await dp.ipvs.listDestinationsOf(
-      present.map((k) => have.get(k)!.key),
-      { counters: false },
+    const { ops, draining, udp } = await this.#diffIpvs(
+      desired,
+      touched,
+      have,
+      [...have.keys()],
+      emptyIpvsDiff(),
     );
-    const dests = new Map(present.map((k, j) => [k, read[j] ?? []]));
-    for (const k of touched) {
-      const svc = have.get(k);
-      const entry = svc && { ...svc, destinations: dests.get(k) ?? [] };
-      const d = diffVirtualServer(desired.virtualServers.get(k), entry);
-      ops.push(...d.ops);
-      draining.push(...d.draining);
-      udp.push(...d.removedUdp);
-    }
     this.#graceful.track(sum.virtualServers, draining);
 
     await this.#addAddresses([...sum.addressesAdded], r, failures);
@@ -302,6 +290,33 @@ export class Proxier {
     await this.#deleteAddresses([...sum.addressesRemoved], r, failures);
     await dp.conntrack.clearUdp(udp);
     clock.lap("rest");
+  }
+
+  /**
+   * Adds to `out` what takes the virtual servers `keys` from what the kernel holds (`observed`)
+   * to the plan; the real servers of the `read` keys are read first, in one pipelined read.
+   */
+  async #diffIpvs(
+    desired: DesiredState,
+    keys: readonly string[],
+    observed: ReadonlyMap<string, ServiceStatus>,
+    read: readonly string[],
+    out: IpvsDiff,
+  ): Promise<IpvsDiff> {
+    const lists = await this.#o.dataplane.ipvs.listDestinationsOf(
+      read.map((k) => observed.get(k)!.key),
+      { counters: false },
+    );
+    const dests = new Map(read.map((k, j) => [k, lists[j] ?? []]));
+    for (const k of keys) {
+      const have = observed.get(k);
+      const entry = have && { ...have, destinations: dests.get(k) ?? [] };
+      const d = diffVirtualServer(desired.virtualServers.get(k), entry);
+      for (const op of d.ops) out.ops.push(op);
+      for (const x of d.draining) out.draining.push(x);
+      for (const f of d.removedUdp) out.udp.push(f);
+    }
+    return out;
   }
 
   /**
