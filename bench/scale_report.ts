@@ -117,6 +117,20 @@ export function elapsed(e: Event): number {
   return last ? Date.parse(last.ts) - e.t0 : NaN;
 }
 
+/** The counts {@link sumSyncs} adds up. */
+const COUNTS = [
+  "services",
+  "ipvsOps",
+  "netlinkMessages",
+  "addressesAdded",
+  "addressesRemoved",
+  "ipsetRestores",
+  "ipsetEntries",
+  "iptablesRestores",
+  "writes",
+  "ms",
+] as const;
+
 /** The operation counts of some syncs, summed. */
 export function sumSyncs(syncs: readonly SyncedLine[]): SyncedLine {
   const out: SyncedLine = {
@@ -135,17 +149,8 @@ export function sumSyncs(syncs: readonly SyncedLine[]): SyncedLine {
     ms: 0,
   };
   for (const s of syncs) {
-    out.services += s.services;
-    out.ipvsOps += s.ipvsOps;
-    out.netlinkMessages += s.netlinkMessages;
-    out.addressesAdded += s.addressesAdded;
-    out.addressesRemoved += s.addressesRemoved;
-    out.ipsetRestores += s.ipsetRestores;
-    out.ipsetEntries += s.ipsetEntries;
-    out.iptablesRestores += s.iptablesRestores;
+    for (const k of COUNTS) out[k] += s[k];
     out.processes = (out.processes ?? 0) + (s.processes ?? NaN);
-    out.writes += s.writes;
-    out.ms += s.ms;
     out.latencyMs = Math.max(out.latencyMs ?? 0, s.latencyMs ?? 0);
   }
   return out;
