@@ -1,7 +1,8 @@
 /**
  * `deno task bench:scale [--services N] [--endpoints M] [--format yaml|json] [--runs R]
- * [--changes C] [--churn K] [--verbose]` (default 1000 x 10 as YAML, 3 runs, 5 single changes, 3
- * churn rounds): in one guest boot,
+ * [--changes C] [--churn K] [--resync S] [--no-baseline] [--cpu-prof DIR] [--verbose]` (default
+ * 1000 x 10 as YAML,
+ * 3 runs, 5 single changes, 3 churn rounds, resync 30 s after a restart): in one guest boot,
  *
  * - the direct baseline: the same content loaded in a fresh network namespace with `ipvsadm -R`,
  *   one `ipset restore` and one `iptables-legacy-restore` per family (and, apart, the addresses
@@ -13,12 +14,17 @@
  *   programmed (kipvs's `latencyMs`), and from the file's rename to programmed;
  * - (c) 1% of the Services changed by one rename burst, K times;
  * - (d) kipvs restarted with nothing changed: its first sync's writes;
- * - (e) kipvs's peak RSS (VmHWM) over all of it.
+ * - (e) kipvs's peak RSS (VmHWM) over all of it;
+ * - (f) the restarted kipvs's first periodic full resync (`--ipvs-sync-period S`), nothing changed;
+ * - (g) `/healthz` latency during the cold starts and during (f), from a client polling it
+ *   every 50 ms (bench/healthz_poll.py): kipvs must answer its probes during any sync.
  *
  * The cold runs are repeated R times (a fresh namespace each, alternating which side goes
- * first) and medians are reported. Figures are printed, nothing passes or fails on time; the
+ * first) and medians are reported. `--no-baseline` skips the direct tools (the checks then
+ * compare kipvs with the plan only). Figures are printed, nothing passes or fails on time; the
  * content checks fail the benchmark. The last line is
- * `scale cold_ratio=<x> one_change_ms=<t> restart_writes=<n> rss_mb=<m>`.
+ * `scale cold_ratio=<x> one_change_ms=<t> restart_writes=<n> rss_mb=<m> healthz_p99_ms=<h>`
+ * (without cold_ratio under --no-baseline).
  *
  * @module
  */
@@ -40,10 +46,14 @@ import {
   breakdown,
   duration,
   elapsed,
+  type GuestFigures,
   median,
   opsText,
   parseGuest,
+  probeText,
+  probeWindow,
   sumSyncs,
+  type SyncedLine,
 } from "./scale_report.ts";
 
 function flag(name: string, fallback: number): number {
@@ -142,6 +152,11 @@ if (import.meta.main) {
   const runs = flag("--runs", 3);
   const changes = flag("--changes", 5);
   const churn = flag("--churn", 3);
+  const resync = flag("--resync", 30);
+  const baseline = !Deno.args.includes("--no-baseline");
+  const pi = Deno.args.indexOf("--cpu-prof");
+  // Every kipvs run writes a V8 CPU profile there (see bench/cpuprof_blocks.ts).
+  const prof = pi >= 0 ? await Deno.realPath(Deno.args[pi + 1] ?? ".") : "";
   const dir = await Deno.makeTempDir({ prefix: "kipvs-scale-" });
   try {
     const t = performance.now();
@@ -164,14 +179,17 @@ if (import.meta.main) {
         RUNS: String(runs),
         CHANGES: String(changes),
         CHURN: String(churn),
+        BASELINE: baseline ? "1" : "0",
+        RESYNC_S: String(resync),
+        PROF: prof,
       },
       memMiB: 1024 + Math.ceil(ops / 50),
-      timeoutMs: 240_000 + ops * 4 * runs,
+      timeoutMs: 240_000 + resync * 1000 + ops * 4 * runs,
     });
     assertGuestOk(r, "bench:scale");
     if (Deno.args.includes("--verbose")) console.log(r.stdout);
     const after = await machine();
-    report({ stdout: r.stdout, data, runs, before, after });
+    report({ stdout: r.stdout, data, runs, before, after, baseline });
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
@@ -183,29 +201,62 @@ interface ReportOptions {
   runs: number;
   before: Awaited<ReturnType<typeof machine>>;
   after: Awaited<ReturnType<typeof machine>>;
+  baseline: boolean;
 }
 
 function report(o: ReportOptions): void {
   const f = parseGuest(o.stdout);
-  const v = (k: string) => f.values.get(k) ?? [];
-  const med = (k: string) => median(v(k));
-  const fail = (why: string) => {
-    throw new Error(`bench:scale: ${why}\n--- guest stdout ---\n${o.stdout}`);
-  };
-  for (const k of ["same_ipvs", "same_ipset", "same_iptables", "same_addr", "same_plan"]) {
-    if (med(k) !== 1) fail(`${k}: kipvs and the baseline (or the plan) disagree`);
-  }
-  if (v("change_ok").some((x) => x !== 1)) fail("a single change was not programmed");
-  if (v("churn_ok").some((x) => x !== 1)) fail("a churn round was not programmed exactly");
-  if (med("same_final") !== 1) fail("after the edits, the kernel is not the plan of the files");
-  if (f.cold.length !== o.runs || f.restart.length !== 1) fail("missing cold or restart figures");
-
+  check(o, f);
   const { before, after } = o;
   console.log(
     `machine: ${before.cpu}, ${before.cores} cores; the guest is User-Mode Linux ` +
       `${before.uml} (1 vCPU); load ${before.load} before, ${after.load} after; ` +
       `other guests running: ${before.guests} before, ${after.guests} after`,
   );
+  const coldRatio = o.baseline ? reportBaseline(o, f) : undefined;
+  const lat = reportChanges(o, f);
+  const rs = reportRestart(f);
+  const healthz = reportHealthz(f);
+  const v = (k: string) => f.values.get(k) ?? [];
+  const rss = Math.max(...v("rss_cold_kb"), ...v("rss_run_kb"), ...v("rss_restart_kb")) / 1024;
+  console.log(
+    `checks: IPVS, ipsets, iptables and addresses ${
+      o.baseline ? "equal in both namespaces and " : ""
+    }equal to the plan (${median(v("ipvs_lines"))} IPVS lines); every edit programmed exactly`,
+  );
+  const ratio = coldRatio === undefined ? "" : `cold_ratio=${coldRatio.toFixed(3)} `;
+  console.log(
+    `scale ${ratio}one_change_ms=${median(lat)} restart_writes=${rs.writes} ` +
+      `rss_mb=${rss.toFixed(0)} healthz_p99_ms=${healthz.toFixed(0)}`,
+  );
+}
+
+/** Fails the benchmark when the kernel did not end up holding what it should. */
+function check(o: ReportOptions, f: GuestFigures): void {
+  const med = (k: string) => median(f.values.get(k) ?? []);
+  const fail = (why: string) => {
+    throw new Error(`bench:scale: ${why}\n--- guest stdout ---\n${o.stdout}`);
+  };
+  const same = o.baseline ? ["same_ipvs", "same_ipset", "same_iptables", "same_addr"] : [];
+  for (const k of [...same, "same_plan"]) {
+    if (med(k) !== 1) fail(`${k}: kipvs and the baseline (or the plan) disagree`);
+  }
+  if ((f.values.get("change_ok") ?? []).some((x) => x !== 1)) {
+    fail("a single change was not programmed");
+  }
+  if ((f.values.get("churn_ok") ?? []).some((x) => x !== 1)) {
+    fail("a churn round was not programmed exactly");
+  }
+  if (med("same_final") !== 1) fail("after the edits, the kernel is not the plan of the files");
+  if (f.cold.length !== o.runs || f.restart.length !== 1 || f.resync.length !== 1) {
+    fail("missing cold, restart or resync figures");
+  }
+}
+
+/** The baseline and the cold starts against it; returns cold_ratio. */
+function reportBaseline(o: ReportOptions, f: GuestFigures): number {
+  const v = (k: string) => f.values.get(k) ?? [];
+  const med = (k: string) => median(v(k));
   const baseParts = ["base_ipvsadm_ms", "base_ipset_ms", "base_iptables_ms"];
   const baseRuns = v("base_ipvsadm_ms").map((_, i) =>
     baseParts.reduce((s, k) => s + (v(k)[i] ?? NaN), 0)
@@ -221,22 +272,28 @@ function report(o: ReportOptions): void {
       duration(med("base_iptables_ms"))
     }; apart: ip -batch ${duration(med("base_addresses_ms"))} (${o.data.addresses} addresses)`,
   );
+  const cold = median(f.cold.map(elapsed));
+  const firstSync = median(f.cold.map((e) => e.syncs[0]!.ms));
+  const coldRatio = cold / base;
+  console.log(
+    `    cold_ratio kipvs/baseline=${coldRatio.toFixed(3)} ` +
+      `(baseline with the addresses: ${(cold / baseAddr).toFixed(3)}); ` +
+      `the programming alone (first sync ${duration(firstSync)}, no start, no reading): ` +
+      `sync_ratio=${(firstSync / base).toFixed(3)}`,
+  );
+  return coldRatio;
+}
+
+/** (a) cold starts, (b) single changes, (c) churn; returns the single changes' latencies. */
+function reportChanges(o: ReportOptions, f: GuestFigures): number[] {
   const cold = f.cold.map(elapsed);
-  const coldRatio = median(cold) / base;
   console.log(
     `(a) cold  ${duration(median(cold))} (median of ${all(cold)}; Deno's start alone ${
-      duration(med("deno_start_ms"))
+      duration(median(f.values.get("deno_start_ms") ?? []))
     }): ${opsText(f.cold[0]!.syncs[0]!)}`,
   );
   f.cold.forEach((e, i) =>
     console.log(`    run ${i + 1}: ${breakdown(e.t0, f.reads.cold[i]?.read, e.syncs[0]!)}`)
-  );
-  const firstSync = median(f.cold.map((e) => e.syncs[0]!.ms));
-  console.log(
-    `    cold_ratio kipvs/baseline=${coldRatio.toFixed(3)} ` +
-      `(baseline with the addresses: ${(median(cold) / baseAddr).toFixed(3)}); ` +
-      `the programming alone (first sync ${duration(firstSync)}, no start, no reading): ` +
-      `sync_ratio=${(firstSync / base).toFixed(3)}`,
   );
   const lat = f.changes.map((e) => e.syncs[0]!.latencyMs ?? NaN);
   const e2e = f.changes.map(elapsed);
@@ -258,6 +315,12 @@ function report(o: ReportOptions): void {
   for (const e of rounds) {
     console.log(`    ${e.syncs.length} sync(s): ${opsText(sumSyncs(e.syncs))}`);
   }
+  return lat;
+}
+
+/** (d) restart, (e) RSS, (f) resync, and the metrics; returns the restart's first sync. */
+function reportRestart(f: GuestFigures): SyncedLine {
+  const mb = (k: string) => (median(f.values.get(k) ?? []) / 1024).toFixed(0);
   const restart = f.restart[0]!;
   const rs = restart.syncs[0]!;
   console.log(
@@ -265,23 +328,44 @@ function report(o: ReportOptions): void {
       opsText(rs),
   );
   console.log(`    ${breakdown(restart.t0, f.reads.restart[0]?.read, rs)}`);
-  const rss = Math.max(...v("rss_cold_kb"), ...v("rss_run_kb"), ...v("rss_restart_kb")) / 1024;
   console.log(
-    `(e) peak RSS (VmHWM): cold start ${(med("rss_cold_kb") / 1024).toFixed(0)} MB, ` +
-      `after the edits ${(med("rss_run_kb") / 1024).toFixed(0)} MB, restart ${
-        (med("rss_restart_kb") / 1024).toFixed(0)
-      } MB`,
+    `(e) peak RSS (VmHWM): cold start ${mb("rss_cold_kb")} MB, after the edits ` +
+      `${mb("rss_run_kb")} MB, restart ${mb("rss_restart_kb")} MB`,
+  );
+  const resync = f.resync[0]!.syncs[0]!;
+  const phases = Object.entries(resync.phases ?? {}).map(([k, v]) => `${k} ${duration(v)}`);
+  console.log(
+    `(f) periodic full resync, nothing changed: ${duration(resync.ms)} (${phases.join(", ")}): ` +
+      opsText(resync),
   );
   const buckets = f.metrics.filter((l) =>
     /network_programming_duration_seconds_bucket\{le="0\.0\d*"\} [1-9]/.test(l)
   );
   console.log(`metrics: ${buckets.slice(0, 12).join("; ")}`);
-  console.log(
-    `checks: IPVS, ipsets, iptables and addresses equal in both namespaces and equal to the ` +
-      `plan (${med("ipvs_lines")} IPVS lines); every edit programmed exactly`,
+  return rs;
+}
+
+/**
+ * (g) the healthz probe during the cold starts (process start to first sync done) and during
+ * the resync (its sync alone); returns the p99 over both windows.
+ */
+function reportHealthz(f: GuestFigures): number {
+  const cold = f.cold.map((e) => [e.t0, e.t0 + elapsed(e)] as const);
+  const sync = f.resync[0]!.syncs[0]!;
+  const end = Date.parse(sync.ts);
+  const resync = [end - sync.ms, end] as const;
+  const inCold = f.probes.filter((p) => cold.some(([a, b]) => p.at >= a && p.at <= b));
+  const coldW = probeWindow(inCold, -Infinity, Infinity);
+  const resyncW = probeWindow(f.probes, resync[0], resync[1]);
+  console.log(`(g) /healthz every 50 ms: during the cold starts ${probeText(coldW)}`);
+  console.log(`    during the resync ${probeText(resyncW)}`);
+  const both = probeWindow(
+    [
+      ...inCold,
+      ...f.probes.filter((p) => p.at >= resync[0] && p.at <= resync[1]),
+    ],
+    -Infinity,
+    Infinity,
   );
-  console.log(
-    `scale cold_ratio=${coldRatio.toFixed(3)} one_change_ms=${median(lat)} ` +
-      `restart_writes=${rs.writes} rss_mb=${rss.toFixed(0)}`,
-  );
+  return both.p99;
 }

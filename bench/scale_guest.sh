@@ -37,15 +37,34 @@ deno_in() { # deno_in NS SCRIPT ARGS...: a Deno program in NS with exactly kipvs
   ip netns exec "$ns" "$DENO" run --node-modules-dir=manual --cached-only $perms "$@"
 }
 
-# kipvs_in NS LOG: `kipvs run` on the manifests in NS, in the background; its pid in KPID.
+# kipvs_in NS LOG [PERIOD]: `kipvs run` on the manifests in NS, in the background, with
+# --ipvs-sync-period PERIOD (default 10m: no resync while measuring); its pid in KPID.
 kipvs_in() {
   local ns=$1 log=$2
   # exec all the way down: KPID is Deno's own pid (signals and /proc/PID/status reach it).
   # shellcheck disable=SC2086
   (exec ip netns exec "$ns" "$DENO" run --node-modules-dir=manual --cached-only $perms \
-    "$KIPVS_ROOT/main.ts" run --manifests "$M" --iptables-backend legacy --log-format json \
-    --hostname-override node-0 --ipvs-sync-period 10m) >"$log" 2>&1 &
+    ${PROF:+--cpu-prof --cpu-prof-dir="$PROF"} "$KIPVS_ROOT/main.ts" run --manifests "$M" --iptables-backend legacy --log-format json \
+    --hostname-override node-0 --ipvs-sync-period "${3:-10m}") >"$log" 2>&1 &
   KPID=$!
+}
+
+# probe_start NS: a client polling kipvs's /healthz in NS every 50 ms (one process for the
+# whole window, see healthz_poll.py), once it has made its first request; its pid in
+# PPID_PROBE, its lines in $L/probe-NS.
+probe_start() {
+  rm -f "$L/probe-$1"
+  ip netns exec "$1" /usr/bin/python3 "$KIPVS_ROOT/bench/healthz_poll.py" \
+    http://127.0.0.1:10256/healthz "$L/probe-$1" 50 &
+  PPID_PROBE=$!
+  until [ -s "$L/probe-$1" ]; do nap 0.05; done
+}
+
+# probe_stop NS: stops the probe and prints its lines as "@probe NS <start> <ms> <status>".
+probe_stop() {
+  kill -TERM "$PPID_PROBE"
+  wait "$PPID_PROBE" || true
+  while IFS= read -r line; do echo "@probe $1 $line"; done <"$L/probe-$1"
 }
 
 # count_synced LOG: the number of "synced" lines of LOG, into SYNCED (bash builtins only).
@@ -111,9 +130,11 @@ baseline() { # baseline NS: the direct load, each tool timed whole
 cold() { # cold NS: kipvs from process start to its first sync done; leaves it running
   local t0
   mkns "$1"
+  probe_start "$1"
   t0=$(ms)
   kipvs_in "$1" "$L/$1.log"
   wait_synced "$L/$1.log" 1 900
+  probe_stop "$1"
   echo "@cold $t0 $(synced_lines "$L/$1.log" 1)"
   echo "@coldread $t0 $(grep -m1 '"msg":"read manifests"' "$L/$1.log")"
 }
@@ -144,7 +165,9 @@ echo "deno_start_ms=$(($(ms) - t))"
 
 for r in $(seq "$RUNS"); do
   # Alternate which side goes first; each in a namespace of its own.
-  if [ $((r % 2)) -eq 1 ]; then
+  if [ "$BASELINE" = 0 ]; then
+    cold "k$r"
+  elif [ $((r % 2)) -eq 1 ]; then
     baseline "b$r"
     nap 1
     cold "k$r"
@@ -164,11 +187,13 @@ for r in $(seq "$RUNS"); do
 
   # Both namespaces hold the same content, and it is the plan's.
   snapshot k1
-  snapshot b1
-  for f in ipvs ipset iptables addr; do
-    echo "same_$f=$(same "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f")"
-    diff "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f" | head -5 | sed "s/^/diff_$f: /"
-  done
+  if [ "$BASELINE" != 0 ]; then
+    snapshot b1
+    for f in ipvs ipset iptables addr; do
+      echo "same_$f=$(same "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f")"
+      diff "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f" | head -5 | sed "s/^/diff_$f: /"
+    done
+  fi
   sort "$DATA/expected-initial.rules" >"$KIPVS_OUT/expected-initial"
   echo "same_plan=$(same "$KIPVS_OUT/k1.ipvs" "$KIPVS_OUT/expected-initial")"
   echo "ipvs_lines=$(wc -l <"$KIPVS_OUT/k1.ipvs") ipset_lines=$(wc -l <"$KIPVS_OUT/k1.ipset")"
@@ -229,14 +254,19 @@ for r in $(seq "$RUNS"); do
   stop_kipvs
   sed 's/^/@log /' "$L/k1.log"
 
-  # (d) a restart with nothing changed: the first sync adopts what is there.
+  # (d) a restart with nothing changed: the first sync adopts what is there; then (f) the
+  # periodic full resync RESYNC_S after the first began, with nothing changed either.
   nap 1
+  probe_start k1
   t0=$(ms)
-  kipvs_in k1 "$L/k1-restart.log"
+  kipvs_in k1 "$L/k1-restart.log" "${RESYNC_S}s"
   wait_synced "$L/k1-restart.log" 1 900
   echo "@restart $t0 $(synced_lines "$L/k1-restart.log" 1)"
   echo "@restartread $t0 $(grep -m1 '"msg":"read manifests"' "$L/k1-restart.log")"
   echo "rss_restart_kb=$(hwm_kb "$KPID")"
+  wait_synced "$L/k1-restart.log" 2 $((RESYNC_S + 900))
+  probe_stop k1
+  echo "@resync $t0 $(synced_lines "$L/k1-restart.log" 2)"
   stop_kipvs
   sed 's/^/@log /' "$L/k1-restart.log"
 done
