@@ -9,15 +9,15 @@
  * @module
  */
 
-import { planIpsetRestore } from "../dataplane/ipset/restore.ts";
-import { planIptablesRestore } from "../dataplane/iptables/diff.ts";
-import { renderIptables } from "../dataplane/iptables/render.ts";
+import { planIpsetRestore } from "../reconcile/ipset_restore.ts";
+import { planIptablesRestore } from "../reconcile/iptables_diff.ts";
+import { renderIptables } from "../plan/rules.ts";
 import { destinationText, opText } from "../dataplane/ipvs/describe.ts";
 import type { IpvsOp, ServiceEntry } from "../dataplane/ipvs/types.ts";
-import { type CIDR, cidrContains, parseCIDR, parseIP } from "../k8s/ip.ts";
-import type { ProxyConfig } from "../proxy/config.ts";
-import type { DesiredState } from "../proxy/desired.ts";
-import { diffVirtualServer, kernelServiceKey, parseServiceKey } from "../proxy/ipvsdiff.ts";
+import { type CIDR, cidrContains, parseCIDR, parseIP } from "../net/ip.ts";
+import type { ProxyConfig } from "../config/config.ts";
+import type { DesiredState } from "../plan/desired.ts";
+import { diffVirtualServer, kernelServiceKey, parseServiceKey } from "../reconcile/ipvs.ts";
 import { portRefText } from "./owners.ts";
 import type { NodeSnapshot } from "./snapshot.ts";
 

@@ -8,7 +8,7 @@
 
 import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
 import type { Service } from "../k8s/types.ts";
-import type { DesiredState, VirtualServerSpec } from "../proxy/desired.ts";
+import type { DesiredState, VirtualServerSpec } from "../plan/desired.ts";
 import type { ExplainService } from "./explain.ts";
 import { kindFromSets, portRefText } from "./owners.ts";
 import { type ExplainTarget, targetText } from "./target.ts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { planIptablesRestore } from "../../../src/dataplane/iptables/diff.ts";
+import { planIptablesRestore } from "../../../src/reconcile/iptables_diff.ts";
 import { FakeIptables } from "../../../src/dataplane/iptables/fake.ts";
-import { renderIptables } from "../../../src/dataplane/iptables/render.ts";
+import { renderIptables } from "../../../src/plan/rules.ts";
 import { parseIptablesSave } from "../../../src/dataplane/iptables/save.ts";
-import { syncIptables } from "../../../src/dataplane/iptables/sync.ts";
+import { syncIptables } from "../../../src/reconcile/iptables.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "./_scenario.ts";
 

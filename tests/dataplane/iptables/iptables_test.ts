@@ -10,7 +10,7 @@ import {
   versionHasRandomFully,
 } from "../../../src/dataplane/iptables/iptables.ts";
 import { IptablesModel } from "../../../src/dataplane/iptables/model.ts";
-import { syncSetsAndRules } from "../../../src/dataplane/iptables/sync.ts";
+import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "./_scenario.ts";
 

@@ -19,9 +19,9 @@ import { familySpecs, HASH_SIZE, MAX_ELEM } from "../../../src/dataplane/ipset/s
 import { cleanupIptables } from "../../../src/dataplane/iptables/cleanup.ts";
 import { KernelIptables } from "../../../src/dataplane/iptables/iptables.ts";
 import { IptablesModel } from "../../../src/dataplane/iptables/model.ts";
-import { renderIptables } from "../../../src/dataplane/iptables/render.ts";
+import { renderIptables } from "../../../src/plan/rules.ts";
 import { parseIptablesSave } from "../../../src/dataplane/iptables/save.ts";
-import { syncSetsAndRules } from "../../../src/dataplane/iptables/sync.ts";
+import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "../../dataplane/iptables/_scenario.ts";
 
