@@ -6,12 +6,10 @@
  */
 
 import { SCHEDULERS } from "../dataplane/ipvs/constants.ts";
+import type { Family } from "../net/family.ts";
 
 /** Schedulers a proxy may use: every one the kernel knows, except "none" (no balancing). */
 export const PROXY_SCHEDULERS: readonly string[] = SCHEDULERS.filter((s) => s !== "none");
-
-/** IP family. */
-export type Family = 4 | 6;
 
 /** Validated configuration of `kipvs run` (and of the commands that plan, like `dump --diff`). */
 export interface ProxyConfig {

@@ -13,7 +13,7 @@ import type { DestinationStatus, ServiceEntry } from "../dataplane/ipvs/types.ts
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import type { SysctlVerdict } from "../dataplane/sysctl/reconcile.ts";
 import { canonicalIP } from "../net/ip.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 import type { DesiredState, ServicePortRef } from "../plan/desired.ts";
 import { compareAddresses } from "../plan/nodeports.ts";
 import {

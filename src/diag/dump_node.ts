@@ -8,7 +8,7 @@
 
 import { OWNED_CHAINS } from "../dataplane/iptables/chains.ts";
 import { allKubeSetNames } from "../dataplane/ipset/spec.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 import type { DesiredState } from "../plan/desired.ts";
 import { compareAddresses } from "../plan/nodeports.ts";
 import type { NodeSnapshot } from "./snapshot.ts";

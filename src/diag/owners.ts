@@ -14,7 +14,7 @@ import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
 import type { ServiceEntry } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import { serviceKeyText } from "../dataplane/ipvs/describe.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 import {
   type DesiredState,
   type ServicePortRef,

@@ -16,7 +16,7 @@ import type { IptablesSnapshot } from "../dataplane/iptables/save.ts";
 import type { Ipvs, ServiceEntry } from "../dataplane/ipvs/types.ts";
 import type { DummyLink, LinkState } from "../dataplane/link/types.ts";
 import type { SysctlVerdict } from "../dataplane/sysctl/reconcile.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 import { canonicalIP } from "../net/ip.ts";
 
 /** The kernel facilities a snapshot reads. */

@@ -7,7 +7,7 @@
 
 import { KipvsError } from "../errors.ts";
 import { parseIP } from "../net/ip.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 
 /** A destination to trace. */
 export interface ExplainTarget {

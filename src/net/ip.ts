@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 
 /** An address: 4 bytes for IPv4, 16 for IPv6. */
 export interface IP {

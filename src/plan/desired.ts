@@ -10,7 +10,7 @@
  */
 
 import type { Protocol } from "../k8s/types.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 
 /** A real server (an endpoint) behind a virtual server. */
 export interface RealServerSpec {

@@ -13,7 +13,7 @@
 
 import type { EndpointSlice, Protocol } from "../k8s/types.ts";
 import { canonicalIP, ipFamily } from "../net/ip.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 
 /** One endpoint of one service port. */
 export interface EndpointInfo {

@@ -9,7 +9,7 @@
 
 import { SET, setName } from "../dataplane/ipset/sets.ts";
 import type { Protocol } from "../k8s/types.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 import type { DesiredState } from "./desired.ts";
 
 /** One load balancer address and port, as KUBE-IPVS-OUT-FILTER matches it. */

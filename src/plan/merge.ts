@@ -8,7 +8,7 @@
  */
 
 import { KUBE_SETS, setName } from "../dataplane/ipset/sets.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 import {
   type DesiredState,
   type HealthCheckSpec,

@@ -19,7 +19,7 @@ import {
   parseCIDR,
   parseIP,
 } from "../net/ip.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 
 /** The dummy interface that holds service addresses. */
 export const DUMMY_DEVICE = "kube-ipvs0";

@@ -17,7 +17,8 @@ import {
 } from "../k8s/types.ts";
 import type { ClusterState } from "../source/source.ts";
 import { cidrContains, formatCIDR, formatIP, ipFamily, parseIP } from "../net/ip.ts";
-import type { Family, NodeInfo, ProxyConfig } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
+import type { NodeInfo, ProxyConfig } from "../config/config.ts";
 import {
   type DesiredState,
   type HealthCheckSpec,

@@ -14,7 +14,8 @@
  */
 
 import { KipvsError } from "../errors.ts";
-import type { Family, ProxyConfig } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
+import type { ProxyConfig } from "../config/config.ts";
 import { parseCIDR } from "../net/ip.ts";
 import { parseEntry } from "../dataplane/ipset/entry.ts";
 import { KUBE_SETS, SET, type SetBase, setName } from "../dataplane/ipset/sets.ts";

@@ -14,7 +14,7 @@ import {
   type ServicePort,
 } from "../k8s/types.ts";
 import { canonicalIP, type CIDR, ipFamily, parseCIDR } from "../net/ip.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 
 /** Why a service is not proxied at all, or undefined when it is. */
 export type SkipReason =

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import { type IpsetPlan, planIpsetRestore } from "./ipset_restore.ts";
 import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";

@@ -9,7 +9,7 @@
  */
 
 import { KipvsError } from "../errors.ts";
-import type { Family } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
 import { canonicalEntry } from "../dataplane/ipset/entry.ts";
 import type { IpsetSnapshot, KernelSet } from "../dataplane/ipset/save.ts";
 import {

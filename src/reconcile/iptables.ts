@@ -11,7 +11,8 @@
  * @module
  */
 
-import type { Family, ProxyConfig } from "../config/config.ts";
+import type { Family } from "../net/family.ts";
+import type { ProxyConfig } from "../config/config.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import { planIpsetRestore } from "./ipset_restore.ts";
 import { setSpec } from "../dataplane/ipset/spec.ts";

@@ -14,7 +14,8 @@ import type {
 } from "../../src/k8s/types.ts";
 import { SERVICE_NAME_LABEL } from "../../src/k8s/types.ts";
 import type { ClusterState } from "../../src/source/source.ts";
-import { DEFAULT_CONFIG, type Family, type NodeInfo } from "../../src/config/config.ts";
+import type { Family } from "../../src/net/family.ts";
+import { DEFAULT_CONFIG, type NodeInfo } from "../../src/config/config.ts";
 import type { DesiredState } from "../../src/plan/desired.ts";
 import { plan, type PlanContext } from "../../src/plan/plan.ts";
 

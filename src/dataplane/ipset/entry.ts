@@ -9,7 +9,7 @@
  */
 
 import { KipvsError } from "../../errors.ts";
-import type { Family } from "../../config/config.ts";
+import type { Family } from "../../net/family.ts";
 import { parseCIDR, parseIP } from "../../net/ip.ts";
 import type { SetType } from "./sets.ts";
 

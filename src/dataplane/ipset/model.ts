@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Family } from "../../config/config.ts";
+import type { Family } from "../../net/family.ts";
 import { parseEntry } from "./entry.ts";
 import { isSetType, type SetType } from "./sets.ts";
 

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Family } from "../../config/config.ts";
+import type { Family } from "../../net/family.ts";
 
 /** ipset types kipvs creates. */
 export type SetType =

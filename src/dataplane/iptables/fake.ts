@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Family } from "../../config/config.ts";
+import type { Family } from "../../net/family.ts";
 import type { ExecCall, FakeAnswer } from "../exec.ts";
 import { type Iptables, iptablesRestoreError } from "./iptables.ts";
 import { IptablesModel } from "./model.ts";
