@@ -17,7 +17,8 @@ import { dump } from "js-yaml";
 import { formatRules, type RulesEntry } from "../src/dataplane/ipvs/rules.ts";
 import { planIpsetRestore } from "../src/reconcile/ipset_restore.ts";
 import { planIptablesRestore } from "../src/reconcile/iptables_diff.ts";
-import { renderIptables } from "../src/plan/rules.ts";
+import { planRules } from "../src/plan/rules.ts";
+import { renderIptables } from "../src/dataplane/iptables/render.ts";
 import type { EndpointSlice, Service } from "../src/k8s/types.ts";
 import { Logger } from "../src/log.ts";
 import { DEFAULT_CONFIG, type ProxyConfig } from "../src/config/config.ts";
@@ -217,7 +218,9 @@ export function baselineInputs(desired: DesiredState): BaselineInputs {
   });
   const rules = (family: 4 | 6) =>
     planIptablesRestore({
-      desired: renderIptables({ family, config, ipsets: desired.ipsets, randomFully: true }),
+      desired: renderIptables(
+        planRules({ family, config, ipsets: desired.ipsets, randomFully: true }),
+      ),
       current: new Map(),
     }).payload;
   const addresses = [...desired.addresses].map((a) =>

@@ -11,7 +11,8 @@
 
 import { planIpsetRestore } from "../reconcile/ipset_restore.ts";
 import { planIptablesRestore } from "../reconcile/iptables_diff.ts";
-import { renderIptables } from "../plan/rules.ts";
+import { planRules } from "../plan/rules.ts";
+import { renderIptables } from "../dataplane/iptables/render.ts";
 import { destinationText, opText } from "../dataplane/ipvs/describe.ts";
 import type { IpvsOp, ServiceEntry } from "../dataplane/ipvs/types.ts";
 import { type CIDR, cidrContains, parseCIDR, parseIP } from "../net/ip.ts";
@@ -148,12 +149,12 @@ export function diffNode(options: DiffOptions): NodeDiff {
   }
 
   for (const family of desired.families) {
-    const rules = renderIptables({
+    const rules = renderIptables(planRules({
       family,
       config,
       ipsets: desired.ipsets,
       randomFully: options.randomFully,
-    });
+    }));
     const current = snap.iptables.get(family) ?? new Map();
     const plan = planIptablesRestore({ desired: rules, current });
     if (plan.payload === "") continue;

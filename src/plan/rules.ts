@@ -1,14 +1,7 @@
 /**
- * kube-proxy's IPVS-mode rules for one family (its `writeIptablesRules`), rendered in the
- * normalised form `iptables-save` prints, so that a rendered chain and a saved chain compare
- * line by line. Which sets are non-empty decides which rules exist, as in kube-proxy.
- *
- * Normalisation measured with iptables 1.8.9 (legacy): address matches come first
- * (`! -s 10.244.0.0/16 -m comment ...`), host addresses get their prefix (`-s 203.0.113.10/32`),
- * `MARK --or-mark M` prints as `--set-xmark M/M` and `--xor-mark M` as `--set-xmark M/0x0`,
- * `REJECT` gets `--reject-with icmp-port-unreachable` (`icmp6-port-unreachable`), `-m ipvs`
- * prints `--vproto <number> --vaddr <ip> --vport <port>`, and comments with anything but
- * letters, digits, "_" and "-" are double-quoted with `"`, `'` and `\` escaped by a backslash.
+ * kube-proxy's IPVS-mode rules for one family (its `writeIptablesRules`), as typed data
+ * (dataplane/rules.ts) that any rules backend renders: iptables/render.ts to the text
+ * `iptables-save` prints. Which sets are non-empty decides which rules exist, as in kube-proxy.
  *
  * @module
  */
@@ -19,54 +12,35 @@ import type { ProxyConfig } from "../config/config.ts";
 import { parseCIDR } from "../net/ip.ts";
 import { parseEntry } from "../dataplane/ipset/entry.ts";
 import { KUBE_SETS, SET, type SetBase, setName } from "../dataplane/ipset/sets.ts";
-import {
-  CHAIN,
-  JUMP_RULES,
-  type JumpRule,
-  OWNED_CHAINS,
-  SET_RULES,
-  type Table,
-} from "../dataplane/iptables/chains.ts";
+import { CHAIN, JUMP_RULES, OWNED_CHAINS, SET_RULES } from "../dataplane/iptables/chains.ts";
+import type {
+  Match,
+  RuleProtocol,
+  RuleSet,
+  SetDirections,
+  Table,
+  TableRuleSet,
+  Verdict,
+} from "../dataplane/rules.ts";
 
-/** The owned chains of one table and their rules (whole `-A CHAIN ...` lines, in order). */
-export interface TableRules {
-  /** Owned chains in kube-proxy's order. */
-  chains: readonly string[];
-  /** Rules per owned chain; a chain without rules maps to []. */
-  rules: Map<string, string[]>;
-}
-
-/** Everything kipvs wants in one family's iptables. */
-export interface IptablesRules {
-  family: Family;
-  tables: Record<Table, TableRules>;
-  /** Jump rules from the built-in chains, as `-A FROM ...` lines, in kube-proxy's order. */
-  jumps: { rule: JumpRule; line: string }[];
-}
-
-/** Options of {@link renderIptables}. */
-export interface RenderOptions {
+/** Options of {@link planRules}. */
+export interface RulesOptions {
   family: Family;
   config: Pick<ProxyConfig, "masqueradeAll" | "masqueradeBit" | "clusterCIDRs">;
   /** Kernel set name → entries (DesiredState.ipsets; sets of the other family are ignored). */
   ipsets: ReadonlyMap<string, ReadonlySet<string>>;
-  /** Append `--random-fully` to the MASQUERADE rule (iptables >= 1.6.2); default true. */
+  /** MASQUERADE with fully random source ports (iptables >= 1.6.2); default true. */
   randomFully?: boolean;
 }
 
-/** A string as iptables-save prints it: bare when harmless, else double-quoted and escaped. */
-export function saveQuote(s: string): string {
-  return /^[A-Za-z0-9_-]+$/.test(s) ? s : `"${s.replace(/["'\\]/g, "\\$&")}"`;
-}
-
-/** The masquerade mark for `--masquerade-bit` ("0x4000" for 14). */
-export function masqueradeMark(bit: number): string {
+/** The masquerade mark for `--masquerade-bit` (0x4000 for 14). */
+export function masqueradeMark(bit: number): number {
   if (!Number.isInteger(bit) || bit < 0 || bit > 31) {
     throw new KipvsError("invalid-config", `invalid masqueradeBit ${bit}: must be 0..31`, {
       details: { field: "masqueradeBit", value: bit },
     });
   }
-  return "0x" + (2 ** bit).toString(16);
+  return 2 ** bit;
 }
 
 /** The `! -s CIDR` local-traffic detector of a family: its first cluster CIDR, or none. */
@@ -83,126 +57,164 @@ export function localCidr(clusterCIDRs: readonly string[], family: Family): stri
   return undefined;
 }
 
-const PROTO_NUMBER: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
-
 const COMMENT = new Map(KUBE_SETS.map((k) => [k.base, k.comment]));
 
-/** Renders one family's rules. */
-export function renderIptables(options: RenderOptions): IptablesRules {
-  const { family, config } = options;
-  const name = (base: SetBase) => setName(base, family);
-  const entries = (base: SetBase) => options.ipsets.get(name(base)) ?? new Set<string>();
-  const nonEmpty = (base: SetBase) => entries(base).size > 0;
-  const comment = (base: SetBase) => `-m comment --comment ${saveQuote(COMMENT.get(base)!)}`;
-  const mark = masqueradeMark(config.masqueradeBit);
-  const local = localCidr(config.clusterCIDRs, family);
+/** Builds one family's rules: the helpers every part of {@link planRules} writes through. */
+class RulesBuilder {
+  readonly tables: Record<Table, TableRuleSet>;
+  readonly mark: number;
+  readonly local: string | undefined;
 
-  const tables: Record<Table, TableRules> = {
-    nat: { chains: OWNED_CHAINS.nat, rules: new Map(OWNED_CHAINS.nat.map((c) => [c, []])) },
-    filter: {
-      chains: OWNED_CHAINS.filter,
-      rules: new Map(OWNED_CHAINS.filter.map((c) => [c, []])),
-    },
-  };
-  const add = (table: Table, chain: string, rest: string) =>
-    tables[table].rules.get(chain)!.push(`-A ${chain} ${rest}`);
-  const nat = (chain: string, rest: string) => add("nat", chain, rest);
-  const filter = (chain: string, rest: string) => add("filter", chain, rest);
-
-  nat(CHAIN.SERVICES, `-s ${family === 4 ? "127.0.0.0/8" : "::1/128"} -j RETURN`);
-
-  for (const r of SET_RULES) {
-    if (!nonEmpty(r.set)) continue;
-    const proto = r.protocol ? `-p ${r.protocol} ` : "";
-    add(
-      r.table,
-      r.from,
-      `${proto}${comment(r.set)} -m set --match-set ${name(r.set)} ${r.match} -j ${r.to}`,
-    );
+  constructor(readonly o: RulesOptions) {
+    const table = (t: Table): TableRuleSet => ({
+      chains: OWNED_CHAINS[t],
+      rules: new Map(OWNED_CHAINS[t].map((c) => [c, []])),
+    });
+    this.tables = { nat: table("nat"), filter: table("filter") };
+    this.mark = masqueradeMark(o.config.masqueradeBit);
+    this.local = localCidr(o.config.clusterCIDRs, o.family);
   }
 
-  if (nonEmpty(SET.CLUSTER_IP)) {
-    const match = `${comment(SET.CLUSTER_IP)} -m set --match-set ${name(SET.CLUSTER_IP)}`;
-    if (config.masqueradeAll) nat(CHAIN.SERVICES, `${match} dst,dst -j ${CHAIN.MARK_MASQ}`);
-    else if (local) nat(CHAIN.SERVICES, `! -s ${local} ${match} dst,dst -j ${CHAIN.MARK_MASQ}`);
-    // Without a detector: masquerade node-originated traffic that left with a VIP as source.
-    else nat(CHAIN.SERVICES, `${match} src,dst -j ${CHAIN.MARK_MASQ}`);
+  name(base: SetBase): string {
+    return setName(base, this.o.family);
   }
-
-  const externalAccept = (base: SetBase) => {
-    const match = `${comment(base)} -m set --match-set ${name(base)} dst,dst`;
-    // From off the machine (not a bridge port, not a local source), or to a local address.
-    nat(
-      CHAIN.SERVICES,
-      `${match} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT`,
-    );
-    nat(CHAIN.SERVICES, `${match} -m addrtype --dst-type LOCAL -j ACCEPT`);
-  };
-  if (nonEmpty(SET.EXTERNAL_IP)) {
-    const ext = name(SET.EXTERNAL_IP);
-    const masq = `-m set --match-set ${ext} dst,dst -j ${CHAIN.MARK_MASQ}`;
-    nat(CHAIN.SERVICES, `${comment(SET.EXTERNAL_IP)} ${masq}`);
-    externalAccept(SET.EXTERNAL_IP);
+  entries(base: SetBase): ReadonlySet<string> {
+    return this.o.ipsets.get(this.name(base)) ?? new Set<string>();
   }
-  if (nonEmpty(SET.EXTERNAL_IP_LOCAL)) externalAccept(SET.EXTERNAL_IP_LOCAL);
+  nonEmpty(base: SetBase): boolean {
+    return this.entries(base).size > 0;
+  }
+  comment(base: SetBase): Match {
+    return { kind: "comment", text: COMMENT.get(base)! };
+  }
+  set(base: SetBase, directions: SetDirections): Match {
+    return { kind: "set", set: this.name(base), directions };
+  }
+  add(table: Table, chain: string, matches: Match[], verdict: Verdict): void {
+    this.tables[table].rules.get(chain)!.push({ chain, matches, verdict });
+  }
+  nat(chain: string, matches: Match[], verdict: Verdict): void {
+    this.add("nat", chain, matches, verdict);
+  }
+  filter(chain: string, matches: Match[], verdict: Verdict): void {
+    this.add("filter", chain, matches, verdict);
+  }
+}
 
-  nat(CHAIN.SERVICES, `-m addrtype --dst-type LOCAL -j ${CHAIN.NODE_PORT}`);
-  nat(CHAIN.LOAD_BALANCER, `-j ${CHAIN.MARK_MASQ}`);
-  filter(CHAIN.SOURCE_RANGES_FIREWALL, "-j DROP");
+const ACCEPT: Verdict = { kind: "accept" };
+const RETURN: Verdict = { kind: "return" };
+/** A jump to `chain`; RETURN and MASQUERADE (kube-proxy's set rules name them as targets). */
+function jump(chain: string): Verdict {
+  if (chain === "RETURN") return RETURN;
+  if (chain === "MASQUERADE") return { kind: "masquerade", randomFully: false };
+  return { kind: "jump", chain };
+}
 
-  const host = family === 4 ? "/32" : "/128";
+/** One family's rules, as data. */
+export function planRules(options: RulesOptions): RuleSet {
+  const b = new RulesBuilder(options);
+  const loopback = options.family === 4 ? "127.0.0.0/8" : "::1/128";
+  b.nat(CHAIN.SERVICES, [{ kind: "source", cidr: loopback }], RETURN);
+  setRules(b);
+  clusterIpMasquerade(b);
+  externalIpRules(b);
+  b.nat(CHAIN.SERVICES, [{ kind: "local", address: "destination" }], jump(CHAIN.NODE_PORT));
+  b.nat(CHAIN.LOAD_BALANCER, [], jump(CHAIN.MARK_MASQ));
+  b.filter(CHAIN.SOURCE_RANGES_FIREWALL, [], { kind: "drop" });
   for (const { ip, proto, port } of noNodeAccess(options)) {
-    const vs = `--vproto ${PROTO_NUMBER[proto]} --vaddr ${ip} --vport ${port}`;
-    filter(CHAIN.IPVS_OUT_FILTER, `-s ${ip}${host} -m ipvs ${vs} -j DROP`);
+    b.filter(CHAIN.IPVS_OUT_FILTER, [
+      { kind: "source", cidr: ip },
+      { kind: "ipvs", protocol: proto, address: ip, port },
+    ], { kind: "drop" });
   }
-
   // Accept what IPVS serves, in case other rules would drop it (last in KUBE-SERVICES).
   for (const base of [SET.CLUSTER_IP, SET.LOAD_BALANCER] as const) {
-    if (nonEmpty(base)) nat(CHAIN.SERVICES, `-m set --match-set ${name(base)} dst,dst -j ACCEPT`);
+    if (b.nonEmpty(base)) b.nat(CHAIN.SERVICES, [b.set(base, "dst,dst")], ACCEPT);
   }
+  filterRules(b);
+  postroutingRules(b);
+  return { family: options.family, tables: b.tables, jumps: JUMP_RULES };
+}
 
-  const markMatch = `-m mark --mark ${mark}/${mark}`;
-  filter(
-    CHAIN.FORWARD,
-    `-m comment --comment "kubernetes forwarding rules" ${markMatch} -j ACCEPT`,
-  );
-  filter(
-    CHAIN.FORWARD,
-    `-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-  );
-  const hc = name(SET.HEALTH_CHECK_NODE_PORT);
-  filter(
-    CHAIN.NODE_PORT,
-    `${comment(SET.HEALTH_CHECK_NODE_PORT)} -m set --match-set ${hc} dst -j ACCEPT`,
-  );
+/** kube-proxy's `ipsetWithIptablesChain`: one rule per non-empty set. */
+function setRules(b: RulesBuilder): void {
+  for (const r of SET_RULES) {
+    if (!b.nonEmpty(r.set)) continue;
+    const proto: Match[] = r.protocol ? [{ kind: "protocol", protocol: r.protocol }] : [];
+    b.add(r.table, r.from, [...proto, b.comment(r.set), b.set(r.set, r.match)], jump(r.to));
+  }
+}
 
+/** Traffic to cluster IPs marked for masquerade, by the local-traffic detector. */
+function clusterIpMasquerade(b: RulesBuilder): void {
+  if (!b.nonEmpty(SET.CLUSTER_IP)) return;
+  const comment = b.comment(SET.CLUSTER_IP);
+  const masq = jump(CHAIN.MARK_MASQ);
+  if (b.o.config.masqueradeAll) {
+    b.nat(CHAIN.SERVICES, [comment, b.set(SET.CLUSTER_IP, "dst,dst")], masq);
+  } else if (b.local) {
+    const notLocal: Match = { kind: "source", cidr: b.local, negate: true };
+    b.nat(CHAIN.SERVICES, [notLocal, comment, b.set(SET.CLUSTER_IP, "dst,dst")], masq);
+  } else {
+    // Without a detector: masquerade node-originated traffic that left with a VIP as source.
+    b.nat(CHAIN.SERVICES, [comment, b.set(SET.CLUSTER_IP, "src,dst")], masq);
+  }
+}
+
+/** External IPs: masqueraded (unless Local), accepted from off the node or to a local address. */
+function externalIpRules(b: RulesBuilder): void {
+  const accept = (base: SetBase) => {
+    const match = [b.comment(base), b.set(base, "dst,dst")];
+    // From off the machine (not a bridge port, not a local source), or to a local address.
+    b.nat(CHAIN.SERVICES, [
+      ...match,
+      { kind: "bridged", negate: true },
+      { kind: "local", address: "source", negate: true },
+    ], ACCEPT);
+    b.nat(CHAIN.SERVICES, [...match, { kind: "local", address: "destination" }], ACCEPT);
+  };
+  if (b.nonEmpty(SET.EXTERNAL_IP)) {
+    const match = [b.comment(SET.EXTERNAL_IP), b.set(SET.EXTERNAL_IP, "dst,dst")];
+    b.nat(CHAIN.SERVICES, match, jump(CHAIN.MARK_MASQ));
+    accept(SET.EXTERNAL_IP);
+  }
+  if (b.nonEmpty(SET.EXTERNAL_IP_LOCAL)) accept(SET.EXTERNAL_IP_LOCAL);
+}
+
+/** The filter table: forwarding, health check node ports, kube-ipvs0's access filter. */
+function filterRules(b: RulesBuilder): void {
+  b.filter(CHAIN.FORWARD, [
+    { kind: "comment", text: "kubernetes forwarding rules" },
+    { kind: "mark", value: b.mark, mask: b.mark },
+  ], ACCEPT);
+  b.filter(CHAIN.FORWARD, [
+    { kind: "comment", text: "kubernetes forwarding conntrack rule" },
+    { kind: "ctstate", states: ["RELATED", "ESTABLISHED"] },
+  ], ACCEPT);
+  const hc = SET.HEALTH_CHECK_NODE_PORT;
+  b.filter(CHAIN.NODE_PORT, [b.comment(hc), b.set(hc, "dst")], ACCEPT);
   // Only service ports may be reached on kube-ipvs0's addresses (kubernetes#72236).
   for (const base of [SET.LOAD_BALANCER, SET.CLUSTER_IP, SET.EXTERNAL_IP, SET.EXTERNAL_IP_LOCAL]) {
-    filter(CHAIN.IPVS_FILTER, `-m set --match-set ${name(base)} dst,dst -j RETURN`);
+    b.filter(CHAIN.IPVS_FILTER, [b.set(base, "dst,dst")], RETURN);
   }
-  filter(CHAIN.IPVS_FILTER, `-m set --match-set ${hc} dst -j RETURN`);
-  const reject = family === 4 ? "icmp-port-unreachable" : "icmp6-port-unreachable";
-  filter(
-    CHAIN.IPVS_FILTER,
-    `-m conntrack --ctstate NEW -m set --match-set ${
-      name(SET.IPVS_IPS)
-    } dst -j REJECT --reject-with ${reject}`,
-  );
+  b.filter(CHAIN.IPVS_FILTER, [b.set(hc, "dst")], RETURN);
+  b.filter(CHAIN.IPVS_FILTER, [
+    { kind: "ctstate", states: ["NEW"] },
+    b.set(SET.IPVS_IPS, "dst"),
+  ], { kind: "reject" });
+}
 
-  nat(CHAIN.POSTROUTING, `-m mark ! --mark ${mark}/${mark} -j RETURN`);
-  nat(CHAIN.POSTROUTING, `-j MARK --set-xmark ${mark}/0x0`);
-  const random = options.randomFully ?? true ? " --random-fully" : "";
-  nat(
+/** KUBE-POSTROUTING masquerades marked traffic; KUBE-MARK-MASQ marks it. */
+function postroutingRules(b: RulesBuilder): void {
+  const mark = b.mark;
+  b.nat(CHAIN.POSTROUTING, [{ kind: "mark", value: mark, mask: mark, negate: true }], RETURN);
+  b.nat(CHAIN.POSTROUTING, [], { kind: "set-mark", value: mark, mask: 0 });
+  b.nat(
     CHAIN.POSTROUTING,
-    `-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${random}`,
+    [{ kind: "comment", text: "kubernetes service traffic requiring SNAT" }],
+    { kind: "masquerade", randomFully: b.o.randomFully ?? true },
   );
-  nat(CHAIN.MARK_MASQ, `-j MARK --set-xmark ${mark}/${mark}`);
-
-  const jumps = JUMP_RULES.map((rule) => ({
-    rule,
-    line: `-A ${rule.from} -m comment --comment ${saveQuote(rule.comment)} -j ${rule.to}`,
-  }));
-  return { family, tables, jumps };
+  b.nat(CHAIN.MARK_MASQ, [], { kind: "set-mark", value: mark, mask: mark });
 }
 
 /**
@@ -210,36 +222,22 @@ export function renderIptables(options: RenderOptions): IptablesRules {
  * KUBE-LOAD-BALANCER-FW without the `ip,proto:port,ip` entry kube-proxy adds to
  * KUBE-LOAD-BALANCER-SOURCE-IP when a source range holds the node's IP. Sorted.
  */
-function noNodeAccess(options: RenderOptions): { ip: string; proto: string; port: number }[] {
+function noNodeAccess(
+  options: RulesOptions,
+): { ip: string; proto: RuleProtocol; port: number }[] {
   const get = (base: SetBase) => options.ipsets.get(setName(base, options.family)) ?? new Set();
   const allowed = new Set<string>();
   for (const e of get(SET.LOAD_BALANCER_SOURCE_IP)) {
     const p = parseEntry("hash:ip,port,ip", options.family, e);
     if (p.entry) allowed.add(p.entry.slice(0, p.entry.lastIndexOf(",")));
   }
-  const out: { ip: string; proto: string; port: number }[] = [];
+  const out: { ip: string; proto: RuleProtocol; port: number }[] = [];
   for (const e of [...get(SET.LOAD_BALANCER_FW)].sort()) {
     const p = parseEntry("hash:ip,port", options.family, e);
     if (!p.entry || allowed.has(p.entry)) continue;
     const [ip, pp] = p.entry.split(",") as [string, string];
-    const [proto, port] = pp.split(":") as [string, string];
+    const [proto, port] = pp.split(":") as [RuleProtocol, string];
     out.push({ ip, proto, port: Number(port) });
   }
   return out;
-}
-
-/**
- * The whole rule set as one `iptables-restore --noflush` payload, as kube-proxy writes it:
- * every owned chain declared (which empties it) and refilled. Jump rules are not in it (they
- * are ensured separately). For `kipvs dump` and golden tests.
- */
-export function rulesPayload(rules: IptablesRules): string {
-  const out: string[] = [];
-  for (const table of ["nat", "filter"] as const) {
-    const t = rules.tables[table];
-    out.push(`*${table}`, ...t.chains.map((c) => `:${c} - [0:0]`));
-    for (const c of t.chains) out.push(...t.rules.get(c)!);
-    out.push("COMMIT");
-  }
-  return out.join("\n") + "\n";
 }

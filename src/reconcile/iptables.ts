@@ -21,7 +21,8 @@ import type { IpsetSyncResult } from "./ipset.ts";
 import { OWNED_CHAINS } from "../dataplane/iptables/chains.ts";
 import { type IptablesPlan, planIptablesRestore } from "./iptables_diff.ts";
 import type { Iptables } from "../dataplane/iptables/iptables.ts";
-import { type IptablesRules, renderIptables } from "../plan/rules.ts";
+import { planRules } from "../plan/rules.ts";
+import { type IptablesRules, renderIptables } from "../dataplane/iptables/render.ts";
 
 /** What {@link syncIptables} did. */
 export interface IptablesSyncResult extends IptablesPlan {
@@ -105,12 +106,12 @@ export async function syncSetsAndRules(options: RulesSyncOptions): Promise<Rules
   const randomFully = await iptables.hasRandomFully();
   const results: IptablesSyncResult[] = [];
   for (const family of desired.families) {
-    const rules = renderIptables({
+    const rules = renderIptables(planRules({
       family,
       config: options.config,
       ipsets: desired.ipsets,
       randomFully,
-    });
+    }));
     const r = await syncIptables(iptables, rules);
     if (r.restored) writes++;
     results.push(r);

@@ -9,7 +9,7 @@
  */
 
 import { CHAIN, type Table } from "../dataplane/iptables/chains.ts";
-import type { IptablesRules } from "../plan/rules.ts";
+import type { IptablesRules } from "../dataplane/iptables/render.ts";
 import type { IptablesSnapshot } from "../dataplane/iptables/save.ts";
 
 /** Options of {@link planIptablesRestore}. */

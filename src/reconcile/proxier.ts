@@ -19,7 +19,8 @@ import { planIpsetDelta } from "./ipset_delta.ts";
 import { planIpsetRestore } from "./ipset_restore.ts";
 import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
 import type { Iptables } from "../dataplane/iptables/iptables.ts";
-import { renderIptables, rulesPayload } from "../plan/rules.ts";
+import { planRules } from "../plan/rules.ts";
+import { renderIptables, rulesPayload } from "../dataplane/iptables/render.ts";
 import { syncIptables, syncSetsAndRules } from "./iptables.ts";
 import type { Ipvs, IpvsOp, ServiceStatus } from "../dataplane/ipvs/types.ts";
 import type { DummyLink } from "../dataplane/link/types.ts";
@@ -346,12 +347,12 @@ export class Proxier {
       r.ipsetEntries = plan.added + plan.deleted;
     }
     for (const family of config.families) {
-      const rules = renderIptables({
+      const rules = renderIptables(planRules({
         family,
         config,
         ipsets: desired.ipsets,
         randomFully: await this.#randomFully(),
-      });
+      }));
       const text = rulesPayload(rules);
       if (text === this.#rules.get(family)) continue;
       const res = await syncIptables(dp.iptables, rules);
@@ -368,12 +369,12 @@ export class Proxier {
   async #renderRules(desired: DesiredState, family: Family): Promise<string> {
     const { config } = this.#o;
     return rulesPayload(
-      renderIptables({
+      renderIptables(planRules({
         family,
         config,
         ipsets: desired.ipsets,
         randomFully: await this.#randomFully(),
-      }),
+      })),
     );
   }
 

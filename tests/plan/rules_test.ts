@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import { KipvsError } from "../../src/errors.ts";
+import { localCidr, masqueradeMark, planRules, type RulesOptions } from "../../src/plan/rules.ts";
 import {
-  localCidr,
-  masqueradeMark,
   renderIptables,
+  renderRule,
   rulesPayload,
   saveQuote,
-} from "../../src/plan/rules.ts";
+} from "../../src/dataplane/iptables/render.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "../dataplane/iptables/_scenario.ts";
+
+const render = (o: RulesOptions) => renderIptables(planRules(o));
 
 // Written by hand from kube-proxy's writeIptablesRules, in iptables-save's normalised form.
 const GOLDEN_V4 = `*nat
@@ -97,18 +99,18 @@ COMMIT
 COMMIT
 `;
 
-Deno.test("renderIptables() renders kube-proxy's IPv4 rules for the fixed scenario", () => {
-  const rules = renderIptables({ family: 4, config: SCENARIO_CONFIG, ipsets: scenarioSets() });
+Deno.test("planRules() + renderIptables() renders kube-proxy's IPv4 rules for the fixed scenario", () => {
+  const rules = render({ family: 4, config: SCENARIO_CONFIG, ipsets: scenarioSets() });
   assert.equal(rulesPayload(rules), GOLDEN_V4);
 });
 
-Deno.test("renderIptables() renders IPv6 rules with KUBE-6- sets, ::1 and icmp6", () => {
-  const rules = renderIptables({ family: 6, config: SCENARIO_CONFIG, ipsets: scenarioSets() });
+Deno.test("planRules() + renderIptables() renders IPv6 rules with KUBE-6- sets, ::1 and icmp6", () => {
+  const rules = render({ family: 6, config: SCENARIO_CONFIG, ipsets: scenarioSets() });
   assert.equal(rulesPayload(rules), GOLDEN_V6);
 });
 
-Deno.test("renderIptables() jumps from the built-in chains in kube-proxy's order", () => {
-  const rules = renderIptables({ family: 4, config: SCENARIO_CONFIG, ipsets: new Map() });
+Deno.test("planRules() + renderIptables() jumps from the built-in chains in kube-proxy's order", () => {
+  const rules = render({ family: 4, config: SCENARIO_CONFIG, ipsets: new Map() });
   assert.deepEqual(rules.jumps.map((j) => `${j.rule.table} ${j.line}`), [
     `nat -A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
     `nat -A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
@@ -123,30 +125,30 @@ Deno.test("renderIptables() jumps from the built-in chains in kube-proxy's order
 });
 
 const clusterIpMasq = (config: Partial<typeof SCENARIO_CONFIG>) =>
-  renderIptables({ family: 4, config: { ...SCENARIO_CONFIG, ...config }, ipsets: scenarioSets() })
+  render({ family: 4, config: { ...SCENARIO_CONFIG, ...config }, ipsets: scenarioSets() })
     .tables.nat.rules.get("KUBE-SERVICES")!.filter((l) =>
       l.includes("--match-set KUBE-CLUSTER-IP") && l.endsWith("KUBE-MARK-MASQ")
     );
 
-Deno.test("renderIptables() with --masquerade-all marks all cluster IP traffic", () => {
+Deno.test("planRules() + renderIptables() with --masquerade-all marks all cluster IP traffic", () => {
   assert.deepEqual(clusterIpMasq({ masqueradeAll: true }), [
     `-A KUBE-SERVICES -m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ`,
   ]);
 });
 
-Deno.test("renderIptables() without a cluster CIDR masquerades node traffic sourced from a VIP", () => {
+Deno.test("planRules() + renderIptables() without a cluster CIDR masquerades node traffic sourced from a VIP", () => {
   assert.deepEqual(clusterIpMasq({ clusterCIDRs: ["fd00:10:244::/56"] }), [
     `-A KUBE-SERVICES -m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP src,dst -j KUBE-MARK-MASQ`,
   ]);
 });
 
-Deno.test("renderIptables() uses the family's first cluster CIDR with host bits cleared", () => {
+Deno.test("planRules() + renderIptables() uses the family's first cluster CIDR with host bits cleared", () => {
   const [rule] = clusterIpMasq({ clusterCIDRs: ["fd00::/8", "10.244.7.1/16", "10.0.0.0/8"] });
   assert.match(rule!, /^-A KUBE-SERVICES ! -s 10\.244\.0\.0\/16 -m comment/);
 });
 
-Deno.test("renderIptables() takes the mark from --masquerade-bit", () => {
-  const rules = renderIptables({
+Deno.test("planRules() + renderIptables() takes the mark from --masquerade-bit", () => {
+  const rules = render({
     family: 4,
     config: { ...SCENARIO_CONFIG, masqueradeBit: 31 },
     ipsets: new Map(),
@@ -156,8 +158,8 @@ Deno.test("renderIptables() takes the mark from --masquerade-bit", () => {
   ]);
 });
 
-Deno.test("renderIptables() leaves --random-fully out when iptables lacks it", () => {
-  const rules = renderIptables({
+Deno.test("planRules() + renderIptables() leaves --random-fully out when iptables lacks it", () => {
+  const rules = render({
     family: 4,
     config: SCENARIO_CONFIG,
     ipsets: new Map(),
@@ -169,8 +171,8 @@ Deno.test("renderIptables() leaves --random-fully out when iptables lacks it", (
   );
 });
 
-Deno.test("renderIptables() with empty sets keeps only the unconditional rules", () => {
-  const rules = renderIptables({ family: 4, config: SCENARIO_CONFIG, ipsets: new Map() });
+Deno.test("planRules() + renderIptables() with empty sets keeps only the unconditional rules", () => {
+  const rules = render({ family: 4, config: SCENARIO_CONFIG, ipsets: new Map() });
   assert.deepEqual(rules.tables.nat.rules.get("KUBE-SERVICES"), [
     "-A KUBE-SERVICES -s 127.0.0.0/8 -j RETURN",
     "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT",
@@ -181,13 +183,13 @@ Deno.test("renderIptables() with empty sets keeps only the unconditional rules",
   assert.equal(rules.tables.filter.rules.get("KUBE-IPVS-FILTER")!.length, 6);
 });
 
-Deno.test("renderIptables() writes SCTP node ports with ip,port matches and UDP before SCTP", () => {
+Deno.test("planRules() + renderIptables() writes SCTP node ports with ip,port matches and UDP before SCTP", () => {
   const sets = new Map([
     ["KUBE-NODE-PORT-UDP", new Set(["30053"])],
     ["KUBE-NODE-PORT-SCTP-HASH", new Set(["192.168.100.1,sctp:30099"])],
     ["KUBE-NODE-PORT-LOCAL-SCTP-HASH", new Set(["192.168.100.1,sctp:30099"])],
   ]);
-  const rules = renderIptables({ family: 4, config: SCENARIO_CONFIG, ipsets: sets });
+  const rules = render({ family: 4, config: SCENARIO_CONFIG, ipsets: sets });
   assert.deepEqual(rules.tables.nat.rules.get("KUBE-NODE-PORT"), [
     `-A KUBE-NODE-PORT -p udp -m comment --comment "Kubernetes nodeport UDP port for masquerade purpose" -m set --match-set KUBE-NODE-PORT-UDP dst -j KUBE-MARK-MASQ`,
     `-A KUBE-NODE-PORT -p sctp -m comment --comment "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type \\'hash ip:port\\'" -m set --match-set KUBE-NODE-PORT-LOCAL-SCTP-HASH dst,dst -j RETURN`,
@@ -195,12 +197,12 @@ Deno.test("renderIptables() writes SCTP node ports with ip,port matches and UDP 
   ]);
 });
 
-Deno.test("renderIptables() drops node access to IPv6 LB IPs whose ranges exclude the node", () => {
+Deno.test("planRules() + renderIptables() drops node access to IPv6 LB IPs whose ranges exclude the node", () => {
   const sets = new Map([
     ["KUBE-6-LOAD-BALANCER-FW", new Set(["fd00:0:0::20,udp:53", "fd00::21,tcp:80"])],
     ["KUBE-6-LOAD-BALANCER-SOURCE-IP", new Set(["fd00::21,tcp:80,fd00::21"])],
   ]);
-  const rules = renderIptables({ family: 6, config: SCENARIO_CONFIG, ipsets: sets });
+  const rules = render({ family: 6, config: SCENARIO_CONFIG, ipsets: sets });
   assert.deepEqual(rules.tables.filter.rules.get("KUBE-IPVS-OUT-FILTER"), [
     "-A KUBE-IPVS-OUT-FILTER -s fd00::20/128 -m ipvs --vproto 17 --vaddr fd00::20 --vport 53 -j DROP",
   ]);
@@ -213,8 +215,8 @@ Deno.test("saveQuote() quotes and escapes like iptables-save", () => {
 });
 
 Deno.test("masqueradeMark() and localCidr() reject bad values with the field and value", () => {
-  assert.equal(masqueradeMark(14), "0x4000");
-  assert.equal(masqueradeMark(0), "0x1");
+  assert.equal(masqueradeMark(14), 0x4000);
+  assert.equal(masqueradeMark(0), 1);
   assert.throws(
     () => masqueradeMark(32),
     (e) =>
@@ -225,4 +227,28 @@ Deno.test("masqueradeMark() and localCidr() reject bad values with the field and
     (e) => e instanceof KipvsError && /clusterCIDR "10\.0\.0\.0\/33"/.test(e.message),
   );
   assert.equal(localCidr(["10.0.0.0/8"], 6), undefined);
+});
+
+Deno.test("planRules() writes rules as data: matches in kube-proxy's order, no iptables syntax", () => {
+  const set = planRules({ family: 4, config: SCENARIO_CONFIG, ipsets: scenarioSets() });
+  const services = set.tables.nat.rules.get("KUBE-SERVICES")!;
+  const masq = services.find((r) => r.matches.some((m) => m.kind === "source" && m.negate))!;
+  assert.deepEqual(masq, {
+    chain: "KUBE-SERVICES",
+    matches: [
+      { kind: "source", cidr: "10.244.0.0/16", negate: true },
+      { kind: "comment", text: "Kubernetes service cluster ip + port for masquerade purpose" },
+      { kind: "set", set: "KUBE-CLUSTER-IP", directions: "dst,dst" },
+    ],
+    verdict: { kind: "jump", chain: "KUBE-MARK-MASQ" },
+  });
+  const out = set.tables.filter.rules.get("KUBE-IPVS-OUT-FILTER")!;
+  assert.deepEqual(out[0]!.matches, [
+    { kind: "source", cidr: "203.0.113.10" },
+    { kind: "ipvs", protocol: "tcp", address: "203.0.113.10", port: 80 },
+  ]);
+  assert.equal(
+    renderRule(out[0]!, 4),
+    "-A KUBE-IPVS-OUT-FILTER -s 203.0.113.10/32 -m ipvs --vproto 6 --vaddr 203.0.113.10 --vport 80 -j DROP",
+  );
 });

@@ -19,7 +19,8 @@ import { familySpecs, HASH_SIZE, MAX_ELEM } from "../../../src/dataplane/ipset/s
 import { cleanupIptables } from "../../../src/dataplane/iptables/cleanup.ts";
 import { KernelIptables } from "../../../src/dataplane/iptables/iptables.ts";
 import { IptablesModel } from "../../../src/dataplane/iptables/model.ts";
-import { renderIptables } from "../../../src/plan/rules.ts";
+import { planRules } from "../../../src/plan/rules.ts";
+import { renderIptables } from "../../../src/dataplane/iptables/render.ts";
 import { parseIptablesSave } from "../../../src/dataplane/iptables/save.ts";
 import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
 import { KipvsError } from "../../../src/errors.ts";
@@ -84,7 +85,7 @@ async function assertKernelMatches(sets: Map<string, Set<string>>): Promise<void
     }
   }
   for (const family of [4, 6] as const) {
-    const rules = renderIptables({ family, config, ipsets: sets });
+    const rules = renderIptables(planRules({ family, config, ipsets: sets }));
     const save = parseIptablesSave(
       await out(family === 4 ? "iptables-legacy-save" : "ip6tables-legacy-save"),
     );
