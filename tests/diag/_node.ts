@@ -5,12 +5,12 @@
  */
 
 import { FakeConntrack } from "../../src/dataplane/conntrack.ts";
-import { FakeIpset } from "../../src/dataplane/ipset/fake.ts";
-import { IpsetModel } from "../../src/dataplane/ipset/model.ts";
-import { FakeIptables } from "../../src/dataplane/iptables/fake.ts";
-import { IptablesModel } from "../../src/dataplane/iptables/model.ts";
-import { FakeIpvs } from "../../src/dataplane/ipvs/fake.ts";
-import { FakeDummyLink } from "../../src/dataplane/link/fake.ts";
+import { FakeIpset } from "../dataplane/ipset/fake.ts";
+import { IpsetModel } from "../dataplane/ipset/model.ts";
+import { FakeIptables } from "../dataplane/iptables/fake.ts";
+import { IptablesModel } from "../dataplane/iptables/model.ts";
+import { FakeIpvs } from "../dataplane/ipvs/fake.ts";
+import { FakeDummyLink } from "../dataplane/link/fake.ts";
 import { Logger } from "../../src/log.ts";
 import { DEFAULT_CONFIG, type ProxyConfig } from "../../src/config/config.ts";
 import { plan } from "../../src/plan/plan.ts";

@@ -3,10 +3,10 @@
 // source's health, and the healthz handler. The Node is changed through the API server.
 import assert from "node:assert/strict";
 import { FakeConntrack } from "../../src/dataplane/conntrack.ts";
-import { FakeIpset } from "../../src/dataplane/ipset/fake.ts";
-import { FakeIptables } from "../../src/dataplane/iptables/fake.ts";
-import { FakeIpvs } from "../../src/dataplane/ipvs/fake.ts";
-import { FakeDummyLink } from "../../src/dataplane/link/fake.ts";
+import { FakeIpset } from "../dataplane/ipset/fake.ts";
+import { FakeIptables } from "../dataplane/iptables/fake.ts";
+import { FakeIpvs } from "../dataplane/ipvs/fake.ts";
+import { FakeDummyLink } from "../dataplane/link/fake.ts";
 import { validateObject } from "../../src/k8s/validate.ts";
 import { healthzHandler } from "../../src/observe/http.ts";
 import { Logger } from "../../src/log.ts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { FakeConntrack } from "../../src/dataplane/conntrack.ts";
-import { FakeIpset } from "../../src/dataplane/ipset/fake.ts";
-import { FakeIptables } from "../../src/dataplane/iptables/fake.ts";
-import { FakeIpvs } from "../../src/dataplane/ipvs/fake.ts";
-import { FakeDummyLink } from "../../src/dataplane/link/fake.ts";
+import { FakeIpset } from "../dataplane/ipset/fake.ts";
+import { FakeIptables } from "../dataplane/iptables/fake.ts";
+import { FakeIpvs } from "../dataplane/ipvs/fake.ts";
+import { FakeDummyLink } from "../dataplane/link/fake.ts";
 import { KipvsError } from "../../src/errors.ts";
 import { Logger } from "../../src/log.ts";
 import { DEFAULT_CONFIG, type ProxyConfig } from "../../src/config/config.ts";

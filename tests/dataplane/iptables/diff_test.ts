@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { planIptablesRestore } from "../../../src/reconcile/iptables_diff.ts";
-import { FakeIptables } from "../../../src/dataplane/iptables/fake.ts";
+import { FakeIptables } from "./fake.ts";
 import { planRules } from "../../../src/plan/rules.ts";
 import { renderIptables } from "../../../src/dataplane/iptables/render.ts";
 import { parseIptablesSave } from "../../../src/dataplane/iptables/save.ts";

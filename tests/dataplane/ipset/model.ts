@@ -7,9 +7,9 @@
  * @module
  */
 
-import type { Family } from "../../net/family.ts";
-import { parseEntry } from "./entry.ts";
-import { isSetType, type SetType } from "./sets.ts";
+import type { Family } from "../../../src/net/family.ts";
+import { parseEntry } from "../../../src/dataplane/ipset/entry.ts";
+import { isSetType, type SetType } from "../../../src/dataplane/ipset/sets.ts";
 
 /** One set held by the model. */
 export interface ModelSet {

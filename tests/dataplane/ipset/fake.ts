@@ -7,10 +7,10 @@
  * @module
  */
 
-import type { ExecCall, FakeAnswer } from "../exec.ts";
-import { IPSET, type Ipset, ipsetRestoreError } from "./ipset.ts";
+import type { ExecCall, FakeAnswer } from "../../../src/dataplane/exec.ts";
+import { IPSET, type Ipset, ipsetRestoreError } from "../../../src/dataplane/ipset/ipset.ts";
 import { IpsetModel } from "./model.ts";
-import { type IpsetSnapshot, parseIpsetSave } from "./save.ts";
+import { type IpsetSnapshot, parseIpsetSave } from "../../../src/dataplane/ipset/save.ts";
 
 /** An {@link Ipset} over an in-memory model that answers like ipset 7.17. */
 export class FakeIpset implements Ipset {

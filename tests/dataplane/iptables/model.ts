@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Family } from "../../net/family.ts";
+import type { Family } from "../../../src/net/family.ts";
 import type { ModelAnswer } from "../ipset/model.ts";
 
 interface Chain {

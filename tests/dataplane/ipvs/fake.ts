@@ -7,11 +7,17 @@
  * @module
  */
 
-import { ERRNO, netlinkError } from "../netlink/errno.ts";
-import { canonicalIp } from "../netlink/addr.ts";
-import { SCHEDULERS, SVC_F } from "./constants.ts";
-import { checkOp, destinationId, failedResult, serviceKeyId, serviceKeyText } from "./describe.ts";
-import { settle } from "../netlink/settle.ts";
+import { ERRNO, netlinkError } from "../../../src/dataplane/netlink/errno.ts";
+import { canonicalIp } from "../../../src/dataplane/netlink/addr.ts";
+import { SCHEDULERS, SVC_F } from "../../../src/dataplane/ipvs/constants.ts";
+import {
+  checkOp,
+  destinationId,
+  failedResult,
+  serviceKeyId,
+  serviceKeyText,
+} from "../../../src/dataplane/ipvs/describe.ts";
+import { settle } from "../../../src/dataplane/netlink/settle.ts";
 import type {
   DestinationKey,
   DestinationStatus,
@@ -25,9 +31,9 @@ import type {
   ServiceEntry,
   ServiceKey,
   ServiceStatus,
-} from "./types.ts";
-import { isFwmarkKey } from "./types.ts";
-import { SingleOps } from "./single.ts";
+} from "../../../src/dataplane/ipvs/types.ts";
+import { isFwmarkKey } from "../../../src/dataplane/ipvs/types.ts";
+import { SingleOps } from "../../../src/dataplane/ipvs/single.ts";
 
 /** Options of {@link FakeIpvs}. */
 export interface FakeIpvsOptions {

@@ -6,10 +6,15 @@
  * @module
  */
 
-import { canonicalIp } from "../netlink/addr.ts";
-import { ERRNO } from "../netlink/errno.ts";
-import { checkLinkName, failedAddress, notDummy } from "./describe.ts";
-import { type AddressResult, DEFAULT_DUMMY_NAME, type DummyLink, type LinkState } from "./types.ts";
+import { canonicalIp } from "../../../src/dataplane/netlink/addr.ts";
+import { ERRNO } from "../../../src/dataplane/netlink/errno.ts";
+import { checkLinkName, failedAddress, notDummy } from "../../../src/dataplane/link/describe.ts";
+import {
+  type AddressResult,
+  DEFAULT_DUMMY_NAME,
+  type DummyLink,
+  type LinkState,
+} from "../../../src/dataplane/link/types.ts";
 
 /** Options of {@link FakeDummyLink}. */
 export interface FakeDummyLinkOptions {

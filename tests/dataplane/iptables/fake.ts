@@ -7,11 +7,11 @@
  * @module
  */
 
-import type { Family } from "../../net/family.ts";
-import type { ExecCall, FakeAnswer } from "../exec.ts";
-import { type Iptables, iptablesRestoreError } from "./iptables.ts";
+import type { Family } from "../../../src/net/family.ts";
+import type { ExecCall, FakeAnswer } from "../../../src/dataplane/exec.ts";
+import { type Iptables, iptablesRestoreError } from "../../../src/dataplane/iptables/iptables.ts";
 import { IptablesModel } from "./model.ts";
-import { type IptablesSnapshot, parseIptablesSave } from "./save.ts";
+import { type IptablesSnapshot, parseIptablesSave } from "../../../src/dataplane/iptables/save.ts";
 
 /** An {@link Iptables} over an in-memory model that answers like iptables 1.8.9 (legacy). */
 export class FakeIptables implements Iptables {
