@@ -6,8 +6,8 @@
  * kernel reads and writes, garbage collection), so the answers must not wait for it. The main
  * thread tells the probe thread what they depend on, as it happens: changes queued, syncs done,
  * the node's eligibility, the source's health and a heartbeat every second, the health checks
- * after each sync; `/metrics` asks the main thread for its text and, when no answer comes
- * within {@link METRICS_WAIT_MS}, answers the last text it got.
+ * after each sync. `/metrics` asks the main thread for its text, and `/healthz` for the source's
+ * health; when no answer comes within {@link FRESH_WAIT_MS}, they answer with the last they got.
  *
  * Why a thread rather than a main thread that yields to its event loop more often: in the test
  * VM a yield costs ~5 ms (a 1 ms timer) and an HTTP answer needs several loop turns, so /healthz
@@ -27,8 +27,8 @@ import type { HealthCheckSpec } from "../plan/desired.ts";
 import type { SourceHealth } from "../source/source.ts";
 import type { BindAddress } from "./http.ts";
 
-/** How long `/metrics` waits for the main thread's text before it answers the last one, ms. */
-export const METRICS_WAIT_MS = 50;
+/** How long an answer waits for the main thread's news before it uses the last it got, ms. */
+export const FRESH_WAIT_MS = 20;
 /** How often the main thread tells the probe thread it is alive (with the source's health), ms. */
 export const HEARTBEAT_MS = 1000;
 
@@ -38,8 +38,8 @@ export type ToProbes =
   | { type: "queued"; at: number }
   | { type: "updated"; at: number }
   | { type: "eligible"; eligible: boolean }
-  /** A heartbeat, with the source's health (`at`: the main thread's clock). */
-  | { type: "beat"; at: number; source: SourceHealth }
+  /** A heartbeat, with the source's health: an answer to the request `id`, or news (id 0). */
+  | { type: "beat"; id: number; source: SourceHealth }
   /** The metrics text: an answer to the request `id`, or news after a sync (id 0). */
   | { type: "metrics"; id: number; text: string; contentType: string }
   | { type: "healthChecks"; id: number; specs: HealthCheckSpec[] }
@@ -50,6 +50,7 @@ export type FromProbes =
   | { type: "listening"; healthz: number; metrics: number }
   | { type: "failed"; flag: string; message: string }
   | { type: "metrics?"; id: number }
+  | { type: "beat?"; id: number }
   | { type: "healthChecks"; id: number }
   | { type: "log"; level: LogLevel; msg: string; fields: Record<string, unknown> }
   | { type: "stopped" };
@@ -166,6 +167,7 @@ export class ProbeServer {
 
   #onMessage(m: FromProbes): void {
     if (m.type === "metrics?") this.#sendMetrics(m.id);
+    else if (m.type === "beat?") this.#heartbeat(m.id);
     else if (m.type === "log") this.#o.logger[m.level](m.msg, m.fields);
     else if (m.type === "stopped") this.#stopped?.();
     else if (m.type === "healthChecks") {
@@ -181,8 +183,8 @@ export class ProbeServer {
     );
   }
 
-  #heartbeat(): void {
-    this.#post({ type: "beat", at: Date.now(), source: this.#o.source() });
+  #heartbeat(id = 0): void {
+    this.#post({ type: "beat", id, source: this.#o.source() });
   }
 
   #post(m: ToProbes): void {

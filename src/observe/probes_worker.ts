@@ -9,7 +9,7 @@
 import type { LogFields } from "../log.ts";
 import type { SourceHealth } from "../source/source.ts";
 import { healthzHandler, metricsHandler, serve } from "./http.ts";
-import { type FromProbes, METRICS_WAIT_MS, type ToProbes } from "./probes.ts";
+import { FRESH_WAIT_MS, type FromProbes, type ToProbes } from "./probes.ts";
 import { type HealthAnswer, ProxyHealth } from "./proxyhealth.ts";
 import { ServiceHealthServers } from "./servicehealth.ts";
 
@@ -48,8 +48,13 @@ class ProbeThread {
       livez: (now: number) => this.#unlessStalled(now, this.#health.livez(now)),
     };
     const metrics = new MetricsRelay(() => this.#askMetrics(), () => this.#metrics.contentType);
+    const health = healthzHandler(answers);
+    const fresh = async (req: Request) => {
+      await this.#ask("beat?"); // the source's health as of now, when the main thread can say
+      return health(req);
+    };
     const listeners = [
-      { flag: "--healthz-bind-address", addr: m.healthz, handler: healthzHandler(answers) },
+      { flag: "--healthz-bind-address", addr: m.healthz, handler: fresh },
       {
         flag: "--metrics-bind-address",
         addr: m.metrics,
@@ -82,12 +87,10 @@ class ProbeThread {
       case "beat":
         this.#lastBeat = Date.now();
         this.#source = m.source;
-        return;
+        return this.#answered(m.id);
       case "metrics":
         this.#metrics = { text: m.text, contentType: m.contentType };
-        this.#asked.get(m.id)?.();
-        this.#asked.delete(m.id);
-        return;
+        return this.#answered(m.id);
       case "healthChecks":
         await this.#checks.sync(m.specs);
         return post({ type: "healthChecks", id: m.id });
@@ -99,16 +102,26 @@ class ProbeThread {
 
   /** The main thread's text, or the last one when it does not answer in time. */
   async #askMetrics(): Promise<string> {
+    await this.#ask("metrics?");
+    return this.#metrics.text;
+  }
+
+  /** Asks the main thread for news; resolves on its answer or after {@link FRESH_WAIT_MS}. */
+  async #ask(type: "metrics?" | "beat?"): Promise<void> {
     const id = this.#nextAsk++;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await new Promise<void>((resolve) => {
       this.#asked.set(id, resolve);
-      timer = setTimeout(resolve, METRICS_WAIT_MS);
-      post({ type: "metrics?", id });
+      timer = setTimeout(resolve, FRESH_WAIT_MS);
+      post({ type, id });
     });
     clearTimeout(timer);
     this.#asked.delete(id);
-    return this.#metrics.text;
+  }
+
+  #answered(id: number): void {
+    this.#asked.get(id)?.();
+    this.#asked.delete(id);
   }
 
   /** No heartbeat for the health timeout: the main thread is stuck. */
