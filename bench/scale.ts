@@ -1,8 +1,19 @@
 /**
- * `deno task bench:scale [--services N] [--endpoints M] [--format yaml|json] [--runs R]
- * [--changes C] [--churn K] [--resync S] [--no-baseline] [--cpu-prof DIR] [--verbose]` (default
- * 1000 x 10 as YAML,
- * 3 runs, 5 single changes, 3 churn rounds, resync 30 s after a restart): in one guest boot,
+ * `deno task bench:scale [--source manifests|api] [--services N] [--endpoints M] [--changes C]
+ * [--resync S] [--cpu-prof DIR] [--json PATH] [--verbose]`, plus for manifests `[--format
+ * yaml|json] [--runs R] [--churn K] [--no-baseline]` and for api `[--churn-seconds T]`.
+ *
+ * `--source api` (bench/scale_api_guest.sh): the test API server of tests/support runs in the
+ * guest with the cluster (paged lists of 500, watches), kipvs runs with `--kubeconfig`; it
+ * measures the cold start with its phases (start, list, plan, kernel), C single endpoint changes
+ * (default 20: p50 and p99, writes), 1% churn per second for T seconds (default 60: p99, RSS at
+ * its start and end), a full resync and a restart with nothing changed (time, writes), peak RSS
+ * and /healthz during the cold start and the resync; the last line is `scale<N>k source=api
+ * first_sync_s=.. one_change_p50_ms=.. one_change_p99_ms=.. churn_p99_ms=.. resync_writes=..
+ * restart_writes=.. rss_mb=.. healthz_p99_ms=..`.
+ *
+ * `--source manifests` (the default, bench/scale_guest.sh; 1000 x 10 as YAML, 3 runs, 5 single
+ * changes, 3 churn rounds, resync 30 s after a restart), in one guest boot:
  *
  * - the direct baseline: the same content loaded in a fresh network namespace with `ipvsadm -R`,
  *   one `ipset restore` and one `iptables-legacy-restore` per family (and, apart, the addresses
@@ -26,6 +37,8 @@
  * `scale cold_ratio=<x> one_change_ms=<t> restart_writes=<n> rss_mb=<m> healthz_p99_ms=<h>`
  * (without cold_ratio under --no-baseline).
  *
+ * Both write their figures to a JSON file too (see scale_results.ts).
+ *
  * @module
  */
 
@@ -40,7 +53,10 @@ import {
   serviceKey,
   serviceType,
 } from "./scale_gen.ts";
-import { machine } from "./scale_machine.ts";
+import { type Machine, machine } from "./scale_machine.ts";
+import { writeApiData } from "./scale_api_data.ts";
+import { reportApi } from "./scale_api_report.ts";
+import { writeResults } from "./scale_results.ts";
 import {
   all,
   breakdown,
@@ -140,59 +156,182 @@ async function writeData(o: DataOptions): Promise<DataSummary> {
   return { ...base.counts, byType, churnServices: perRound };
 }
 
+/** Flags of both sources. */
+interface Common {
+  shape: ScaleShape;
+  changes: number;
+  resync: number;
+  prof: string;
+  json: string | undefined;
+}
+
 if (import.meta.main) {
   const fi = Deno.args.indexOf("--format");
   const format = fi >= 0 ? Deno.args[fi + 1] : "yaml";
   if (format !== "yaml" && format !== "json") throw new Error("--format wants yaml or json");
-  const shape: ScaleShape = {
-    services: flag("--services", 1000),
-    endpoints: flag("--endpoints", 10),
-    format,
-  };
-  const runs = flag("--runs", 3);
-  const changes = flag("--changes", 5);
-  const churn = flag("--churn", 3);
-  const resync = flag("--resync", 30);
-  const baseline = !Deno.args.includes("--no-baseline");
+  const si = Deno.args.indexOf("--source");
+  const source = si >= 0 ? Deno.args[si + 1] : "manifests";
+  if (source !== "api" && source !== "manifests") {
+    throw new Error("--source wants api or manifests");
+  }
   const pi = Deno.args.indexOf("--cpu-prof");
-  // Every kipvs run writes a V8 CPU profile there (see bench/cpuprof_blocks.ts).
-  const prof = pi >= 0 ? await Deno.realPath(Deno.args[pi + 1] ?? ".") : "";
+  const ji = Deno.args.indexOf("--json");
+  const common: Common = {
+    shape: { services: flag("--services", 1000), endpoints: flag("--endpoints", 10), format },
+    changes: flag("--changes", source === "api" ? 20 : 5),
+    resync: flag("--resync", 30),
+    // Every kipvs run writes a V8 CPU profile there (see bench/cpuprof_blocks.ts).
+    prof: pi >= 0 ? await Deno.realPath(Deno.args[pi + 1] ?? ".") : "",
+    json: ji >= 0 ? Deno.args[ji + 1] : undefined,
+  };
   const dir = await Deno.makeTempDir({ prefix: "kipvs-scale-" });
   try {
-    const t = performance.now();
-    const data = await writeData({ dir, shape, changes, churn });
-    const types = Object.entries(data.byType).map(([k, v]) => `${v} ${k}`).join(", ");
-    console.log(
-      `bench:scale ${shape.services} services (${types}) x ${shape.endpoints} endpoints ` +
-        `(one ${shape.format} file each): ` +
-        `${data.virtualServers} virtual servers, ${data.realServers} real servers, ` +
-        `${data.ipsetLines} ipset lines, ${data.addresses} addresses ` +
-        `(generated in ${duration(performance.now() - t)})`,
-    );
-    const before = await machine();
-    const ops = data.virtualServers + data.realServers;
-    const r = await runInGuest({
-      name: "bench-scale",
-      script: await Deno.readTextFile(`${KIPVS_ROOT}/bench/scale_guest.sh`),
-      env: {
-        DATA: dir,
-        RUNS: String(runs),
-        CHANGES: String(changes),
-        CHURN: String(churn),
-        BASELINE: baseline ? "1" : "0",
-        RESYNC_S: String(resync),
-        PROF: prof,
-      },
-      memMiB: 1024 + Math.ceil(ops / 50),
-      timeoutMs: 240_000 + resync * 1000 + ops * 4 * runs,
-    });
-    assertGuestOk(r, "bench:scale");
-    if (Deno.args.includes("--verbose")) console.log(r.stdout);
-    const after = await machine();
-    report({ stdout: r.stdout, data, runs, before, after, baseline });
+    if (source === "api") await runApi(dir, common);
+    else await runManifests(dir, common);
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** The results file's path: --json, or bench/results/scale-<source>-<services>.json. */
+function resultsPath(c: Common, source: string): string {
+  return c.json ?? `${KIPVS_ROOT}/bench/results/scale-${source}-${c.shape.services}.json`;
+}
+
+/** `--source api`: the test API server in the guest, kipvs with --kubeconfig. */
+async function runApi(dir: string, c: Common): Promise<void> {
+  const churnSeconds = flag("--churn-seconds", 60);
+  const t = performance.now();
+  const data = await writeApiData({
+    dir,
+    shape: c.shape,
+    changes: c.changes,
+    churnSeconds,
+    percent: 1,
+  });
+  const types = Object.entries(data.byType).map(([k, v]) => `${v} ${k}`).join(", ");
+  console.log(
+    `bench:scale --source api ${c.shape.services} services (${types}) x ${c.shape.endpoints} ` +
+      `endpoints: ${data.virtualServers} virtual servers, ${data.realServers} real servers, ` +
+      `${data.ipsetLines} ipset lines, ${data.addresses} addresses ` +
+      `(generated in ${duration(performance.now() - t)})`,
+  );
+  const before = await machine();
+  const ops = data.virtualServers + data.realServers;
+  const r = await runInGuest({
+    name: "bench-scale-api",
+    script: await Deno.readTextFile(`${KIPVS_ROOT}/bench/scale_api_guest.sh`),
+    env: {
+      DATA: dir,
+      CHANGES: String(c.changes),
+      CHURN_S: String(churnSeconds),
+      RESYNC_S: String(c.resync),
+      PROF: c.prof,
+    },
+    memMiB: 2048 + Math.ceil(ops / 40),
+    timeoutMs: 600_000 + c.resync * 1000 + ops * 12,
+  });
+  assertGuestOk(r, "bench:scale");
+  if (Deno.args.includes("--verbose")) console.log(r.stdout);
+  const after = await machine();
+  printMachine(before, after);
+  const fail = (why: string): never => {
+    throw new Error(`bench:scale: ${why}\n--- guest stdout ---\n${r.stdout}`);
+  };
+  const figures = reportApi({ stdout: r.stdout, services: c.shape.services, fail });
+  const n = (k: string, digits = 0) => Number(figures[k] ?? NaN).toFixed(digits);
+  const size = c.shape.services % 1000 === 0 ? `${c.shape.services / 1000}k` : c.shape.services;
+  const last = `scale${size} source=api first_sync_s=${n("first_sync_s", 1)} ` +
+    `one_change_p50_ms=${n("one_change_p50_ms")} one_change_p99_ms=${n("one_change_p99_ms")} ` +
+    `churn_p99_ms=${n("churn_p99_ms")} resync_writes=${n("resync_writes")} ` +
+    `restart_writes=${n("restart_writes")} rss_mb=${n("rss_mb")} ` +
+    `healthz_p99_ms=${n("healthz_p99_ms")}`;
+  const path = await writeResults({
+    path: resultsPath(c, "api"),
+    before,
+    after,
+    params: {
+      source: "api",
+      services: c.shape.services,
+      endpoints: c.shape.endpoints,
+      changes: c.changes,
+      churn_seconds: churnSeconds,
+      churn_percent: 1,
+      resync_s: c.resync,
+      page_size: 500,
+    },
+    figures,
+    lastLine: last,
+  });
+  console.log(`results: ${path}`);
+  console.log(last);
+}
+
+/** `--source manifests` (the default): one manifest file per service, against the baseline. */
+async function runManifests(dir: string, c: Common): Promise<void> {
+  const { shape, changes } = c;
+  const runs = flag("--runs", 3);
+  const churn = flag("--churn", 3);
+  const baseline = !Deno.args.includes("--no-baseline");
+  const t = performance.now();
+  const data = await writeData({ dir, shape, changes, churn });
+  const types = Object.entries(data.byType).map(([k, v]) => `${v} ${k}`).join(", ");
+  console.log(
+    `bench:scale ${shape.services} services (${types}) x ${shape.endpoints} endpoints ` +
+      `(one ${shape.format} file each): ` +
+      `${data.virtualServers} virtual servers, ${data.realServers} real servers, ` +
+      `${data.ipsetLines} ipset lines, ${data.addresses} addresses ` +
+      `(generated in ${duration(performance.now() - t)})`,
+  );
+  const before = await machine();
+  const ops = data.virtualServers + data.realServers;
+  const r = await runInGuest({
+    name: "bench-scale",
+    script: await Deno.readTextFile(`${KIPVS_ROOT}/bench/scale_guest.sh`),
+    env: {
+      DATA: dir,
+      RUNS: String(runs),
+      CHANGES: String(changes),
+      CHURN: String(churn),
+      BASELINE: baseline ? "1" : "0",
+      RESYNC_S: String(c.resync),
+      PROF: c.prof,
+    },
+    memMiB: 1024 + Math.ceil(ops / 50),
+    timeoutMs: 240_000 + c.resync * 1000 + ops * 4 * runs,
+  });
+  assertGuestOk(r, "bench:scale");
+  if (Deno.args.includes("--verbose")) console.log(r.stdout);
+  const after = await machine();
+  const { figures, last } = report({ stdout: r.stdout, data, runs, before, after, baseline });
+  const path = await writeResults({
+    path: resultsPath(c, "manifests"),
+    before,
+    after,
+    params: {
+      source: "manifests",
+      services: shape.services,
+      endpoints: shape.endpoints,
+      format: shape.format,
+      runs,
+      changes,
+      churn_rounds: churn,
+      resync_s: c.resync,
+      baseline,
+    },
+    figures,
+    lastLine: last,
+  });
+  console.log(`results: ${path}`);
+  console.log(last);
+}
+
+function printMachine(before: Machine, after: Machine): void {
+  console.log(
+    `machine: ${before.cpu}, ${before.cores} cores; the guest is User-Mode Linux ` +
+      `${before.uml} (1 vCPU); load ${before.load} before, ${after.load} after; ` +
+      `other guests running: ${before.guests} before, ${after.guests} after`,
+  );
 }
 
 interface ReportOptions {
@@ -204,15 +343,10 @@ interface ReportOptions {
   baseline: boolean;
 }
 
-function report(o: ReportOptions): void {
+function report(o: ReportOptions): { figures: Record<string, number>; last: string } {
   const f = parseGuest(o.stdout);
   check(o, f);
-  const { before, after } = o;
-  console.log(
-    `machine: ${before.cpu}, ${before.cores} cores; the guest is User-Mode Linux ` +
-      `${before.uml} (1 vCPU); load ${before.load} before, ${after.load} after; ` +
-      `other guests running: ${before.guests} before, ${after.guests} after`,
-  );
+  printMachine(o.before, o.after);
   const coldRatio = o.baseline ? reportBaseline(o, f) : undefined;
   const lat = reportChanges(o, f);
   const rs = reportRestart(f);
@@ -225,10 +359,22 @@ function report(o: ReportOptions): void {
     }equal to the plan (${median(v("ipvs_lines"))} IPVS lines); every edit programmed exactly`,
   );
   const ratio = coldRatio === undefined ? "" : `cold_ratio=${coldRatio.toFixed(3)} `;
-  console.log(
-    `scale ${ratio}one_change_ms=${median(lat)} restart_writes=${rs.writes} ` +
+  const resync = f.resync[0]!.syncs[0]!;
+  return {
+    figures: {
+      ...(coldRatio === undefined ? {} : { cold_ratio: coldRatio }),
+      cold_ms: median(f.cold.map(elapsed)),
+      first_sync_ms: median(f.cold.map((e) => e.syncs[0]!.ms)),
+      one_change_ms: median(lat),
+      restart_writes: rs.writes,
+      resync_ms: resync.ms,
+      resync_writes: resync.writes,
+      rss_mb: rss,
+      healthz_p99_ms: healthz,
+    },
+    last: `scale ${ratio}one_change_ms=${median(lat)} restart_writes=${rs.writes} ` +
       `rss_mb=${rss.toFixed(0)} healthz_p99_ms=${healthz.toFixed(0)}`,
-  );
+  };
 }
 
 /** Fails the benchmark when the kernel did not end up holding what it should. */
