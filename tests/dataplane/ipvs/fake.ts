@@ -201,6 +201,16 @@ export class FakeIpvs extends SingleOps implements Ipvs {
     Object.assign(d, clone(status));
   }
 
+  /**
+   * Sets what the kernel would count for a virtual server (its counters and rate estimates),
+   * for tests of code that reads them (`kipvs top`). Throws when the service does not exist.
+   */
+  setServiceStats(service: ServiceKey, stats: Partial<IpvsStats>): void {
+    const e = this.#services.get(serviceKeyId(service));
+    if (!e) throw new Error(`no virtual server ${serviceKeyText(service)}`);
+    e.service.stats = { ...(e.service.stats ?? zeroStats()), ...stats };
+  }
+
   protected one(op: IpvsOp): Promise<void> {
     return this.apply([op]).then(([r]) => {
       if (r && !r.ok) throw r.error;
