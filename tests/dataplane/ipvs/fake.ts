@@ -7,8 +7,8 @@
  * @module
  */
 
+import { canonicalIP } from "../../../src/net/ip.ts";
 import { ERRNO, netlinkError } from "../../../src/dataplane/netlink/errno.ts";
-import { canonicalIp } from "../../../src/dataplane/netlink/addr.ts";
 import { SCHEDULERS, SVC_F } from "../../../src/dataplane/ipvs/constants.ts";
 import {
   checkOp,
@@ -234,7 +234,7 @@ export class FakeIpvs extends SingleOps implements Ipvs {
           key: isFwmarkKey(s.key) ? { family: s.key.family, fwmark: s.key.fwmark } : {
             family: s.key.family,
             protocol: s.key.protocol,
-            address: canonicalIp(s.key.address)!,
+            address: canonicalIP(s.key.address)!,
             port: s.key.port,
           },
           scheduler: s.scheduler,
@@ -264,7 +264,7 @@ export class FakeIpvs extends SingleOps implements Ipvs {
         if (op.op === "add-destination" && have) return ERRNO.EEXIST;
         if (op.op === "update-destination" && !have) return ERRNO.ENOENT;
         const stored: DestinationStatus = {
-          address: canonicalIp(d.address)!,
+          address: canonicalIP(d.address)!,
           port: d.port,
           family: d.family,
           forward: d.forward,
