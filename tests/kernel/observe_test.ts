@@ -1,8 +1,11 @@
-// What an operator looks at, against the real kernel with real traffic, in one guest boot:
-// `kipvs top` (one snapshot with names from the manifests and from kube-proxy's sets, JSON, and
-// the live view in a tmux pseudo-terminal, read back from its screen and driven by keys) while
-// a client keeps connecting to default/web, and the Grafana dashboard's metrics checked against
-// a live /metrics scrape of `kipvs run`.
+// What an operator looks at and runs, against the real kernel with real traffic, in one guest
+// boot of a node programmed by `kipvs run --config F --hostname-override N ...`: `kipvs top` (one
+// snapshot with names from the manifests and from kube-proxy's sets, JSON, and the live view in
+// a tmux pseudo-terminal, read back from its screen and driven by keys) while a client keeps
+// connecting to default/web; the Grafana dashboard's metrics checked against a live /metrics
+// scrape of `kipvs run`; then `kipvs cleanup` with run's own command line, as kube-proxy's
+// `--cleanup` takes kube-proxy's (the file's ipvs.excludeCIDRs protect a virtual server; run's
+// other flags are accepted and ignored), state read back with ipvsadm, ipset and iptables-save.
 import assert from "node:assert/strict";
 import type { TopReport } from "../../src/diag/top.ts";
 import { dashboard, dashboardMetrics, exposedNames } from "../deploy/_grafana.ts";
@@ -10,7 +13,17 @@ import { assertGuestOk, outputSections, runInGuest } from "./harness.ts";
 
 const SCRIPT = String.raw`set -u
 M="$KIPVS_ROOT/tests/kernel/guest/diag/cluster.yaml"
-FLAGS="--manifests $M --iptables-backend legacy --cluster-cidr 10.244.0.0/16"
+F=/run/kipvs/config.conf
+cat >$F <<'CONF'
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: ipvs
+clusterCIDR: 10.244.0.0/16
+ipvs:
+  scheduler: rr
+  excludeCIDRs: [10.200.0.0/16]
+CONF
+FLAGS="--config $F --hostname-override kipvs-node --manifests $M --iptables-backend legacy"
 pod_create pod-a 10.244.1.2; pod_create pod-b 10.244.1.3
 pod_serve pod-a 8080 5353; pod_serve pod-b 8080 5353
 kipvs_bg $KIPVS_OUT/run.log run $FLAGS --log-format json --ipvs-sync-period 5s
@@ -48,6 +61,14 @@ tmux kill-server
 for i in 1 2 3; do echo "--- screen$i"; cat $KIPVS_OUT/screen$i; done
 echo "=== metrics"; curl -s http://127.0.0.1:10249/metrics
 kill -TERM $KIPVS_PID; wait $KIPVS_PID
+ipvsadm -A -t 10.200.0.1:80 -s rr
+echo "=== before"; ipvsadm -Sn | grep -c -- '^-A'; ipset list -n | grep -c '^KUBE-'
+echo "=== cleanup"; kipvs cleanup $FLAGS --log-format json --ipvs-sync-period 5s -o json; echo "rc=$?"
+echo "=== after-ipvs"; ipvsadm -Sn
+echo "=== after-sets"; ipset list -n | grep '^KUBE-'
+echo "=== after-rules"; (iptables-legacy-save; ip6tables-legacy-save) | grep -c -- KUBE-
+echo "=== after-link"; ip link show kube-ipvs0 >/dev/null 2>&1 && echo present || echo absent
+echo "=== again"; kipvs cleanup $FLAGS --once; echo "rc=$?"
 `;
 
 const r = runInGuest({ name: "observe", script: SCRIPT, timeoutMs: 240_000 });
@@ -124,4 +145,24 @@ Deno.test("every metric the Grafana dashboard queries is exported by kipvs run (
     .filter(([name]) => !exposed.has(name))
     .map(([name, where]) => `${name} (${where.join(", ")})`);
   assert.deepEqual(missing, [], `exported: ${[...exposed].sort().join(" ")}`);
+});
+
+Deno.test("kipvs cleanup --config F --hostname-override N (run's command line) cleans the node and keeps the file's excluded CIDRs", async () => {
+  const s = await sections();
+  const [vs, sets] = get(s, "before").split("\n").map(Number);
+  assert.ok(vs! >= 5 && sets! >= 5, `kipvs run programmed the node:\n${get(s, "before")}`);
+  const cleanup = get(s, "cleanup");
+  assert.match(cleanup, /\nrc=0$/, cleanup);
+  const json = JSON.parse(cleanup.slice(0, cleanup.lastIndexOf("rc=")));
+  assert.equal(json.removed.virtualServers.length, vs! - 1);
+  assert.deepEqual(json.kept.virtualServers.map((v: { text: string }) => v.text), [
+    "TCP/10.200.0.1:80",
+  ]);
+  // Only the excluded virtual server is left; nothing of kube-proxy's names remains.
+  assert.match(get(s, "after-ipvs"), /^-A -t 10\.200\.0\.1:80 -s rr$/m);
+  assert.equal(get(s, "after-ipvs").split("\n").filter((l) => l.startsWith("-A")).length, 1);
+  assert.equal(get(s, "after-sets"), "");
+  assert.equal(get(s, "after-rules"), "0");
+  assert.equal(get(s, "after-link"), "absent");
+  assert.match(get(s, "again"), /^nothing to remove: .*\nrc=0$/m);
 });
