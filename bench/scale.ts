@@ -1,6 +1,6 @@
 /**
  * `deno task bench:scale [--source manifests|api] [--services N] [--endpoints M] [--changes C]
- * [--resync S] [--cpu-prof DIR] [--json PATH] [--verbose]`, plus for manifests `[--format
+ * [--resync S] [--cpu-prof DIR] [--results FILE] [--verbose]`, plus for manifests `[--format
  * yaml|json] [--runs R] [--churn K] [--no-baseline]` and for api `[--churn-seconds T]`.
  *
  * `--source api` (bench/scale_api_guest.sh): the test API server of tests/support runs in the
@@ -37,7 +37,8 @@
  * `scale cold_ratio=<x> one_change_ms=<t> restart_writes=<n> rss_mb=<m> healthz_p99_ms=<h>`
  * (without cold_ratio under --no-baseline).
  *
- * Both write their figures to a JSON file too (see scale_results.ts).
+ * Both add their figures to a JSON results file too (docs/bench/results.json unless `--results
+ * FILE`; see scale_record.ts), which `deno task bench:plot` draws.
  *
  * @module
  */
@@ -56,7 +57,7 @@ import {
 import { type Machine, machine } from "./scale_machine.ts";
 import { writeApiData } from "./scale_api_data.ts";
 import { reportApi } from "./scale_api_report.ts";
-import { writeResults } from "./scale_results.ts";
+import { recordRun } from "./scale_record.ts";
 import {
   all,
   breakdown,
@@ -175,7 +176,7 @@ if (import.meta.main) {
     throw new Error("--source wants api or manifests");
   }
   const pi = Deno.args.indexOf("--cpu-prof");
-  const ji = Deno.args.indexOf("--json");
+  const ji = Deno.args.indexOf("--results");
   const common: Common = {
     shape: { services: flag("--services", 1000), endpoints: flag("--endpoints", 10), format },
     changes: flag("--changes", source === "api" ? 20 : 5),
@@ -193,9 +194,9 @@ if (import.meta.main) {
   }
 }
 
-/** The results file's path: --json, or bench/results/scale-<source>-<services>.json. */
-function resultsPath(c: Common, source: string): string {
-  return c.json ?? `${KIPVS_ROOT}/bench/results/scale-${source}-${c.shape.services}.json`;
+/** The results file: --results FILE, or docs/bench/results.json. */
+function resultsPath(c: Common): string {
+  return c.json ?? `${KIPVS_ROOT}/docs/bench/results.json`;
 }
 
 /** `--source api`: the test API server in the guest, kipvs with --kubeconfig. */
@@ -246,22 +247,34 @@ async function runApi(dir: string, c: Common): Promise<void> {
     `churn_p99_ms=${n("churn_p99_ms")} resync_writes=${n("resync_writes")} ` +
     `restart_writes=${n("restart_writes")} rss_mb=${n("rss_mb")} ` +
     `healthz_p99_ms=${n("healthz_p99_ms")}`;
-  const path = await writeResults({
-    path: resultsPath(c, "api"),
+  const num = (k: string) => (typeof figures[k] === "number" ? figures[k] as number : undefined);
+  const phases = figures.cold_phases_ms as Record<string, number>;
+  const path = await recordRun({
+    path: resultsPath(c),
     before,
-    after,
-    params: {
-      source: "api",
-      services: c.shape.services,
-      endpoints: c.shape.endpoints,
-      changes: c.changes,
-      churn_seconds: churnSeconds,
-      churn_percent: 1,
-      resync_s: c.resync,
-      page_size: 500,
+    source: "api",
+    services: c.shape.services,
+    endpoints: c.shape.endpoints,
+    baseline: null,
+    kipvs: {
+      coldMs: (num("first_sync_s") ?? NaN) * 1000,
+      startMs: phases.start,
+      listMs: phases.list,
+      firstSyncMs: Object.entries(phases)
+        .filter(([k]) => !["start", "list", "wait"].includes(k))
+        .reduce((a, [, v]) => a + v, 0),
+      oneChangeMs: num("one_change_p50_ms") ?? NaN,
+      oneChangeP99Ms: num("one_change_p99_ms"),
+      churnP99Ms: num("churn_p99_ms"),
+      churnRssStartMb: num("churn_rss_start_mb"),
+      churnRssEndMb: num("churn_rss_end_mb"),
+      resyncMs: num("resync_ms"),
+      resyncWrites: num("resync_writes"),
+      restartMs: num("restart_ms"),
+      restartWrites: num("restart_writes"),
+      rssMb: num("rss_mb"),
+      healthzP99Ms: num("healthz_p99_ms"),
     },
-    figures,
-    lastLine: last,
   });
   console.log(`results: ${path}`);
   console.log(last);
@@ -304,23 +317,25 @@ async function runManifests(dir: string, c: Common): Promise<void> {
   if (Deno.args.includes("--verbose")) console.log(r.stdout);
   const after = await machine();
   const { figures, last } = report({ stdout: r.stdout, data, runs, before, after, baseline });
-  const path = await writeResults({
-    path: resultsPath(c, "manifests"),
+  const path = await recordRun({
+    path: resultsPath(c),
     before,
-    after,
-    params: {
-      source: "manifests",
-      services: shape.services,
-      endpoints: shape.endpoints,
-      format: shape.format,
-      runs,
-      changes,
-      churn_rounds: churn,
-      resync_s: c.resync,
-      baseline,
+    source: "manifests",
+    manifestFormat: shape.format,
+    services: shape.services,
+    endpoints: shape.endpoints,
+    runs,
+    baseline: figures.baseline_ms ? { totalMs: figures.baseline_ms } : null,
+    kipvs: {
+      coldMs: figures.cold_ms ?? NaN,
+      firstSyncMs: figures.first_sync_ms ?? NaN,
+      oneChangeMs: figures.one_change_ms ?? NaN,
+      restartWrites: figures.restart_writes,
+      resyncMs: figures.resync_ms,
+      resyncWrites: figures.resync_writes,
+      rssMb: figures.rss_mb,
+      healthzP99Ms: figures.healthz_p99_ms,
     },
-    figures,
-    lastLine: last,
   });
   console.log(`results: ${path}`);
   console.log(last);
@@ -362,7 +377,10 @@ function report(o: ReportOptions): { figures: Record<string, number>; last: stri
   const resync = f.resync[0]!.syncs[0]!;
   return {
     figures: {
-      ...(coldRatio === undefined ? {} : { cold_ratio: coldRatio }),
+      ...(coldRatio === undefined ? {} : {
+        cold_ratio: coldRatio,
+        baseline_ms: coldRatio && median(f.cold.map(elapsed)) / coldRatio,
+      }),
       cold_ms: median(f.cold.map(elapsed)),
       first_sync_ms: median(f.cold.map((e) => e.syncs[0]!.ms)),
       one_change_ms: median(lat),

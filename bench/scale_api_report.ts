@@ -1,7 +1,7 @@
 /**
  * The figures of `deno task bench:scale --source api`, from what bench/scale_api_guest.sh
- * printed: printed for people, returned as {@link ScaleResults} for the JSON results file (see
- * scale_results.ts), and the last line
+ * printed: printed for people, returned for the JSON results file (see
+ * scale_record.ts), and the last line
  * `scale50k source=api first_sync_s=<x> one_change_p50_ms=<a> one_change_p99_ms=<b>
  * churn_p99_ms=<c> resync_writes=<n> restart_writes=<m> rss_mb=<r> healthz_p99_ms=<h>`.
  *
@@ -20,7 +20,6 @@ import {
   quantile,
   type SyncedLine,
 } from "./scale_report.ts";
-import type { ScaleResults } from "./scale_results.ts";
 
 /** The kube source's "cluster state listed" line after the event that started at `t0`. */
 function listed(stdout: string, event: "cold" | "restart"): { t0: number; ts: number; ms: number } {
@@ -55,7 +54,7 @@ export interface ApiReportOptions {
 }
 
 /** Prints the API benchmark's figures and returns them. */
-export function reportApi(o: ApiReportOptions): ScaleResults["figures"] {
+export function reportApi(o: ApiReportOptions): Record<string, number | Record<string, number>> {
   const f = parseGuest(o.stdout);
   const v = (k: string) => f.values.get(k) ?? [];
   if (median(v("same_plan")) !== 1) o.fail("the first sync's IPVS table is not the plan's");

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseIp } from "../netlink/addr.ts";
+import { formatIPAt, parseIP } from "../../net/ip.ts";
 import { NetlinkClient, type NetlinkTransport } from "../netlink/client.ts";
 import {
   AF_INET,
@@ -17,7 +17,6 @@ import {
   NLMSG_HDRLEN,
 } from "../netlink/constants.ts";
 import { ERRNO, netlinkErrno, netlinkError } from "../netlink/errno.ts";
-import { formatIp } from "../netlink/addr.ts";
 import { Attrs, type MessageRef } from "../netlink/reader.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
 import {
@@ -134,7 +133,7 @@ export class KernelDummyLink implements DummyLink {
         const a = new Attrs(view, at + IFADDRMSG_LEN, m.offset + m.length, IFA.MAX);
         const type = a.has(IFA.LOCAL) ? IFA.LOCAL : IFA.ADDRESS;
         const o = a.offset(type);
-        if (o >= 0) out.push(formatIp(family, new Uint8Array(view.buffer, view.byteOffset), o));
+        if (o >= 0) out.push(formatIPAt(family, new Uint8Array(view.buffer, view.byteOffset), o));
       },
     );
     return out;
@@ -196,7 +195,7 @@ export class KernelDummyLink implements DummyLink {
     const valid: { i: number; family: 4 | 6; bytes: Uint8Array }[] = [];
     for (let i = 0; i < addresses.length; i++) {
       const address = addresses[i] as string;
-      const p = parseIp(address);
+      const p = parseIP(address);
       if (!p) {
         results[i] = failedAddress({
           kind,

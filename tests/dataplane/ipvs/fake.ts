@@ -7,8 +7,8 @@
  * @module
  */
 
+import { canonicalIP } from "../../../src/net/ip.ts";
 import { ERRNO, netlinkError } from "../../../src/dataplane/netlink/errno.ts";
-import { canonicalIp } from "../../../src/dataplane/netlink/addr.ts";
 import { SCHEDULERS, SVC_F } from "../../../src/dataplane/ipvs/constants.ts";
 import {
   checkOp,
@@ -200,6 +200,16 @@ export class FakeIpvs extends SingleOps implements Ipvs {
     Object.assign(d, clone(status));
   }
 
+  /**
+   * Sets what the kernel would count for a virtual server (its counters and rate estimates),
+   * for tests of code that reads them (`kipvs top`). Throws when the service does not exist.
+   */
+  setServiceStats(service: ServiceKey, stats: Partial<IpvsStats>): void {
+    const e = this.#services.get(serviceKeyId(service));
+    if (!e) throw new Error(`no virtual server ${serviceKeyText(service)}`);
+    e.service.stats = { ...(e.service.stats ?? zeroStats()), ...stats };
+  }
+
   protected one(op: IpvsOp): Promise<void> {
     return this.apply([op]).then(([r]) => {
       if (r && !r.ok) throw r.error;
@@ -223,7 +233,7 @@ export class FakeIpvs extends SingleOps implements Ipvs {
           key: isFwmarkKey(s.key) ? { family: s.key.family, fwmark: s.key.fwmark } : {
             family: s.key.family,
             protocol: s.key.protocol,
-            address: canonicalIp(s.key.address)!,
+            address: canonicalIP(s.key.address)!,
             port: s.key.port,
           },
           scheduler: s.scheduler,
@@ -253,7 +263,7 @@ export class FakeIpvs extends SingleOps implements Ipvs {
         if (op.op === "add-destination" && have) return ERRNO.EEXIST;
         if (op.op === "update-destination" && !have) return ERRNO.ENOENT;
         const stored: DestinationStatus = {
-          address: canonicalIp(d.address)!,
+          address: canonicalIP(d.address)!,
           port: d.port,
           family: d.family,
           forward: d.forward,
