@@ -274,6 +274,7 @@ async function runApi(dir: string, c: Common): Promise<void> {
       restartWrites: num("restart_writes"),
       rssMb: num("rss_mb"),
       healthzP99Ms: num("healthz_p99_ms"),
+      healthzIdleP99Ms: num("healthz_idle_p99_ms"),
     },
   });
   console.log(`results: ${path} (then \`deno task bench:plot\` redraws docs/bench/scale.svg)`);

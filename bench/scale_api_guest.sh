@@ -58,6 +58,12 @@ deno_in k1 "$KIPVS_ROOT/bench/ipvs_cli.ts" save | sort >"$KIPVS_OUT/k1.ipvs"
 sort "$DATA/expected-initial.rules" >"$KIPVS_OUT/expected-initial"
 echo "same_plan=$(same "$KIPVS_OUT/k1.ipvs" "$KIPVS_OUT/expected-initial")"
 echo "ipvs_lines=$(wc -l <"$KIPVS_OUT/k1.ipvs")"
+# The probe with kipvs idle: the floor of what this guest and host answer in (their load).
+probe_start k1
+echo "idle_from=$(ms)"
+nap 10
+echo "idle_to=$(ms)"
+probe_stop k1
 
 # (b) single endpoint changes, each after the min sync period has passed.
 log="$L/k1.log"
