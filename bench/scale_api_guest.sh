@@ -85,7 +85,17 @@ n=$SYNCED
 t=$(ms)
 api "churn 1 $CHURN_S"
 echo "rss_churn_end_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$KPID/status")"
-nap 5 # the last round's syncs
+# kipvs may be behind (the server streams 1% of the cluster a second on the same CPU): wait
+# until no sync came for 5 s, then say how long after the last edit that was.
+quiet=0
+last=-1
+while [ "$quiet" -lt 5 ]; do
+  nap 1
+  count_synced "$log"
+  if [ "$SYNCED" = "$last" ]; then quiet=$((quiet + 1)); else quiet=0; fi
+  last=$SYNCED
+done
+echo "churn_settled_ms=$(($(ms) - 5000 - t))"
 synced_lines "$log" $((n + 1)) | while read -r line; do echo "@churn1 $t $line"; done
 grep '^@edit churn' "$L/api.log" | sed 's/^/@api /'
 api compact

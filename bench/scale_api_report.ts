@@ -77,6 +77,14 @@ export function reportApi(o: ApiReportOptions): Record<string, number | Record<s
   const churn = f.churn.get(1)?.syncs ?? [];
   const churnLat = churn.map((s) => s.latencyMs ?? NaN).filter((x) => !Number.isNaN(x));
   const rss = (k: string) => median(v(k)) / 1024;
+  const replanned = churn.reduce((n, s) => n + s.services, 0);
+  const edits = [...o.stdout.matchAll(/^@api @edit churn\d+:(\d+) (\d+)$/gm)];
+  const editSpan = edits.length > 1 ? Number(edits.at(-1)![2]) - Number(edits[0]![2]) : NaN;
+  console.log(
+    `    ${edits.length} rounds of edits made over ${duration(editSpan)} by the API server; ` +
+      `kipvs replanned ${replanned} services in them and was done ` +
+      `${duration(median(v("churn_settled_ms")))} after the churn began`,
+  );
   console.log(
     `(c) 1% churn per second: ${churn.length} syncs, seen->programmed p50 ${
       duration(quantile(churnLat, 0.5))
@@ -112,6 +120,7 @@ export function reportApi(o: ApiReportOptions): Record<string, number | Record<s
     one_change_writes: median(oneWrites),
     churn_syncs: churn.length,
     churn_p99_ms: quantile(churnLat, 0.99),
+    churn_settled_ms: median(v("churn_settled_ms")),
     churn_rss_start_mb: rss("rss_churn_start_kb"),
     churn_rss_end_mb: rss("rss_churn_end_kb"),
     resync_ms: resync.ms,
