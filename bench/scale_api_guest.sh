@@ -98,7 +98,6 @@ done
 echo "churn_settled_ms=$(($(ms) - 5000 - t))"
 synced_lines "$log" $((n + 1)) | while read -r line; do echo "@churn1 $t $line"; done
 grep '^@edit churn' "$L/api.log" | sed 's/^/@api /'
-api compact
 
 # What kipvs programmed after every edit is the plan of the edited cluster.
 deno_in k1 "$KIPVS_ROOT/bench/ipvs_cli.ts" save | sort >"$KIPVS_OUT/k1.final"

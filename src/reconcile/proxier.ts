@@ -168,30 +168,31 @@ export class Proxier {
   }
 
   /**
-   * Replans the services `keys`. The event loop runs every slice meanwhile (a full plan of
-   * 10,000 services takes seconds in a small VM): changes the source sees then wait for the next
-   * sync, which replans what they touched.
+   * Replans the services `keys`, adding what changed to `sum` when given. The event loop runs
+   * every slice meanwhile (a full plan of 10,000 services takes seconds in a small VM): changes
+   * the source sees then wait for the next sync, which replans what they touched.
    */
   async #plan(
     input: SyncInput,
     merge: PlanMerge,
     keys: Iterable<string>,
-  ): Promise<PlanDeltaSummary> {
+    sum?: PlanDeltaSummary,
+  ): Promise<void> {
     const { config } = this.#o;
     const slices = sliceLookup(input.state);
     const ctx = { config, node: input.node };
-    const sum = emptySummary();
     let n = 0;
     for (const key of keys) {
       if (++n % PACE_EVERY === 0) await pace();
       const svc = input.state.services.get(key);
       const d = merge.set(key, svc ? planService(svc, slices(key), ctx) : undefined);
+      // A full sync compares everything with the kernel: it needs no summary of the changes.
+      if (!sum) continue;
       for (const k of d.virtualServers) sum.virtualServers.add(k);
       for (const a of d.addressesAdded) sum.addressesAdded.add(a);
       for (const a of d.addressesRemoved) sum.addressesRemoved.add(a);
       sum.entries.push(...d.entriesAdded, ...d.entriesRemoved);
     }
-    return sum;
   }
 
   async #full(input: SyncInput, r: SyncReport, failures: string[]): Promise<void> {
@@ -275,7 +276,8 @@ export class Proxier {
     const dp = this.#o.dataplane;
     const clock = new PhaseClock(r.phases);
     const merge = this.#merge as PlanMerge;
-    const sum = await this.#plan(input, merge, input.services);
+    const sum = emptySummary();
+    await this.#plan(input, merge, input.services, sum);
     r.services = input.services.size;
     const desired = merge.state;
     clock.lap("plan");
