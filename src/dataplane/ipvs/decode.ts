@@ -6,7 +6,8 @@
  * @module
  */
 
-import { formatIp, type IpFamily } from "../netlink/addr.ts";
+import { formatIPAt } from "../../net/ip.ts";
+import type { Family } from "../../net/family.ts";
 import {
   AF_INET6,
   GENL_HDRLEN,
@@ -28,7 +29,7 @@ import type {
   TunnelType,
 } from "./types.ts";
 
-const familyOf = (af: number): IpFamily => (af === AF_INET6 ? 6 : 4);
+const familyOf = (af: number): Family => (af === AF_INET6 ? 6 : 4);
 const PROTO_NAME: Record<number, IpvsProtocol> = { 6: "TCP", 17: "UDP", 132: "SCTP" };
 const FWD_NAME = Object.fromEntries(Object.entries(FWD).map(([k, v]) => [v, k])) as Record<
   number,
@@ -126,7 +127,7 @@ function decodeServiceAs(
   const key: ServiceKey = s.has(SVC_ATTR.FWMARK) ? { family, fwmark: s.u32(SVC_ATTR.FWMARK) } : {
     family,
     protocol: PROTO_NAME[s.u16(SVC_ATTR.PROTOCOL)] ?? "TCP",
-    address: formatIp(family, raw, s.offset(SVC_ATTR.ADDR)),
+    address: formatIPAt(family, raw, s.offset(SVC_ATTR.ADDR)),
     port: s.u16be(SVC_ATTR.PORT),
   };
   const flagsAt = s.offset(SVC_ATTR.FLAGS);
@@ -271,7 +272,7 @@ function scanRareAttr(view: DataView, off: number, len: number): void {
 export function decodeDestination(
   view: DataView,
   m: MessageRef,
-  serviceFamily: IpFamily,
+  serviceFamily: Family,
   counters = true,
 ): DestinationStatus {
   const nest = topAttr(view, m, CMD_ATTR.DEST);
@@ -280,7 +281,7 @@ export function decodeDestination(
   if (D.addrAt < 0) throw new Error("IPVS destination reply without an address");
   const family = D.af === 0 ? serviceFamily : familyOf(D.af);
   const forward = FWD_NAME[D.fwd & 7] ?? "masq";
-  const address = formatIp(family, bytesOf(view), D.addrAt);
+  const address = formatIPAt(family, bytesOf(view), D.addrAt);
   // One literal per shape, not a property added later: objects keep one layout.
   const out: DestinationStatus = counters
     ? {

@@ -7,8 +7,8 @@
  * @module
  */
 
+import { canonicalIP } from "../../../src/net/ip.ts";
 import { ERRNO, netlinkError } from "../../../src/dataplane/netlink/errno.ts";
-import { canonicalIp } from "../../../src/dataplane/netlink/addr.ts";
 import { SCHEDULERS, SVC_F } from "../../../src/dataplane/ipvs/constants.ts";
 import {
   checkOp,
@@ -17,7 +17,6 @@ import {
   serviceKeyId,
   serviceKeyText,
 } from "../../../src/dataplane/ipvs/describe.ts";
-import { settle } from "../../../src/dataplane/netlink/settle.ts";
 import type {
   DestinationKey,
   DestinationStatus,
@@ -234,7 +233,7 @@ export class FakeIpvs extends SingleOps implements Ipvs {
           key: isFwmarkKey(s.key) ? { family: s.key.family, fwmark: s.key.fwmark } : {
             family: s.key.family,
             protocol: s.key.protocol,
-            address: canonicalIp(s.key.address)!,
+            address: canonicalIP(s.key.address)!,
             port: s.key.port,
           },
           scheduler: s.scheduler,
@@ -264,7 +263,7 @@ export class FakeIpvs extends SingleOps implements Ipvs {
         if (op.op === "add-destination" && have) return ERRNO.EEXIST;
         if (op.op === "update-destination" && !have) return ERRNO.ENOENT;
         const stored: DestinationStatus = {
-          address: canonicalIp(d.address)!,
+          address: canonicalIP(d.address)!,
           port: d.port,
           family: d.family,
           forward: d.forward,
@@ -284,5 +283,15 @@ export class FakeIpvs extends SingleOps implements Ipvs {
         return 0;
       }
     }
+  }
+}
+
+/** Runs `work` now and settles a promise with its value or its exception, as the kernel's
+ * handle answers (after its work, never before). */
+function settle<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (err) {
+    return Promise.reject(err);
   }
 }
