@@ -18,8 +18,8 @@ import assert from "node:assert/strict";
 
 /** Layers of src/, lowest first; each names the path prefixes (relative to src/) it holds. */
 export const LAYERS: readonly { name: string; paths: readonly string[] }[] = [
-  // Leaves every layer may use: typed errors, time, the version.
-  { name: "base", paths: ["errors.ts", "clock.ts", "version.ts"] },
+  // Leaves every layer may use: typed errors, time, sharing the event loop, the version.
+  { name: "base", paths: ["errors.ts", "clock.ts", "pace.ts", "version.ts"] },
   // IP addresses, CIDRs and families.
   { name: "net", paths: ["net/"] },
   // The structured logger (used by every layer above).

@@ -17,7 +17,6 @@ import {
   serviceKeyId,
   serviceKeyText,
 } from "../../../src/dataplane/ipvs/describe.ts";
-import { settle } from "../../../src/dataplane/netlink/settle.ts";
 import type {
   DestinationKey,
   DestinationStatus,
@@ -284,5 +283,15 @@ export class FakeIpvs extends SingleOps implements Ipvs {
         return 0;
       }
     }
+  }
+}
+
+/** Runs `work` now and settles a promise with its value or its exception, as the kernel's
+ * handle answers (after its work, never before). */
+function settle<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (err) {
+    return Promise.reject(err);
   }
 }
