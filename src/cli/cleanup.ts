@@ -8,7 +8,7 @@
 import { type Command, Option } from "commander";
 import { KipvsError } from "../errors.ts";
 import { SystemExec } from "../dataplane/exec.ts";
-import { parseCIDR } from "../k8s/ip.ts";
+import { parseCIDR } from "../net/ip.ts";
 import {
   applyCleanup,
   type CleanupResult,
@@ -18,10 +18,10 @@ import {
 } from "../diag/cleanup.ts";
 import { type DiagDataplane, openKernelDataplane } from "../diag/dataplane.ts";
 import { readSnapshot } from "../diag/snapshot.ts";
-import type { InterfaceAddress } from "../proxy/nodeports.ts";
+import type { InterfaceAddress } from "../plan/nodeports.ts";
 import type { Deliver } from "./dump.ts";
 import type { CommandResult } from "./result.ts";
-import { type Cell, renderTable, stdoutWantsColor } from "./table.ts";
+import { type Cell, renderTable, stdoutWantsColor } from "../diag/table.ts";
 
 /** Options of `kipvs cleanup`. */
 export interface CleanupCommandOptions {

@@ -11,7 +11,7 @@ import { SystemExec } from "../dataplane/exec.ts";
 import { resolveBackend } from "../dataplane/iptables/backend.ts";
 import { SysctlProgram } from "../dataplane/sysctl/io.ts";
 import { modprobe } from "../dataplane/sysctl/reconcile.ts";
-import { type LogFormat, Logger, type LogLevel } from "../observe/log.ts";
+import { type LogFormat, Logger, type LogLevel } from "../log.ts";
 import type { CommandResult } from "./result.ts";
 import { sysctlCommand } from "./sysctl.ts";
 import { runCommand } from "./run.ts";
@@ -19,7 +19,7 @@ import { registerCleanup } from "./cleanup.ts";
 import { registerDump } from "./dump.ts";
 import { registerExplain } from "./explain.ts";
 import { addProxyFlags, loadProxyConfig } from "./runflags.ts";
-import { stdoutWantsColor } from "./table.ts";
+import { stdoutWantsColor } from "../diag/table.ts";
 import { VERSION } from "../version.ts";
 
 /** Where the CLI writes. */

@@ -7,11 +7,11 @@
 
 import { type Command, Option } from "commander";
 import { KipvsError } from "../errors.ts";
-import { DEFAULT_CONFIG, PROXY_SCHEDULERS, type ProxyConfig } from "../proxy/config.ts";
-import { type FileConfig, parseConfigFile } from "../proxy/configfile.ts";
-import { parseDuration } from "../proxy/duration.ts";
-import { nodePortCIDRs } from "../proxy/nodeports.ts";
-import { parseCIDR } from "../k8s/ip.ts";
+import { DEFAULT_CONFIG, PROXY_SCHEDULERS, type ProxyConfig } from "../config/config.ts";
+import { type FileConfig, parseConfigFile } from "../config/configfile.ts";
+import { parseDuration } from "../config/duration.ts";
+import { nodePortCIDRs } from "../plan/nodeports.ts";
+import { parseCIDR } from "../net/ip.ts";
 
 /** Adds the proxy flags to a command (shared by `run` and the commands that plan). */
 export function addProxyFlags(cmd: Command): Command {

@@ -25,7 +25,7 @@ import type { Ipvs, ServiceKey } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import type { DummyLink } from "../dataplane/link/types.ts";
 import { ERRNO } from "../dataplane/netlink/errno.ts";
-import type { Family } from "../proxy/config.ts";
+import type { Family } from "../net/family.ts";
 import { excludedBy } from "./diff.ts";
 import type { NodeSnapshot } from "./snapshot.ts";
 

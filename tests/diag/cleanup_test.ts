@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeDummyLink } from "../../src/dataplane/link/fake.ts";
+import { FakeDummyLink } from "../dataplane/link/fake.ts";
 import { applyCleanup, dryRunResult, planCleanup, planIsEmpty } from "../../src/diag/cleanup.ts";
 import { readSnapshot } from "../../src/diag/snapshot.ts";
 import { fakeNode, INTERFACES, scenario } from "./_node.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { opText } from "../../src/dataplane/ipvs/describe.ts";
 import { diffNode } from "../../src/diag/diff.ts";
 import { diffText } from "../../src/diag/diff_text.ts";
-import type { ProxyConfig } from "../../src/proxy/config.ts";
+import type { ProxyConfig } from "../../src/config/config.ts";
 import { CONFIG, desiredOf, fakeNode, scenario } from "./_node.ts";
 
 const WEB = { family: 4 as const, protocol: "TCP" as const, address: "10.96.0.10", port: 80 };

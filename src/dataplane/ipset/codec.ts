@@ -11,7 +11,7 @@ import { parseIpInto } from "../netlink/addr.ts";
 import { MessageWriter } from "../netlink/writer.ts";
 import { Attrs, type MessageRef } from "../netlink/reader.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
-import type { Family } from "../../proxy/config.ts";
+import type { Family } from "../../net/family.ts";
 import {
   CMD_ATTR,
   DATA_ATTR,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Family } from "../../proxy/config.ts";
+import type { Family } from "../../net/family.ts";
 import { isSetType, type SetType } from "./sets.ts";
 
 /** Options of a `create` line, as the kernel takes them. */

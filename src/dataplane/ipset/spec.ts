@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Family } from "../../proxy/config.ts";
+import type { Family } from "../../net/family.ts";
 import { KUBE_SETS, type KubeSet, setName, type SetType } from "./sets.ts";
 
 /** kube-proxy's default hash size of a hash set. */

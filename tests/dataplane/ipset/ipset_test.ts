@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { FakeExec } from "../../../src/dataplane/exec.ts";
 import { destroyKubeSets, kubeSetsIn } from "../../../src/dataplane/ipset/cleanup.ts";
-import { FakeIpset, ipsetExecAnswer } from "../../../src/dataplane/ipset/fake.ts";
+import { FakeIpset, ipsetExecAnswer } from "./fake.ts";
 import { ipsetRestoreError, KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
-import { IpsetModel } from "../../../src/dataplane/ipset/model.ts";
+import { IpsetModel } from "./model.ts";
 import { parseIpsetSave } from "../../../src/dataplane/ipset/save.ts";
-import { syncIpsets } from "../../../src/dataplane/ipset/sync.ts";
+import { syncIpsets } from "../../../src/reconcile/ipset.ts";
 import { KipvsError } from "../../../src/errors.ts";
 
 // What ipset 7.17 printed in the test kernel.

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeIpset } from "../../../src/dataplane/ipset/fake.ts";
+import { FakeIpset } from "./fake.ts";
 import { IPSET_CMD } from "../../../src/dataplane/ipset/constants.ts";
 import { ipsetErrorText } from "../../../src/dataplane/ipset/errtext.ts";
 import { NetlinkIpset } from "../../../src/dataplane/ipset/netlink.ts";

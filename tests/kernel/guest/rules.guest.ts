@@ -13,15 +13,16 @@ import {
 import { destroyKubeSets } from "../../../src/dataplane/ipset/cleanup.ts";
 import { canonicalEntry } from "../../../src/dataplane/ipset/entry.ts";
 import { KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
-import { IpsetModel } from "../../../src/dataplane/ipset/model.ts";
+import { IpsetModel } from "../../dataplane/ipset/model.ts";
 import { parseIpsetSave } from "../../../src/dataplane/ipset/save.ts";
 import { familySpecs, HASH_SIZE, MAX_ELEM } from "../../../src/dataplane/ipset/spec.ts";
 import { cleanupIptables } from "../../../src/dataplane/iptables/cleanup.ts";
 import { KernelIptables } from "../../../src/dataplane/iptables/iptables.ts";
-import { IptablesModel } from "../../../src/dataplane/iptables/model.ts";
+import { IptablesModel } from "../../dataplane/iptables/model.ts";
+import { planRules } from "../../../src/plan/rules.ts";
 import { renderIptables } from "../../../src/dataplane/iptables/render.ts";
 import { parseIptablesSave } from "../../../src/dataplane/iptables/save.ts";
-import { syncSetsAndRules } from "../../../src/dataplane/iptables/sync.ts";
+import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "../../dataplane/iptables/_scenario.ts";
 
@@ -84,7 +85,7 @@ async function assertKernelMatches(sets: Map<string, Set<string>>): Promise<void
     }
   }
   for (const family of [4, 6] as const) {
-    const rules = renderIptables({ family, config, ipsets: sets });
+    const rules = renderIptables(planRules({ family, config, ipsets: sets }));
     const save = parseIptablesSave(
       await out(family === 4 ? "iptables-legacy-save" : "ip6tables-legacy-save"),
     );
