@@ -36,6 +36,8 @@ export interface RunOptions {
   config: ProxyConfig;
   /** Manifest file or directory; without it, the Kubernetes API. */
   manifests?: string;
+  /** Manifest files larger than this are refused (default 32 MiB). */
+  manifestMaxBytes?: number;
   kubeconfig?: string;
   master?: string;
   once: boolean;
@@ -69,11 +71,18 @@ export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise
 
 /** The manifest source with --manifests, else the Kubernetes API (kubeconfig or in-cluster). */
 export async function openSource(
-  opts: Pick<RunOptions, "manifests" | "kubeconfig" | "master" | "config">,
+  opts: Pick<RunOptions, "manifests" | "manifestMaxBytes" | "kubeconfig" | "master" | "config">,
   log: Logger,
 ): Promise<ClusterSource> {
   const nodeName = opts.config.hostname;
-  if (opts.manifests) return new ManifestSource({ path: opts.manifests, nodeName, logger: log });
+  if (opts.manifests) {
+    return new ManifestSource({
+      path: opts.manifests,
+      nodeName,
+      logger: log,
+      maxFileBytes: opts.manifestMaxBytes,
+    });
+  }
   return await openKubeSource({
     kubeconfig: opts.kubeconfig,
     master: opts.master,

@@ -56,6 +56,27 @@ function bad(flag: string, value: unknown, why: string): never {
   throw new KipvsError("usage", `${flag}: ${JSON.stringify(value)} ${why}`);
 }
 
+/**
+ * A size in bytes: "33554432", "32Mi", "512Ki", "1Gi" (binary units, as Kubernetes quantities
+ * write them), or with decimal units "64M", "500k".
+ */
+export function parseSize(flag: string, v: string): number {
+  const m = /^\s*(\d+)\s*(|k|Ki|M|Mi|G|Gi)\s*$/.exec(v);
+  if (!m) bad(flag, v, "is not a size (e.g. 33554432, 32Mi, 64M)");
+  const unit: Record<string, number> = {
+    "": 1,
+    k: 1e3,
+    Ki: 1 << 10,
+    M: 1e6,
+    Mi: 1 << 20,
+    G: 1e9,
+    Gi: 1 << 30,
+  };
+  const n = Number(m[1]) * unit[m[2]!]!;
+  if (n < 1 || !Number.isSafeInteger(n)) bad(flag, v, "is out of range");
+  return n;
+}
+
 function duration(flag: string, v: string): number {
   return parseDuration(v) ?? bad(flag, v, "is not a duration (e.g. 30s, 1m)");
 }

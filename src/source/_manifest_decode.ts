@@ -91,23 +91,28 @@ function invalidAt(b: Uint8Array, encoding: Encoding): string {
       ? `invalid ${encoding.toUpperCase()} (an unpaired surrogate)`
       : `invalid ${encoding.toUpperCase()}: ${b.length} bytes (an odd number)`;
   }
-  const dec = new TextDecoder("utf-8", { fatal: true });
-  let lo = 0, hi = b.length; // the longest valid prefix, by bisection
+  let lo = 0, hi = b.length; // the longest prefix that may go on validly, by bisection
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
     try {
-      dec.decode(b.subarray(0, mid), { stream: true });
+      new TextDecoder("utf-8", { fatal: true }).decode(b.subarray(0, mid), { stream: true });
       lo = mid;
     } catch {
       hi = mid - 1;
     }
-    dec.decode(); // reset
   }
-  const prefix = new TextDecoder().decode(b.subarray(0, lo));
-  const byte = b[lo] ?? b[lo - 1] ?? 0;
-  return `invalid UTF-8 (byte 0x${byte.toString(16).padStart(2, "0")} at ${
+  // The prefix may end inside the sequence that goes wrong: that sequence starts at its lead.
+  let at = Math.min(lo, b.length - 1);
+  for (let i = lo - 1; i >= Math.max(0, lo - 3) && b[i]! >= 0x80; i--) {
+    if (b[i]! >= 0xc0) {
+      at = i;
+      break;
+    }
+  }
+  const prefix = new TextDecoder().decode(b.subarray(0, at));
+  return `invalid UTF-8 (byte 0x${b[at]!.toString(16).padStart(2, "0")} at ${
     position(prefix, prefix.length)
-  }, byte ${lo}): kipvs reads UTF-8, UTF-16 and UTF-32`;
+  }, byte ${at}): kipvs reads UTF-8, UTF-16 and UTF-32`;
 }
 
 /** "line 3, column 7" of offset `at` in `text`. */

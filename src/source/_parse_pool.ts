@@ -1,8 +1,11 @@
 /**
- * Up to two parse workers (see `_parse_worker.ts`) that manifest files are handed to, in
- * batches. Each file has a time bound: a worker that spends longer on one file is terminated,
- * the file is reported as too slow to parse, and the files queued behind it go to a fresh
- * worker. With a second worker, one slow file does not hold up the others.
+ * The parse workers (see `_parse_worker.ts`) that manifest files are handed to, in batches.
+ *
+ * - One worker does the work. A second one starts only while the first has spent more than
+ *   half a second on one file, so that a slow file does not hold up the others; it stops once
+ *   it has been idle for a while (each worker is a JavaScript heap of its own).
+ * - Each file has a time bound: a worker that spends longer on one file is terminated, the file
+ *   is reported as too slow to parse, and the files queued behind it go to a fresh worker.
  *
  * @module
  */
@@ -25,7 +28,7 @@ export type ParseOutcome =
 
 /**
  * A message to a worker: a batch of files, or (first) the shared memory where the worker keeps
- * which file of which batch it is on: the pool reads it when a file's time is up.
+ * which file of which batch it is on, for the pool to read when a file takes long.
  */
 export type ParseRequest =
   | { batch: number; jobs: ParseJob[]; options: LoadFileOptions }
@@ -36,12 +39,14 @@ export type FileReply =
   | { ok: true; load: FileLoad; json: string }
   | { ok: false; error: string };
 
-/** A worker's answers for files `from`, `from + 1`, ... of a batch. */
-export interface ParseReply {
-  batch: number;
-  from: number;
-  files: FileReply[];
-}
+/**
+ * A worker's answers for files `from`, `from + 1`, ... of a batch; or a part of the objects of
+ * the file it is on (JSON text of some of its `[identity, object]` pairs), sent ahead of the
+ * file's answer when the file defines many: the main thread parses them a part at a time.
+ */
+export type ParseReply =
+  | { batch: number; from: number; files: FileReply[] }
+  | { batch: number; part: string };
 
 /** Options of {@link ParsePool}. */
 export interface ParsePoolOptions extends LoadFileOptions {
@@ -62,6 +67,10 @@ export function parseTimeLimitMs(bytes: number): number {
 /** Files per message to a worker, and their bytes at most. */
 const BATCH_JOBS = 64;
 const BATCH_BYTES = 4 << 20;
+/** A worker on one file for longer than this is slow: another may start beside it. */
+const SLOW_MS = 500;
+/** A worker beyond the first stops after being idle this long. */
+const IDLE_MS = 10_000;
 
 interface Pending {
   job: ParseJob;
@@ -75,9 +84,12 @@ interface Slot {
   progress: Int32Array<SharedArrayBuffer>;
   /** The batch it works on, and how many of its files are answered. */
   batch?: { id: number; items: Pending[]; done: number };
+  /** Watches the file the worker is on; or, while idle, its retirement. */
   timer?: ReturnType<typeof setTimeout>;
-  /** The index of the file the timer runs for. */
-  timing?: number;
+  /** On one file for more than {@link SLOW_MS}. */
+  slow: boolean;
+  /** The objects received ahead of the answer of the file the worker is on. */
+  parts: FileLoad["objects"];
 }
 
 /** Parse workers, started on demand, with a time bound per file. */
@@ -95,9 +107,9 @@ export class ParsePool {
     this.#o = options;
   }
 
-  /** Bytes queued or being parsed. */
-  get pendingBytes(): number {
-    return this.#bytes;
+  /** Workers running now. */
+  get workers(): number {
+    return this.#slots.length;
   }
 
   /** Resolves once fewer than `bytes` bytes are queued or being parsed. */
@@ -120,15 +132,17 @@ export class ParsePool {
   /** Terminates the workers; files not yet answered are answered with an error. */
   close(): void {
     this.#closed = true;
-    for (const s of this.#slots) this.#retire(s);
-    for (const p of this.#queue.splice(0)) p.resolve({ ok: false, error: "stopped" });
+    for (const s of this.#slots) {
+      this.#retire(s);
+      for (const p of s.batch?.items.slice(s.batch.done) ?? []) this.#stopped(p);
+    }
+    for (const p of this.#queue.splice(0)) this.#stopped(p);
     for (const r of this.#drained.splice(0)) r();
   }
 
   #dispatch(): void {
-    while (this.#queue.length > 0) {
-      const slot = this.#slots.find((s) => !s.batch) ??
-        (this.#slots.length < (this.#o.maxWorkers ?? 2) ? this.#spawn() : undefined);
+    while (this.#queue.length > 0 && !this.#closed) {
+      const slot = this.#slots.find((s) => !s.batch) ?? this.#spawnIfAllSlow();
       if (!slot) return;
       const items: Pending[] = [];
       let bytes = 0;
@@ -141,83 +155,123 @@ export class ParsePool {
       slot.batch = { id, items, done: 0 };
       const { nodeName, limits, debug } = this.#o;
       const options = { nodeName, limits, debug };
-      const request: ParseRequest = { batch: id, jobs: items.map((p) => p.job), options };
-      slot.worker.postMessage(request);
-      this.#arm(slot, 0);
+      slot.worker.postMessage({ batch: id, jobs: items.map((p) => p.job), options });
+      this.#watch(slot, 0, performance.now());
     }
   }
 
-  #spawn(): Slot {
+  /** A new worker when there is none, or every one is slow and there is room for another. */
+  #spawnIfAllSlow(): Slot | undefined {
+    if (this.#slots.length >= (this.#o.maxWorkers ?? 2)) return undefined;
+    if (!this.#slots.every((s) => s.slow)) return undefined;
     const worker = new Worker(new URL("./_parse_worker.ts", import.meta.url).href, {
       type: "module",
     });
-    const slot: Slot = { worker, progress: new Int32Array(new SharedArrayBuffer(8)) };
-    worker.postMessage({ progress: slot.progress.buffer as SharedArrayBuffer });
+    const progress = new Int32Array(new SharedArrayBuffer(8));
+    const slot: Slot = { worker, progress, slow: false, parts: [] };
+    worker.postMessage({ progress: slot.progress.buffer });
     worker.onmessage = (e: MessageEvent<ParseReply>) => this.#answer(slot, e.data);
     worker.onerror = (e) => {
       e.preventDefault(); // the worker's error is the file's, not the process's
-      const on = Atomics.load(slot.progress, 1);
-      this.#fail(slot, Math.max(on, slot.batch?.done ?? 0), `the parser failed: ${e.message}`);
+      this.#fail(slot, this.#current(slot), `the parser failed: ${e.message}`);
     };
     this.#slots.push(slot);
     return slot;
   }
 
+  /** The index of the file of its batch the worker is on. */
+  #current(slot: Slot): number {
+    const b = slot.batch;
+    if (!b) return 0;
+    const on = Atomics.load(slot.progress, 0) === b.id ? Atomics.load(slot.progress, 1) : 0;
+    return Math.max(on, b.done);
+  }
+
   /**
-   * Times file `index` of the slot's batch. When the time is up and the worker is still on that
-   * file (its progress says so), the file fails; if it has moved on, the file it is on now gets
-   * its own time.
+   * Watches file `index` of the slot's batch, on since `since`: after {@link SLOW_MS} the
+   * worker is slow (another may start), and when its time bound is up the file fails. If the
+   * worker has moved on meanwhile, the file it is on now is watched instead.
    */
-  #arm(slot: Slot, index: number): void {
+  #watch(slot: Slot, index: number, since: number): void {
     clearTimeout(slot.timer);
+    slot.slow = false;
     const b = slot.batch;
     const item = b?.items[index];
     if (!b || !item) return;
     const limit = (this.#o.timeLimitMs ?? parseTimeLimitMs)(item.size);
-    slot.timing = index;
-    slot.timer = setTimeout(() => {
-      const on = Atomics.load(slot.progress, 0) === b.id ? Atomics.load(slot.progress, 1) : 0;
-      if (on > index || b.done > index) return this.#arm(slot, Math.max(on, b.done));
-      this.#fail(slot, index, `parsing took longer than ${(limit / 1000).toFixed(0)} s`);
-    }, limit);
+    const check = () => {
+      const on = this.#current(slot);
+      if (slot.batch !== b) return;
+      if (on > index) return this.#watch(slot, on, performance.now());
+      const spent = performance.now() - since;
+      if (spent >= limit) {
+        return this.#fail(slot, index, `parsing took longer than ${duration(limit)}`);
+      }
+      if (spent >= SLOW_MS && !slot.slow) {
+        slot.slow = true;
+        this.#dispatch();
+      }
+      slot.timer = setTimeout(check, Math.min(limit - spent, SLOW_MS));
+    };
+    slot.timer = setTimeout(check, Math.min(limit, SLOW_MS));
   }
 
   #answer(slot: Slot, reply: ParseReply): void {
     const b = slot.batch;
-    if (!b || reply.batch !== b.id || reply.from !== b.done) return;
+    if (!b || reply.batch !== b.id) return;
+    if ("part" in reply) {
+      for (const o of JSON.parse(reply.part)) slot.parts.push(o);
+      return;
+    }
+    if (reply.from !== b.done) return;
     for (const r of reply.files) {
       const p = b.items[b.done++]!;
-      this.#settle(p, r.ok ? { ok: true, load: { ...r.load, objects: JSON.parse(r.json) } } : r);
+      if (!r.ok) {
+        this.#settle(p, r);
+        continue;
+      }
+      const objects = slot.parts;
+      slot.parts = [];
+      for (const o of JSON.parse(r.json)) objects.push(o);
+      this.#settle(p, { ok: true, load: { ...r.load, objects } });
     }
-    if (b.done === b.items.length) {
-      clearTimeout(slot.timer);
-      slot.batch = undefined;
-      this.#dispatch();
+    if (b.done < b.items.length) return;
+    clearTimeout(slot.timer);
+    slot.batch = undefined;
+    slot.slow = false;
+    this.#dispatch();
+    if (!slot.batch && this.#slots[0] !== slot) {
+      slot.timer = setTimeout(() => this.#retire(slot), IDLE_MS);
     }
   }
 
   /**
    * File `index` of the slot's batch failed (too slow, or the worker died): it is answered
-   * with `error`, the worker is terminated, and the files after it are queued again first.
+   * with `error`, the worker is terminated, and the other files not yet answered are queued
+   * again first.
    */
   #fail(slot: Slot, index: number, error: string): void {
     const b = slot.batch;
     this.#retire(slot);
     if (b) {
-      // Answered in the worker but not here yet: parsed again, like those after the failure.
       const current = b.items[index];
       if (current) {
         this.#settle(current, { ok: false, error: `cannot parse ${current.job.file}: ${error}` });
       }
       this.#queue.unshift(...b.items.slice(b.done, index), ...b.items.slice(index + 1));
     }
-    if (!this.#closed) this.#dispatch();
+    this.#dispatch();
   }
 
   #retire(slot: Slot): void {
     clearTimeout(slot.timer);
+    slot.parts = [];
     slot.worker.terminate();
     this.#slots = this.#slots.filter((s) => s !== slot);
+  }
+
+  #stopped(p: Pending): void {
+    p.resolve({ ok: false, error: `cannot parse ${p.job.file}: stopped` });
   }
 
   #settle(p: Pending, outcome: ParseOutcome): void {
@@ -225,4 +279,8 @@ export class ParsePool {
     p.resolve(outcome);
     for (const r of this.#drained.splice(0)) r();
   }
+}
+
+function duration(ms: number): string {
+  return ms >= 1000 ? `${+(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }

@@ -2,8 +2,9 @@
  * The parse worker: decodes, parses and validates manifest files off the main thread, so that
  * no file, however large or hostile, holds up syncs, healthz or metrics. It notes in shared
  * memory which file it is on (the pool times files one by one) and answers every 50 ms and at
- * the end of a batch; objects travel as JSON text, which the main thread's JSON.parse turns
- * into compact objects (see `_compact.ts`).
+ * the end of a batch. Objects travel as JSON text, which the main thread's JSON.parse turns
+ * into compact objects (see `_compact.ts`); a file of many objects sends them in parts of about
+ * 500, each parsed on its own, so that no single message holds the main thread long.
  *
  * @module
  */
@@ -12,11 +13,13 @@
 /// <reference lib="deno.worker" />
 
 import { describeError, KipvsError } from "../errors.ts";
-import { loadFile } from "./_manifest_load.ts";
-import type { FileReply, ParseRequest } from "./_parse_pool.ts";
+import { loadFile, type LoadFileOptions } from "./_manifest_load.ts";
+import type { FileReply, ParseReply, ParseRequest } from "./_parse_pool.ts";
 
 /** How long answers wait to go out together, ms. */
 const ANSWER_MS = 50;
+/** Objects per part of a file's objects. */
+const PART = 500;
 
 let progress: Int32Array<ArrayBufferLike> = new Int32Array(2);
 
@@ -29,27 +32,41 @@ self.onmessage = (e: MessageEvent<ParseRequest>) => {
   let from = 0;
   let files: FileReply[] = [];
   let sent = performance.now();
+  const flush = (next: number) => {
+    if (files.length > 0) post({ batch, from, files });
+    from = next;
+    files = [];
+    sent = performance.now();
+  };
   jobs.forEach((job, index) => {
     Atomics.store(progress, 0, batch);
     Atomics.store(progress, 1, index);
-    files.push(parse(job.bytes, job.file, options));
-    if (index === jobs.length - 1 || performance.now() - sent > ANSWER_MS) {
-      self.postMessage({ batch, from, files });
-      from = index + 1;
-      files = [];
-      sent = performance.now();
-    }
+    const reply = parse(job.bytes, job.file, options, (part) => {
+      flush(index); // the answers before this file go first
+      post({ batch, part });
+    });
+    files.push(reply);
+    if (index === jobs.length - 1 || performance.now() - sent > ANSWER_MS) flush(index + 1);
   });
 };
+
+function post(reply: ParseReply): void {
+  self.postMessage(reply);
+}
 
 function parse(
   bytes: Uint8Array,
   file: string,
-  options: Parameters<typeof loadFile>[2],
+  options: LoadFileOptions,
+  sendPart: (json: string) => void,
 ): FileReply {
   try {
     const { objects, ...rest } = loadFile(bytes, file, options);
-    return { ok: true, load: { ...rest, objects: [] }, json: JSON.stringify(objects) };
+    let at = 0;
+    for (; objects.length - at > PART; at += PART) {
+      sendPart(JSON.stringify(objects.slice(at, at + PART)));
+    }
+    return { ok: true, load: { ...rest, objects: [] }, json: JSON.stringify(objects.slice(at)) };
   } catch (err) {
     // Anything but our own error is a bug or a limit of the runtime (a RangeError): the file
     // is reported, the worker goes on.
