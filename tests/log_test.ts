@@ -52,6 +52,7 @@ Deno.test("Logger text lines escape control and formatting characters in the mes
   }
   assert.equal(lines.length, HOSTILE.length);
   for (const line of lines) {
+    // deno-lint-ignore no-control-regex
     assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e\u200b\ufeff]/);
     assert.doesNotMatch(line, /[\ud800-\udbff](?![\udc00-\udfff])/);
   }

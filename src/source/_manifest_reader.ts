@@ -1,8 +1,7 @@
 /**
- * Reading manifest files for the source: each file's bytes are read here, bounded in size, and
- * parsed in the parse pool's workers. Reads are synchronous (for 10,000 small files much faster
- * than asynchronous ones) and yield to the event loop every few milliseconds, so that healthz,
- * metrics and syncs go on during a large read.
+ * Reading one manifest file's bytes, bounded in size, in the parse worker (see
+ * `_parse_worker.ts`): the main thread never reads a manifest. Reads are synchronous: for
+ * 10,000 small files much faster than asynchronous ones, and in the worker they hold up nothing.
  *
  * @module
  */
@@ -10,7 +9,6 @@
 import { describeError } from "../errors.ts";
 import { signature } from "./_manifest_files.ts";
 import type { FileLoad } from "./_manifest_load.ts";
-import type { ParsePool } from "./_parse_pool.ts";
 
 /** The default bound of one manifest file's size (`--manifest-max-bytes`). */
 export const DEFAULT_MAX_FILE_BYTES = 32 << 20;
@@ -24,51 +22,11 @@ export type FileResult =
   /** Written to while it was read: read it again later. */
   | { kind: "changed" };
 
-/** Options of {@link readFiles}. */
-export interface ReadOptions {
-  pool: ParsePool;
-  /** Files larger than this are refused unread. */
-  maxFileBytes: number;
-  /** Bytes handed to the pool at most before reading waits for it (default 64 MiB). */
-  maxPendingBytes?: number;
-}
-
-/** Synchronous work between two yields to the event loop, ms. */
-const SLICE_MS = 20;
-
 /**
- * Reads each file (path → signature at listing) and hands it to the pool; resolves, once every
- * file is read, to each file's result to come.
+ * A file's bytes, at most `max` of them; refused when larger, without reading it whole.
+ * `sig` is the file's signature when it was listed: a file that changed since is "changed".
  */
-export async function readFiles(
-  files: readonly (readonly [string, string])[],
-  o: ReadOptions,
-): Promise<Map<string, Promise<FileResult>>> {
-  const out = new Map<string, Promise<FileResult>>();
-  let sliceStart = performance.now();
-  for (const [file, sig] of files) {
-    if (performance.now() - sliceStart > SLICE_MS) {
-      await new Promise((r) => setTimeout(r, 0));
-      sliceStart = performance.now();
-    }
-    await o.pool.below(o.maxPendingBytes ?? 64 << 20);
-    const read = readBounded(file, sig, o.maxFileBytes);
-    if (!(read instanceof Uint8Array)) {
-      out.set(file, Promise.resolve(read));
-      continue;
-    }
-    out.set(
-      file,
-      o.pool.parse({ file, bytes: read }).then((r) =>
-        r.ok ? { kind: "loaded", load: r.load } : { kind: "failed", error: r.error }
-      ),
-    );
-  }
-  return out;
-}
-
-/** A file's bytes, at most `max` of them; refused when larger, without reading it whole. */
-function readBounded(file: string, sig: string, max: number): Uint8Array | FileResult {
+export function readBounded(file: string, sig: string, max: number): Uint8Array | FileResult {
   let f: Deno.FsFile;
   try {
     f = Deno.openSync(file);

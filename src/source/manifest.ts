@@ -38,6 +38,7 @@ import {
   listManifests,
   listManifestsPaced,
   renamedIntoPlace,
+  signatureSize,
   statManifests,
 } from "./_manifest_files.ts";
 import {
@@ -47,7 +48,7 @@ import {
   type ViewChange,
 } from "./_manifest_view.ts";
 import { applyLoad } from "./_manifest_load.ts";
-import { DEFAULT_MAX_FILE_BYTES, type FileResult, readFiles } from "./_manifest_reader.ts";
+import { DEFAULT_MAX_FILE_BYTES, type FileResult } from "./_manifest_reader.ts";
 import { ParsePool } from "./_parse_pool.ts";
 import type { ShapeLimits } from "./_manifest_bounds.ts";
 import { watchManifests } from "./_manifest_watch.ts";
@@ -123,7 +124,6 @@ export class ManifestSource implements ClusterSource {
    */
   #listAll = true;
   #pool: ParsePool;
-  #maxFileBytes: number;
   /** Files handed to the parser and not applied yet, with the signature they were read at. */
   #inflight = new Map<string, string>();
   /** Results that came after their reload had applied the others. */
@@ -137,8 +137,8 @@ export class ManifestSource implements ClusterSource {
     this.#rescanMs = options.rescanMs ?? 10_000;
     this.#rescanWait = this.#rescanMs;
     this.#watchEvents = options.watch ?? true;
-    this.#maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.#pool = new ParsePool({
+      maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
       nodeName: this.#nodeName,
       limits: options.limits,
       debug: this.#log.enabled("debug"),
@@ -351,7 +351,8 @@ export class ManifestSource implements ClusterSource {
       (forced.has(f) || this.#sigs.get(f) !== sig || isRacy(sig)) && this.#inflight.get(f) !== sig
     );
     const invalid = { n: 0 };
-    for (const l of this.#late.splice(0)) this.#take(l.file, l.sig, l.result, { updates, invalid });
+    const late = this.#late.splice(0);
+    for (const l of late) this.#take(l.file, l.sig, l.result, { updates, invalid });
     const results = await this.#parse(toRead, initial);
     for (const [file, sig, result] of results) this.#take(file, sig, result, { updates, invalid });
     const change = this.#view.apply(updates);
@@ -364,7 +365,8 @@ export class ManifestSource implements ClusterSource {
         { files: d.files },
       );
     }
-    if (!initial) this.#notify(change, seenAt, { read: toRead.length, invalid: invalid.n, t0 });
+    const read = toRead.length + late.length;
+    if (!initial) this.#notify(change, seenAt, { read, invalid: invalid.n, t0 });
   }
 
   /**
@@ -377,19 +379,17 @@ export class ManifestSource implements ClusterSource {
     initial: boolean,
   ): Promise<[string, string, FileResult][]> {
     for (const [file, sig] of files) this.#inflight.set(file, sig);
-    const pending = await readFiles(files, {
-      pool: this.#pool,
-      maxFileBytes: this.#maxFileBytes,
-    });
     const done: [string, string, FileResult][] = [];
     let waiting = true;
-    const all = Promise.all(files.map(([file, sig]) =>
-      pending.get(file)!.then((result) => {
-        if (waiting) return void done.push([file, sig, result]);
-        this.#late.push({ file, sig, result });
-        if (!this.#stopped) this.#reloads.trigger({ immediate: true });
-      })
-    ));
+    const all = Promise.all(
+      files.map(([file, sig]) =>
+        this.#pool.parse({ file, sig, size: signatureSize(sig) }).then((result) => {
+          if (waiting) return void done.push([file, sig, result]);
+          this.#late.push({ file, sig, result });
+          if (!this.#stopped) this.#reloads.trigger({ immediate: true });
+        })
+      ),
+    );
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       all,
