@@ -1,6 +1,7 @@
 /**
  * `deno task bench:aborts [--runs N] [--guests G] [--shared-cache] [--no-optimize-for-size]
- * [--v8-flags FLAGS] [--deno PATH] [--manifests PATH]`: how often the runtime aborts at start.
+ * [--alternate-flags] [--v8-flags FLAGS] [--deno-args ARGS] [--deno PATH] [--manifests PATH]`:
+ * how often the runtime aborts at start.
  *
  * Boots G guests at once (default 1), each running `kipvs run --once` N times in a row (default
  * 200) over a manifest directory that holds examples/demo.yaml and a UTF-16 file (the mix with
@@ -9,7 +10,9 @@
  * exit without a single log line. With `--shared-cache` every guest uses one Deno cache folder
  * on the host's file system (DENO_DIR; normally each guest has its own on its tmpfs), as a
  * second guest sharing the host's cache would. `--no-optimize-for-size` drops that V8 flag from
- * scripts/permissions; `--v8-flags` replaces it.
+ * scripts/permissions; `--v8-flags` replaces it; `--alternate-flags` drops it every other run
+ * (V8 then refuses the code cached with other flags and writes it again: every run writes the
+ * cache). `--deno-args` adds arguments to `deno run` (e.g. `--no-code-cache`).
  *
  * Prints one line per abnormal run with the first lines of its stderr, the host's load average
  * before and after, and a last line
@@ -56,12 +59,16 @@ async function prepare(dir: string): Promise<string> {
 
 function script(o: { manifests: string; cache?: string }): string {
   const perms = permissions().map((p) => `'${p}'`).join(" ");
+  const other = permissions().filter((p) => !p.startsWith("--v8-flags")).map((p) => `'${p}'`);
+  const extra = opt("--deno-args") ?? "";
   return `set +e
 ${o.cache ? `export DENO_DIR='${o.cache}'` : ""}
 mkdir -p /run/ab
 for i in $(seq ${runs}); do
   t0=$(date +%s%3N)
-  '${deno}' run --node-modules-dir=manual --cached-only ${perms} "$KIPVS_ROOT/main.ts" \\
+  perms="${perms.replaceAll('"', '"')}"
+  ${has("--alternate-flags") ? `[ $((i % 2)) = 0 ] && perms="${other.join(" ")}"` : ""}
+  eval "'${deno}' run --node-modules-dir=manual --cached-only ${extra} $perms" "$KIPVS_ROOT/main.ts" \\
     run --once --skip-sysctl --iptables-backend legacy --manifests '${o.manifests}' \\
     >/run/ab/out 2>/run/ab/err
   rc=$?

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { restoreText } from "../src/dataplane/ipset/ops.ts";
 import { dump } from "js-yaml";
 import { formatRules, type RulesEntry } from "../src/dataplane/ipvs/rules.ts";
 import { planIpsetRestore } from "../src/reconcile/ipset_restore.ts";
@@ -228,13 +229,13 @@ export function baselineInputs(desired: DesiredState): BaselineInputs {
   );
   return {
     ipvsadmRules: formatRules(table),
-    ipset: sets.payload,
+    ipset: restoreText(sets.ops),
     iptables: { 4: rules(4), 6: rules(6) },
     addresses: addresses.join(""),
     counts: {
       virtualServers: table.length,
       realServers,
-      ipsetLines: sets.payload.split("\n").length - 1,
+      ipsetLines: restoreText(sets.ops).split("\n").length - 1,
       addresses: addresses.length,
     },
   };

@@ -18,7 +18,7 @@ import { runCommand } from "./run.ts";
 import { registerCleanup } from "./cleanup.ts";
 import { registerDump } from "./dump.ts";
 import { registerExplain } from "./explain.ts";
-import { addProxyFlags, loadProxyConfig, parseSize } from "./runflags.ts";
+import { addRunFlags, loadProxyConfig, parseSize } from "./runflags.ts";
 import { stdoutWantsColor } from "../diag/table.ts";
 import { VERSION } from "../version.ts";
 
@@ -95,19 +95,9 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
       }));
     });
 
-  addProxyFlags(
+  addRunFlags(
     program.command("run").description("watch the cluster and keep the node's dataplane in step"),
   )
-    .option("--manifests <path>", "read objects from a manifest file or directory, not the API")
-    .option("--kubeconfig <file>", "kubeconfig of the API server (default: in-cluster)")
-    .option("--master <url>", "API server address (overrides the kubeconfig's)")
-    .option(
-      "--manifest-max-bytes <size>",
-      "refuse manifest files larger than this (bytes, or e.g. 64Mi)",
-      "32Mi",
-    )
-    .option("--once", "sync once and exit", false)
-    .option("--skip-sysctl", "do not apply the kernel settings at start", false)
     .action(async (o, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const { config, file } = await loadProxyConfig(o, cmd);

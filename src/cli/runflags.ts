@@ -49,6 +49,34 @@ export function addProxyFlags(cmd: Command): Command {
     );
 }
 
+/**
+ * `kipvs run`'s flags: the proxy flags, the source (`--manifests`, `--kubeconfig`, `--master`)
+ * and the run mode (`--once`, `--skip-sysctl`). `cleanup` takes them too, so that one command
+ * line (and one ConfigMap) serves both, as kube-proxy's `--cleanup` does.
+ */
+export function addRunFlags(cmd: Command): Command {
+  return addProxyFlags(cmd)
+    .option("--manifests <path>", "read objects from a manifest file or directory, not the API")
+    .option("--kubeconfig <file>", "kubeconfig of the API server (default: in-cluster)")
+    .option("--master <url>", "API server address (overrides the kubeconfig's)")
+    .option(
+      "--manifest-max-bytes <size>",
+      "refuse manifest files larger than this (bytes, or e.g. 64Mi)",
+      "32Mi",
+    )
+    .option("--once", "sync once and exit", false)
+    .option("--skip-sysctl", "do not apply the kernel settings at start", false);
+}
+
+/**
+ * Hides from `cmd`'s help every option whose long name is not in `shown`: the command accepts
+ * them (and ignores them) but its help lists only what it uses.
+ */
+export function hideOptionsExcept(cmd: Command, shown: readonly string[]): Command {
+  for (const o of cmd.options) if (!shown.includes(o.long ?? "")) o.hideHelp();
+  return cmd;
+}
+
 /** How commander reports where a value came from. */
 export type ValueSource = (key: string) => string | undefined;
 

@@ -11,6 +11,7 @@ import { CORE_SCHEMA, load } from "js-yaml";
 import { KipvsError } from "../errors.ts";
 import { PROXY_SCHEDULERS, type ProxyConfig } from "./config.ts";
 import { parseDuration } from "./duration.ts";
+import { parseCIDR } from "../net/ip.ts";
 
 /** What a configuration file sets; only the fields present in the file. */
 export interface FileConfig {
@@ -117,6 +118,10 @@ export function parseConfigFile(text: string, source: string): FileConfig {
     Array.isArray(v) && v.every((x) => typeof x === "string")
       ? v as string[]
       : bad(f, v, "must be a list of strings");
+  const cidrs = (v: string[], f: string) => {
+    for (const x of v) if (!parseCIDR(x.trim())) bad(f, x, "is not a CIDR");
+    return v.map((x) => x.trim()).filter(Boolean);
+  };
 
   if (doc.mode !== undefined && doc.mode !== "" && doc.mode !== "ipvs") {
     bad("mode", doc.mode, "is not supported: kipvs implements kube-proxy's ipvs mode only");
@@ -134,8 +139,7 @@ export function parseConfigFile(text: string, source: string): FileConfig {
     c.metricsBindAddress = str(doc.metricsBindAddress, "metricsBindAddress");
   }
   if (doc.clusterCIDR) {
-    c.clusterCIDRs = str(doc.clusterCIDR, "clusterCIDR").split(",").map((s) => s.trim())
-      .filter(Boolean);
+    c.clusterCIDRs = cidrs(str(doc.clusterCIDR, "clusterCIDR").split(","), "clusterCIDR");
   }
   if (doc.nodePortAddresses != null) {
     c.nodePortAddresses = list(doc.nodePortAddresses, "nodePortAddresses");
@@ -163,7 +167,10 @@ export function parseConfigFile(text: string, source: string): FileConfig {
     if (ms !== 0) c.syncPeriodMs = ms;
   }
   if (ipvs.minSyncPeriod) c.minSyncPeriodMs = dur(ipvs.minSyncPeriod, "ipvs.minSyncPeriod");
-  if (ipvs.excludeCIDRs != null) c.excludeCIDRs = list(ipvs.excludeCIDRs, "ipvs.excludeCIDRs");
+  if (ipvs.excludeCIDRs != null) {
+    // cleanup leaves what is inside these: a CIDR that does not parse must not be dropped.
+    c.excludeCIDRs = cidrs(list(ipvs.excludeCIDRs, "ipvs.excludeCIDRs"), "ipvs.excludeCIDRs");
+  }
   if (ipvs.strictARP != null) c.strictARP = bool(ipvs.strictARP, "ipvs.strictARP");
   if (ipvs.tcpTimeout) c.tcpTimeoutSeconds = dur(ipvs.tcpTimeout, "ipvs.tcpTimeout") / 1000;
   if (ipvs.tcpFinTimeout) {

@@ -141,10 +141,9 @@ export function diffNode(options: DiffOptions): NodeDiff {
   });
   out.ipsets.create = sets.created;
   out.ipsets.recreate = sets.recreated;
-  for (const line of sets.payload.split("\n")) {
-    const [verb, set, entry] = line.split(" ");
-    if ((verb === "add" || verb === "del") && set && entry !== undefined) {
-      out.ipsets[verb].push({ set, entry });
+  for (const op of sets.ops) {
+    if (op.op === "add" || op.op === "del") {
+      out.ipsets[op.op].push({ set: op.set, entry: op.entry });
     }
   }
 

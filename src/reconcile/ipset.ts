@@ -35,7 +35,7 @@ export async function syncIpsets(options: IpsetSyncOptions): Promise<IpsetSyncRe
     families: options.families,
     current,
   });
-  if (plan.payload === "") return { ...plan, restored: false };
-  await options.ipset.restore(plan.payload);
+  if (plan.ops.length === 0) return { ...plan, restored: false };
+  await options.ipset.apply(plan.ops);
   return { ...plan, restored: true };
 }

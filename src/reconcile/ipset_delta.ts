@@ -1,5 +1,5 @@
 /**
- * The `ipset restore` payload for a few entries that may have changed, against the sets as the
+ * The ipset writes for a few entries that may have changed, against the sets as the
  * last sync left them: the incremental path's counterpart of {@link planIpsetRestore}, whose
  * work is in proportion to the entries touched rather than to every entry of every set.
  *
@@ -7,6 +7,7 @@
  */
 
 import { canonicalEntry } from "../dataplane/ipset/entry.ts";
+import type { IpsetOp } from "../dataplane/ipset/ops.ts";
 import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
 import { setMismatch } from "./ipset_restore.ts";
 import { setSpec } from "../dataplane/ipset/spec.ts";
@@ -29,21 +30,21 @@ export interface IpsetDeltaOptions {
 
 /** What {@link planIpsetDelta} decided. */
 export interface IpsetDelta {
-  /** `ipset restore` input; "" when the kernel already holds what the plan wants. */
-  payload: string;
+  /** The writes; none when the kernel already holds what the plan wants. */
+  ops: IpsetOp[];
   added: number;
   deleted: number;
-  /** Applies the delta to the snapshot it was planned against, once the payload was restored. */
+  /** Applies the delta to the snapshot it was planned against, once the ops were applied. */
   commit(): void;
 }
 
 /**
- * The add and del lines that make each touched entry's presence in the kernel match the plan.
+ * The add and del ops that make each touched entry's presence in the kernel match the plan.
  * Undefined when a touched set is missing from `current` or is not as kipvs creates it: then
  * only a full {@link planIpsetRestore} can repair it.
  */
 export function planIpsetDelta(options: IpsetDeltaOptions): IpsetDelta | undefined {
-  const lines: string[] = [];
+  const ops: IpsetOp[] = [];
   const changes: { entries: Set<string>; entry: string; add: boolean }[] = [];
   const seen = new Set<string>();
   let added = 0;
@@ -58,13 +59,13 @@ export function planIpsetDelta(options: IpsetDeltaOptions): IpsetDelta | undefin
     const entry = canonicalEntry(spec, t.entry);
     const want = options.desired.get(t.set)?.has(t.entry) ?? false;
     if (want === cur.entries.has(entry)) continue;
-    lines.push(`${want ? "add" : "del"} ${t.set} ${entry}`);
+    ops.push({ op: want ? "add" : "del", set: t.set, entry });
     changes.push({ entries: cur.entries, entry, add: want });
     if (want) added++;
     else deleted++;
   }
   return {
-    payload: lines.length ? lines.join("\n") + "\n" : "",
+    ops,
     added,
     deleted,
     commit() {

@@ -1,9 +1,9 @@
 /**
- * The one `ipset restore` payload that takes the kernel's kube-proxy sets from what
- * `ipset save` showed to what the plan wants: missing sets created with kube-proxy's options,
- * a set of the wrong type (or family, or port range) destroyed and created again, missing
- * entries added and stale ones deleted. Sets are never flushed to be refilled, and an empty
- * difference gives an empty payload (no process is run for it).
+ * The ipset writes (typed {@link IpsetOp}s, applied in one batch) that take the kernel's
+ * kube-proxy sets from what it holds to what the plan wants: missing sets created with
+ * kube-proxy's options, a set of the wrong type (or family, or port range) destroyed and
+ * created again, missing entries added and stale ones deleted. Sets are never flushed to be
+ * refilled, and an empty difference gives no ops (nothing is sent or run for it).
  *
  * @module
  */
@@ -12,8 +12,9 @@ import { KipvsError } from "../errors.ts";
 import type { Family } from "../net/family.ts";
 import { canonicalEntry } from "../dataplane/ipset/entry.ts";
 import type { IpsetSnapshot, KernelSet } from "../dataplane/ipset/save.ts";
+import type { IpsetOp } from "../dataplane/ipset/ops.ts";
 import {
-  createLine,
+  createOp,
   createOptions,
   familySpecs,
   type SetSpec,
@@ -32,8 +33,8 @@ export interface IpsetPlanOptions {
 
 /** What {@link planIpsetRestore} decided. */
 export interface IpsetPlan {
-  /** `ipset restore` input; "" when the kernel already matches. */
-  payload: string;
+  /** The writes, in order; none when the kernel already matches. */
+  ops: IpsetOp[];
   /** Sets created because they were missing. */
   created: string[];
   /** Sets destroyed and created again because their type or options were wrong. */
@@ -60,7 +61,7 @@ export function setMismatch(cur: KernelSet, spec: SetSpec): string | undefined {
   return undefined;
 }
 
-/** Computes the restore payload for the differences between `desired` and `current`. */
+/** Computes the writes for the differences between `desired` and `current`. */
 export function planIpsetRestore(options: IpsetPlanOptions): IpsetPlan {
   const names = new Set<string>();
   for (const f of options.families) for (const s of familySpecs(f)) names.add(s.name);
@@ -68,14 +69,14 @@ export function planIpsetRestore(options: IpsetPlanOptions): IpsetPlan {
 
   const after: IpsetSnapshot = new Map(options.current);
   const plan: IpsetPlan = {
-    payload: "",
+    ops: [],
     created: [],
     recreated: [],
     added: 0,
     deleted: 0,
     after,
   };
-  const lines: string[] = [];
+  const ops = plan.ops;
   for (const name of names) {
     const spec = setSpec(name);
     if (!spec) {
@@ -90,12 +91,12 @@ export function planIpsetRestore(options: IpsetPlanOptions): IpsetPlan {
     let have: ReadonlySet<string> = cur?.entries ?? new Set();
     if (!cur || mismatch) {
       if (mismatch) {
-        lines.push(`destroy ${name}`);
+        ops.push({ op: "destroy", set: name });
         plan.recreated.push(name);
       } else {
         plan.created.push(name);
       }
-      lines.push(createLine(spec));
+      ops.push(createOp(spec));
       have = new Set();
     }
     const stale = [...have].filter((e) => !want.has(e)).sort();
@@ -106,11 +107,10 @@ export function planIpsetRestore(options: IpsetPlanOptions): IpsetPlan {
       options: cur && !mismatch ? cur.options : createOptions(spec),
       entries: want,
     });
-    for (const e of stale) lines.push(`del ${name} ${e}`);
-    for (const e of missing) lines.push(`add ${name} ${e}`);
+    for (const entry of stale) ops.push({ op: "del", set: name, entry });
+    for (const entry of missing) ops.push({ op: "add", set: name, entry });
     plan.deleted += stale.length;
     plan.added += missing.length;
   }
-  plan.payload = lines.length ? lines.join("\n") + "\n" : "";
   return plan;
 }

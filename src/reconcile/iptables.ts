@@ -99,8 +99,8 @@ export async function syncSetsAndRules(options: RulesSyncOptions): Promise<Rules
       writes++;
     }
   }
-  if (plan.payload !== "") {
-    await ipset.restore(plan.payload);
+  if (plan.ops.length > 0) {
+    await ipset.apply(plan.ops);
     writes++;
   }
   const randomFully = await iptables.hasRandomFully();
@@ -117,7 +117,7 @@ export async function syncSetsAndRules(options: RulesSyncOptions): Promise<Rules
     results.push(r);
   }
   return {
-    ipset: { ...plan, restored: plan.payload !== "" },
+    ipset: { ...plan, restored: plan.ops.length > 0 },
     iptables: results,
     unhooked,
     writes,

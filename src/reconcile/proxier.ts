@@ -331,9 +331,9 @@ export class Proxier {
     const current = this.#ipsetSnapshot;
     const delta = current && planIpsetDelta({ desired: desired.ipsets, touched, current });
     if (delta) {
-      if (delta.payload !== "") await dp.ipset.restore(delta.payload);
+      if (delta.ops.length > 0) await dp.ipset.apply(delta.ops);
       delta.commit();
-      r.ipsetRestores = delta.payload === "" ? 0 : 1;
+      r.ipsetRestores = delta.ops.length === 0 ? 0 : 1;
       r.ipsetEntries = delta.added + delta.deleted;
     } else {
       const plan = planIpsetRestore({
@@ -341,9 +341,9 @@ export class Proxier {
         families: config.families,
         current: current ?? await dp.ipset.save(),
       });
-      if (plan.payload !== "") await dp.ipset.restore(plan.payload);
+      if (plan.ops.length > 0) await dp.ipset.apply(plan.ops);
       this.#ipsetSnapshot = plan.after;
-      r.ipsetRestores = plan.payload === "" ? 0 : 1;
+      r.ipsetRestores = plan.ops.length === 0 ? 0 : 1;
       r.ipsetEntries = plan.added + plan.deleted;
     }
     for (const family of config.families) {

@@ -120,6 +120,11 @@ Deno.test("parseConfigFile() names the file, field and value of what is wrong", 
   );
   rejects(head + "mode: iptables\n", /mode: "iptables" is not supported/);
   rejects(
+    head + "ipvs:\n  excludeCIDRs: [10.200.0.0/16, 10.1.2.3]\n",
+    /ipvs\.excludeCIDRs: "10\.1\.2\.3" is not a CIDR/,
+  );
+  rejects(head + "clusterCIDR: 10.244.0.0/16,nope\n", /clusterCIDR: "nope" is not a CIDR/);
+  rejects(
     head + "ipvs:\n  strictARP: yes please\n",
     /ipvs\.strictARP: "yes please" must be true or false/,
   );

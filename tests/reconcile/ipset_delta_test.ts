@@ -1,3 +1,4 @@
+import { restoreText } from "../../src/dataplane/ipset/ops.ts";
 import assert from "node:assert/strict";
 import { planIpsetDelta } from "../../src/reconcile/ipset_delta.ts";
 import { parseIpsetSave } from "../../src/dataplane/ipset/save.ts";
@@ -31,7 +32,7 @@ Deno.test("planIpsetDelta() writes only the touched entries that differ, in the 
   });
   assert.ok(d);
   assert.equal(
-    d.payload,
+    restoreText(d.ops),
     "del KUBE-CLUSTER-IP 10.96.0.2,tcp:80\nadd KUBE-CLUSTER-IP 10.96.0.3,udp:53\n",
   );
   assert.deepEqual([d.added, d.deleted], [1, 1]);

@@ -1,3 +1,4 @@
+import { restoreText } from "../../src/dataplane/ipset/ops.ts";
 import assert from "node:assert/strict";
 import { planIpsetRestore } from "../../src/reconcile/ipset_restore.ts";
 import { parseIpsetSave } from "../../src/dataplane/ipset/save.ts";
@@ -46,7 +47,7 @@ Deno.test("planIpsetRestore() on an empty kernel creates every set of the family
     families: [4],
     current: new Map(),
   });
-  const lines = plan.payload.trimEnd().split("\n");
+  const lines = restoreText(plan.ops).trimEnd().split("\n");
   assert.equal(plan.created.length, 17);
   assert.equal(lines.filter((l) => l.startsWith("create ")).length, 17);
   assert.equal(
@@ -73,7 +74,7 @@ Deno.test("planIpsetRestore() writes nothing when the kernel already holds the s
     families: [4],
     current,
   });
-  assert.equal(plan.payload, "");
+  assert.equal(restoreText(plan.ops), "");
   assert.deepEqual([plan.added, plan.deleted, plan.created.length], [0, 0, 0]);
 });
 
@@ -90,10 +91,10 @@ Deno.test("planIpsetRestore() adds missing and deletes stale entries, never flus
     current,
   });
   assert.equal(
-    plan.payload,
+    restoreText(plan.ops),
     "del KUBE-CLUSTER-IP 10.96.0.99,tcp:80\nadd KUBE-CLUSTER-IP 10.96.0.11,udp:53\n",
   );
-  assert.doesNotMatch(plan.payload, /flush|destroy|create/);
+  assert.doesNotMatch(restoreText(plan.ops), /flush|destroy|create/);
 });
 
 Deno.test("planIpsetRestore() recreates a set of the wrong type, family or range", () => {
@@ -117,7 +118,7 @@ Deno.test("planIpsetRestore() recreates a set of the wrong type, family or range
   });
   assert.deepEqual(plan.recreated, ["KUBE-CLUSTER-IP", "KUBE-NODE-PORT-UDP", "KUBE-IPVS-IPS"]);
   assert.equal(
-    plan.payload,
+    restoreText(plan.ops),
     [
       "destroy KUBE-CLUSTER-IP",
       "create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536",
@@ -140,7 +141,7 @@ Deno.test("planIpsetRestore() adopts a grown hash size and ignores sets that are
       "add cali40all-hosts 10.0.0.0/8\n",
   );
   const plan = planIpsetRestore({ desired: new Map(), families: [4], current });
-  assert.equal(plan.payload, "");
+  assert.equal(restoreText(plan.ops), "");
 });
 
 Deno.test("planIpsetRestore() refuses a set name kube-proxy never uses", () => {

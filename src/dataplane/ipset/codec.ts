@@ -24,7 +24,7 @@ import {
   NFPROTO,
   NLA_F_NET_BYTEORDER,
 } from "./constants.ts";
-import type { CreateOptions } from "./payload.ts";
+import type { CreateOptions } from "./ops.ts";
 import type { SetType } from "./sets.ts";
 
 /** A set as an add or del line needs it: its type and the family of its addresses. */

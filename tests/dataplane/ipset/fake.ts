@@ -10,12 +10,13 @@
 import type { ExecCall, FakeAnswer } from "../../../src/dataplane/exec.ts";
 import { IPSET, type Ipset, ipsetRestoreError } from "../../../src/dataplane/ipset/ipset.ts";
 import { IpsetModel } from "./model.ts";
+import { type IpsetOp, restoreText } from "../../../src/dataplane/ipset/ops.ts";
 import { type IpsetSnapshot, parseIpsetSave } from "../../../src/dataplane/ipset/save.ts";
 
 /** An {@link Ipset} over an in-memory model that answers like ipset 7.17. */
 export class FakeIpset implements Ipset {
   readonly model: IpsetModel;
-  /** Every payload passed to restore, in order. */
+  /** The `ipset restore` text of every batch applied, in order. */
   readonly restores: string[] = [];
   /** How many times save was called. */
   saves = 0;
@@ -29,6 +30,11 @@ export class FakeIpset implements Ipset {
     return Promise.resolve(parseIpsetSave(this.model.saveText()));
   }
 
+  apply(ops: readonly IpsetOp[]): Promise<void> {
+    return this.restore(restoreText(ops));
+  }
+
+  /** Applies `ipset restore` text, as the program would. */
   restore(payload: string): Promise<void> {
     if (payload === "") return Promise.resolve();
     this.restores.push(payload);

@@ -3,6 +3,7 @@
  * backends against the real `ipset` and `iptables-legacy-*` of a Linux 6.1 kernel. The tests
  * run in order and share the kernel's state: apply, rerun, change, errors, repair, cleanup.
  */
+import { opsOf } from "../../dataplane/ipset/_ops.ts";
 import assert from "node:assert/strict";
 import {
   type Exec,
@@ -247,7 +248,7 @@ Deno.test("a changed input writes only the differing entries and chains", async 
 Deno.test("a bad ipset payload is reported with the offending line and its neighbours", async () => {
   const payload =
     "add KUBE-CLUSTER-IP 10.96.0.50,tcp:80\nadd KUBE-NOPE 10.0.0.1\nadd KUBE-CLUSTER-IP 10.96.0.51,tcp:80\n";
-  const err = await ipset.restore(payload).catch((e) => e);
+  const err = await ipset.apply(opsOf(payload)).catch((e) => e);
   assert.ok(err instanceof KipvsError, String(err));
   assert.equal(err.details.line, 2);
   assert.equal(
@@ -256,9 +257,9 @@ Deno.test("a bad ipset payload is reported with the offending line and its neigh
       "  1 | add KUBE-CLUSTER-IP 10.96.0.50,tcp:80\n> 2 | add KUBE-NOPE 10.0.0.1\n" +
       "  3 | add KUBE-CLUSTER-IP 10.96.0.51,tcp:80",
   );
-  const syntax = await ipset.restore(
+  const syntax = await ipset.apply(opsOf(
     "add KUBE-CLUSTER-IP 10.96.0.52,tcp:80\nadd KUBE-CLUSTER-IP 10.96.0.53,tcp:99999\n",
-  )
+  ))
     .catch((e) => e);
   assert.ok(syntax instanceof KipvsError);
   assert.equal(syntax.details.line, 2, syntax.message);

@@ -1,27 +1,14 @@
 /**
- * Reading an `ipset restore` payload into commands, for {@link NetlinkIpset}: exactly the line
- * forms kipvs writes (restore.ts, delta.ts, cleanup.ts): `create NAME TYPE` with kube-proxy's
- * options (`family`, `hashsize`, `maxelem`, `range`), `add` / `del NAME ENTRY`, `destroy NAME`,
- * `flush NAME`; blank lines and `#` comments are skipped. Anything else is reported as
- * unsupported, and the caller hands the whole payload to the `ipset` program, which knows every
- * form (and words its syntax errors as today).
+ * Tests write ipset changes as `ipset restore` text for readability; {@link opsOf} reads such
+ * text into the typed ops (src/dataplane/ipset/ops.ts) kipvs applies: `create NAME TYPE` with
+ * kube-proxy's options (`family`, `hashsize`, `maxelem`, `range`), `add` / `del NAME ENTRY`,
+ * `destroy NAME`, `flush NAME`; blank lines and `#` comments are skipped.
  *
  * @module
  */
 
-import type { Family } from "../../net/family.ts";
-import { isSetType, type SetType } from "./sets.ts";
-
-/** Options of a `create` line, as the kernel takes them. */
-export interface CreateOptions {
-  type: SetType;
-  /** 4 or 6 for hash sets; undefined for bitmap:port, which holds no addresses. */
-  family?: Family;
-  hashsize?: number;
-  maxelem?: number;
-  /** bitmap:port's first and last port. */
-  range?: [number, number];
-}
+import { isSetType } from "../../../src/dataplane/ipset/sets.ts";
+import type { CreateOptions, IpsetOp } from "../../../src/dataplane/ipset/ops.ts";
 
 /** One command of a payload, with its 1-based line number. */
 export type PayloadCommand =
@@ -105,4 +92,17 @@ export function parsePayload(payload: string): ParsedPayload {
     }
   }
   return { commands };
+}
+
+/** The ops of `text`; throws on a line {@link parsePayload} does not take. */
+export function opsOf(text: string): IpsetOp[] {
+  const parsed = parsePayload(text);
+  if (parsed.unsupported) {
+    throw new Error(`line ${parsed.unsupported.line}: ${parsed.unsupported.reason}`);
+  }
+  return parsed.commands.map((c): IpsetOp => {
+    if (c.verb === "create") return { op: "create", set: c.set, create: c.create };
+    if (c.verb === "add" || c.verb === "del") return { op: c.verb, set: c.set, entry: c.entry };
+    return { op: c.verb, set: c.set };
+  });
 }
