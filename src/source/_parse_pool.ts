@@ -3,9 +3,11 @@
  * validated there, in batches, and the main thread only receives the objects.
  *
  * - Two lanes, one worker each: files up to 64 KiB, and larger ones. A large file, however long
- *   it takes, never holds up the small ones (one Service's file is a few KiB). The large
- *   lane's worker starts when a large file comes and stops once idle for a while (each worker is
- *   a JavaScript heap of its own).
+ *   it takes, never holds up the small ones (one Service's file is a few KiB).
+ * - Both workers start with the pool ({@link ParsePool.start}) and stay: starting a worker holds
+ *   the calling thread for tens of milliseconds on a host (its JavaScript heap is made there),
+ *   most of a second in a small VM, which a running agent's healthz must not wait for. Each
+ *   costs about 10 MB.
  * - Each file has a time bound: a worker that spends longer on one file (it notes in shared
  *   memory which one it is on) is terminated, the file is reported as too slow to parse, and the
  *   files queued behind it go to a fresh worker.
@@ -71,8 +73,6 @@ export function parseTimeLimitMs(bytes: number): number {
 export const LARGE_FILE_BYTES = 64 << 10;
 /** Files per message to a worker. */
 const BATCH_JOBS = 64;
-/** The large lane's worker stops after being idle this long, ms. */
-const IDLE_MS = 10_000;
 
 interface Pending {
   job: ParseJob;
@@ -91,8 +91,6 @@ interface Lane {
   timer?: ReturnType<typeof setTimeout>;
   /** The objects received ahead of the answer of the file the worker is on. */
   parts: FileLoad["objects"];
-  /** Stop the worker once idle. */
-  retires: boolean;
 }
 
 /** Parse workers, started on demand, with a time bound per file. */
@@ -104,13 +102,18 @@ export class ParsePool {
 
   constructor(options: ParsePoolOptions) {
     this.#o = options;
-    const lane = (retires: boolean): Lane => ({
+    const lane = (): Lane => ({
       queue: [],
       progress: new Int32Array(new SharedArrayBuffer(8)),
       parts: [],
-      retires,
     });
-    this.#lanes = [lane(false), lane(true)];
+    this.#lanes = [lane(), lane()];
+  }
+
+  /** Starts the workers now, rather than with the first file of each lane. */
+  start(): void {
+    if (this.#closed) return;
+    for (const lane of this.#lanes) lane.worker ??= this.#spawn(lane);
   }
 
   /** Workers running now. */
@@ -151,7 +154,6 @@ export class ParsePool {
   }
 
   #spawn(lane: Lane): Worker {
-    clearTimeout(lane.timer);
     const worker = new Worker(new URL("./_parse_worker.ts", import.meta.url).href, {
       type: "module",
     });
@@ -216,7 +218,6 @@ export class ParsePool {
     clearTimeout(lane.timer);
     lane.batch = undefined;
     this.#dispatch(lane);
-    if (!lane.batch && lane.retires) lane.timer = setTimeout(() => this.#retire(lane), IDLE_MS);
   }
 
   /**

@@ -8,8 +8,8 @@
  * - Files are parsed in worker threads (`_parse_pool.ts`) within bounds: size
  *   (`maxFileBytes`), nesting depth, alias expansion (`_manifest_bounds.ts`) and time per file.
  *   A file over a bound is an error naming it and the bound. After the first read, a reload
- *   applies the files parsed within a second and the slower ones when they are done: a slow
- *   file never holds up the changes of the others.
+ *   applies the large files (over 64 KiB) parsed within 300 ms after the small ones, and
+ *   the others when they are done: a large or slow file never holds up a change to a small one.
  * - A file that no longer parses (half written, a YAML syntax error) keeps its last good
  *   objects, and a warning names the file and the error; a removed file removes its objects.
  *   A file that changes while it is read is read again later.
@@ -49,7 +49,7 @@ import {
 } from "./_manifest_view.ts";
 import { applyLoad } from "./_manifest_load.ts";
 import { DEFAULT_MAX_FILE_BYTES, type FileResult } from "./_manifest_reader.ts";
-import { ParsePool } from "./_parse_pool.ts";
+import { LARGE_FILE_BYTES, ParsePool } from "./_parse_pool.ts";
 import type { ShapeLimits } from "./_manifest_bounds.ts";
 import { watchManifests } from "./_manifest_watch.ts";
 import { Debounced } from "./_debounce.ts";
@@ -85,8 +85,8 @@ const MAX_RESCAN_MS = 120_000;
 /** Quiet time after a file renamed into place before it is read (see Debounced's settleMs). */
 const SETTLE_MS = 5;
 
-/** How long a reload waits for its files to parse before it applies those done, ms. */
-const LATE_MS = 1_000;
+/** How long a reload waits for its large files once the small ones are done, ms. */
+const LATE_MS = 300;
 
 /** Cluster state from manifest files, watched for changes. */
 export class ManifestSource implements ClusterSource {
@@ -144,6 +144,8 @@ export class ManifestSource implements ClusterSource {
       debug: this.#log.enabled("debug"),
       timeLimitMs: options.parseTimeLimitMs,
     });
+    // Now, before a running agent serves healthz: starting a worker holds this thread a while.
+    this.#pool.start();
     const delayMs = options.debounceMs ?? 200;
     this.#reloads = new Debounced({
       delayMs,
@@ -370,29 +372,34 @@ export class ManifestSource implements ClusterSource {
   }
 
   /**
-   * Reads and parses `files`; resolves to the results of those done within {@link LATE_MS}
-   * (all of them on the first read). The others are applied by a later reload, which each of
-   * them triggers when done.
+   * Reads and parses `files`; resolves to the results of the small ones (see
+   * `LARGE_FILE_BYTES`), and of the large ones done within {@link LATE_MS} after them (all of
+   * them on the first read). The other large ones are applied by a later reload, which each of
+   * them triggers when done: a large file never holds up a change to a small one.
    */
   async #parse(
     files: [string, string][],
     initial: boolean,
   ): Promise<[string, string, FileResult][]> {
-    for (const [file, sig] of files) this.#inflight.set(file, sig);
     const done: [string, string, FileResult][] = [];
     let waiting = true;
-    const all = Promise.all(
-      files.map(([file, sig]) =>
-        this.#pool.parse({ file, sig, size: signatureSize(sig) }).then((result) => {
-          if (waiting) return void done.push([file, sig, result]);
-          this.#late.push({ file, sig, result });
-          if (!this.#stopped) this.#reloads.trigger({ immediate: true });
-        })
-      ),
-    );
+    const small: Promise<void>[] = [];
+    const all: Promise<void>[] = [];
+    for (const [file, sig] of files) {
+      this.#inflight.set(file, sig);
+      const size = signatureSize(sig);
+      const result = this.#pool.parse({ file, sig, size }).then((result) => {
+        if (waiting) return void done.push([file, sig, result]);
+        this.#late.push({ file, sig, result });
+        if (!this.#stopped) this.#reloads.trigger({ immediate: true });
+      });
+      all.push(result);
+      if (size <= LARGE_FILE_BYTES) small.push(result);
+    }
+    await Promise.all(small);
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      all,
+      Promise.all(all),
       ...initial ? [] : [new Promise((r) => timer = setTimeout(r, LATE_MS))],
     ]);
     clearTimeout(timer);
