@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(user-mode-linux kmod ipvsadm ipset iptables iproute2 libnl-3-200 libnl-genl-3-200
-  libnl-route-3-200 curl python3 conntrack procps)
+  libnl-route-3-200 curl python3 conntrack procps tmux)
 
 missing=()
 for p in "${apt_packages[@]}"; do

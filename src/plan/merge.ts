@@ -140,9 +140,36 @@ export class PlanMerge {
     const old = this.#plans.get(service);
     const delta = emptyDelta();
     if (!old && !plan) return delta;
-    const state = this.#state;
+    this.#swapVirtualServers(service, old, plan, delta);
+    // Shared things: count the new plan in before the old one out, so that what both want
+    // never drops to zero on the way.
+    this.#countAddresses(plan, old, delta);
+    this.#countEntries(plan, old, delta);
 
-    // Virtual servers: note the winners of every key either plan touches, swap, compare.
+    const nle = this.#state.noLocalEndpoints;
+    nle.internal += (plan?.noLocalEndpoints.internal ?? 0) - (old?.noLocalEndpoints.internal ?? 0);
+    nle.external += (plan?.noLocalEndpoints.external ?? 0) - (old?.noLocalEndpoints.external ?? 0);
+
+    if (!sameHealthCheck(old?.healthCheck, plan?.healthCheck)) {
+      if (plan?.healthCheck) this.#health.set(service, plan.healthCheck);
+      else this.#health.delete(service);
+      this.#healthDirty = true;
+      delta.healthChecks = true;
+    }
+
+    if (plan) this.#plans.set(service, plan);
+    else this.#plans.delete(service);
+    return delta;
+  }
+
+  /** Virtual servers: note the winners of every key either plan touches, swap, compare. */
+  #swapVirtualServers(
+    service: string,
+    old: ServicePlan | undefined,
+    plan: ServicePlan | undefined,
+    delta: PlanDelta,
+  ): void {
+    const state = this.#state;
     const touched = new Set<string>();
     for (const vs of old?.virtualServers ?? []) touched.add(key(vs));
     for (const vs of plan?.virtualServers ?? []) touched.add(key(vs));
@@ -168,9 +195,14 @@ export class PlanMerge {
         delta.virtualServers.push(k);
       }
     }
+  }
 
-    // Shared things: count the new plan in before the old one out, so that what both want
-    // never drops to zero on the way.
+  #countAddresses(
+    plan: ServicePlan | undefined,
+    old: ServicePlan | undefined,
+    delta: PlanDelta,
+  ): void {
+    const state = this.#state;
     for (const a of plan?.addresses ?? []) {
       const n = this.#addressRefs.get(a) ?? 0;
       this.#addressRefs.set(a, n + 1);
@@ -188,6 +220,13 @@ export class PlanMerge {
         delta.addressesRemoved.push(a);
       }
     }
+  }
+
+  #countEntries(
+    plan: ServicePlan | undefined,
+    old: ServicePlan | undefined,
+    delta: PlanDelta,
+  ): void {
     for (const e of plan?.ipsetEntries ?? []) {
       let refs = this.#entryRefs.get(e.set);
       if (!refs) this.#entryRefs.set(e.set, refs = new Map());
@@ -208,21 +247,6 @@ export class PlanMerge {
         delta.entriesRemoved.push(e);
       }
     }
-
-    const nle = state.noLocalEndpoints;
-    nle.internal += (plan?.noLocalEndpoints.internal ?? 0) - (old?.noLocalEndpoints.internal ?? 0);
-    nle.external += (plan?.noLocalEndpoints.external ?? 0) - (old?.noLocalEndpoints.external ?? 0);
-
-    if (!sameHealthCheck(old?.healthCheck, plan?.healthCheck)) {
-      if (plan?.healthCheck) this.#health.set(service, plan.healthCheck);
-      else this.#health.delete(service);
-      this.#healthDirty = true;
-      delta.healthChecks = true;
-    }
-
-    if (plan) this.#plans.set(service, plan);
-    else this.#plans.delete(service);
-    return delta;
   }
 
   /** Removes the plan of `service`. Returns what changed. */

@@ -4,10 +4,11 @@
  *
  * - Two lanes, one worker each: files up to 64 KiB, and larger ones. A large file, however long
  *   it takes, never holds up the small ones (one Service's file is a few KiB).
- * - Both workers start with the pool ({@link ParsePool.start}) and stay: starting a worker holds
- *   the calling thread for tens of milliseconds on a host (its JavaScript heap is made there),
- *   most of a second in a small VM, which a running agent's healthz must not wait for. Each
- *   costs about 10 MB.
+ * - Workers stay once started: starting one holds the calling thread for tens of milliseconds
+ *   on a host (its JavaScript heap is made there), most of a second in a small VM. The first
+ *   lane's starts with the pool ({@link ParsePool.start}), before a running agent has syncs to
+ *   make; the second's with the first large file (most nodes never have one). Each costs
+ *   about 10 MB.
  * - Each file has a time bound: a worker that spends longer on one file (it notes in shared
  *   memory which one it is on) is terminated, the file is reported as too slow to parse, and the
  *   files queued behind it go to a fresh worker.
@@ -110,10 +111,10 @@ export class ParsePool {
     this.#lanes = [lane(), lane()];
   }
 
-  /** Starts the workers now, rather than with the first file of each lane. */
+  /** Starts the first lane's worker now, rather than with the first file. */
   start(): void {
     if (this.#closed) return;
-    for (const lane of this.#lanes) lane.worker ??= this.#spawn(lane);
+    this.#lanes[0].worker ??= this.#spawn(this.#lanes[0]);
   }
 
   /** Workers running now. */

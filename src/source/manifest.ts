@@ -144,7 +144,7 @@ export class ManifestSource implements ClusterSource {
       debug: this.#log.enabled("debug"),
       timeLimitMs: options.parseTimeLimitMs,
     });
-    // Now, before a running agent serves healthz: starting a worker holds this thread a while.
+    // Now, before a running agent has syncs to make: starting a worker holds this thread a while.
     this.#pool.start();
     const delayMs = options.debounceMs ?? 200;
     this.#reloads = new Debounced({
@@ -273,10 +273,12 @@ export class ManifestSource implements ClusterSource {
       this.#listMs = busy + performance.now() - at;
       if (this.#stopped) return;
       for (const [file, sig] of listing.files) {
-        if (this.#sigs.get(file) === sig && !isRacy(sig)) continue;
+        // A file being parsed now is known at the signature it was read at.
+        const known = this.#inflight.get(file) ?? this.#sigs.get(file);
+        if (known === sig && !isRacy(sig)) continue;
         this.#forced.add(file);
         // A file written in the last 2 s is read again just in case: not a missed event.
-        found ||= this.#sigs.get(file)?.replace(/:racy$/, "") !== sig.replace(/:racy$/, "");
+        found ||= known?.replace(/:racy$/, "") !== sig.replace(/:racy$/, "");
       }
       for (const file of this.#sigs.keys()) {
         if (listing.files.has(file)) continue;

@@ -79,6 +79,10 @@ T0=$(now_ms)
 svc other 10.96.2.2 10.244.1.2 10.244.1.3
 echo "=== edit"; wait_for 20 has_rs 10.96.2.2 10.244.1.3
 echo "=== slow"; wait_for 120 ipvsadm -Ln -t 10.96.2.3:80
+named() { for f in ${
+    BOMBS.join(" ")
+  }; do grep -q "/run/hd/m/$f" $KIPVS_OUT/k.log || return 1; done; }
+echo "=== named"; wait_for 120 named
 echo "=== traffic"; client tcp 10.96.2.2 80 --count 6 | sort -u | xargs
 wait $POLL
 echo "=== poll"; cat $KIPVS_OUT/poll.txt
@@ -101,6 +105,7 @@ Deno.test("kipvs run applies a valid edit within seconds while bombs and a slow 
     console.log(`idle:\n${s.get("idle")}\nduring:\n${s.get("poll")}`);
     assert.ok(editMs < 5_000, `the edit took ${s.get("edit")} ms`);
     assert.match(s.get("slow") ?? "", /^\d+$/, "the slow but valid file is programmed in the end");
+    assert.match(s.get("named") ?? "", /^\d+$/, "every bad file is named in the end");
     assert.equal(s.get("traffic"), "pod-a pod-b");
     for (const line of (s.get("poll") ?? "").split("\n")) {
       const m = /n=(\d+) failed=(\d+) p50_ms=(\d+) p99_ms=(\d+) max_ms=(\d+)/.exec(line);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseIpInto } from "../netlink/addr.ts";
+import { parseIPInto } from "../../net/ip.ts";
 import { MessageWriter } from "../netlink/writer.ts";
 import { Attrs, type MessageRef } from "../netlink/reader.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
@@ -65,7 +65,7 @@ const addr16 = new Uint8Array(16);
 
 /** Writes the nest `type` holding one address; false when `text` is not an address. */
 function putAddress(w: MessageWriter, type: number, text: string): boolean {
-  const family = parseIpInto(text, addr16);
+  const family = parseIPInto(text, addr16);
   if (!family) return false;
   const nest = w.nestStart(type);
   if (family === 4) w.bytesAttr(IPADDR_ATTR.IPV4 | NLA_F_NET_BYTEORDER, addr16.subarray(0, 4));

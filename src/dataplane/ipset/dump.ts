@@ -13,7 +13,7 @@
  * @module
  */
 
-import { formatIp } from "../netlink/addr.ts";
+import { formatIPAt } from "../../net/ip.ts";
 import { Attrs, type MessageRef } from "../netlink/reader.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
 import { beginIpset, replyAttrs } from "./codec.ts";
@@ -129,6 +129,6 @@ export class SaveDecoder {
     const ip = d.nested(type, IPADDR_ATTR.IPV6, this.#ip);
     const at = ip?.offset(family === 4 ? IPADDR_ATTR.IPV4 : IPADDR_ATTR.IPV6) ?? -1;
     if (at < 0) return "";
-    return formatIp(family, this.#bytes, at);
+    return formatIPAt(family, this.#bytes, at);
   }
 }

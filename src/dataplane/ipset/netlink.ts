@@ -99,11 +99,11 @@ export class NetlinkIpset implements Ipset {
    * Opens a netfilter netlink socket and asks the kernel's ipset protocol version. Throws
    * `kernel-unsupported` when the kernel has no ipset (or speaks a protocol older than 6).
    */
-  static open(options: NetlinkIpsetOptions): NetlinkIpset {
+  static async open(options: NetlinkIpsetOptions): Promise<NetlinkIpset> {
     let c: NetlinkClient | undefined;
     try {
       c = new NetlinkClient({ protocol: NETLINK_NETFILTER, ...options });
-      const got = c.request(
+      const got = await c.request(
         (w, flags, seq) => {
           beginIpset(w, { protocol: IPSET_PROTOCOL, cmd: IPSET_CMD.PROTOCOL, flags, seq });
           w.end();
@@ -156,7 +156,7 @@ export class NetlinkIpset implements Ipset {
    */
   async save(): Promise<IpsetSnapshot> {
     const d = new SaveDecoder();
-    this.#c.dump(
+    await this.#c.dump(
       (w, flags, seq) => putSaveDump(w, this.#protocol, flags, seq),
       "ipset save",
       (view, m) => d.take(view, m),
@@ -176,12 +176,12 @@ export class NetlinkIpset implements Ipset {
   async apply(ops: readonly IpsetOp[]): Promise<void> {
     if (ops.length === 0) return;
     const commands = ops.map((op, i): Command => ({ ...op, line: i + 1 }));
-    const requests = this.#prepare(ops, commands);
+    const requests = await this.#prepare(ops, commands);
     if (requests instanceof Unsupported) {
       this.#delegated++;
       return await this.#program.apply(ops);
     }
-    this.#send(ops, requests);
+    await this.#send(ops, requests);
   }
 
   /** Closes the socket. */
@@ -194,17 +194,17 @@ export class NetlinkIpset implements Ipset {
    * entry against it; the revision of each type created. An entry that does not parse or a set
    * of a type kipvs does not write makes the batch the program's.
    */
-  #prepare(ops: readonly IpsetOp[], commands: Command[]): Request[] | Unsupported {
+  async #prepare(ops: readonly IpsetOp[], commands: Command[]): Promise<Request[] | Unsupported> {
     const shapes = new Map<string, SetShape | undefined>();
     const out: Request[] = [];
     for (const cmd of commands) {
       if (cmd.op === "create") {
         const { type, family } = cmd.create;
         shapes.set(cmd.set, { type, family: family ?? 4 });
-        out.push({ cmd, revision: this.#revision(ops, cmd) });
+        out.push({ cmd, revision: await this.#revision(ops, cmd) });
       } else if (cmd.op === "add" || cmd.op === "del") {
         if (!shapes.has(cmd.set)) {
-          const shape = this.#header(ops, cmd);
+          const shape = await this.#header(ops, cmd);
           if (shape instanceof Unsupported) return shape;
           shapes.set(cmd.set, shape);
         }
@@ -224,9 +224,12 @@ export class NetlinkIpset implements Ipset {
   }
 
   /** The shape of an existing set (undefined when there is none). */
-  #header(ops: readonly IpsetOp[], cmd: Command): SetShape | undefined | Unsupported {
+  async #header(
+    ops: readonly IpsetOp[],
+    cmd: Command,
+  ): Promise<SetShape | undefined | Unsupported> {
     try {
-      const h = this.#c.request(
+      const h = await this.#c.request(
         (w, flags, seq) => {
           beginIpset(w, { protocol: this.#protocol, cmd: IPSET_CMD.HEADER, flags, seq });
           w.string(CMD_ATTR.SETNAME, cmd.set);
@@ -245,13 +248,13 @@ export class NetlinkIpset implements Ipset {
   }
 
   /** The newest revision of the created type this kernel has (asked once per type). */
-  #revision(ops: readonly IpsetOp[], cmd: Command & { op: "create" }): number {
+  async #revision(ops: readonly IpsetOp[], cmd: Command & { op: "create" }): Promise<number> {
     const o: CreateOptions = cmd.create;
     const key = `${o.type}/${nfproto(o.family)}`;
     const known = this.#revisions.get(key);
     if (known !== undefined) return known;
     try {
-      const r = this.#c.request(
+      const r = await this.#c.request(
         (w, flags, seq) => putTypeQuery(w, { protocol: this.#protocol, cmd: 0, flags, seq }, o),
         `ask the kernel for set type ${o.type}`,
         decodeTypeRevisions,
@@ -265,11 +268,11 @@ export class NetlinkIpset implements Ipset {
   }
 
   /** Sends every request, a send at a time; throws on the first send that had a failure. */
-  #send(ops: readonly IpsetOp[], requests: Request[]): void {
+  async #send(ops: readonly IpsetOp[], requests: Request[]): Promise<void> {
     const per = this.#c.maxPerSend;
     for (let at = 0; at < requests.length; at += per) {
       const chunk = requests.slice(at, at + per);
-      const errnos = this.#c.exchange(chunk, (w, r, flags, seq) => {
+      const errnos = await this.#c.exchange(chunk, (w, r, flags, seq) => {
         this.#encode(w, r, flags, seq);
       }, "ipset restore");
       let first = -1;

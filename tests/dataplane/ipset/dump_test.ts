@@ -150,7 +150,7 @@ Deno.test("NetlinkIpset.save() decodes the dump, and asks the program when it ca
     dump: () => answer,
   });
   const program = new FakeIpset(new IpsetModel());
-  const ipset = NetlinkIpset.open({ program, transport: kernel });
+  const ipset = await NetlinkIpset.open({ program, transport: kernel });
   answer = [payload([...NET_HEADER, ["ADT len 56", "3800 0880"], ...netEntry("0a000000", "08")])];
   const snap = await ipset.save();
   assert.deepEqual([...snap.get("S")!.entries], ["203.0.113.10,tcp:80,10.0.0.0/8"]);

@@ -15,7 +15,7 @@ import { KipvsError } from "../../../src/errors.ts";
 
 const sys = new SystemExec();
 const program = new KernelIpset(sys);
-const ipset = NetlinkIpset.open({ program });
+const ipset = await NetlinkIpset.open({ program });
 
 async function run(args: string[], stdin?: string): Promise<ExecResult> {
   return await sys.run(args[0]!, args.slice(1), stdin === undefined ? {} : { stdin });
@@ -246,7 +246,7 @@ Deno.test("openIpset() writes over netlink, counts its messages, runs no ipset r
   };
   const logged: string[] = [];
   const logger = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m) };
-  const chosen = openIpset({ exec, logger });
+  const chosen = await openIpset({ exec, logger });
   assert.ok(chosen instanceof NetlinkIpset);
   assert.deepEqual(logged, ["ipsets are read and written over netlink"]);
   await chosen.apply(opsOf("add KUBE-IPVS-IPS 10.96.7.7\n"));
