@@ -9,6 +9,7 @@
 
 import { KUBE_SETS, setName } from "../dataplane/ipset/sets.ts";
 import type { Family } from "../net/family.ts";
+import type { SetMembers } from "../dataplane/members.ts";
 import {
   type DesiredState,
   type HealthCheckSpec,
@@ -89,9 +90,9 @@ export class PlanMerge {
   #state: DesiredState;
 
   constructor(options: PlanMergeOptions) {
-    const ipsets = new Map<string, Set<string>>();
+    const ipsets = new Map<string, SetMembers>();
     for (const family of options.families) {
-      for (const set of KUBE_SETS) ipsets.set(setName(set.base, family), new Set());
+      for (const set of KUBE_SETS) ipsets.set(setName(set.base, family), new Map());
     }
     this.#state = {
       virtualServers: new Map(),
@@ -230,20 +231,20 @@ export class PlanMerge {
     for (const e of plan?.ipsetEntries ?? []) {
       let refs = this.#entryRefs.get(e.set);
       if (!refs) this.#entryRefs.set(e.set, refs = new Map());
-      const n = refs.get(e.entry) ?? 0;
-      refs.set(e.entry, n + 1);
+      const n = refs.get(e.member.key) ?? 0;
+      refs.set(e.member.key, n + 1);
       if (n === 0) {
-        this.#setOf(e.set).add(e.entry);
+        this.#setOf(e.set).set(e.member.key, e.member);
         delta.entriesAdded.push(e);
       }
     }
     for (const e of old?.ipsetEntries ?? []) {
       const refs = this.#entryRefs.get(e.set)!;
-      const n = refs.get(e.entry)! - 1;
-      if (n > 0) refs.set(e.entry, n);
+      const n = refs.get(e.member.key)! - 1;
+      if (n > 0) refs.set(e.member.key, n);
       else {
-        refs.delete(e.entry);
-        this.#setOf(e.set).delete(e.entry);
+        refs.delete(e.member.key);
+        this.#setOf(e.set).delete(e.member.key);
         delta.entriesRemoved.push(e);
       }
     }
@@ -262,9 +263,9 @@ export class PlanMerge {
     return best === undefined ? undefined : owners.get(best);
   }
 
-  #setOf(name: string): Set<string> {
+  #setOf(name: string): SetMembers {
     let set = this.#state.ipsets.get(name);
-    if (!set) this.#state.ipsets.set(name, set = new Set());
+    if (!set) this.#state.ipsets.set(name, set = new Map());
     return set;
   }
 }

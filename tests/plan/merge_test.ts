@@ -1,4 +1,5 @@
 // PlanMerge: the merged desired state kept one service at a time, with reference counts.
+import { setMember } from "../../src/dataplane/members.ts";
 import assert from "node:assert/strict";
 import { PlanMerge } from "../../src/plan/merge.ts";
 import { planService } from "../../src/plan/plan.ts";
@@ -42,7 +43,7 @@ Deno.test("PlanMerge keeps an external IP two services share until the last one 
   const d4 = m.delete("default/b");
   assert.deepEqual(d4.addressesRemoved.sort(), ["10.96.0.2", "198.51.100.5"]);
   assert.deepEqual(
-    d4.entriesRemoved.map((e) => `${e.set} ${e.entry}`).sort(),
+    d4.entriesRemoved.map((e) => `${e.set} ${e.member.key}`).sort(),
     [
       "KUBE-CLUSTER-IP 10.96.0.2,tcp:443",
       "KUBE-EXTERNAL-IP 198.51.100.5,tcp:443",
@@ -80,7 +81,10 @@ Deno.test("PlanMerge reports exactly the virtual servers and entries an endpoint
   );
   assert.deepEqual(d.virtualServers, ["TCP/10.96.0.10:80"]);
   assert.deepEqual(d.entriesAdded, [
-    { set: "KUBE-LOOP-BACK", entry: "10.244.1.3,tcp:8080,10.244.1.3" },
+    {
+      set: "KUBE-LOOP-BACK",
+      member: setMember({ ip: "10.244.1.3", protocol: "tcp", port: 8080, ip2: "10.244.1.3" }),
+    },
   ]);
   assert.deepEqual([d.entriesRemoved, d.addressesAdded, d.addressesRemoved], [[], [], []]);
   assert.equal(m.state.virtualServers.get("TCP/10.96.0.10:80")!.realServers.length, 2);
