@@ -31,6 +31,7 @@ import type { Family } from "../net/family.ts";
 import type { NodeInfo, ProxyConfig } from "../config/config.ts";
 import type { DesiredState, IpsetEntry } from "../plan/desired.ts";
 import { GracefulTermination } from "./graceful.ts";
+import { ConflictReporter } from "./conflicts.ts";
 import { diffVirtualServer, type Draining, kernelServiceKey, parseServiceKey } from "./ipvs.ts";
 import { PlanMerge } from "../plan/merge.ts";
 import { planService, sliceLookup } from "../plan/plan.ts";
@@ -93,11 +94,17 @@ export class Proxier {
   /** The rules last written (or found equal), per family: the incremental path's reference. */
   #rules = new Map<Family, string>();
   #graceful = new GracefulTermination();
+  #conflicts = new ConflictReporter();
   /** The reason IPVS reads are not pipelined, once logged. */
   #unpipelined: string | undefined;
 
   constructor(options: ProxierOptions) {
     this.#o = options;
+  }
+
+  /** Virtual servers (a node port counting once) that more than one Service wants. */
+  get conflicts(): number {
+    return this.#conflicts.count;
   }
 
   /** The desired state after the last sync (undefined before the first). */
@@ -204,6 +211,7 @@ export class Proxier {
     await this.#plan(input, merge, input.state.services.keys());
     r.services = merge.size;
     const desired = merge.state;
+    this.#conflicts.report(desired, this.#o.logger);
     clock.lap("plan");
     await dp.link.ensure();
     const bound = new Set(await dp.link.listAddresses());
@@ -278,6 +286,7 @@ export class Proxier {
     const sum = await this.#plan(input, merge, input.services);
     r.services = input.services.size;
     const desired = merge.state;
+    this.#conflicts.report(desired, this.#o.logger);
     clock.lap("plan");
 
     // Only the virtual servers the change touched: each one's settings, then all their real

@@ -243,6 +243,55 @@ items:
     content: "apiVersion: v1\nkind: Node\nmetadata: { name: some-other-node }\n",
     expect: "quiet",
   },
+  // Conflicts: the older Service wins 10.96.1.40:80 though "anew" sorts first; anew's other
+  // ports are programmed. Two Services on node port 30090: the older one has it.
+  {
+    file: "conflict-old.yaml",
+    content: svc({
+      name: "zold",
+      ip: "10.96.1.40",
+      meta: '  creationTimestamp: "2020-01-01T00:00:00Z"\n',
+      endpoints: ["10.244.1.2"],
+    }),
+    expect: "valid",
+    vs: ["-t 10.96.1.40:80"],
+  },
+  {
+    file: "conflict-new.yaml",
+    content: svc({
+      name: "anew",
+      ip: "10.96.1.41",
+      meta: '  creationTimestamp: "2024-01-01T00:00:00Z"\n',
+      ports: "[{ name: a, port: 80 }, { name: b, port: 81 }]",
+      spec: "  externalIPs: [10.96.1.40]\n",
+    }),
+    expect: "valid",
+    vs: ["-t 10.96.1.41:80", "-t 10.96.1.41:81", "-t 10.96.1.40:81"],
+  },
+  {
+    file: "nodeport-a.yaml",
+    content: svc({
+      name: "npa",
+      ip: "10.96.1.42",
+      meta: '  creationTimestamp: "2021-01-01T00:00:00Z"\n',
+      ports: "[{ port: 80, nodePort: 30090 }]",
+      spec: "  type: NodePort\n",
+    }),
+    expect: "valid",
+    vs: ["-t 10.96.1.42:80"],
+  },
+  {
+    file: "nodeport-b.yaml",
+    content: svc({
+      name: "npb",
+      ip: "10.96.1.43",
+      meta: '  creationTimestamp: "2022-01-01T00:00:00Z"\n',
+      ports: "[{ port: 80, nodePort: 30090 }]",
+      spec: "  type: NodePort\n",
+    }),
+    expect: "valid",
+    vs: ["-t 10.96.1.43:80"],
+  },
   { file: "empty.yaml", content: "", expect: "quiet" },
   { file: "whitespace.yaml", content: "  \n\n\t\n   \n", expect: "quiet" },
   { file: "comments-only.yaml", content: "# nothing here\n# at all\n", expect: "quiet" },

@@ -63,6 +63,8 @@ Deno.test("kipvs run --once over the hostile corpus programs the valid services 
       for (const vs of c.vs!) assert.ok(ipvs.includes(`-A ${vs} `), `${c.file}: ${vs}\n${ipvs}`);
     }
     assert.equal(s.get("traffic"), "pod-a pod-a pod-a");
+    // Conflicts: the older Service has the contested address (its real server), both are named.
+    assert.match(ipvs, /^-a -t 10\.96\.1\.40:80 -r 10\.244\.1\.2:8080 /m);
 
     // Each bad file is named, with the field and what is wrong; good and quiet files are not.
     const text = (s.get("text log") ?? "").split("\n");
@@ -80,6 +82,18 @@ Deno.test("kipvs run --once over the hostile corpus programs the valid services 
       }
     }
     assert.ok(warnings.some((l) => /over-size\.yaml is 40 MiB, over the bound of 32 MiB/.test(l)));
+    assert.ok(
+      warnings.some((l) =>
+        /Services hostile\/zold and hostile\/anew both want TCP 10\.96\.1\.40:80: hostile\/zold has it/
+          .test(l)
+      ),
+    );
+    assert.ok(
+      warnings.some((l) =>
+        /Services hostile\/npa and hostile\/npb both want node port TCP 30090: hostile\/npa has it/
+          .test(l)
+      ),
+    );
     assert.ok(
       warnings.some((l) => l.includes(`/run/hostile/m/evil\\n${FORGED}.yaml`)),
       "the file whose name holds a newline is named, escaped",
