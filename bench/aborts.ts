@@ -79,7 +79,11 @@ for i in $(seq ${runs}); do
   grep -qE 'Fatal error|panicked|libc\\+\\+|Hardening|unreachable|Segmentation|Illegal' /run/ab/err && odd=runtime
   [ "$lines" -eq 0 ] && odd="\${odd:-nolog}"
   echo "run $i rc=$rc ms=$ms lines=$lines odd=\${odd:-no}"
-  if [ -n "$odd" ]; then echo "--- stderr of run $i"; head -c 2000 /run/ab/err; echo; echo "---"; fi
+  if [ -n "$odd" ]; then
+    echo "--- stderr of run $i"
+    grep -m1 -A3 -E 'panicked at|Fatal error|libc\+\+|Hardening' /run/ab/err || head -c 1500 /run/ab/err
+    echo; echo "---"
+  fi
 done
 `;
 }
@@ -97,7 +101,7 @@ function parse(stdout: string): { runs: Run[]; details: string[] } {
     out.push({ rc: Number(m[1]), ms: Number(m[2]), odd: m[3]! });
   }
   for (const m of stdout.matchAll(/^--- stderr of run (\d+)\n([\s\S]*?)\n---$/gm)) {
-    details.push(`run ${m[1]}: ${m[2]!.trim().split("\n").slice(0, 6).join(" | ")}`);
+    details.push(`run ${m[1]}: ${m[2]!.trim().split("\n").slice(0, 4).join(" | ")}`);
   }
   return { runs: out, details };
 }
