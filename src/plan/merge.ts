@@ -9,6 +9,7 @@
 
 import { KUBE_SETS, setName } from "../dataplane/ipset/sets.ts";
 import type { Family } from "../net/family.ts";
+import type { SetMembers } from "../dataplane/members.ts";
 import {
   type DesiredState,
   type HealthCheckSpec,
@@ -73,9 +74,13 @@ function sameHealthCheck(a?: HealthCheckSpec, b?: HealthCheckSpec): boolean {
 
 /**
  * Every service's plan merged, updated incrementally. Two services that want the same virtual
- * server (a conflict the API does not prevent for external IPs) are resolved the same way every
- * time: the service whose "namespace/name" sorts first wins, and the other takes over when it
- * goes.
+ * server (address, port and protocol; the same node port is one on every node address) are a
+ * conflict the API server does not prevent for external IPs, nor manifest files for anything.
+ * kube-proxy has no rule for it (the last service of a map iteration wins, at random); kipvs
+ * decides the same way every time: the oldest creationTimestamp wins (a Service without one
+ * comes after those with one), then the "namespace/name" that sorts first; the other takes
+ * over when it goes. The loser's other virtual servers are programmed as usual, and shared
+ * addresses and set entries are the union of both. `state.conflicts` lists every conflict.
  */
 export class PlanMerge {
   #plans = new Map<string, ServicePlan>();
@@ -85,13 +90,15 @@ export class PlanMerge {
   /** Set name → entry → number of services that want it. */
   #entryRefs = new Map<string, Map<string, number>>();
   #health = new Map<string, HealthCheckSpec>();
+  /** creationTimestamp of the services that have one, ms. */
+  #created = new Map<string, number>();
   #healthDirty = false;
   #state: DesiredState;
 
   constructor(options: PlanMergeOptions) {
-    const ipsets = new Map<string, Set<string>>();
+    const ipsets = new Map<string, SetMembers>();
     for (const family of options.families) {
-      for (const set of KUBE_SETS) ipsets.set(setName(set.base, family), new Set());
+      for (const set of KUBE_SETS) ipsets.set(setName(set.base, family), new Map());
     }
     this.#state = {
       virtualServers: new Map(),
@@ -100,6 +107,7 @@ export class PlanMerge {
       healthChecks: [],
       families: [...options.families],
       noLocalEndpoints: { internal: 0, external: 0 },
+      conflicts: new Map(),
     };
   }
 
@@ -132,7 +140,7 @@ export class PlanMerge {
 
   /** The services that want virtual server `key`, the winner first. */
   owners(key: string): string[] {
-    return [...(this.#vsOwners.get(key)?.keys() ?? [])].sort();
+    return [...(this.#vsOwners.get(key)?.keys() ?? [])].sort(this.#precedence);
   }
 
   /** Replaces the plan of `service`; undefined removes it. Returns what changed. */
@@ -140,6 +148,8 @@ export class PlanMerge {
     const old = this.#plans.get(service);
     const delta = emptyDelta();
     if (!old && !plan) return delta;
+    if (plan?.created !== undefined) this.#created.set(service, plan.created);
+    else this.#created.delete(service);
     this.#swapVirtualServers(service, old, plan, delta);
     // Shared things: count the new plan in before the old one out, so that what both want
     // never drops to zero on the way.
@@ -187,7 +197,10 @@ export class PlanMerge {
       owners.set(service, vs);
     }
     for (const k of touched) {
-      const after = this.#winner(k);
+      const owners = this.owners(k);
+      if (owners.length > 1) state.conflicts.set(k, owners);
+      else state.conflicts.delete(k);
+      const after = this.#vsOwners.get(k)?.get(owners[0] ?? "");
       if (after) state.virtualServers.set(k, after);
       else state.virtualServers.delete(k);
       const was = before.get(k);
@@ -230,20 +243,20 @@ export class PlanMerge {
     for (const e of plan?.ipsetEntries ?? []) {
       let refs = this.#entryRefs.get(e.set);
       if (!refs) this.#entryRefs.set(e.set, refs = new Map());
-      const n = refs.get(e.entry) ?? 0;
-      refs.set(e.entry, n + 1);
+      const n = refs.get(e.member.key) ?? 0;
+      refs.set(e.member.key, n + 1);
       if (n === 0) {
-        this.#setOf(e.set).add(e.entry);
+        this.#setOf(e.set).set(e.member.key, e.member);
         delta.entriesAdded.push(e);
       }
     }
     for (const e of old?.ipsetEntries ?? []) {
       const refs = this.#entryRefs.get(e.set)!;
-      const n = refs.get(e.entry)! - 1;
-      if (n > 0) refs.set(e.entry, n);
+      const n = refs.get(e.member.key)! - 1;
+      if (n > 0) refs.set(e.member.key, n);
       else {
-        refs.delete(e.entry);
-        this.#setOf(e.set).delete(e.entry);
+        refs.delete(e.member.key);
+        this.#setOf(e.set).delete(e.member.key);
         delta.entriesRemoved.push(e);
       }
     }
@@ -254,17 +267,16 @@ export class PlanMerge {
     return this.set(service, undefined);
   }
 
-  #winner(k: string): VirtualServerSpec | undefined {
-    const owners = this.#vsOwners.get(k);
-    if (!owners) return undefined;
-    let best: string | undefined;
-    for (const s of owners.keys()) if (best === undefined || s < best) best = s;
-    return best === undefined ? undefined : owners.get(best);
-  }
+  /** The order of services in a conflict: oldest first (without a time last), then by key. */
+  #precedence = (a: string, b: string): number => {
+    const ta = this.#created.get(a) ?? Infinity, tb = this.#created.get(b) ?? Infinity;
+    if (ta !== tb) return ta < tb ? -1 : 1;
+    return a < b ? -1 : a > b ? 1 : 0;
+  };
 
-  #setOf(name: string): Set<string> {
+  #setOf(name: string): SetMembers {
     let set = this.#state.ipsets.get(name);
-    if (!set) this.#state.ipsets.set(name, set = new Set());
+    if (!set) this.#state.ipsets.set(name, set = new Map());
     return set;
   }
 }

@@ -17,7 +17,13 @@ import {
   type ServicePort,
 } from "../k8s/types.ts";
 import type { ClusterState } from "../source/source.ts";
-import { cidrContains, formatCIDR, formatIP, ipFamily, parseIP } from "../net/ip.ts";
+import { cidrContains, formatIP, ipFamily, parseIP } from "../net/ip.ts";
+import {
+  type SetMember,
+  setMember,
+  type SetMembers,
+  type SetProtocol,
+} from "../dataplane/members.ts";
 import type { Family } from "../net/family.ts";
 import type { NodeInfo, ProxyConfig } from "../config/config.ts";
 import {
@@ -59,17 +65,17 @@ const LOOPBACK: Record<Family, string> = { 4: "127.0.0.1", 6: "::1" };
 class Contribution {
   readonly vs = new Map<string, VirtualServerSpec>();
   readonly addresses = new Set<string>();
-  readonly entries = new Map<string, Set<string>>();
+  readonly entries = new Map<string, SetMembers>();
   readonly noLocal = { internal: 0, external: 0 };
   /** Local ready endpoint IPs per family, for the health check. */
   readonly localReady: Record<Family, Set<string>> = { 4: new Set(), 6: new Set() };
   healthCheckNodePort = 0;
 
-  add(base: string, family: Family, entry: string): void {
+  add(base: string, family: Family, member: SetMember): void {
     const name = setName(base, family);
     let set = this.entries.get(name);
-    if (!set) this.entries.set(name, set = new Set());
-    set.add(entry);
+    if (!set) this.entries.set(name, set = new Map());
+    set.set(member.key, member);
   }
 }
 
@@ -94,8 +100,8 @@ interface FamilyPlanning {
 /** One port of one family being planned. */
 interface PortPlanning extends FamilyPlanning {
   port: ServicePort;
-  /** The protocol as ipset writes it ("tcp"). */
-  proto: string;
+  /** The protocol as sets write it ("tcp"). */
+  protocol: SetProtocol;
   cat: CategorizedEndpoints;
   owner: ServicePortRef;
 }
@@ -130,7 +136,7 @@ function planFamily(
     planLoadBalancers(p);
     if (!planNodePort(p)) continue;
     if (info.healthCheckNodePort !== 0) {
-      acc.add(SET.HEALTH_CHECK_NODE_PORT, family, String(info.healthCheckNodePort));
+      acc.add(SET.HEALTH_CHECK_NODE_PORT, family, setMember({ port: info.healthCheckNodePort }));
     }
   }
   // The health check server follows the service's ports (kube-proxy's HealthCheckNodePorts),
@@ -152,7 +158,8 @@ function portPlanning(f: FamilyPlanning, port: ServicePort): PortPlanning {
     externallyAccessible: portExternallyAccessible(info, port),
   }, { nodeName: ctx.node.name, zone: ctx.node.zone });
   const owner = { namespace: svc.metadata.namespace, name: svc.metadata.name, port: port.name };
-  return { ...f, port, proto: port.protocol.toLowerCase(), cat, owner };
+  const protocol = port.protocol.toLowerCase() as SetProtocol;
+  return { ...f, port, protocol, cat, owner };
 }
 
 /** Adds the virtual server `address`:`vsPort` of port `p`, with the endpoints its policy picks. */
@@ -188,7 +195,7 @@ function addVirtualServer(
 function bind(p: PortPlanning, address: string): void {
   if (p.ctx.node.localAddresses?.includes(address)) return;
   p.acc.addresses.add(address);
-  p.acc.add(SET.IPVS_IPS, p.info.family, address);
+  p.acc.add(SET.IPVS_IPS, p.info.family, setMember({ ip: address }));
 }
 
 /**
@@ -198,13 +205,20 @@ function bind(p: PortPlanning, address: string): void {
 function planHairpin(p: PortPlanning): void {
   for (const ep of p.endpoints.get(portKey(p.port)) ?? []) {
     if (!ep.local) continue;
-    p.acc.add(SET.LOOP_BACK, p.info.family, `${ep.address},${p.proto}:${ep.port},${ep.address}`);
+    const member = setMember({
+      ip: ep.address,
+      protocol: p.protocol,
+      port: ep.port,
+      ip2: ep.address,
+    });
+    p.acc.add(SET.LOOP_BACK, p.info.family, member);
   }
 }
 
 function planClusterIP(p: PortPlanning): void {
   const { info, acc } = p;
-  acc.add(SET.CLUSTER_IP, info.family, `${info.clusterIP},${p.proto}:${p.port.port}`);
+  const member = setMember({ ip: info.clusterIP, protocol: p.protocol, port: p.port.port });
+  acc.add(SET.CLUSTER_IP, info.family, member);
   addVirtualServer(p, {
     address: info.clusterIP,
     port: p.port.port,
@@ -212,7 +226,7 @@ function planClusterIP(p: PortPlanning): void {
     onlyNodeLocal: info.internalPolicyLocal,
   });
   acc.addresses.add(info.clusterIP);
-  acc.add(SET.IPVS_IPS, info.family, info.clusterIP);
+  acc.add(SET.IPVS_IPS, info.family, setMember({ ip: info.clusterIP }));
 }
 
 function planExternalIPs(p: PortPlanning): void {
@@ -220,7 +234,7 @@ function planExternalIPs(p: PortPlanning): void {
   for (const ip of info.externalIPs) {
     // externalTrafficPolicy Local puts the address only in the -LOCAL set (no masquerade).
     const set = info.externalPolicyLocal ? SET.EXTERNAL_IP_LOCAL : SET.EXTERNAL_IP;
-    p.acc.add(set, info.family, `${ip},${p.proto}:${p.port.port}`);
+    p.acc.add(set, info.family, setMember({ ip, protocol: p.protocol, port: p.port.port }));
     const onlyNodeLocal = info.externalPolicyLocal;
     addVirtualServer(p, { address: ip, port: p.port.port, kind: "external-ip", onlyNodeLocal });
     bind(p, ip);
@@ -233,21 +247,20 @@ function planLoadBalancers(p: PortPlanning): void {
   if (info.loadBalancerVIPs.length === 0) return;
   const nodeIP = parseIP(p.ctx.node.ips?.[family] ?? LOOPBACK[family])!;
   for (const ip of info.loadBalancerVIPs) {
-    const entry = `${ip},${p.proto}:${p.port.port}`;
+    const ipPort = { ip, protocol: p.protocol, port: p.port.port };
+    const entry = setMember(ipPort);
     acc.add(SET.LOAD_BALANCER, family, entry);
     if (info.externalPolicyLocal) acc.add(SET.LOAD_BALANCER_LOCAL, family, entry);
     if (info.sourceRanges.length > 0) {
       acc.add(SET.LOAD_BALANCER_FW, family, entry);
       for (const cidr of info.sourceRanges) {
-        // As `ipset save` prints it: a host range without its /32 (/128), so that what the
-        // kernel holds compares equal.
-        const net = cidr.prefix === cidr.bytes.length * 8 ? formatIP(cidr) : formatCIDR(cidr);
-        acc.add(SET.LOAD_BALANCER_SOURCE_CIDR, family, `${entry},${net}`);
+        const net = setMember({ ...ipPort, ip2: formatIP(cidr), cidr2: cidr.prefix });
+        acc.add(SET.LOAD_BALANCER_SOURCE_CIDR, family, net);
       }
       // A range that covers the node lets the node reach the load balancer IP (its packets
       // carry the load balancer IP as source); otherwise KUBE-IPVS-OUT-FILTER drops them.
       if (info.sourceRanges.some((c) => cidrContains(c, nodeIP))) {
-        acc.add(SET.LOAD_BALANCER_SOURCE_IP, family, `${entry},${ip}`);
+        acc.add(SET.LOAD_BALANCER_SOURCE_IP, family, setMember({ ...ipPort, ip2: ip }));
       }
     }
     const onlyNodeLocal = info.externalPolicyLocal;
@@ -269,8 +282,8 @@ function planNodePort(p: PortPlanning): boolean {
   const [set, localSet] = NODE_PORT_SETS[port.protocol];
   // bitmap:port sets hold the port; the SCTP sets are hash:ip,port, one entry per address.
   const entries = port.protocol === "SCTP"
-    ? nodeAddresses.map((a) => `${a},sctp:${port.nodePort}`)
-    : [String(port.nodePort)];
+    ? nodeAddresses.map((ip) => setMember({ ip, protocol: "sctp", port: port.nodePort }))
+    : [setMember({ port: port.nodePort })];
   for (const e of entries) {
     p.acc.add(set, family, e);
     if (info.externalPolicyLocal) p.acc.add(localSet, family, e);
@@ -318,6 +331,8 @@ export function planService(
     ipsetEntries: sortedEntries(acc.entries),
     noLocalEndpoints: acc.noLocal,
   };
+  const created = Date.parse(svc.metadata.creationTimestamp ?? "");
+  if (!Number.isNaN(created)) plan.created = created;
   if (acc.healthCheckNodePort !== 0) {
     // kube-proxy serves a health check per family with that family's count; kipvs serves one,
     // with the count of the service's primary family.
@@ -334,10 +349,11 @@ export function planService(
   return plan;
 }
 
-function sortedEntries(entries: Map<string, Set<string>>): IpsetEntry[] {
+function sortedEntries(entries: Map<string, SetMembers>): IpsetEntry[] {
   const out: IpsetEntry[] = [];
   for (const set of [...entries.keys()].sort()) {
-    for (const entry of [...entries.get(set)!].sort()) out.push({ set, entry });
+    const members = entries.get(set)!;
+    for (const key of [...members.keys()].sort()) out.push({ set, member: members.get(key)! });
   }
   return out;
 }

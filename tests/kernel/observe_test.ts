@@ -28,8 +28,10 @@ pod_create pod-a 10.244.1.2; pod_create pod-b 10.244.1.3
 pod_serve pod-a 8080 5353; pod_serve pod-b 8080 5353
 kipvs_bg $KIPVS_OUT/run.log run $FLAGS --log-format json --ipvs-sync-period 5s
 wait_for 60 sh -c 'ipvsadm -Sn | grep -q -- "-A -t 10.96.0.10:80"' >/dev/null || { cat $KIPVS_OUT/run.log; exit 1; }
-# Traffic to default/web for the rest of the boot: new connections all the time, one held open.
-(timeout 90 python3 "$GUEST_DIR/client.py" tcp 10.96.0.10 80 --count 1000000 >/dev/null) &
+# Traffic to default/web for the rest of the boot: about 20 new connections a second (a faster
+# loop fills the guest's conntrack table, 6,144 entries of two minutes each, and then drops new
+# connections, the metrics scrape's too), and one held open.
+(timeout 90 python3 "$GUEST_DIR/client.py" tcp 10.96.0.10 80 --count 1000000 --pause 0.05 >/dev/null) &
 (timeout 90 python3 "$GUEST_DIR/client.py" hold 10.96.0.10 80 --seconds 80 --interval 0.5 >/dev/null) &
 # IPVS's estimator updates the rates every 2 s: wait until they show traffic.
 wait_for 20 sh -c 'ipvsadm -Ln --rate -t 10.96.0.10:80 | awk "/^TCP/ {exit !(\$3 > 0)}"' >/dev/null
@@ -59,7 +61,9 @@ wait_for 10 sh -c 'tmux capture-pane -p -t top | grep -q top-exited'  >/dev/null
 screen >$KIPVS_OUT/screen3
 tmux kill-server
 for i in 1 2 3; do echo "--- screen$i"; cat $KIPVS_OUT/screen$i; done
-echo "=== metrics"; curl -s http://127.0.0.1:10249/metrics
+echo "=== metrics"; curl -sS --max-time 30 http://127.0.0.1:10249/metrics; echo "rc=$?"
+echo "=== run-log"; kill -0 $KIPVS_PID 2>/dev/null && echo "kipvs run alive" || echo "kipvs run gone"
+echo "conntrack entries $(conntrack -C) of $(cat /proc/sys/net/netfilter/nf_conntrack_max)"; tail -5 $KIPVS_OUT/run.log
 kill -TERM $KIPVS_PID; wait $KIPVS_PID
 ipvsadm -A -t 10.200.0.1:80 -s rr
 echo "=== before"; ipvsadm -Sn | grep -c -- '^-A'; ipset list -n | grep -c '^KUBE-'
@@ -139,8 +143,10 @@ Deno.test("kipvs top live in a pseudo-terminal: the screen shows the traffic, e 
 
 Deno.test("every metric the Grafana dashboard queries is exported by kipvs run (live /metrics scrape)", async () => {
   const s = await sections();
-  const exposed = exposedNames(get(s, "metrics"));
-  assert.ok(exposed.size > 10, get(s, "metrics"));
+  const scrape = get(s, "metrics");
+  assert.match(scrape, /\nrc=0$/, `${scrape}\n${get(s, "run-log")}`);
+  const exposed = exposedNames(scrape);
+  assert.ok(exposed.size > 10, scrape);
   const missing = [...dashboardMetrics(await dashboard())]
     .filter(([name]) => !exposed.has(name))
     .map(([name, where]) => `${name} (${where.join(", ")})`);

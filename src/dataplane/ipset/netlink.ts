@@ -7,8 +7,9 @@
  *
  * Writes are typed ops (ops.ts), encoded directly: no text is written or read back. Reads
  * (`save`) are one netlink dump too (dump.ts). What kipvs never writes goes to the program given
- * as `program`: ops on a set of a type kipvs does not create, or an entry that is not in its
- * set's form, and a read of sets holding such a form.
+ * as `program`: ops on a set of a type kipvs does not create, or a member that does not fit its
+ * set (a member read from `ipset save` in a form kipvs does not model), and a read of sets
+ * holding such a form.
  *
  * @module
  */
@@ -25,7 +26,7 @@ import {
   decodeTypeRevisions,
   nfproto,
   putCreate,
-  putEntry,
+  putMember,
   putTypeQuery,
   type SetShape,
 } from "./codec.ts";
@@ -39,7 +40,7 @@ import {
   NFPROTO,
 } from "./constants.ts";
 import { putSaveDump, SaveDecoder } from "./dump.ts";
-import { parseEntry } from "./entry.ts";
+import { memberMisfit } from "../members.ts";
 import { ipsetErrnoName, ipsetErrorText, type IpsetVerb } from "./errtext.ts";
 import type { Ipset } from "./ipset.ts";
 import { type CreateOptions, type IpsetOp, restoreText } from "./ops.ts";
@@ -63,13 +64,11 @@ export interface NetlinkIpsetOptions {
 /** One op with its 1-based place (its line in the `ipset restore` text of the batch). */
 type Command = IpsetOp & { line: number };
 
-/** One message to send: the command, the set's shape when it has entries, the entry. */
+/** One message to send: the command, the set's shape when it has members. */
 interface Request {
   cmd: Command;
   /** For add/del: the set's type and family; undefined when the set does not exist. */
   shape?: SetShape;
-  /** For add/del: the entry in canonical form. */
-  entry?: string;
   /** For create: the revision of the type to ask for. */
   revision?: number;
 }
@@ -191,7 +190,7 @@ export class NetlinkIpset implements Ipset {
 
   /**
    * Learns each set's shape (from the batch's creates, else from the kernel) and checks every
-   * entry against it; the revision of each type created. An entry that does not parse or a set
+   * member against it; the revision of each type created. A member that does not fit or a set
    * of a type kipvs does not write makes the batch the program's.
    */
   async #prepare(ops: readonly IpsetOp[], commands: Command[]): Promise<Request[] | Unsupported> {
@@ -209,11 +208,11 @@ export class NetlinkIpset implements Ipset {
           shapes.set(cmd.set, shape);
         }
         const shape = shapes.get(cmd.set);
-        const parsed = shape && parseEntry(shape.type, shape.family, cmd.entry);
-        if (parsed?.error !== undefined) {
-          return new Unsupported(`line ${cmd.line}: ${parsed.error}`);
+        const misfit = shape && memberMisfit(shape.type, shape.family, cmd.member);
+        if (misfit !== undefined) {
+          return new Unsupported(`line ${cmd.line}: ${cmd.member.key} in ${cmd.set}: ${misfit}`);
         }
-        out.push({ cmd, shape, entry: parsed?.entry });
+        out.push({ cmd, shape });
       } else {
         // After a destroy, adds without a create meet no set; the kernel says so in order.
         if (cmd.op === "destroy") shapes.set(cmd.set, undefined);
@@ -308,7 +307,7 @@ export class NetlinkIpset implements Ipset {
     } else if (cmd.op === "add" || cmd.op === "del") {
       // A set that did not exist when the batch was prepared: an empty DATA nest, which the
       // kernel answers ENOENT (it looks the set up first) in the line's place.
-      if (r.shape) putEntry(w, r.shape, r.entry ?? cmd.entry);
+      if (r.shape) putMember(w, cmd.member);
       else w.nestEnd(w.nestStart(CMD_ATTR.DATA));
     }
     w.end();

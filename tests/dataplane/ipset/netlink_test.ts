@@ -1,4 +1,4 @@
-import { opsOf } from "./_ops.ts";
+import { member, opsOf } from "./_ops.ts";
 import assert from "node:assert/strict";
 import { FakeIpset } from "./fake.ts";
 import { IPSET_CMD } from "../../../src/dataplane/ipset/constants.ts";
@@ -17,8 +17,8 @@ Deno.test("restoreText() renders every op as the line ipset restore reads, and b
   const creates = [...familySpecs(4), ...familySpecs(6)].map(createOp);
   const ops: IpsetOp[] = [
     ...creates,
-    { op: "add", set: "KUBE-CLUSTER-IP", entry: "10.96.0.1,tcp:443" },
-    { op: "del", set: "KUBE-6-LOOP-BACK", entry: "fd00::1,tcp:80,fd00::1" },
+    { op: "add", set: "KUBE-CLUSTER-IP", member: member("10.96.0.1,tcp:443") },
+    { op: "del", set: "KUBE-6-LOOP-BACK", member: member("fd00::1,tcp:80,fd00::1") },
     { op: "destroy", set: "KUBE-IPVS-IPS" },
     { op: "flush", set: "KUBE-NODE-PORT-TCP" },
   ];

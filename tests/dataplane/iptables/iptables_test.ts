@@ -1,3 +1,4 @@
+import { member } from "../ipset/_ops.ts";
 import assert from "node:assert/strict";
 import { FakeExec } from "../../../src/dataplane/exec.ts";
 import { FakeIpset } from "../ipset/fake.ts";
@@ -10,7 +11,7 @@ import {
   versionHasRandomFully,
 } from "../../../src/dataplane/iptables/iptables.ts";
 import { IptablesModel } from "./model.ts";
-import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
+import { syncSetsAndRules } from "../../reconcile/_sets_and_rules.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "./_scenario.ts";
 
@@ -141,12 +142,12 @@ Deno.test("syncSetsAndRules() can trust the snapshot of the previous sync instea
     [...s.values()].map((k) => [
       k.name,
       k.type,
-      ["family", "hashsize", "maxelem", "range"].map((o) => k.options.get(o)),
-      [...k.entries].sort(),
+      [k.options.family, k.options.hashsize, k.options.maxelem, k.options.range],
+      [...k.members.keys()].sort(),
     ]);
   assert.deepEqual(view(first.ipsetSnapshot), view(saved));
   ipset.saves = 0;
-  desired.ipsets.get("KUBE-CLUSTER-IP")!.add("10.96.0.99,tcp:80");
+  desired.ipsets.get("KUBE-CLUSTER-IP")!.set("10.96.0.99,tcp:80", member("10.96.0.99,tcp:80"));
   const next = await syncSetsAndRules({
     ipset,
     iptables,

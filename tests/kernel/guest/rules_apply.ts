@@ -6,9 +6,10 @@
  *          "families": [4], "clusterCIDRs": ["10.244.0.0/16"]}'
  */
 import { SystemExec } from "../../../src/dataplane/exec.ts";
+import { setsOf } from "../../dataplane/ipset/_ops.ts";
 import { KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
 import { KernelIptables } from "../../../src/dataplane/iptables/iptables.ts";
-import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
+import { syncSetsAndRules } from "../../reconcile/_sets_and_rules.ts";
 
 const input = JSON.parse(Deno.args[0] ?? "{}") as {
   sets: Record<string, string[]>;
@@ -21,7 +22,7 @@ const r = await syncSetsAndRules({
   ipset: new KernelIpset(exec),
   iptables: new KernelIptables({ exec, backend: "legacy" }),
   desired: {
-    ipsets: new Map(Object.entries(input.sets).map(([k, v]) => [k, new Set(v)])),
+    ipsets: setsOf(input.sets),
     families: input.families,
   },
   config: {
