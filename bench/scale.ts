@@ -56,7 +56,7 @@ import {
 } from "./scale_gen.ts";
 import { type Machine, machine } from "./scale_machine.ts";
 import { writeApiData } from "./scale_api_data.ts";
-import { reportApi } from "./scale_api_report.ts";
+import { reportApi, reportCold } from "./scale_api_report.ts";
 import { recordRun } from "./scale_record.ts";
 import {
   all,
@@ -163,6 +163,8 @@ interface Common {
   changes: number;
   resync: number;
   prof: string;
+  /** V8 flags of every kipvs run (`--v8-flags X`), for experiments. */
+  v8Flags: string;
   json: string | undefined;
 }
 
@@ -177,6 +179,7 @@ if (import.meta.main) {
   }
   const pi = Deno.args.indexOf("--cpu-prof");
   const ji = Deno.args.indexOf("--results");
+  const vi = Deno.args.indexOf("--v8-flags");
   const common: Common = {
     shape: { services: flag("--services", 1000), endpoints: flag("--endpoints", 10), format },
     changes: flag("--changes", source === "api" ? 20 : 5),
@@ -184,6 +187,7 @@ if (import.meta.main) {
     // Every kipvs run writes a V8 CPU profile there (see bench/cpuprof_blocks.ts).
     prof: pi >= 0 ? await Deno.realPath(Deno.args[pi + 1] ?? ".") : "",
     json: ji >= 0 ? Deno.args[ji + 1] : undefined,
+    v8Flags: vi >= 0 ? Deno.args[vi + 1] ?? "" : "",
   };
   const dir = await Deno.makeTempDir({ prefix: "kipvs-scale-" });
   try {
@@ -202,6 +206,7 @@ function resultsPath(c: Common): string {
 /** `--source api`: the test API server in the guest, kipvs with --kubeconfig. */
 async function runApi(dir: string, c: Common): Promise<void> {
   const churnSeconds = flag("--churn-seconds", 60);
+  const coldOnly = Deno.args.includes("--cold-only");
   const t = performance.now();
   const data = await writeApiData({
     dir,
@@ -228,6 +233,8 @@ async function runApi(dir: string, c: Common): Promise<void> {
       CHURN_S: String(churnSeconds),
       RESYNC_S: String(c.resync),
       PROF: c.prof,
+      V8FLAGS: c.v8Flags,
+      COLD_ONLY: coldOnly ? "1" : "",
     },
     memMiB: 2048 + Math.ceil(ops / 40),
     timeoutMs: 600_000 + c.resync * 1000 + ops * 12,
@@ -239,6 +246,7 @@ async function runApi(dir: string, c: Common): Promise<void> {
   const fail = (why: string): never => {
     throw new Error(`bench:scale: ${why}\n--- guest stdout ---\n${r.stdout}`);
   };
+  if (coldOnly) return reportCold({ stdout: r.stdout, fail });
   const figures = reportApi({ stdout: r.stdout, services: c.shape.services, fail });
   const n = (k: string, digits = 0) => Number(figures[k] ?? NaN).toFixed(digits);
   const size = c.shape.services % 1000 === 0 ? `${c.shape.services / 1000}k` : c.shape.services;

@@ -7,6 +7,7 @@
  *
  *   one K            EndpointSlice of the K-th single-change service: one endpoint replaced
  *   churn P S        every second for S seconds, P% of the Services' EndpointSlices changed
+ *   sentinel         the first single change's service: one endpoint moved to SENTINEL_IP
  *   compact          the event log dropped (as etcd compaction), to bound the server's memory
  *
  * Each edit prints `@edit <what> <ms since epoch>` on stdout when it was made; `ready <url>`
@@ -28,6 +29,7 @@ import {
   singleChangeIP,
   sliceObject,
 } from "./scale_gen.ts";
+import { SENTINEL_IP } from "./scale_api_data.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -114,6 +116,10 @@ for await (const chunk of file.readable) {
       console.log(`@edit one${k}:${i}:${serviceType(i)} ${Date.now()}`);
     } else if (cmd === "churn") {
       await churn(Number(a), Number(b));
+    } else if (cmd === "sentinel") {
+      const i = shape.singles[0]!;
+      edit(i, SENTINEL_IP);
+      console.log(`@edit sentinel:${i} ${Date.now()}`);
     } else if (cmd === "compact") {
       server.store.compact();
     } else if (cmd === "quit") {

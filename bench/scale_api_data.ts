@@ -9,6 +9,7 @@
 import {
   baselineInputs,
   churnEdits,
+  clusterIP,
   manifestText,
   NODE_IF,
   NODE_NAME,
@@ -20,6 +21,9 @@ import {
   singleChangeIP,
   sliceObject,
 } from "./scale_gen.ts";
+
+/** The endpoint address of the sentinel edit (the first single change's service, after churn). */
+export const SENTINEL_IP = "10.251.0.1";
 
 /** Options of {@link writeApiData}. */
 export interface ApiDataOptions {
@@ -53,7 +57,10 @@ function singles(shape: ScaleShape, changes: number): number[] {
   return out;
 }
 
-/** Writes shape.json, objects.json, expected-initial.rules and expected-final.rules. */
+/**
+ * Writes shape.json, objects.json, expected-initial.rules, expected-final.rules and sentinel (the
+ * virtual server and the address of the sentinel edit).
+ */
 export async function writeApiData(o: ApiDataOptions): Promise<ApiDataSummary> {
   const shape: ScaleShape = { ...o.shape, format: "json" };
   const single = singles(shape, o.changes);
@@ -88,6 +95,12 @@ export async function writeApiData(o: ApiDataOptions): Promise<ApiDataSummary> {
       texts.set(`svc-${e.service}`, manifestText(shape, e.service, edit));
     }
   }
+  // The sentinel edit after the churn (see scale_api.ts): once kipvs has programmed it, it has
+  // programmed every edit before it.
+  const sentinel = single[0]!;
+  const edit = { endpoint: remoteEndpoint(shape, sentinel), ip: SENTINEL_IP };
+  texts.set(`svc-${sentinel}`, manifestText(shape, sentinel, edit));
+  await Deno.writeTextFile(`${o.dir}/sentinel`, `${clusterIP(sentinel)} ${SENTINEL_IP}\n`);
   const final = baselineInputs(planTexts(texts));
   await Deno.writeTextFile(`${o.dir}/expected-final.rules`, final.ipvsadmRules);
   return { ...initial.counts, byType, churnServices: churned };

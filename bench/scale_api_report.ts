@@ -46,6 +46,34 @@ function phases(
 const phasesText = (p: Record<string, number>) =>
   Object.entries(p).map(([k, v]) => `${k} ${duration(v)}`).join(", ");
 
+/** CPU time (user + system, ms) and minor page faults of a /proc/PID/stat line. */
+function procStat(line: string | undefined): { cpuMs: number; faults: number } {
+  const f = (line ?? "").split(") ")[1]?.split(" ") ?? [];
+  return { cpuMs: (Number(f[11]) + Number(f[12])) * 10, faults: Number(f[7]) };
+}
+
+/** `--cold-only`: the cold start's phases, kipvs's CPU time and faults, and the server's CPU time. */
+export function reportCold(o: { stdout: string; fail: (why: string) => never }): void {
+  const f = parseGuest(o.stdout);
+  if (median(f.values.get("same_plan") ?? []) !== 1) {
+    o.fail("the first sync's IPVS table is not the plan's");
+  }
+  const cold = f.cold[0];
+  if (!cold) o.fail("missing cold figures");
+  const p = phases(listed(o.stdout, "cold"), cold!.syncs[0]!);
+  const line = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(o.stdout)?.[1];
+  const k = procStat(line("cold_stat"));
+  const api = procStat(line("api_stat_after")).cpuMs - procStat(line("api_stat_before")).cpuMs;
+  console.log(`(a) cold start ${duration(elapsed(cold!))}: ${phasesText(p)}`);
+  console.log(`    ${opsText(cold!.syncs[0]!)}`);
+  console.log(
+    `    kipvs: cpu ${duration(k.cpuMs)}, ${k.faults} minor faults; ` +
+      `API server cpu meanwhile ${duration(api)}; rss ${
+        median(f.values.get("rss_cold_kb") ?? []) / 1024 | 0
+      } MB`,
+  );
+}
+
 /** Options of {@link reportApi}. */
 export interface ApiReportOptions {
   stdout: string;

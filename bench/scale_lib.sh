@@ -1,6 +1,6 @@
 # Shell functions of bench:scale's guest scripts (scale_guest.sh for manifests,
 # scale_api_guest.sh for the API server), sourced after lib.sh. They need L (a log folder on
-# tmpfs), perms (scripts/permissions' flags), SOURCE_ARGS and PROF (see scale_guest.sh).
+# tmpfs), perms (scripts/permissions' flags), SOURCE_ARGS, PROF and V8FLAGS (see scale_guest.sh).
 #
 # The guest has one CPU: while something is measured, these wait with bash builtins only (a
 # program started every 50 ms to poll a log costs kipvs a third of the CPU), and namespaces are
@@ -38,7 +38,7 @@ kipvs_in() {
   # exec all the way down: KPID is Deno's own pid (signals and /proc/PID/status reach it).
   # shellcheck disable=SC2086
   (exec ip netns exec "$ns" "$DENO" run --node-modules-dir=manual --cached-only $perms \
-    ${PROF:+--cpu-prof --cpu-prof-dir="$PROF"} "$KIPVS_ROOT/main.ts" run $SOURCE_ARGS \
+    ${PROF:+--cpu-prof --cpu-prof-dir="$PROF"} ${V8FLAGS:+--v8-flags="$V8FLAGS"} "$KIPVS_ROOT/main.ts" run $SOURCE_ARGS \
     --iptables-backend legacy --log-format json \
     --hostname-override node-0 --ipvs-sync-period "${3:-10m}") >"$log" 2>&1 &
   KPID=$!

@@ -71,9 +71,14 @@ export function defaultReason(code: number): string {
 }
 
 export function sendJson(res: ServerResponse, code: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(code, { "Content-Type": "application/json", "Content-Length": byteLength(text) });
-  res.end(text);
+  sendJsonText(res, code, JSON.stringify(body));
+}
+
+/** Answers with `text`, JSON already. */
+export function sendJsonText(res: ServerResponse, code: number, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  res.writeHead(code, { "Content-Type": "application/json", "Content-Length": bytes.length });
+  res.end(bytes);
 }
 
 /** Answers with a `kind: Status` body, as the API server does for every error. */
