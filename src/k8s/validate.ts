@@ -23,6 +23,7 @@ import { DNS_SUBDOMAIN, type NameFormat, SERVICE_NAME } from "./names.ts";
 import { readService } from "./_service.ts";
 import { readEndpointSlice } from "./_slice.ts";
 import { readNode } from "./_node.ts";
+import { compact } from "./_compact.ts";
 
 export type { ValidationIssue } from "./_check.ts";
 
@@ -65,7 +66,11 @@ export interface ValidationResult {
   reason?: string;
 }
 
-/** Turns one decoded API object into a typed, defaulted object, or says what is wrong with it. */
+/**
+ * Turns one decoded API object into a typed, defaulted object, or says what is wrong with it.
+ * The object is in compact form, and parts of it are shared with other objects and frozen (see
+ * `_compact.ts`): read it, do not change it.
+ */
 export function validateObject(raw: unknown, options: ValidateOptions = {}): ValidationResult {
   if (!isRaw(raw)) {
     return {
@@ -130,7 +135,7 @@ export function validateObject(raw: unknown, options: ValidateOptions = {}): Val
     object = readEndpointSlice(raw, metadata, at ?? "IPv4", c);
   }
   const result: ValidationResult = { ...base, issues: c.issues, warnings: c.warnings };
-  if (c.issues.length === 0) result.object = object;
+  if (c.issues.length === 0) result.object = compact(object);
   return result;
 }
 

@@ -13,7 +13,6 @@ import { type ParsedWith, parseManifest } from "./_manifest_parse.ts";
 import { decodeManifest } from "./_manifest_decode.ts";
 import { SHAPE_LIMITS, type ShapeLimits } from "./_manifest_bounds.ts";
 import { type Definition, describeIdentity, identity } from "./_manifest_view.ts";
-import { compact } from "./_compact.ts";
 import type { KubeObject } from "../k8s/types.ts";
 
 /** Issues logged per invalid object; the rest are counted. */
@@ -108,8 +107,6 @@ export interface ApplyOptions {
    * previous definition, as the API server would have refused the update.
    */
   previous?: ReadonlyMap<string, Definition>;
-  /** The objects are not yet in compact form (they did not come through JSON). */
-  compact?: boolean;
 }
 
 /** What one file defines, ready for the view. */
@@ -129,7 +126,7 @@ export function applyLoad(load: FileLoad, o: ApplyOptions): Loaded {
   }
   const definitions = new Map<string, Definition>();
   for (const [id, object] of load.objects) {
-    definitions.set(id, { object: o.compact ? compact(object) : object });
+    definitions.set(id, { object });
   }
   for (const id of load.invalidIds) {
     const prev = o.previous?.get(id);
@@ -141,7 +138,7 @@ export function applyLoad(load: FileLoad, o: ApplyOptions): Loaded {
 }
 
 /** Options of {@link loadManifest}. */
-export interface LoadOptions extends Omit<ApplyOptions, "compact" | "file"> {
+export interface LoadOptions extends Omit<ApplyOptions, "file"> {
   /** Only the Node of this name is kept. */
   nodeName: string;
 }
@@ -153,5 +150,5 @@ export interface LoadOptions extends Omit<ApplyOptions, "compact" | "file"> {
  */
 export function loadManifest(text: string, file: string, o: LoadOptions): Loaded {
   const load = loadText(text, file, { nodeName: o.nodeName, debug: o.logger.enabled("debug") });
-  return applyLoad(load, { ...o, file, compact: true });
+  return applyLoad(load, { ...o, file });
 }

@@ -151,11 +151,10 @@ export class KubeClient {
         throw this.#fail(path, { message: "list item without metadata.name", status: 200 });
       }
       // Items of a list carry no kind; fill it in so objects look the same as watch events'.
-      items.push({
-        ...item,
-        kind: item.kind ?? resource.kind,
-        apiVersion: item.apiVersion ?? apiVersion,
-      });
+      // (In place: the parsed page is ours, and a copy of each object is garbage at 50,000.)
+      item.kind ??= resource.kind;
+      item.apiVersion ??= apiVersion;
+      items.push(item);
     }
     const cont = b.metadata?.continue;
     return {

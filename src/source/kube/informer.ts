@@ -27,23 +27,26 @@ import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
 import type { KubeClient, RawObject, SelectorOptions, WatchEvent } from "./client.ts";
 import type { ResourceType } from "./resources.ts";
 
-/** One change to the local copy. */
-export type Delta =
+/**
+ * One change to the local copy; `T` is what {@link InformerOptions.decode} makes of an object
+ * (the raw object by default).
+ */
+export type Delta<T = RawObject> =
   /** Added or changed; `previousVersion`: the resourceVersion it replaces, when it did. */
-  | { type: "upsert"; key: string; object: RawObject; previousVersion?: string }
+  | { type: "upsert"; key: string; object: T; previousVersion?: string }
   /** Gone; `object`: its last state when a DELETED event said so (a relist only knows the key). */
   | { type: "delete"; key: string; object?: RawObject };
 
 /** Changes applied together: one watch event, or the difference a (re)list made. */
-export interface DeltaBatch {
+export interface DeltaBatch<T = RawObject> {
   /** The changes, in the order they were applied. */
-  deltas: Delta[];
+  deltas: Delta<T>[];
   /** The batch comes from a list that replaced the whole copy. */
   relist: boolean;
 }
 
 /** Options of {@link Informer}. */
-export interface InformerOptions {
+export interface InformerOptions<T = RawObject> {
   /** The client to list and watch with. */
   client: KubeClient;
   /** The collection to follow. */
@@ -53,7 +56,14 @@ export interface InformerOptions {
   /** Where retries, relists and restarts are logged. */
   log: Logger;
   /** Called after each change to the copy, in order. */
-  onDeltas: (batch: DeltaBatch) => void;
+  onDeltas: (batch: DeltaBatch<T>) => void;
+  /**
+   * What the caller keeps of each added or changed object, made as the object arrives: a list's
+   * objects are decoded page by page, so only their decoded forms wait for the last page (the
+   * raw pages of a 50,000-object list would otherwise be held whole). Objects a relist finds
+   * unchanged (same resourceVersion) are not decoded again. Default: the raw object.
+   */
+  decode?: (raw: RawObject) => T;
   /** Objects per list page (default 500; 0 lists everything at once). */
   pageSize?: number;
   /** timeoutSeconds of each watch (default random in [300, 600), like client-go). */
@@ -94,9 +104,16 @@ export interface InformerStats {
 
 type WatchEnd = "closed" | "gone";
 
+/** What a list found: every key's resourceVersion, and the decoded objects that changed. */
+interface Listed<T> {
+  versions: Map<string, string>;
+  changed: Map<string, T>;
+}
+
 /** Keeps a local copy of one collection in step with the API server. */
-export class Informer {
-  #o: InformerOptions;
+export class Informer<T = RawObject> {
+  #o: InformerOptions<T>;
+  #decode: (raw: RawObject) => T;
   #now: () => number;
   #backoff: Backoff;
   #stop = new AbortController();
@@ -116,8 +133,9 @@ export class Informer {
   #stats: InformerStats = { lists: 0, watches: 0, relists: 0, errors: 0, events: 0 };
 
   /** Builds an informer; {@link Informer.start} starts it. */
-  constructor(options: InformerOptions) {
+  constructor(options: InformerOptions<T>) {
     this.#o = options;
+    this.#decode = options.decode ?? ((raw) => raw as T);
     this.#now = options.now ?? Date.now;
     this.#backoff = new Backoff(options.backoff);
   }
@@ -220,7 +238,7 @@ export class Informer {
   /** Lists every page, then replaces the copy at once. */
   async #list(from: "cached" | "latest"): Promise<void> {
     const { client, resource, selector } = this.#o;
-    const items = new Map<string, RawObject>();
+    const listed: Listed<T> = { versions: new Map(), changed: new Map() };
     let limit = this.#o.pageSize ?? 500;
     let cont: string | undefined;
     let rv: string | undefined;
@@ -239,7 +257,8 @@ export class Informer {
         this.#o.log.info("continue token expired mid-list; listing again without paging", {
           resource: resource.plural,
         });
-        items.clear();
+        listed.versions.clear();
+        listed.changed.clear();
         cont = undefined;
         rv = undefined;
         limit = 0;
@@ -247,22 +266,30 @@ export class Informer {
       }
       this.#contact();
       rv ??= page.resourceVersion;
-      for (const item of page.items) items.set(keyOf(item), item);
+      this.#take(page.items, listed);
       cont = page.continue;
       if (cont === undefined) break;
     }
     this.#stats.lists++;
-    this.#replace(items, rv);
+    this.#replace(listed, rv);
   }
 
-  #replace(items: Map<string, RawObject>, rv: string): void {
-    const deltas: Delta[] = [];
-    const store = new Map<string, string>();
-    for (const [key, object] of items) {
-      const version = object.metadata.resourceVersion ?? "";
-      store.set(key, version);
+  /** Notes one page's objects in `listed`, decoding those that are new or changed. */
+  #take(items: RawObject[], listed: Listed<T>): void {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const key = keyOf(item);
+      const version = item.metadata.resourceVersion ?? "";
+      listed.versions.set(key, version);
+      if (this.#store.get(key) === version) listed.changed.delete(key);
+      else listed.changed.set(key, this.#decode(item));
+    }
+  }
+
+  #replace(listed: Listed<T>, rv: string): void {
+    const deltas: Delta<T>[] = [];
+    for (const [key, object] of listed.changed) {
       const previousVersion = this.#store.get(key);
-      if (previousVersion !== undefined && previousVersion === version) continue;
       deltas.push(
         previousVersion !== undefined
           ? { type: "upsert", key, object, previousVersion }
@@ -270,10 +297,10 @@ export class Informer {
       );
     }
     for (const key of this.#store.keys()) {
-      if (!items.has(key)) deltas.push({ type: "delete", key });
+      if (!listed.versions.has(key)) deltas.push({ type: "delete", key });
     }
-    items.clear(); // the raw pages go as the caller takes what it keeps
-    this.#store = store;
+    listed.changed.clear(); // the decoded objects go as the caller takes what it keeps
+    this.#store = listed.versions;
     this.#rv = rv;
     this.#error = undefined;
     this.#o.onDeltas({ deltas, relist: true });
@@ -395,11 +422,12 @@ export class Informer {
     }
     const previousVersion = this.#store.get(key);
     this.#store.set(key, rv ?? "");
+    const object = this.#decode(ev.object);
     this.#o.onDeltas({
       deltas: [
         previousVersion !== undefined
-          ? { type: "upsert", key, object: ev.object, previousVersion }
-          : { type: "upsert", key, object: ev.object },
+          ? { type: "upsert", key, object, previousVersion }
+          : { type: "upsert", key, object },
       ],
       relist: false,
     });

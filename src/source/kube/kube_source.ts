@@ -25,7 +25,6 @@ import type { Logger } from "../../log.ts";
 import type { ClusterSource, ClusterState, SourceChange, SourceHealth } from "../source.ts";
 import type { KubeClient } from "./client.ts";
 import { type DecodeResult, formatIssues, type ObjectDecoder } from "./decode.ts";
-import { compact } from "../_compact.ts";
 import { SliceIndex } from "../_slice_index.ts";
 import { type DeltaBatch, Informer, type InformerOptions, type InformerStats } from "./informer.ts";
 import {
@@ -59,6 +58,9 @@ export interface KubeSourceOptions {
   now?: () => number;
 }
 
+/** What the source does with its informers once they are built, whatever they decode to. */
+type InformerHandle = Pick<Informer, "start" | "synced" | "health" | "stats" | "stop">;
+
 interface Pending {
   services: Set<string>;
   node: boolean;
@@ -75,7 +77,7 @@ export class KubeSource implements ClusterSource {
   #slices = new Map<string, EndpointSlice>();
   #index = new SliceIndex();
   #node?: Node;
-  #informers: { name: string; informer: Informer }[];
+  #informers: { name: string; informer: InformerHandle }[];
   #listeners: ((change: SourceChange) => void)[] = [];
   #pending?: Pending;
   #flushTimer?: ReturnType<typeof setTimeout>;
@@ -85,24 +87,25 @@ export class KubeSource implements ClusterSource {
   constructor(options: KubeSourceOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
-    const make = (
+    const make = <T extends KubeObject>(
       resource: ResourceType,
       selector: InformerOptions["selector"],
-      apply: (b: DeltaBatch) => void,
+      apply: (b: DeltaBatch<T | undefined>) => void,
     ) =>
-      new Informer({
+      new Informer<T | undefined>({
         ...options.tuning,
         client: options.client,
         resource,
         selector,
         log: options.log,
         now: options.now,
+        decode: (raw) => this.#decode<T>(raw, resource.kind as T["kind"]),
         onDeltas: apply,
       });
     this.#informers = [
       {
         name: "services",
-        informer: make(
+        informer: make<Service>(
           SERVICES,
           { labelSelector: PROXY_LABEL_SELECTOR },
           (b) => this.#applyServices(b),
@@ -110,7 +113,7 @@ export class KubeSource implements ClusterSource {
       },
       {
         name: "endpointslices",
-        informer: make(
+        informer: make<EndpointSlice>(
           ENDPOINT_SLICES,
           { labelSelector: PROXY_LABEL_SELECTOR },
           (b) => this.#applySlices(b),
@@ -118,7 +121,7 @@ export class KubeSource implements ClusterSource {
       },
       {
         name: "node",
-        informer: make(
+        informer: make<Node>(
           NODES,
           { fieldSelector: nodeFieldSelector(options.nodeName) },
           (b) => this.#applyNode(b),
@@ -188,10 +191,10 @@ export class KubeSource implements ClusterSource {
     this.#o.client.close();
   }
 
-  #applyServices(batch: DeltaBatch): void {
+  #applyServices(batch: DeltaBatch<Service | undefined>): void {
     for (const d of batch.deltas) {
       const had = this.#services.has(d.key);
-      const svc = d.type === "upsert" ? this.#decode<Service>(d.object, "Service") : undefined;
+      const svc = d.type === "upsert" ? d.object : undefined;
       if (svc) this.#services.set(d.key, svc);
       else if (had) this.#services.delete(d.key);
       else continue; // an invalid object that was not in the view: nothing changed
@@ -202,12 +205,10 @@ export class KubeSource implements ClusterSource {
     this.#schedule();
   }
 
-  #applySlices(batch: DeltaBatch): void {
+  #applySlices(batch: DeltaBatch<EndpointSlice | undefined>): void {
     for (const d of batch.deltas) {
       const old = this.#slices.get(d.key);
-      const slice = d.type === "upsert"
-        ? this.#decode<EndpointSlice>(d.object, "EndpointSlice")
-        : undefined;
+      const slice = d.type === "upsert" ? d.object : undefined;
       if (slice) this.#slices.set(d.key, slice);
       else if (old) this.#slices.delete(d.key);
       else continue;
@@ -223,10 +224,10 @@ export class KubeSource implements ClusterSource {
     this.#schedule();
   }
 
-  #applyNode(batch: DeltaBatch): void {
+  #applyNode(batch: DeltaBatch<Node | undefined>): void {
     for (const d of batch.deltas) {
       if (d.key !== this.#o.nodeName) continue; // the field selector should make this impossible
-      const node = d.type === "upsert" ? this.#decode<Node>(d.object, "Node") : undefined;
+      const node = d.type === "upsert" ? d.object : undefined;
       if (!node && !this.#node) continue;
       this.#node = node;
       this.#change().node = true;
@@ -236,15 +237,16 @@ export class KubeSource implements ClusterSource {
 
   #decode<T extends KubeObject>(raw: unknown, kind: T["kind"]): T | undefined {
     const meta = (raw as { metadata?: { namespace?: string; name?: string } }).metadata;
-    const name = objectKey({ namespace: meta?.namespace ?? "", name: meta?.name ?? "?" });
+    const named = () => objectKey({ namespace: meta?.namespace ?? "", name: meta?.name ?? "?" });
     let r: DecodeResult;
     try {
       r = this.#o.decode(raw);
     } catch (err) {
-      this.#o.log.warn(`skipping ${kind} ${name}: the validator failed`, { err });
+      this.#o.log.warn(`skipping ${kind} ${named()}: the validator failed`, { err });
       return undefined;
     }
-    if (r.object && r.object.kind === kind) return compact(r.object as T);
+    if (r.object && r.object.kind === kind) return r.object as T;
+    const name = named();
     if (r.ignored) {
       this.#o.log.debug(`ignoring ${kind} ${name}`, { reason: formatIssues(r.issues) });
     } else {
