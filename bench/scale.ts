@@ -57,6 +57,7 @@ import {
 import { type Machine, machine } from "./scale_machine.ts";
 import { writeApiData } from "./scale_api_data.ts";
 import { reportApi, reportCold } from "./scale_api_report.ts";
+import { abVariants, reportAb } from "./scale_ab_report.ts";
 import { recordRun } from "./scale_record.ts";
 import {
   all,
@@ -207,6 +208,8 @@ function resultsPath(c: Common): string {
 async function runApi(dir: string, c: Common): Promise<void> {
   const churnSeconds = flag("--churn-seconds", 60);
   const coldOnly = Deno.args.includes("--cold-only");
+  const ai = Deno.args.indexOf("--ab");
+  const variants = ai >= 0 ? abVariants(Deno.args[ai + 1] ?? "") : undefined;
   const t = performance.now();
   const data = await writeApiData({
     dir,
@@ -224,10 +227,14 @@ async function runApi(dir: string, c: Common): Promise<void> {
   );
   const before = await machine();
   const ops = data.virtualServers + data.realServers;
+  const runs = flag("--runs", 3);
+  const script = variants ? "scale_ab_guest.sh" : "scale_api_guest.sh";
   const r = await runInGuest({
     name: "bench-scale-api",
-    script: await Deno.readTextFile(`${KIPVS_ROOT}/bench/scale_api_guest.sh`),
+    script: await Deno.readTextFile(`${KIPVS_ROOT}/bench/${script}`),
     env: {
+      RUNS: String(runs),
+      VARIANTS: (variants ?? []).join("\n"),
       DATA: dir,
       CHANGES: String(c.changes),
       CHURN_S: String(churnSeconds),
@@ -236,8 +243,10 @@ async function runApi(dir: string, c: Common): Promise<void> {
       V8FLAGS: c.v8Flags,
       COLD_ONLY: coldOnly ? "1" : "",
     },
-    memMiB: 2048 + Math.ceil(ops / 40),
-    timeoutMs: 600_000 + c.resync * 1000 + ops * 12,
+    // A/B keeps one namespace per cold start: ~1 KiB of kernel memory per IPVS object each.
+    memMiB: 2048 + Math.ceil(ops / 40) +
+      (variants ? Math.ceil(ops / 1000) * variants.length * runs : 0),
+    timeoutMs: (600_000 + c.resync * 1000 + ops * 12) * (variants ? variants.length * runs : 1),
   });
   assertGuestOk(r, "bench:scale");
   if (Deno.args.includes("--verbose")) console.log(r.stdout);
@@ -246,6 +255,7 @@ async function runApi(dir: string, c: Common): Promise<void> {
   const fail = (why: string): never => {
     throw new Error(`bench:scale: ${why}\n--- guest stdout ---\n${r.stdout}`);
   };
+  if (variants) return reportAb({ stdout: r.stdout, variants, fail });
   if (coldOnly) return reportCold({ stdout: r.stdout, fail });
   const figures = reportApi({ stdout: r.stdout, services: c.shape.services, fail });
   const n = (k: string, digits = 0) => Number(figures[k] ?? NaN).toFixed(digits);

@@ -13,7 +13,8 @@
  * Each edit prints `@edit <what> <ms since epoch>` on stdout when it was made; `ready <url>`
  * comes first, `done <command>` after each command.
  *
- * usage: scale_api.ts --data DIR --kubeconfig FILE --control FIFO
+ * usage: scale_api.ts --data DIR --kubeconfig FILE --control FIFO [--host ADDRESS]
+ * (default 127.0.0.1; the kubeconfig names the address it listens on)
  *
  * @module
  */
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     data: { type: "string" },
     kubeconfig: { type: "string" },
     control: { type: "string" },
+    host: { type: "string", default: "127.0.0.1" },
   },
 });
 if (!values.data || !values.kubeconfig || !values.control) {
@@ -48,7 +50,7 @@ const shape = JSON.parse(await Deno.readTextFile(`${dir}/shape.json`)) as ScaleS
   /** Services of the single changes, in order. */
   singles: number[];
 };
-const server = await TestApiServer.start({ hostname: "127.0.0.1", port: 0 });
+const server = await TestApiServer.start({ hostname: values.host, port: 0 });
 const PLURALS: Record<string, string> = {
   Service: "services",
   EndpointSlice: "endpointslices",

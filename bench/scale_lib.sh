@@ -30,15 +30,15 @@ deno_in() { # deno_in NS SCRIPT ARGS...: a Deno program in NS with exactly kipvs
   ip netns exec "$ns" "$DENO" run --node-modules-dir=manual --cached-only $perms "$@"
 }
 
-# kipvs_in NS LOG [PERIOD]: `kipvs run` on $SOURCE_ARGS (--manifests DIR or --kubeconfig FILE)
-# in NS, in the background, with
+# kipvs_in NS LOG [PERIOD]: `kipvs run` (of $KROOT, default $KIPVS_ROOT) on $SOURCE_ARGS
+# (--manifests DIR or --kubeconfig FILE) in NS, in the background, with
 # --ipvs-sync-period PERIOD (default 10m: no resync while measuring); its pid in KPID.
 kipvs_in() {
   local ns=$1 log=$2
   # exec all the way down: KPID is Deno's own pid (signals and /proc/PID/status reach it).
   # shellcheck disable=SC2086
   (exec ip netns exec "$ns" "$DENO" run --node-modules-dir=manual --cached-only $perms \
-    ${PROF:+--cpu-prof --cpu-prof-dir="$PROF"} ${V8FLAGS:+--v8-flags="$V8FLAGS"} "$KIPVS_ROOT/main.ts" run $SOURCE_ARGS \
+    ${PROF:+--cpu-prof --cpu-prof-dir="$PROF"} ${V8FLAGS:+--v8-flags="$V8FLAGS"} "${KROOT:-$KIPVS_ROOT}/main.ts" run $SOURCE_ARGS \
     --iptables-backend legacy --log-format json \
     --hostname-override node-0 --ipvs-sync-period "${3:-10m}") >"$log" 2>&1 &
   KPID=$!

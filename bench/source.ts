@@ -35,6 +35,12 @@ function heapMB(): string {
   return (Deno.memoryUsage().heapUsed / 1e6).toFixed(0);
 }
 
+/** This process's peak RSS (VmHWM), MB. */
+function peakRssMB(): number {
+  const m = /VmHWM:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/status"));
+  return Math.round(Number(m?.[1] ?? NaN) / 1024);
+}
+
 /** Fetch that times how long the server takes to answer each list (headers and whole body). */
 class TimedTransport implements Transport {
   serverMs = 0;
@@ -123,7 +129,7 @@ async function round(url: string, r: number, snapshot: string | undefined): Prom
         (transport.bytes / 1e6).toFixed(0)
       } MB), heap ${listHeap} MB; ` +
       `plan ${ms(t3 - t2)} (cpu ${ms(c3 - c2)}; ${desired.virtualServers.size} virtual servers), ` +
-      `heap ${heapMB()} MB`,
+      `heap ${heapMB()} MB; peak RSS ${peakRssMB()} MB`,
   );
   if (snapshot) {
     const v8 = await import("node:v8");
