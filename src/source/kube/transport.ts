@@ -6,7 +6,7 @@
  * @module
  */
 
-import https from "node:https";
+import type Https from "node:https";
 import type { IncomingMessage } from "node:http";
 import type { ApiConnection } from "./connection.ts";
 
@@ -66,30 +66,43 @@ export class FetchTransport implements Transport {
   }
 }
 
-/** `node:https` without server verification (kubeconfig `insecure-skip-tls-verify: true`). */
+/**
+ * `node:https` without server verification (kubeconfig `insecure-skip-tls-verify: true`). The
+ * module is loaded on the first request: Deno's node:https (node:http, node:net, node:tls with
+ * it) takes seconds to load in a small VM, and only this rare setting needs it.
+ */
 export class InsecureTransport implements Transport {
-  #agent: https.Agent;
+  #conn: ApiConnection;
+  #https?: Promise<{ https: typeof Https; agent: Https.Agent }>;
 
-  /** An https agent with the connection's client certificate and no verification. */
+  /** A transport with the connection's client certificate and no verification. */
   constructor(conn: ApiConnection) {
-    this.#agent = new https.Agent({
-      keepAlive: true,
-      rejectUnauthorized: false,
-      // An explicit (empty) trust list: without one, node:tls loads the system's roots, which
-      // Deno allows only with --allow-sys=ca, a permission kipvs does not otherwise need.
-      ca: [],
-      cert: conn.clientCert,
-      key: conn.clientKey,
-    });
+    this.#conn = conn;
+  }
+
+  #load(): Promise<{ https: typeof Https; agent: Https.Agent }> {
+    return this.#https ??= import("node:https").then(({ default: https }) => ({
+      https,
+      agent: new https.Agent({
+        keepAlive: true,
+        rejectUnauthorized: false,
+        // An explicit (empty) trust list: without one, node:tls loads the system's roots,
+        // which Deno allows only with --allow-sys=ca, a permission kipvs does not otherwise need.
+        ca: [],
+        cert: this.#conn.clientCert,
+        key: this.#conn.clientKey,
+      }),
+    }));
   }
 
   /** Sends a request with node:https. */
-  send(req: HttpRequest): Promise<Response> {
+  async send(req: HttpRequest): Promise<Response> {
+    const { https, agent } = await this.#load();
     return new Promise((resolve, reject) => {
       const r = https.request(req.url, {
         method: req.method,
         headers: req.headers,
-        agent: this.#agent,
+        agent,
         signal: req.signal,
       }, (res: IncomingMessage) => {
         const headers = new Headers();
@@ -107,6 +120,6 @@ export class InsecureTransport implements Transport {
   }
 
   close(): void {
-    this.#agent.destroy();
+    this.#https?.then(({ agent }) => agent.destroy(), () => {});
   }
 }
