@@ -82,6 +82,8 @@ export class ProbeServer {
   #pending = new Map<number, () => void>();
   #stopped: (() => void) | undefined;
   #ports: { healthz: number; metrics: number } = { healthz: 0, metrics: 0 };
+  /** A `queued` was posted since the last `updated`. */
+  #queued = false;
 
   private constructor(w: Worker, o: ProbeServerOptions) {
     this.#w = w;
@@ -111,13 +113,20 @@ export class ProbeServer {
     return { ...this.#ports };
   }
 
-  /** A change was queued at `now` (ms since epoch). */
+  /**
+   * A change was queued at `now` (ms since epoch). Only the first since the last
+   * {@link updated} is passed on: the probe thread keeps the oldest (a watch delivering
+   * hundreds of events a second would otherwise post as many messages).
+   */
   queued(now: number): void {
+    if (this.#queued) return;
+    this.#queued = true;
     this.#post({ type: "queued", at: now });
   }
 
   /** A sync covering everything queued so far completed at `now`; the metrics go along. */
   updated(now: number): void {
+    this.#queued = false;
     this.#post({ type: "updated", at: now });
     this.#sendMetrics(0);
   }

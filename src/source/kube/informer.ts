@@ -318,17 +318,25 @@ export class Informer<T = RawObject> {
     const link = linkedAbort({ parent: this.#stop.signal });
     let silent = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // The last event's time: the timer, when it fires, waits out the rest of the silence from
+    // there (re-arming a timer on every event cost more than the event at 500 events a second).
+    let last = performance.now();
+    const check = () => {
+      const idle = performance.now() - last;
+      if (idle < silenceMs) {
+        timer = setTimeout(check, silenceMs - idle);
+        return;
+      }
+      silent = true;
+      link.abort();
+    };
     const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        silent = true;
-        link.abort();
-      }, silenceMs);
+      last = performance.now();
     };
     const started = performance.now(); // a duration: the monotonic clock, not the injected one
     this.#stats.watches++;
     try {
-      arm();
+      timer = setTimeout(check, silenceMs);
       const stream = await this.#openWatch(timeoutSeconds, link.signal);
       if (stream === "gone") return "gone";
       const events = await this.#consume(stream, arm);
