@@ -14,6 +14,7 @@ import type { ClusterSource, ClusterState, SourceChange } from "../source/source
 import type { NodeInfo, ProxyConfig } from "../config/config.ts";
 import { nodeLeavingReason } from "../k8s/node.ts";
 import { nodeInfo } from "../plan/nodeinfo.ts";
+import type { InterfaceAddress } from "../plan/nodeports.ts";
 import type { Proxier, SyncReport } from "../reconcile/proxier.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { type SyncRequest, SyncRunner } from "./runner.ts";
@@ -29,8 +30,11 @@ export interface DaemonOptions {
   health?: Pick<ProxyHealth, "queued" | "updated" | "setNodeEligible">;
   /** Where the health check node ports go (`ServiceHealthServers`, or the probe thread). */
   serviceHealth?: Pick<ServiceHealthServers, "sync">;
-  /** The node's interfaces (Deno.networkInterfaces by default). */
-  interfaces?: () => Deno.NetworkInterfaceInfo[];
+  /**
+   * The node's addresses, read for every full sync (default `Deno.networkInterfaces`; `kipvs
+   * run` reads them over netlink, without kube-ipvs0's: see `DummyLink.nodeAddresses`).
+   */
+  interfaces?: () => readonly InterfaceAddress[] | Promise<readonly InterfaceAddress[]>;
   clock?: Clock;
 }
 
@@ -118,7 +122,7 @@ export class Daemon {
    * IP, ~60 ms for 10,000 in the test VM), which an incremental sync must not pay for. A new
    * node address is seen by the next full sync, as it would be with no service changing.
    */
-  #node(state: ClusterState, full: boolean): NodeInfo {
+  async #node(state: ClusterState, full: boolean): Promise<NodeInfo> {
     const n = state.node;
     const leaving = nodeLeavingReason(n);
     if (leaving !== this.#leaving) {
@@ -134,7 +138,7 @@ export class Daemon {
       this.#nodeInfo = nodeInfo({
         config: this.#o.config,
         node: n,
-        interfaces: (this.#o.interfaces ?? Deno.networkInterfaces)(),
+        interfaces: await (this.#o.interfaces ?? Deno.networkInterfaces)(),
       });
     }
     return this.#nodeInfo;
@@ -151,7 +155,7 @@ export class Daemon {
     try {
       const report = await this.#o.proxier.sync({
         state,
-        node: this.#node(state, full),
+        node: await this.#node(state, full),
         services: pending.services,
         full,
       });

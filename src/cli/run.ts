@@ -140,8 +140,8 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
     }
     if (opts.once) await source.start(); // the daemon starts it once healthz is served
     const proxier = new Proxier({ config, dataplane, logger: log });
-    if (opts.once) return await once(source, proxier, opts, log);
-    return await daemon(source, proxier, opts, deps);
+    if (opts.once) return await once(source, proxier, dataplane, opts, log);
+    return await daemon(source, proxier, dataplane, opts, deps);
   } finally {
     await source.stop();
     dataplane?.ipvs.close();
@@ -153,6 +153,7 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
 async function once(
   source: ClusterSource,
   proxier: Proxier,
+  dataplane: Dataplane,
   opts: RunOptions,
   log: Logger,
 ): Promise<CommandResult> {
@@ -163,7 +164,7 @@ async function once(
       node: nodeInfo({
         config: opts.config,
         node: state.node,
-        interfaces: Deno.networkInterfaces(),
+        interfaces: await dataplane.link.nodeAddresses(),
       }),
       services: new Set(),
       full: true,
@@ -179,6 +180,7 @@ async function once(
 async function daemon(
   source: ClusterSource,
   proxier: Proxier,
+  dataplane: Dataplane,
   opts: RunOptions,
   deps: RunDeps,
 ): Promise<CommandResult> {
@@ -203,6 +205,8 @@ async function daemon(
     metrics,
     health: probes,
     serviceHealth: probes,
+    // over netlink, without kube-ipvs0's addresses (one per service address)
+    interfaces: () => dataplane.link.nodeAddresses(),
   });
   // healthz answers while the initial lists are read (as kube-proxy's: nothing is queued yet),
   // so that probes do not restart a proxy that waits for an unreachable API server.

@@ -30,7 +30,13 @@ import {
   RTM,
 } from "./constants.ts";
 import { checkLinkName, failedAddress, notDummy } from "./describe.ts";
-import { type AddressResult, DEFAULT_DUMMY_NAME, type DummyLink, type LinkState } from "./types.ts";
+import {
+  type AddressResult,
+  DEFAULT_DUMMY_NAME,
+  type DummyLink,
+  type LinkAddress,
+  type LinkState,
+} from "./types.ts";
 
 /** Options of {@link KernelDummyLink.open}. */
 export interface KernelDummyLinkOptions {
@@ -54,10 +60,14 @@ function putIfinfo(w: MessageWriter, index = 0): void {
 export class KernelDummyLink implements DummyLink {
   readonly name: string;
   #c: NetlinkClient;
+  /** A socket of its own with strict checking, for the node's addresses (made when needed). */
+  #strict?: NetlinkClient;
+  #transport?: NetlinkTransport;
 
-  private constructor(name: string, c: NetlinkClient) {
+  private constructor(name: string, c: NetlinkClient, transport?: NetlinkTransport) {
     this.name = name;
     this.#c = c;
+    this.#transport = transport;
   }
 
   /** Opens a route netlink socket for the link named in `options` (default kube-ipvs0). */
@@ -70,11 +80,12 @@ export class KernelDummyLink implements DummyLink {
       transport: options.transport,
       firstSeq: options.firstSeq,
     });
-    return new KernelDummyLink(name, c);
+    return new KernelDummyLink(name, c, options.transport);
   }
 
   get messagesSent(): number {
-    return this.#c.messagesSent;
+    const strict = this.#strict === this.#c ? 0 : this.#strict?.messagesSent ?? 0;
+    return this.#c.messagesSent + strict;
   }
 
   get(): Promise<LinkState | undefined> {
@@ -163,8 +174,61 @@ export class KernelDummyLink implements DummyLink {
     return true;
   }
 
+  /**
+   * Read with netlink rather than `Deno.networkInterfaces()`, which lists this link's addresses
+   * too (one per service address: 52,500 at 50,000 services, seconds in a small VM, for every
+   * full sync). With strict checking (Linux 4.20+) the kernel dumps each other link's addresses
+   * alone; without it, one dump of all is read and this link's are skipped.
+   */
+  async nodeAddresses(): Promise<LinkAddress[]> {
+    // A given transport (tests, captures) serves both: it is strict or not as it was opened.
+    const c = this.#strict ??= this.#transport ? this.#c : new NetlinkClient({
+      protocol: NETLINK_ROUTE,
+      strictChecking: true,
+    });
+    const links = await this.#links(c);
+    const others = links.filter((l) => l.name !== this.name);
+    const byIndex = new Map(others.map((l) => [l.index, l.name]));
+    const out: LinkAddress[] = [];
+    const take = (view: DataView, m: MessageRef) => {
+      const a = decodeAddress(view, m);
+      const name = a && byIndex.get(a.index);
+      if (a && name !== undefined) out.push({ name, address: a.address, family: a.family });
+    };
+    if (!c.socket.strictChecking) {
+      // like: ip -o addr show (everything; this link's addresses skipped)
+      await c.dump((w, flags, seq) => putAddrDump(w, flags, seq, 0), "list addresses", take);
+      return out;
+    }
+    await c.dumpEach(others, (w, l, flags, seq) => putAddrDump(w, flags, seq, l.index), {
+      // like: ip -o addr show dev $link, for every link but this one
+      what: (l) => `list addresses of ${l.name}`,
+      onMessage: (_i, view, m) => take(view, m),
+    });
+    return out;
+  }
+
   close(): void {
     this.#c.close();
+    if (this.#strict !== this.#c) this.#strict?.close();
+  }
+
+  /** Every link's name and index (like: ip -o link show). */
+  async #links(c: NetlinkClient): Promise<{ name: string; index: number }[]> {
+    const out: { name: string; index: number }[] = [];
+    await c.dump(
+      (w, flags, seq) => {
+        w.begin(RTM.GETLINK, flags, seq);
+        putIfinfo(w);
+        w.end();
+      },
+      "list links",
+      (view, m) => {
+        const l = decodeLink(view, m);
+        out.push({ name: l.name, index: l.index });
+      },
+    );
+    return out;
   }
 
   async #get(): Promise<LinkState | undefined> {
@@ -234,6 +298,32 @@ export class KernelDummyLink implements DummyLink {
     }
     return results;
   }
+}
+
+/** An address dump request; `index` (not 0) names the one link a strict socket dumps. */
+function putAddrDump(w: MessageWriter, flags: number, seq: number, index: number): void {
+  w.begin(RTM.GETADDR, flags, seq);
+  const at = w.header(IFADDRMSG_LEN);
+  w.view.setUint32(at + 4, index, true);
+  w.end();
+}
+
+/** One address of an RTM_NEWADDR message, canonical, with its link's index. */
+function decodeAddress(
+  view: DataView,
+  m: MessageRef,
+): { index: number; family: "IPv4" | "IPv6"; address: string } | undefined {
+  const at = m.offset + NLMSG_HDRLEN;
+  const family = view.getUint8(at) === AF_INET6 ? 6 : view.getUint8(at) === AF_INET ? 4 : 0;
+  if (family === 0) return undefined;
+  const a = new Attrs(view, at + IFADDRMSG_LEN, m.offset + m.length, IFA.MAX);
+  const o = a.offset(a.has(IFA.LOCAL) ? IFA.LOCAL : IFA.ADDRESS);
+  if (o < 0) return undefined;
+  return {
+    index: view.getUint32(at + 4, true),
+    family: family === 6 ? "IPv6" : "IPv4",
+    address: formatIPAt(family, new Uint8Array(view.buffer, view.byteOffset), o),
+  };
 }
 
 function decodeLink(view: DataView, m: MessageRef): LinkState {

@@ -20,6 +20,14 @@ export interface LinkState {
   up: boolean;
 }
 
+/** One address of one link (the shape of `Deno.networkInterfaces()`'s entries kipvs reads). */
+export interface LinkAddress {
+  /** The link's name. */
+  name: string;
+  address: string;
+  family: "IPv4" | "IPv6";
+}
+
 /** The outcome of one address of a batch. */
 export type AddressResult =
   | { ok: true; address: string }
@@ -45,6 +53,11 @@ export interface DummyLink {
   get(): Promise<LinkState | undefined>;
   /** The link's addresses in canonical text, both families; [] when the link is absent. */
   listAddresses(): Promise<string[]>;
+  /**
+   * Every address of every other link (the node's own addresses, like `ip -o addr show` with
+   * this link left out), canonical, each with its link's name.
+   */
+  nodeAddresses(): Promise<LinkAddress[]>;
   /** Adds each address as /32 or /128 ("like: ip addr add $a/32 dev kube-ipvs0"); one result each. */
   addAddresses(addresses: readonly string[]): Promise<AddressResult[]>;
   /** Deletes each address; one result each. */

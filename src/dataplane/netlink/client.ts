@@ -55,7 +55,7 @@ export type NetlinkTransport =
     | "resolveFamily"
     | "close"
   >
-  & Partial<Pick<NetlinkSocket, "pipeline" | "pipelineUnavailable">>;
+  & Partial<Pick<NetlinkSocket, "pipeline" | "pipelineUnavailable" | "strictChecking">>;
 
 /** Options of {@link NetlinkClient}. */
 export interface NetlinkClientOptions extends NetlinkSocketOptions {

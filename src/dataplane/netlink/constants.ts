@@ -51,6 +51,8 @@ export const SO_RCVBUFFORCE = 33;
 export const SOL_NETLINK = 270;
 /** Error acknowledgements carry only the failing message's header, not its whole payload. */
 export const NETLINK_CAP_ACK = 10;
+/** Dump requests are checked strictly and their header fields filter (Linux 4.20+). */
+export const NETLINK_GET_STRICT_CHK = 12;
 
 /** `poll()` events. */
 export const POLLIN = 0x1;

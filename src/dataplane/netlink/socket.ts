@@ -13,6 +13,7 @@ import {
   MSG_DONTWAIT,
   MSG_TRUNC,
   NETLINK_CAP_ACK,
+  NETLINK_GET_STRICT_CHK,
   POLLERR,
   POLLIN,
   SO_ERROR,
@@ -48,6 +49,11 @@ export interface NetlinkSocketOptions {
   datagramsPerReceive?: number;
   /** Pipeline round trips through io_uring where the kernel allows it (default true). */
   pipeline?: boolean;
+  /**
+   * Ask for strict checking of dump requests (NETLINK_GET_STRICT_CHK), which lets their header
+   * fields filter what is dumped (an address dump of one link); see {@link strictChecking}.
+   */
+  strictChecking?: boolean;
 }
 
 // struct mmsghdr on LP64 (x86_64, aarch64): msghdr { name 0, namelen 8, iov 16, iovlen 24,
@@ -99,6 +105,7 @@ export class NetlinkSocket {
   readonly view: DataView;
   #sndbuf = 0;
   #rcvbuf = 0;
+  #strict = false;
   /** Not tried yet, the pipeline, or why there is none. */
   #pipe: SocketPipeline | { unavailable: string } | undefined;
 
@@ -139,6 +146,11 @@ export class NetlinkSocket {
     return this.#rcvbuf;
   }
 
+  /** Dump requests are checked strictly, their header fields filtering (asked for and granted). */
+  get strictChecking(): boolean {
+    return this.#strict;
+  }
+
   /** Allocates and connects a socket; sizes its buffers; asks for capped error replies. */
   static open(options: NetlinkSocketOptions): NetlinkSocket {
     const n = native();
@@ -160,6 +172,7 @@ export class NetlinkSocket {
     // Error replies then carry only the failing header (its sequence number is all we need),
     // so many more fit the receive buffer. Kernels before 4.3 lack it; that only costs room.
     s.#setInt(SOL_NETLINK, NETLINK_CAP_ACK, 1);
+    if (options.strictChecking) s.#strict = s.#setInt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1) === 0;
     s.#sndbuf = s.#getInt(SOL_SOCKET, SO_SNDBUF);
     s.#rcvbuf = s.#getInt(SOL_SOCKET, SO_RCVBUF);
     return s;

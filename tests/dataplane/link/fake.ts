@@ -13,6 +13,7 @@ import {
   type AddressResult,
   DEFAULT_DUMMY_NAME,
   type DummyLink,
+  type LinkAddress,
   type LinkState,
 } from "../../../src/dataplane/link/types.ts";
 
@@ -71,6 +72,12 @@ export class FakeDummyLink implements DummyLink {
       };
     }
     return Promise.resolve(this.#state() as LinkState);
+  }
+
+  /** The node's addresses: none here (`Deno.networkInterfaces()` is the daemon tests' own). */
+  nodeAddresses(): Promise<LinkAddress[]> {
+    this.#sent++;
+    return Promise.resolve([]);
   }
 
   listAddresses(): Promise<string[]> {

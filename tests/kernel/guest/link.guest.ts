@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import { FakeDummyLink } from "../../dataplane/link/fake.ts";
 import { KernelDummyLink } from "../../../src/dataplane/link/kernel.ts";
+import { NETLINK_ROUTE } from "../../../src/dataplane/netlink/constants.ts";
 import { ERRNO } from "../../../src/dataplane/netlink/errno.ts";
+import { NetlinkSocket } from "../../../src/dataplane/netlink/socket.ts";
 import { linkScenario } from "../../dataplane/link/_scenario.ts";
 import { run } from "./_run.ts";
 
@@ -84,6 +86,47 @@ Deno.test("a link of that name that is not a dummy is refused and left alone", a
   assert.match(await run("ip", "-d", "link", "show", "kipvs-br"), /bridge/);
   other.close();
   await run("ip", "link", "del", "kipvs-br");
+});
+
+/** `ip -o addr show` as "name address" lines, kube-ipvs0's left out, sorted. */
+async function ipAddrShow(): Promise<string[]> {
+  const lines = (await run("ip", "-o", "addr", "show")).split("\n").filter((l) => l.trim());
+  return lines.map((l) => {
+    const [, name, family, cidr] = l.split(/\s+/);
+    assert.ok(family === "inet" || family === "inet6", l);
+    return `${name!.replace(/@.*/, "")} ${cidr!.split("/")[0]}`;
+  }).filter((l) => !l.startsWith("kube-ipvs0 ")).sort();
+}
+
+Deno.test("nodeAddresses() lists every address but kube-ipvs0's, as ip -o addr show does", async () => {
+  await link.delete();
+  await link.ensure();
+  await link.addAddresses(["10.96.5.1", "10.96.5.2", "fd00::5:1"]);
+  await run("ip", "link", "add", "kipvs-n0", "type", "dummy");
+  await run("ip", "addr", "add", "192.0.2.7/24", "dev", "kipvs-n0");
+  await run("ip", "addr", "add", "192.0.2.8/32", "dev", "kipvs-n0");
+  await run("ip", "addr", "add", "2001:db8::7/64", "dev", "kipvs-n0", "nodad");
+  try {
+    const want = await ipAddrShow();
+    assert.ok(want.includes("kipvs-n0 192.0.2.8") && want.includes("kipvs-n0 2001:db8::7"));
+    const probe = NetlinkSocket.open({ protocol: NETLINK_ROUTE, strictChecking: true });
+    assert.equal(probe.strictChecking, true, "the kernel grants NETLINK_GET_STRICT_CHK");
+    probe.close();
+    const got = await link.nodeAddresses();
+    assert.ok(got.every((a) => a.family === (a.address.includes(":") ? "IPv6" : "IPv4")));
+    assert.deepEqual(got.map((a) => `${a.name} ${a.address}`).sort(), want);
+    // Without strict checking: one dump of every address, kube-ipvs0's skipped.
+    const plain = NetlinkSocket.open({ protocol: NETLINK_ROUTE });
+    assert.equal(plain.strictChecking, false);
+    const loose = KernelDummyLink.open({ transport: plain });
+    const sent = loose.messagesSent;
+    const all = await loose.nodeAddresses();
+    assert.equal(loose.messagesSent - sent, 2, "one link dump, one address dump");
+    assert.deepEqual(all.map((a) => `${a.name} ${a.address}`).sort(), want);
+    loose.close();
+  } finally {
+    await run("ip", "link", "del", "kipvs-n0");
+  }
 });
 
 Deno.test("delete() removes the link; addresses then fail with ENODEV", async () => {
