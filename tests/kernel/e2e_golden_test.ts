@@ -3,8 +3,9 @@
 // (tests/kernel/testdata/e2e/golden/manifests), what kipvs programs — `ipvsadm -Sn`, `ipset save`,
 // the cell's `iptables-*-save` and `ip6tables-*-save` and kube-ipvs0's addresses — equals, line
 // for line, what kube-proxy's IPVS mode would hold for the same objects. iptables-nft-save prints
-// kube-proxy's rules as iptables-legacy-save does, so both cells compare with the same files. The golden files were derived by hand from
-// kube-proxy's source; testdata/e2e/golden/README.md records how, and every deliberate difference.
+// kube-proxy's rules as iptables-legacy-save does, so both cells compare with the same files.
+// The golden files were derived by hand from kube-proxy's source; testdata/e2e/golden/README.md
+// records how, and every deliberate difference.
 // The same objects are then programmed with other flags (scheduler mh, masquerade bit 13, no
 // cluster CIDR) on a node of their own, a network namespace, and compared with variant-*.txt.
 import assert from "node:assert/strict";
