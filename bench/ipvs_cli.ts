@@ -14,7 +14,8 @@
  */
 
 import { KernelIpvs } from "../src/dataplane/ipvs/kernel.ts";
-import { parseRules, rulesChunks, type RulesEntry } from "../src/dataplane/ipvs/rules.ts";
+import { rulesChunks, type RulesEntry } from "../src/dataplane/ipvs/rules.ts";
+import { parseRules } from "./ipvs_rules.ts";
 import type { IpvsOp } from "../src/dataplane/ipvs/types.ts";
 import { describeError } from "../src/errors.ts";
 

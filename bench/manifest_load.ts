@@ -10,7 +10,7 @@
  */
 
 import { ManifestSource } from "../src/source/manifest.ts";
-import { Logger } from "../src/observe/log.ts";
+import { Logger } from "../src/log.ts";
 
 const N = Number(Deno.args[0] ?? 10_000);
 

@@ -10,10 +10,10 @@
 
 import { benchConfig, manifestText, NODE_IF, NODE_NAME } from "./scale_gen.ts";
 import { loadManifest } from "../src/source/_manifest_load.ts";
-import { Logger } from "../src/observe/log.ts";
-import { nodeInfo } from "../src/proxy/nodeinfo.ts";
-import { planService } from "../src/proxy/plan.ts";
-import { PlanMerge } from "../src/proxy/merge.ts";
+import { Logger } from "../src/log.ts";
+import { nodeInfo } from "../src/plan/nodeinfo.ts";
+import { planService } from "../src/plan/plan.ts";
+import { PlanMerge } from "../src/plan/merge.ts";
 import type { EndpointSlice, Service } from "../src/k8s/types.ts";
 const N = Number(Deno.args[0] ?? 10000);
 const shape = { services: N, endpoints: 10, format: "yaml" as const };

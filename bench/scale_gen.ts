@@ -13,18 +13,20 @@
  * @module
  */
 
+import { restoreText } from "../src/dataplane/ipset/ops.ts";
 import { dump } from "js-yaml";
 import { formatRules, type RulesEntry } from "../src/dataplane/ipvs/rules.ts";
-import { planIpsetRestore } from "../src/dataplane/ipset/restore.ts";
-import { planIptablesRestore } from "../src/dataplane/iptables/diff.ts";
+import { planIpsetRestore } from "../src/reconcile/ipset_restore.ts";
+import { planIptablesRestore } from "../src/reconcile/iptables_diff.ts";
+import { planRules } from "../src/plan/rules.ts";
 import { renderIptables } from "../src/dataplane/iptables/render.ts";
 import type { EndpointSlice, Service } from "../src/k8s/types.ts";
-import { Logger } from "../src/observe/log.ts";
-import { DEFAULT_CONFIG, type ProxyConfig } from "../src/proxy/config.ts";
-import type { DesiredState } from "../src/proxy/desired.ts";
-import { toKernelDestination, toKernelService } from "../src/proxy/ipvsdiff.ts";
-import { nodeInfo } from "../src/proxy/nodeinfo.ts";
-import { plan } from "../src/proxy/plan.ts";
+import { Logger } from "../src/log.ts";
+import { DEFAULT_CONFIG, type ProxyConfig } from "../src/config/config.ts";
+import type { DesiredState } from "../src/plan/desired.ts";
+import { toKernelDestination, toKernelService } from "../src/reconcile/ipvs.ts";
+import { nodeInfo } from "../src/plan/nodeinfo.ts";
+import { plan } from "../src/plan/plan.ts";
 import { loadManifest } from "../src/source/_manifest_load.ts";
 
 /** The node under test, as `--hostname-override` names it. */
@@ -217,7 +219,9 @@ export function baselineInputs(desired: DesiredState): BaselineInputs {
   });
   const rules = (family: 4 | 6) =>
     planIptablesRestore({
-      desired: renderIptables({ family, config, ipsets: desired.ipsets, randomFully: true }),
+      desired: renderIptables(
+        planRules({ family, config, ipsets: desired.ipsets, randomFully: true }),
+      ),
       current: new Map(),
     }).payload;
   const addresses = [...desired.addresses].map((a) =>
@@ -225,13 +229,13 @@ export function baselineInputs(desired: DesiredState): BaselineInputs {
   );
   return {
     ipvsadmRules: formatRules(table),
-    ipset: sets.payload,
+    ipset: restoreText(sets.ops),
     iptables: { 4: rules(4), 6: rules(6) },
     addresses: addresses.join(""),
     counts: {
       virtualServers: table.length,
       realServers,
-      ipsetLines: sets.payload.split("\n").length - 1,
+      ipsetLines: restoreText(sets.ops).split("\n").length - 1,
       addresses: addresses.length,
     },
   };

@@ -1,5 +1,5 @@
 /**
- * `kipvs cleanup [--dry-run]`: remove what kipvs or kube-proxy's IPVS mode programmed (virtual
+ * `kipvs cleanup [--dry-run] [run's flags]`: remove what kipvs or kube-proxy's IPVS mode programmed (virtual
  * servers, kube-ipvs0, KUBE- chains and their jumps, ipsets), and report it.
  *
  * @module
@@ -8,7 +8,6 @@
 import { type Command, Option } from "commander";
 import { KipvsError } from "../errors.ts";
 import { SystemExec } from "../dataplane/exec.ts";
-import { parseCIDR } from "../k8s/ip.ts";
 import {
   applyCleanup,
   type CleanupResult,
@@ -18,10 +17,11 @@ import {
 } from "../diag/cleanup.ts";
 import { type DiagDataplane, openKernelDataplane } from "../diag/dataplane.ts";
 import { readSnapshot } from "../diag/snapshot.ts";
-import type { InterfaceAddress } from "../proxy/nodeports.ts";
+import type { InterfaceAddress } from "../plan/nodeports.ts";
 import type { Deliver } from "./dump.ts";
 import type { CommandResult } from "./result.ts";
-import { type Cell, renderTable, stdoutWantsColor } from "./table.ts";
+import { addRunFlags, hideOptionsExcept, loadProxyConfig } from "./runflags.ts";
+import { type Cell, renderTable, stdoutWantsColor } from "../diag/table.ts";
 
 /** Options of `kipvs cleanup`. */
 export interface CleanupCommandOptions {
@@ -135,37 +135,45 @@ function cleanupText(
   return table + summary;
 }
 
-/** Registers `kipvs cleanup`. */
+/** The flags `cleanup` uses; it accepts the rest of `run`'s and ignores them. */
+const CLEANUP_FLAGS = [
+  "--config",
+  "--ipvs-exclude-cidrs",
+  "--iptables-backend",
+  "--dry-run",
+  "--output",
+];
+
+/**
+ * Registers `kipvs cleanup`. Like `kube-proxy --cleanup`, it takes the command line and
+ * `--config` file of `run`: it reads the excluded CIDRs and the iptables backend from them
+ * (flags over the file) and ignores the rest (the source, the scheduler, the ports...), which
+ * are still validated, so a typo fails here as it would in `run`.
+ */
 export function registerCleanup(program: Command, deliver: Deliver): void {
-  program.command("cleanup")
-    .description("remove everything kipvs or kube-proxy (IPVS mode) programmed on this node")
-    .option("--ipvs-exclude-cidrs <cidrs>", "leave the virtual servers inside these", "")
+  const cmd = addRunFlags(
+    program.command("cleanup")
+      .description(
+        "remove everything kipvs or kube-proxy (IPVS mode) programmed on this node " +
+          "(accepts run's flags; uses --config, --ipvs-exclude-cidrs, --iptables-backend)",
+      ),
+  )
     .option("--dry-run", "say what would be removed, remove nothing", false)
     .addOption(
-      new Option("--iptables-backend <backend>", "iptables backend (auto: detect)")
-        .choices(["auto", "legacy", "nft"]).default("auto"),
-    )
-    .addOption(
       new Option("-o, --output <format>", "output").choices(["table", "json"]).default("table"),
-    )
-    .action(async (o) => {
-      const excludeCIDRs = String(o.ipvsExcludeCidrs).split(",").map((s) => s.trim())
-        .filter(Boolean);
-      for (const c of excludeCIDRs) {
-        if (!parseCIDR(c)) {
-          throw new KipvsError("usage", `--ipvs-exclude-cidrs: "${c}" is not a CIDR`);
-        }
-      }
-      const exec = new SystemExec();
-      await deliver(cleanupCommand({
-        excludeCIDRs,
-        dryRun: o.dryRun,
-        output: o.output,
-        color: o.output === "table" && stdoutWantsColor(),
-      }, {
-        openDataplane: () => openKernelDataplane(exec, o.iptablesBackend),
-        interfaces: () => Deno.networkInterfaces(),
-        isRoot: Deno.uid() === 0,
-      }));
-    });
+    );
+  hideOptionsExcept(cmd, CLEANUP_FLAGS).action(async (o, c: Command) => {
+    const { config } = await loadProxyConfig(o, c);
+    const exec = new SystemExec();
+    await deliver(cleanupCommand({
+      excludeCIDRs: config.excludeCIDRs,
+      dryRun: o.dryRun,
+      output: o.output,
+      color: o.output === "table" && stdoutWantsColor(),
+    }, {
+      openDataplane: () => openKernelDataplane(exec, config.iptablesBackend),
+      interfaces: () => Deno.networkInterfaces(),
+      isRoot: Deno.uid() === 0,
+    }));
+  });
 }

@@ -12,9 +12,9 @@ import { SysctlProgram } from "../dataplane/sysctl/io.ts";
 import { checkSysctls, type SysctlVerdict } from "../dataplane/sysctl/reconcile.ts";
 import { wantedSettings } from "../dataplane/sysctl/settings.ts";
 import { formatRules } from "../dataplane/ipvs/rules.ts";
-import { Logger, type LogLevel } from "../observe/log.ts";
-import type { ProxyConfig } from "../proxy/config.ts";
-import type { InterfaceAddress } from "../proxy/nodeports.ts";
+import { Logger, type LogLevel } from "../log.ts";
+import type { ProxyConfig } from "../config/config.ts";
+import type { InterfaceAddress } from "../plan/nodeports.ts";
 import type { ClusterState } from "../source/source.ts";
 import { type DiagDataplane, openKernelDataplane } from "../diag/dataplane.ts";
 import { diffNode, excludedBy } from "../diag/diff.ts";
@@ -26,7 +26,7 @@ import { readSnapshot } from "../diag/snapshot.ts";
 import type { CommandResult } from "./result.ts";
 import { openSource, type RunOptions } from "./run.ts";
 import { addProxyFlags, loadProxyConfig } from "./runflags.ts";
-import { stdoutWantsColor } from "./table.ts";
+import { stdoutWantsColor } from "../diag/table.ts";
 
 /** What the diagnostic commands read, so tests can hand them fakes. */
 export interface DiagDeps {

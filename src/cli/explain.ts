@@ -6,7 +6,7 @@
  */
 
 import { type Command, Option } from "commander";
-import type { ProxyConfig } from "../proxy/config.ts";
+import type { ProxyConfig } from "../config/config.ts";
 import { explain } from "../diag/explain.ts";
 import { explainText } from "../diag/explain_text.ts";
 import { planNode } from "../diag/plan.ts";
@@ -14,7 +14,7 @@ import { readSnapshot } from "../diag/snapshot.ts";
 import { parseSource, parseTarget } from "../diag/target.ts";
 import { addSourceFlags, type Deliver, type DiagDeps, diagSetup, systemDiagDeps } from "./dump.ts";
 import { addProxyFlags } from "./runflags.ts";
-import { stdoutWantsColor } from "./table.ts";
+import { stdoutWantsColor } from "../diag/table.ts";
 import type { CommandResult } from "./result.ts";
 
 /** Options of `kipvs explain`. */

@@ -11,15 +11,15 @@ import { SystemExec } from "../dataplane/exec.ts";
 import { resolveBackend } from "../dataplane/iptables/backend.ts";
 import { SysctlProgram } from "../dataplane/sysctl/io.ts";
 import { modprobe } from "../dataplane/sysctl/reconcile.ts";
-import { type LogFormat, Logger, type LogLevel } from "../observe/log.ts";
+import { type LogFormat, Logger, type LogLevel } from "../log.ts";
 import type { CommandResult } from "./result.ts";
 import { sysctlCommand } from "./sysctl.ts";
 import { runCommand } from "./run.ts";
 import { registerCleanup } from "./cleanup.ts";
 import { registerDump } from "./dump.ts";
 import { registerExplain } from "./explain.ts";
-import { addProxyFlags, loadProxyConfig } from "./runflags.ts";
-import { stdoutWantsColor } from "./table.ts";
+import { addRunFlags, loadProxyConfig } from "./runflags.ts";
+import { stdoutWantsColor } from "../diag/table.ts";
 import { VERSION } from "../version.ts";
 
 /** Where the CLI writes. */
@@ -95,14 +95,9 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
       }));
     });
 
-  addProxyFlags(
+  addRunFlags(
     program.command("run").description("watch the cluster and keep the node's dataplane in step"),
   )
-    .option("--manifests <path>", "read objects from a manifest file or directory, not the API")
-    .option("--kubeconfig <file>", "kubeconfig of the API server (default: in-cluster)")
-    .option("--master <url>", "API server address (overrides the kubeconfig's)")
-    .option("--once", "sync once and exit", false)
-    .option("--skip-sysctl", "do not apply the kernel settings at start", false)
     .action(async (o, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const { config, file } = await loadProxyConfig(o, cmd);

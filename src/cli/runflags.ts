@@ -7,11 +7,11 @@
 
 import { type Command, Option } from "commander";
 import { KipvsError } from "../errors.ts";
-import { DEFAULT_CONFIG, PROXY_SCHEDULERS, type ProxyConfig } from "../proxy/config.ts";
-import { type FileConfig, parseConfigFile } from "../proxy/configfile.ts";
-import { parseDuration } from "../proxy/duration.ts";
-import { nodePortCIDRs } from "../proxy/nodeports.ts";
-import { parseCIDR } from "../k8s/ip.ts";
+import { DEFAULT_CONFIG, PROXY_SCHEDULERS, type ProxyConfig } from "../config/config.ts";
+import { type FileConfig, parseConfigFile } from "../config/configfile.ts";
+import { parseDuration } from "../config/duration.ts";
+import { nodePortCIDRs } from "../plan/nodeports.ts";
+import { parseCIDR } from "../net/ip.ts";
 
 /** Adds the proxy flags to a command (shared by `run` and the commands that plan). */
 export function addProxyFlags(cmd: Command): Command {
@@ -47,6 +47,29 @@ export function addProxyFlags(cmd: Command): Command {
       )
         .choices(["auto", "legacy", "nft"]).default("auto"),
     );
+}
+
+/**
+ * `kipvs run`'s flags: the proxy flags, the source (`--manifests`, `--kubeconfig`, `--master`)
+ * and the run mode (`--once`, `--skip-sysctl`). `cleanup` takes them too, so that one command
+ * line (and one ConfigMap) serves both, as kube-proxy's `--cleanup` does.
+ */
+export function addRunFlags(cmd: Command): Command {
+  return addProxyFlags(cmd)
+    .option("--manifests <path>", "read objects from a manifest file or directory, not the API")
+    .option("--kubeconfig <file>", "kubeconfig of the API server (default: in-cluster)")
+    .option("--master <url>", "API server address (overrides the kubeconfig's)")
+    .option("--once", "sync once and exit", false)
+    .option("--skip-sysctl", "do not apply the kernel settings at start", false);
+}
+
+/**
+ * Hides from `cmd`'s help every option whose long name is not in `shown`: the command accepts
+ * them (and ignores them) but its help lists only what it uses.
+ */
+export function hideOptionsExcept(cmd: Command, shown: readonly string[]): Command {
+  for (const o of cmd.options) if (!shown.includes(o.long ?? "")) o.hideHelp();
+  return cmd;
 }
 
 /** How commander reports where a value came from. */

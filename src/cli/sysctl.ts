@@ -20,7 +20,7 @@ import {
   type SysctlVerdict,
 } from "../dataplane/sysctl/reconcile.ts";
 import { wantedSettings } from "../dataplane/sysctl/settings.ts";
-import { type Cell, renderTable, type Tone } from "./table.ts";
+import { type Cell, renderTable, type Tone } from "../diag/table.ts";
 import type { CommandResult } from "./result.ts";
 
 /** Options of `kipvs sysctl`. */

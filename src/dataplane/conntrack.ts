@@ -6,7 +6,7 @@
  */
 
 import type { Exec } from "./exec.ts";
-import type { Logger } from "../observe/log.ts";
+import type { Logger } from "../log.ts";
 
 /** One removed UDP endpoint of a virtual server. */
 export interface StaleUdpFlow {

@@ -12,7 +12,7 @@
  */
 
 import { describeError } from "../errors.ts";
-import { destroyPayload, kubeSetsIn } from "../dataplane/ipset/cleanup.ts";
+import { destroyOps, kubeSetsIn } from "../dataplane/ipset/cleanup.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
 import type { Table } from "../dataplane/iptables/chains.ts";
@@ -25,7 +25,7 @@ import type { Ipvs, ServiceKey } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import type { DummyLink } from "../dataplane/link/types.ts";
 import { ERRNO } from "../dataplane/netlink/errno.ts";
-import type { Family } from "../proxy/config.ts";
+import type { Family } from "../net/family.ts";
 import { excludedBy } from "./diff.ts";
 import type { NodeSnapshot } from "./snapshot.ts";
 
@@ -232,7 +232,7 @@ export async function applyCleanup(plan: CleanupPlan, deps: CleanupDeps): Promis
       for (const s of plan.sets) {
         if (used.has(s)) r.keptSets.push({ name: s, usedBy: used.get(s)! });
       }
-      await deps.ipset.restore(destroyPayload(free));
+      if (free.length > 0) await deps.ipset.apply(destroyOps(free));
       r.sets.push(...free);
     });
   }

@@ -9,15 +9,16 @@
  * @module
  */
 
-import { planIpsetRestore } from "../dataplane/ipset/restore.ts";
-import { planIptablesRestore } from "../dataplane/iptables/diff.ts";
+import { planIpsetRestore } from "../reconcile/ipset_restore.ts";
+import { planIptablesRestore } from "../reconcile/iptables_diff.ts";
+import { planRules } from "../plan/rules.ts";
 import { renderIptables } from "../dataplane/iptables/render.ts";
 import { destinationText, opText } from "../dataplane/ipvs/describe.ts";
 import type { IpvsOp, ServiceEntry } from "../dataplane/ipvs/types.ts";
-import { type CIDR, cidrContains, parseCIDR, parseIP } from "../k8s/ip.ts";
-import type { ProxyConfig } from "../proxy/config.ts";
-import type { DesiredState } from "../proxy/desired.ts";
-import { diffVirtualServer, kernelServiceKey, parseServiceKey } from "../proxy/ipvsdiff.ts";
+import { type CIDR, cidrContains, parseCIDR, parseIP } from "../net/ip.ts";
+import type { ProxyConfig } from "../config/config.ts";
+import type { DesiredState } from "../plan/desired.ts";
+import { diffVirtualServer, kernelServiceKey, parseServiceKey } from "../reconcile/ipvs.ts";
 import { portRefText } from "./owners.ts";
 import type { NodeSnapshot } from "./snapshot.ts";
 
@@ -140,20 +141,19 @@ export function diffNode(options: DiffOptions): NodeDiff {
   });
   out.ipsets.create = sets.created;
   out.ipsets.recreate = sets.recreated;
-  for (const line of sets.payload.split("\n")) {
-    const [verb, set, entry] = line.split(" ");
-    if ((verb === "add" || verb === "del") && set && entry !== undefined) {
-      out.ipsets[verb].push({ set, entry });
+  for (const op of sets.ops) {
+    if (op.op === "add" || op.op === "del") {
+      out.ipsets[op.op].push({ set: op.set, entry: op.entry });
     }
   }
 
   for (const family of desired.families) {
-    const rules = renderIptables({
+    const rules = renderIptables(planRules({
       family,
       config,
       ipsets: desired.ipsets,
       randomFully: options.randomFully,
-    });
+    }));
     const current = snap.iptables.get(family) ?? new Map();
     const plan = planIptablesRestore({ desired: rules, current });
     if (plan.payload === "") continue;

@@ -12,10 +12,10 @@ import { serviceKeyText } from "../dataplane/ipvs/describe.ts";
 import type { DestinationStatus, ServiceEntry } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import type { SysctlVerdict } from "../dataplane/sysctl/reconcile.ts";
-import { canonicalIP } from "../k8s/ip.ts";
-import type { Family } from "../proxy/config.ts";
-import type { DesiredState, ServicePortRef } from "../proxy/desired.ts";
-import { compareAddresses } from "../proxy/nodeports.ts";
+import { canonicalIP } from "../net/ip.ts";
+import type { Family } from "../net/family.ts";
+import type { DesiredState, ServicePortRef } from "../plan/desired.ts";
+import { compareAddresses } from "../plan/nodeports.ts";
 import {
   type DumpAddress,
   dumpAddresses,

@@ -8,9 +8,9 @@
 
 import { OWNED_CHAINS } from "../dataplane/iptables/chains.ts";
 import { allKubeSetNames } from "../dataplane/ipset/spec.ts";
-import type { Family } from "../proxy/config.ts";
-import type { DesiredState } from "../proxy/desired.ts";
-import { compareAddresses } from "../proxy/nodeports.ts";
+import type { Family } from "../net/family.ts";
+import type { DesiredState } from "../plan/desired.ts";
+import { compareAddresses } from "../plan/nodeports.ts";
 import type { NodeSnapshot } from "./snapshot.ts";
 
 /** One kube-ipvs0 address and the services that want it (with a source). */

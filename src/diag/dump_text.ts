@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Cell, renderTable, type Tone } from "../cli/table.ts";
+import { type Cell, renderTable, type Tone } from "./table.ts";
 import type { DumpReport, DumpVirtualServer } from "./dump.ts";
 
 /** Options of the renderers. */

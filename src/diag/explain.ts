@@ -21,11 +21,10 @@ import { serviceKeyText } from "../dataplane/ipvs/describe.ts";
 import type { ServiceEntry } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import type { Service } from "../k8s/types.ts";
-import type { DesiredState } from "../proxy/desired.ts";
-import { virtualServerKey } from "../proxy/desired.ts";
+import type { DesiredState } from "../plan/desired.ts";
+import { virtualServerKey } from "../plan/desired.ts";
 import type { MatchContext, TracePacket } from "./match.ts";
-import { describeService, serviceNotes } from "./explain_service.ts";
-import type { Kind } from "./owners.ts";
+import { describeService, type ExplainService, serviceNotes } from "./explain_service.ts";
 import type { SetLookup } from "./setmatch.ts";
 import type { NodeSnapshot } from "./snapshot.ts";
 import { type ExplainTarget, targetText } from "./target.ts";
@@ -60,15 +59,6 @@ export interface RealServerPath {
   filter: string;
   /** nat POSTROUTING masquerades it (the real server sees the node's address). */
   masquerade: boolean;
-}
-
-/** The service that owns the address, when known. */
-export interface ExplainService {
-  /** "default/web:http"; absent without a source. */
-  name?: string;
-  kind: Kind;
-  /** The service's traffic policies and affinity, with a source. */
-  policy?: { internal: string; external: string; affinity: string };
 }
 
 /** Everything `kipvs explain` says. */

@@ -8,10 +8,19 @@
 
 import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
 import type { Service } from "../k8s/types.ts";
-import type { DesiredState, VirtualServerSpec } from "../proxy/desired.ts";
-import type { ExplainService } from "./explain.ts";
+import type { DesiredState, VirtualServerSpec } from "../plan/desired.ts";
+import type { Kind } from "./owners.ts";
 import { kindFromSets, portRefText } from "./owners.ts";
 import { type ExplainTarget, targetText } from "./target.ts";
+
+/** The service that owns the address, when known. */
+export interface ExplainService {
+  /** "default/web:http"; absent without a source. */
+  name?: string;
+  kind: Kind;
+  /** The service's traffic policies and affinity, with a source. */
+  policy?: { internal: string; external: string; affinity: string };
+}
 
 /** Options of {@link describeService}. */
 export interface DescribeServiceOptions {

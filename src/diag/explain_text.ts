@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Cell, renderTable, type Tone } from "../cli/table.ts";
+import { type Cell, renderTable, type Tone } from "./table.ts";
 import type { TextOptions } from "./dump_text.ts";
 import type { Explanation, Outcome } from "./explain.ts";
 import type { HookResult, TraceStep } from "./walk.ts";

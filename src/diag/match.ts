@@ -9,8 +9,8 @@
  */
 
 import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
-import { cidrContains, parseCIDR, parseIP } from "../k8s/ip.ts";
-import type { Family } from "../proxy/config.ts";
+import { cidrContains, parseCIDR, parseIP } from "../net/ip.ts";
+import type { Family } from "../net/family.ts";
 import type { Clause, ParsedRule } from "./rule.ts";
 import { lookupSet, type SetLookup, type SetPacket } from "./setmatch.ts";
 

@@ -14,15 +14,15 @@ import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
 import type { ServiceEntry } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import { serviceKeyText } from "../dataplane/ipvs/describe.ts";
-import type { Family } from "../proxy/config.ts";
+import type { Family } from "../net/family.ts";
 import {
   type DesiredState,
   type ServicePortRef,
   virtualServerKey,
   type VirtualServerKind,
   type VirtualServerSpec,
-} from "../proxy/desired.ts";
-import { destinationKey, kernelServiceKey } from "../proxy/ipvsdiff.ts";
+} from "../plan/desired.ts";
+import { destinationKey, kernelServiceKey } from "../reconcile/ipvs.ts";
 
 /** A kind, or "unknown" when neither the plan nor the kernel's sets tell it. */
 export type Kind = VirtualServerKind | "unknown";

@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { ProxyConfig } from "../proxy/config.ts";
-import type { DesiredState } from "../proxy/desired.ts";
-import { nodeInfo } from "../proxy/nodeinfo.ts";
-import type { InterfaceAddress } from "../proxy/nodeports.ts";
-import { plan } from "../proxy/plan.ts";
+import type { ProxyConfig } from "../config/config.ts";
+import type { DesiredState } from "../plan/desired.ts";
+import { nodeInfo } from "../plan/nodeinfo.ts";
+import type { InterfaceAddress } from "../plan/nodeports.ts";
+import { plan } from "../plan/plan.ts";
 import type { ClusterState } from "../source/source.ts";
 
 /** Options of {@link planNode}. */

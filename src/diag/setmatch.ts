@@ -9,7 +9,7 @@
  */
 
 import type { KernelSet } from "../dataplane/ipset/save.ts";
-import { cidrContains, parseCIDR, parseIP } from "../k8s/ip.ts";
+import { cidrContains, parseCIDR, parseIP } from "../net/ip.ts";
 
 /** The packet fields a set lookup reads. */
 export interface SetPacket {

@@ -16,8 +16,8 @@ import type { IptablesSnapshot } from "../dataplane/iptables/save.ts";
 import type { Ipvs, ServiceEntry } from "../dataplane/ipvs/types.ts";
 import type { DummyLink, LinkState } from "../dataplane/link/types.ts";
 import type { SysctlVerdict } from "../dataplane/sysctl/reconcile.ts";
-import type { Family } from "../proxy/config.ts";
-import { canonicalIP } from "../k8s/ip.ts";
+import type { Family } from "../net/family.ts";
+import { canonicalIP } from "../net/ip.ts";
 
 /** The kernel facilities a snapshot reads. */
 export type Facility = "ipvs" | "link" | "ipset" | "iptables" | "sysctl";

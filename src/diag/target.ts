@@ -6,8 +6,8 @@
  */
 
 import { KipvsError } from "../errors.ts";
-import { parseIP } from "../k8s/ip.ts";
-import type { Family } from "../proxy/config.ts";
+import { parseIP } from "../net/ip.ts";
+import type { Family } from "../net/family.ts";
 
 /** A destination to trace. */
 export interface ExplainTarget {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkCIDR, checkIP, type ParsedCIDR, type ParsedIP } from "./ip.ts";
+import { checkCIDR, checkIP, type ParsedCIDR, type ParsedIP } from "../net/ip.ts";
 import type { NameFormat } from "./names.ts";
 
 /** One problem with one field of an object. */

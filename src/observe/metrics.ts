@@ -57,6 +57,94 @@ export interface SyncWrites {
   processes: number;
 }
 
+/** kube-proxy's metrics and kipvs's own, by field of {@link ProxyMetrics}. */
+const METRICS = {
+  syncDuration: {
+    name: "kubeproxy_sync_proxy_rules_duration_seconds",
+    help: "SyncProxyRules latency in seconds",
+    buckets: SYNC_BUCKETS,
+  },
+  fullSyncDuration: {
+    name: "kubeproxy_sync_full_proxy_rules_duration_seconds",
+    help: "SyncProxyRules latency in seconds for full resyncs",
+    buckets: SYNC_BUCKETS,
+  },
+  partialSyncDuration: {
+    name: "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+    help: "SyncProxyRules latency in seconds for partial resyncs",
+    buckets: SYNC_BUCKETS,
+  },
+  lastSyncTimestamp: {
+    name: "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+    help: "The last time proxy rules were successfully synced",
+  },
+  lastQueuedTimestamp: {
+    name: "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
+    help: "The last time a sync of proxy rules was queued",
+  },
+  networkProgrammingDuration: {
+    name: "kubeproxy_network_programming_duration_seconds",
+    help: "In Cluster Network Programming Latency in seconds",
+    buckets: PROGRAMMING_BUCKETS,
+  },
+  endpointChanges: {
+    name: "kubeproxy_sync_proxy_rules_endpoint_changes_total",
+    help: "Cumulative proxy rules Endpoint changes",
+  },
+  endpointChangesPending: {
+    name: "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
+    help: "Pending proxy rules Endpoint changes",
+  },
+  serviceChanges: {
+    name: "kubeproxy_sync_proxy_rules_service_changes_total",
+    help: "Cumulative proxy rules Service changes",
+  },
+  serviceChangesPending: {
+    name: "kubeproxy_sync_proxy_rules_service_changes_pending",
+    help: "Pending proxy rules Service changes",
+  },
+  iptablesRestoreFailures: {
+    name: "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
+    help: "Cumulative proxy iptables restore failures",
+  },
+  noLocalEndpoints: {
+    name: "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+    help: "Number of services with a Local traffic policy and no endpoints",
+    labelNames: ["traffic_policy"],
+  },
+  syncFailures: {
+    name: "kipvs_sync_failures_total",
+    help: "Syncs that did not complete (retried with backoff)",
+  },
+  lastSyncWrites: {
+    name: "kipvs_sync_last_writes",
+    help: "Kernel operations of the last sync, by kind (netlink_ops, ipvs_ops, " +
+      "ipset_restores, ipset_entries, iptables_restores, processes)",
+    labelNames: ["kind"],
+  },
+  writes: {
+    name: "kipvs_writes_total",
+    help: "Kernel operations since start, by kind (netlink_ops, ipvs_ops, ipset_restores, " +
+      "ipset_entries, iptables_restores, processes)",
+    labelNames: ["kind"],
+  },
+  syncOps: {
+    name: "kipvs_sync_operations",
+    help: "Kernel operations per sync, by kind (netlink_ops, ipset_entries, processes) and " +
+      "mode (full, partial)",
+    labelNames: ["kind", "mode"],
+    buckets: OPERATION_BUCKETS,
+  },
+} satisfies Record<string, MetricDefinition>;
+
+/** A metric's name, help, labels and (histograms) buckets. */
+interface MetricDefinition {
+  name: string;
+  help: string;
+  labelNames?: readonly string[];
+  buckets?: number[];
+}
+
 /** Options of {@link ProxyMetrics}. */
 export interface ProxyMetricsOptions {
   /**
@@ -89,98 +177,28 @@ export class ProxyMetrics {
 
   constructor(options: ProxyMetricsOptions = {}) {
     const registers = [this.registry];
-    this.syncDuration = new client.Histogram({
-      name: "kubeproxy_sync_proxy_rules_duration_seconds",
-      help: "SyncProxyRules latency in seconds",
-      buckets: SYNC_BUCKETS,
-      registers,
-    });
-    this.fullSyncDuration = new client.Histogram({
-      name: "kubeproxy_sync_full_proxy_rules_duration_seconds",
-      help: "SyncProxyRules latency in seconds for full resyncs",
-      buckets: SYNC_BUCKETS,
-      registers,
-    });
-    this.partialSyncDuration = new client.Histogram({
-      name: "kubeproxy_sync_partial_proxy_rules_duration_seconds",
-      help: "SyncProxyRules latency in seconds for partial resyncs",
-      buckets: SYNC_BUCKETS,
-      registers,
-    });
-    this.lastSyncTimestamp = new client.Gauge({
-      name: "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
-      help: "The last time proxy rules were successfully synced",
-      registers,
-    });
-    this.lastQueuedTimestamp = new client.Gauge({
-      name: "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
-      help: "The last time a sync of proxy rules was queued",
-      registers,
-    });
-    this.networkProgrammingDuration = new client.Histogram({
-      name: "kubeproxy_network_programming_duration_seconds",
-      help: "In Cluster Network Programming Latency in seconds",
-      buckets: PROGRAMMING_BUCKETS,
-      registers,
-    });
-    this.endpointChanges = new client.Counter({
-      name: "kubeproxy_sync_proxy_rules_endpoint_changes_total",
-      help: "Cumulative proxy rules Endpoint changes",
-      registers,
-    });
-    this.endpointChangesPending = new client.Gauge({
-      name: "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
-      help: "Pending proxy rules Endpoint changes",
-      registers,
-    });
-    this.serviceChanges = new client.Counter({
-      name: "kubeproxy_sync_proxy_rules_service_changes_total",
-      help: "Cumulative proxy rules Service changes",
-      registers,
-    });
-    this.serviceChangesPending = new client.Gauge({
-      name: "kubeproxy_sync_proxy_rules_service_changes_pending",
-      help: "Pending proxy rules Service changes",
-      registers,
-    });
-    this.iptablesRestoreFailures = new client.Counter({
-      name: "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
-      help: "Cumulative proxy iptables restore failures",
-      registers,
-    });
-    this.noLocalEndpoints = new client.Gauge({
-      name: "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
-      help: "Number of services with a Local traffic policy and no endpoints",
-      labelNames: ["traffic_policy"],
-      registers,
-    });
-    this.syncFailures = new client.Counter({
-      name: "kipvs_sync_failures_total",
-      help: "Syncs that did not complete (retried with backoff)",
-      registers,
-    });
-    this.lastSyncWrites = new client.Gauge({
-      name: "kipvs_sync_last_writes",
-      help: "Kernel operations of the last sync, by kind (netlink_ops, ipvs_ops, " +
-        "ipset_restores, ipset_entries, iptables_restores, processes)",
-      labelNames: ["kind"],
-      registers,
-    });
-    this.writes = new client.Counter({
-      name: "kipvs_writes_total",
-      help: "Kernel operations since start, by kind (netlink_ops, ipvs_ops, ipset_restores, " +
-        "ipset_entries, iptables_restores, processes)",
-      labelNames: ["kind"],
-      registers,
-    });
-    this.syncOps = new client.Histogram({
-      name: "kipvs_sync_operations",
-      help: "Kernel operations per sync, by kind (netlink_ops, ipset_entries, processes) and " +
-        "mode (full, partial)",
-      labelNames: ["kind", "mode"],
-      buckets: OPERATION_BUCKETS,
-      registers,
-    });
+    const histogram = <L extends string>(d: MetricDefinition) =>
+      new client.Histogram<L>({ ...d, labelNames: (d.labelNames ?? []) as L[], registers });
+    const gauge = <L extends string>(d: MetricDefinition) =>
+      new client.Gauge<L>({ ...d, labelNames: (d.labelNames ?? []) as L[], registers });
+    const counter = <L extends string>(d: MetricDefinition) =>
+      new client.Counter<L>({ ...d, labelNames: (d.labelNames ?? []) as L[], registers });
+    this.syncDuration = histogram(METRICS.syncDuration);
+    this.fullSyncDuration = histogram(METRICS.fullSyncDuration);
+    this.partialSyncDuration = histogram(METRICS.partialSyncDuration);
+    this.lastSyncTimestamp = gauge(METRICS.lastSyncTimestamp);
+    this.lastQueuedTimestamp = gauge(METRICS.lastQueuedTimestamp);
+    this.networkProgrammingDuration = histogram(METRICS.networkProgrammingDuration);
+    this.endpointChanges = counter(METRICS.endpointChanges);
+    this.endpointChangesPending = gauge(METRICS.endpointChangesPending);
+    this.serviceChanges = counter(METRICS.serviceChanges);
+    this.serviceChangesPending = gauge(METRICS.serviceChangesPending);
+    this.iptablesRestoreFailures = counter(METRICS.iptablesRestoreFailures);
+    this.noLocalEndpoints = gauge(METRICS.noLocalEndpoints);
+    this.syncFailures = counter(METRICS.syncFailures);
+    this.lastSyncWrites = gauge(METRICS.lastSyncWrites);
+    this.writes = counter(METRICS.writes);
+    this.syncOps = histogram(METRICS.syncOps);
     new client.Gauge({
       name: "kipvs_build_info",
       help: "kipvs version and Deno runtime",

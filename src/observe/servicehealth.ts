@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { HealthCheckSpec } from "../proxy/desired.ts";
-import type { Logger } from "./log.ts";
+import type { HealthCheckSpec } from "../plan/desired.ts";
+import type { Logger } from "../log.ts";
 
 interface Listener {
   server: Deno.HttpServer;

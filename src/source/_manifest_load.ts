@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Logger } from "../observe/log.ts";
+import type { Logger } from "../log.ts";
 import { describeIssue, describeObject, formatIssue, validateObject } from "../k8s/validate.ts";
 import { type ParsedWith, parseManifest } from "./_manifest_parse.ts";
 import { type Definition, identity } from "./_manifest_view.ts";

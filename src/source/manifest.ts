@@ -25,7 +25,7 @@
 
 import { resolve } from "node:path";
 import { describeError, KipvsError } from "../errors.ts";
-import type { Logger } from "../observe/log.ts";
+import type { Logger } from "../log.ts";
 import type { ClusterSource, ClusterState, SourceChange, SourceHealth } from "./source.ts";
 import {
   isRacy,

@@ -1,3 +1,4 @@
+import { opsOf } from "../dataplane/ipset/_ops.ts";
 import assert from "node:assert/strict";
 import { type DiagDeps, dumpCommand, type DumpCommandOptions } from "../../src/cli/dump.ts";
 import { KipvsError } from "../../src/errors.ts";
@@ -59,7 +60,7 @@ Deno.test("kipvs dump --diff exits 0 in step and 1 after an outside change, writ
   const node = await fakeNode(scenario());
   const inStep = await dumpCommand({ ...base, diff: true }, deps(node));
   assert.deepEqual([inStep.code, inStep.stdout], [0, "no changes: the node matches the plan\n"]);
-  await node.dp.ipset.restore("del KUBE-CLUSTER-IP 10.96.0.10,tcp:80\n");
+  await node.dp.ipset.apply(opsOf("del KUBE-CLUSTER-IP 10.96.0.10,tcp:80\n"));
   const restores = node.dp.ipset.restores.length;
   const out = await dumpCommand({ ...base, diff: true }, deps(node));
   assert.equal(out.code, 1);

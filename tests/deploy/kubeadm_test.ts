@@ -4,7 +4,7 @@
 // clientConnection.kubeconfig, its kubeconfig.conf with the pod's service account.
 import assert from "node:assert/strict";
 import { load } from "js-yaml";
-import { parseConfigFile } from "../../src/proxy/configfile.ts";
+import { parseConfigFile } from "../../src/config/configfile.ts";
 import { resolveProxyConfig } from "../../src/cli/runflags.ts";
 import { loadKubeconfig } from "../../src/source/kube/kubeconfig.ts";
 import { type Json, manifests, one, ROOT } from "./_deploy.ts";

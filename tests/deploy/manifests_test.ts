@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { runCli } from "../../src/cli/program.ts";
 import { parseBindAddress } from "../../src/observe/http.ts";
-import { DEFAULT_CONFIG } from "../../src/proxy/config.ts";
-import { parseConfigFile } from "../../src/proxy/configfile.ts";
+import { DEFAULT_CONFIG } from "../../src/config/config.ts";
+import { parseConfigFile } from "../../src/config/configfile.ts";
 import { loadKubeconfig } from "../../src/source/kube/kubeconfig.ts";
 import {
   ENDPOINT_SLICES,

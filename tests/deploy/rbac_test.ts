@@ -3,7 +3,7 @@
 // it, and uses every verb it grants.
 import assert from "node:assert/strict";
 import { validateObject } from "../../src/k8s/validate.ts";
-import { Logger } from "../../src/observe/log.ts";
+import { Logger } from "../../src/log.ts";
 import { KubeClient } from "../../src/source/kube/client.ts";
 import { KubeSource } from "../../src/source/kube/kube_source.ts";
 import { StaticToken } from "../../src/source/kube/token.ts";

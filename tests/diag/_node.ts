@@ -5,20 +5,20 @@
  */
 
 import { FakeConntrack } from "../../src/dataplane/conntrack.ts";
-import { FakeIpset } from "../../src/dataplane/ipset/fake.ts";
-import { IpsetModel } from "../../src/dataplane/ipset/model.ts";
-import { FakeIptables } from "../../src/dataplane/iptables/fake.ts";
-import { IptablesModel } from "../../src/dataplane/iptables/model.ts";
-import { FakeIpvs } from "../../src/dataplane/ipvs/fake.ts";
-import { FakeDummyLink } from "../../src/dataplane/link/fake.ts";
-import { Logger } from "../../src/observe/log.ts";
-import { DEFAULT_CONFIG, type ProxyConfig } from "../../src/proxy/config.ts";
-import { plan } from "../../src/proxy/plan.ts";
-import { Proxier } from "../../src/proxy/proxier.ts";
+import { FakeIpset } from "../dataplane/ipset/fake.ts";
+import { IpsetModel } from "../dataplane/ipset/model.ts";
+import { FakeIptables } from "../dataplane/iptables/fake.ts";
+import { IptablesModel } from "../dataplane/iptables/model.ts";
+import { FakeIpvs } from "../dataplane/ipvs/fake.ts";
+import { FakeDummyLink } from "../dataplane/link/fake.ts";
+import { Logger } from "../../src/log.ts";
+import { DEFAULT_CONFIG, type ProxyConfig } from "../../src/config/config.ts";
+import { plan } from "../../src/plan/plan.ts";
+import { Proxier } from "../../src/reconcile/proxier.ts";
 import type { ClusterState } from "../../src/source/source.ts";
 import type { DiagDataplane } from "../../src/diag/dataplane.ts";
 import { type NodeSnapshot, readSnapshot } from "../../src/diag/snapshot.ts";
-import { cluster, NODE, slice, svc } from "../proxy/_fixtures.ts";
+import { cluster, NODE, slice, svc } from "../plan/_fixtures.ts";
 
 /** kipvs's configuration on the scenario node: IPv4, pods in 10.244.0.0/16. */
 export const CONFIG: ProxyConfig = {

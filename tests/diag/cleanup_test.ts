@@ -1,5 +1,6 @@
+import { opsOf } from "../dataplane/ipset/_ops.ts";
 import assert from "node:assert/strict";
-import { FakeDummyLink } from "../../src/dataplane/link/fake.ts";
+import { FakeDummyLink } from "../dataplane/link/fake.ts";
 import { applyCleanup, dryRunResult, planCleanup, planIsEmpty } from "../../src/diag/cleanup.ts";
 import { readSnapshot } from "../../src/diag/snapshot.ts";
 import { fakeNode, INTERFACES, scenario } from "./_node.ts";
@@ -63,7 +64,7 @@ Deno.test("cleanup leaves fwmark and excluded virtual servers and other tools' s
   );
   await node.dp.ipvs.addService(vs({ family: 4, fwmark: 42 }));
   await node.dp.link.addAddresses(["10.200.0.1"]);
-  await node.dp.ipset.restore("create my-set hash:ip family inet\nadd my-set 10.1.1.1\n");
+  await node.dp.ipset.apply(opsOf("create my-set hash:ip family inet\nadd my-set 10.1.1.1\n"));
   node.iptablesModel.restore(
     4,
     "*filter\n:MY-CHAIN - [0:0]\n-A MY-CHAIN -m set --match-set my-set src -j ACCEPT\n-A INPUT -j MY-CHAIN\nCOMMIT\n",

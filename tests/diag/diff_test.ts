@@ -1,8 +1,9 @@
+import { opsOf } from "../dataplane/ipset/_ops.ts";
 import assert from "node:assert/strict";
 import { opText } from "../../src/dataplane/ipvs/describe.ts";
 import { diffNode } from "../../src/diag/diff.ts";
 import { diffText } from "../../src/diag/diff_text.ts";
-import type { ProxyConfig } from "../../src/proxy/config.ts";
+import type { ProxyConfig } from "../../src/config/config.ts";
 import { CONFIG, desiredOf, fakeNode, scenario } from "./_node.ts";
 
 const WEB = { family: 4 as const, protocol: "TCP" as const, address: "10.96.0.10", port: 80 };
@@ -84,9 +85,9 @@ Deno.test("diffNode() reports kube-ipvs0 addresses, set entries, chain rules and
   const node = await fakeNode(scenario());
   await node.dp.link.deleteAddresses(["10.96.0.20"]);
   await node.dp.link.addAddresses(["10.96.9.9"]);
-  await node.dp.ipset.restore(
+  await node.dp.ipset.apply(opsOf(
     "del KUBE-CLUSTER-IP 10.96.0.53,udp:53\nadd KUBE-LOOP-BACK 10.0.0.1,tcp:1,10.0.0.1\n",
-  );
+  ));
   node.iptablesModel.restore(
     4,
     [

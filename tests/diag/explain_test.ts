@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { explain, type ExplainOptions } from "../../src/diag/explain.ts";
 import { explainText, outcomeText } from "../../src/diag/explain_text.ts";
 import { parseTarget } from "../../src/diag/target.ts";
-import { cluster, slice, svc } from "../proxy/_fixtures.ts";
+import { cluster, slice, svc } from "../plan/_fixtures.ts";
 import { CONFIG, desiredOf, fakeNode, scenario } from "./_node.ts";
 
 async function trace(target: string, o: Partial<ExplainOptions> & { source?: boolean } = {}) {

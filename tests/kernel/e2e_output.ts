@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { outputSections } from "./harness.ts";
-import type { SyncReport } from "../../src/proxy/proxier.ts";
+import type { SyncReport } from "../../src/reconcile/proxier.ts";
 
 /**
  * The sections of a script's stdout, by name ({@link outputSections}), refusing a name printed

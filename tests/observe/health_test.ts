@@ -4,7 +4,7 @@ import type { SourceHealth } from "../../src/source/source.ts";
 import { healthzHandler, metricsHandler, parseBindAddress } from "../../src/observe/http.ts";
 import { ServiceHealthServers } from "../../src/observe/servicehealth.ts";
 import { ProxyMetrics } from "../../src/observe/metrics.ts";
-import { Logger } from "../../src/observe/log.ts";
+import { Logger } from "../../src/log.ts";
 import { KipvsError } from "../../src/errors.ts";
 
 Deno.test("ProxyHealth turns unhealthy only when a queued change waits past the timeout", () => {

@@ -3,17 +3,17 @@
 // source's health, and the healthz handler. The Node is changed through the API server.
 import assert from "node:assert/strict";
 import { FakeConntrack } from "../../src/dataplane/conntrack.ts";
-import { FakeIpset } from "../../src/dataplane/ipset/fake.ts";
-import { FakeIptables } from "../../src/dataplane/iptables/fake.ts";
-import { FakeIpvs } from "../../src/dataplane/ipvs/fake.ts";
-import { FakeDummyLink } from "../../src/dataplane/link/fake.ts";
+import { FakeIpset } from "../dataplane/ipset/fake.ts";
+import { FakeIptables } from "../dataplane/iptables/fake.ts";
+import { FakeIpvs } from "../dataplane/ipvs/fake.ts";
+import { FakeDummyLink } from "../dataplane/link/fake.ts";
 import { validateObject } from "../../src/k8s/validate.ts";
 import { healthzHandler } from "../../src/observe/http.ts";
-import { Logger } from "../../src/observe/log.ts";
+import { Logger } from "../../src/log.ts";
 import { type HealthBody, ProxyHealth } from "../../src/observe/proxyhealth.ts";
-import { DEFAULT_CONFIG, type ProxyConfig } from "../../src/proxy/config.ts";
-import { Daemon } from "../../src/proxy/daemon.ts";
-import { Proxier } from "../../src/proxy/proxier.ts";
+import { DEFAULT_CONFIG, type ProxyConfig } from "../../src/config/config.ts";
+import { Daemon } from "../../src/agent/daemon.ts";
+import { Proxier } from "../../src/reconcile/proxier.ts";
 import { KubeClient } from "../../src/source/kube/client.ts";
 import { KubeSource } from "../../src/source/kube/kube_source.ts";
 import { TestApiServer } from "../support/apiserver.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { ManifestSource } from "../../src/source/manifest.ts";
 import { parseManifest } from "../../src/source/_manifest_parse.ts";
-import { Logger } from "../../src/observe/log.ts";
+import { Logger } from "../../src/log.ts";
 import { describeError, KipvsError } from "../../src/errors.ts";
 
 const DATA = fileURLToPath(new URL("../testdata/manifests/", import.meta.url)).replace(/\/$/, "");

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ManifestSource } from "../../src/source/manifest.ts";
 import { statManifests } from "../../src/source/_manifest_files.ts";
 import type { SourceChange } from "../../src/source/source.ts";
-import { Logger } from "../../src/observe/log.ts";
+import { Logger } from "../../src/log.ts";
 
 function svcYaml(name: string, ip: string, port = 80): string {
   return `apiVersion: v1

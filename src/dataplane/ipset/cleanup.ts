@@ -6,6 +6,7 @@
  */
 
 import type { Ipset } from "./ipset.ts";
+import type { IpsetOp } from "./ops.ts";
 import type { IpsetSnapshot } from "./save.ts";
 import { allKubeSetNames } from "./spec.ts";
 
@@ -15,17 +16,17 @@ export function kubeSetsIn(snapshot: IpsetSnapshot): string[] {
   return [...snapshot.keys()].filter((n) => ours.has(n));
 }
 
-/** The `ipset restore` payload that destroys `names` ("" for none). */
-export function destroyPayload(names: readonly string[]): string {
-  return names.map((n) => `destroy ${n}\n`).join("");
+/** The ops that destroy `names`. */
+export function destroyOps(names: readonly string[]): IpsetOp[] {
+  return names.map((set) => ({ op: "destroy", set }));
 }
 
 /**
- * Destroys every kube-proxy set the kernel holds, with one `ipset restore`; returns their names.
+ * Destroys every kube-proxy set the kernel holds, in one batch; returns their names.
  * Throws (naming the set's line) when a set is still in use by an iptables rule.
  */
 export async function destroyKubeSets(ipset: Ipset): Promise<string[]> {
   const names = kubeSetsIn(await ipset.save());
-  await ipset.restore(destroyPayload(names));
+  if (names.length > 0) await ipset.apply(destroyOps(names));
   return names;
 }

@@ -11,7 +11,7 @@ import { parseIpInto } from "../netlink/addr.ts";
 import { MessageWriter } from "../netlink/writer.ts";
 import { Attrs, type MessageRef } from "../netlink/reader.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
-import type { Family } from "../../proxy/config.ts";
+import type { Family } from "../../net/family.ts";
 import {
   CMD_ATTR,
   DATA_ATTR,
@@ -24,7 +24,7 @@ import {
   NFPROTO,
   NLA_F_NET_BYTEORDER,
 } from "./constants.ts";
-import type { CreateOptions } from "./payload.ts";
+import type { CreateOptions } from "./ops.ts";
 import type { SetType } from "./sets.ts";
 
 /** A set as an add or del line needs it: its type and the family of its addresses. */

@@ -9,8 +9,8 @@
  */
 
 import { KipvsError } from "../../errors.ts";
-import type { Family } from "../../proxy/config.ts";
-import { parseCIDR, parseIP } from "../../k8s/ip.ts";
+import type { Family } from "../../net/family.ts";
+import { parseCIDR, parseIP } from "../../net/ip.ts";
 import type { SetType } from "./sets.ts";
 
 /** The outcome of {@link parseEntry}: the canonical text, or why the entry is invalid. */

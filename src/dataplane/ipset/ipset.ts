@@ -1,7 +1,7 @@
 /**
- * The ipset backend: read every set with one `ipset save`, change them with one
- * `ipset restore -exist`. Programs run through {@link Exec} with argument arrays; payloads travel
- * on standard input, never on a command line.
+ * The ipset backend: read every set with one `ipset save`, apply typed ops (ops.ts) with one
+ * `ipset restore -exist`. Programs run through {@link Exec} with argument arrays; the restore
+ * text, rendered here at the program's edge, travels on standard input, never on a command line.
  *
  * @module
  */
@@ -9,6 +9,7 @@
 import { KipvsError } from "../../errors.ts";
 import type { Exec } from "../exec.ts";
 import { excerptLines, findLine } from "./_lines.ts";
+import { type IpsetOp, restoreText } from "./ops.ts";
 import { type IpsetSnapshot, parseIpsetSave } from "./save.ts";
 
 /** Reads and changes the kernel's ipsets. */
@@ -16,14 +17,14 @@ export interface Ipset {
   /** Every set the kernel holds, with its entries (like: `ipset save`). */
   save(): Promise<IpsetSnapshot>;
   /**
-   * Applies a payload of create/add/del/destroy lines (like: `ipset restore -exist`). With
-   * -exist, creating an identical set, adding a present entry or deleting an absent one is not
-   * an error. A failed restore may have applied lines besides those before the failing one
-   * (lines are sent in batches): read the sets again before retrying. Throws an `exec`
-   * KipvsError (a `netlink` one from the netlink backend) that names the failing line with its
+   * Applies create/add/del/destroy/flush ops in order (like `ipset restore -exist`: creating an
+   * identical set, adding a present entry or deleting an absent one is not an error). A failed
+   * apply may have applied ops besides those before the failing one (ops are sent in batches):
+   * read the sets again before retrying. Throws an `exec` KipvsError (a `netlink` one from the
+   * netlink backend) that names the failing op as line N of its `ipset restore` text, with its
    * neighbours.
    */
-  restore(payload: string): Promise<void>;
+  apply(ops: readonly IpsetOp[]): Promise<void>;
   /** Netlink messages sent so far, for backends that speak netlink (none for the program). */
   readonly messagesSent?: number;
   /** Releases what the backend holds open (a netlink socket). */
@@ -76,8 +77,9 @@ export class KernelIpset implements Ipset {
     return parseIpsetSave(res.stdout);
   }
 
-  async restore(payload: string): Promise<void> {
-    if (payload === "") return;
+  async apply(ops: readonly IpsetOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const payload = restoreText(ops);
     const res = await this.#exec.run(IPSET, ["restore", "-exist"], { stdin: payload });
     if (res.code !== 0) throw ipsetRestoreError(payload, res.stderr, res.code);
   }

@@ -1,13 +1,14 @@
 /**
  * {@link Ipset} whose writes go over netlink (NETLINK_NETFILTER, the ipset subsystem) in
- * batches, as kipvs writes IPVS: one message per line of the payload, hundreds per send, only
+ * batches, as kipvs writes IPVS: one message per op, hundreds per send, only
  * the last of each send acknowledged, errors matched back to their lines by sequence number.
  * In the test kernel, 25,000 adds took the `ipset` program 10.4 s and this 1.0 s (and reading
  * them back, `ipset save` 9.0 s and the dump 0.4 s).
  *
- * Reads (`save`) are one netlink dump too (dump.ts). What kipvs never writes goes to the
- * program given as `program`: a payload holding such a line (see payload.ts), and a read of
- * sets holding such a form.
+ * Writes are typed ops (ops.ts), encoded directly: no text is written or read back. Reads
+ * (`save`) are one netlink dump too (dump.ts). What kipvs never writes goes to the program given
+ * as `program`: ops on a set of a type kipvs does not create, or an entry that is not in its
+ * set's form, and a read of sets holding such a form.
  *
  * @module
  */
@@ -41,13 +42,13 @@ import { putSaveDump, SaveDecoder } from "./dump.ts";
 import { parseEntry } from "./entry.ts";
 import { ipsetErrnoName, ipsetErrorText, type IpsetVerb } from "./errtext.ts";
 import type { Ipset } from "./ipset.ts";
-import { type CreateOptions, parsePayload, type PayloadCommand } from "./payload.ts";
+import { type CreateOptions, type IpsetOp, restoreText } from "./ops.ts";
 import type { IpsetSnapshot } from "./save.ts";
 import { isSetType } from "./sets.ts";
 
 /** Options of {@link NetlinkIpset.open}. */
 export interface NetlinkIpsetOptions {
-  /** Takes the payloads and reads the sets netlink does not (the `ipset` program). */
+  /** Takes the ops and reads the sets netlink does not (the `ipset` program). */
   program: Ipset;
   /** Requests per send (default 512). */
   maxPerSend?: number;
@@ -59,9 +60,12 @@ export interface NetlinkIpsetOptions {
   firstSeq?: number;
 }
 
+/** One op with its 1-based place (its line in the `ipset restore` text of the batch). */
+type Command = IpsetOp & { line: number };
+
 /** One message to send: the command, the set's shape when it has entries, the entry. */
 interface Request {
-  cmd: PayloadCommand;
+  cmd: Command;
   /** For add/del: the set's type and family; undefined when the set does not exist. */
   shape?: SetShape;
   /** For add/del: the entry in canonical form. */
@@ -70,7 +74,7 @@ interface Request {
   revision?: number;
 }
 
-/** Why a payload goes to the program instead. */
+/** Why a batch of ops goes to the program instead. */
 class Unsupported {
   constructor(readonly reason: string) {}
 }
@@ -136,7 +140,7 @@ export class NetlinkIpset implements Ipset {
     return this.#protocol;
   }
 
-  /** Payloads handed to the program because they held a line netlink does not take. */
+  /** Batches handed to the program because they held an op netlink does not take. */
   get delegated(): number {
     return this.#delegated;
   }
@@ -163,25 +167,21 @@ export class NetlinkIpset implements Ipset {
   }
 
   /**
-   * Applies a payload like `ipset restore -exist`. Messages go in sends of up to 512; a failure
-   * stops the restore after the send that holds it, so lines of that send after the failing one
-   * may have been applied, later sends not. Throws a `netlink` KipvsError naming the first
-   * failing line with its neighbours and the kernel's answer (`details.errno`, `details.line`).
+   * Applies ops like `ipset restore -exist`. Messages go in sends of up to 512; a failure stops
+   * after the send that holds it, so ops of that send after the failing one may have been
+   * applied, later sends not. Throws a `netlink` KipvsError naming the first failing op (as
+   * line N of the batch's `ipset restore` text) with its neighbours and the kernel's answer
+   * (`details.errno`, `details.line`).
    */
-  async restore(payload: string): Promise<void> {
-    if (payload === "") return;
-    const parsed = parsePayload(payload);
-    let requests: Request[] | Unsupported;
-    if (parsed.unsupported) {
-      requests = new Unsupported(`line ${parsed.unsupported.line}: ${parsed.unsupported.reason}`);
-    } else {
-      requests = this.#prepare(payload, parsed.commands);
-    }
+  async apply(ops: readonly IpsetOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const commands = ops.map((op, i): Command => ({ ...op, line: i + 1 }));
+    const requests = this.#prepare(ops, commands);
     if (requests instanceof Unsupported) {
       this.#delegated++;
-      return await this.#program.restore(payload);
+      return await this.#program.apply(ops);
     }
-    this.#send(payload, requests);
+    this.#send(ops, requests);
   }
 
   /** Closes the socket. */
@@ -190,21 +190,21 @@ export class NetlinkIpset implements Ipset {
   }
 
   /**
-   * Learns each set's shape (from the payload's create lines, else from the kernel) and checks
-   * every entry against it; the revision of each type created. An entry that does not parse or
-   * a set of a type kipvs does not write makes the payload the program's.
+   * Learns each set's shape (from the batch's creates, else from the kernel) and checks every
+   * entry against it; the revision of each type created. An entry that does not parse or a set
+   * of a type kipvs does not write makes the batch the program's.
    */
-  #prepare(payload: string, commands: PayloadCommand[]): Request[] | Unsupported {
+  #prepare(ops: readonly IpsetOp[], commands: Command[]): Request[] | Unsupported {
     const shapes = new Map<string, SetShape | undefined>();
     const out: Request[] = [];
     for (const cmd of commands) {
-      if (cmd.verb === "create") {
+      if (cmd.op === "create") {
         const { type, family } = cmd.create;
         shapes.set(cmd.set, { type, family: family ?? 4 });
-        out.push({ cmd, revision: this.#revision(payload, cmd) });
-      } else if (cmd.verb === "add" || cmd.verb === "del") {
+        out.push({ cmd, revision: this.#revision(ops, cmd) });
+      } else if (cmd.op === "add" || cmd.op === "del") {
         if (!shapes.has(cmd.set)) {
-          const shape = this.#header(payload, cmd);
+          const shape = this.#header(ops, cmd);
           if (shape instanceof Unsupported) return shape;
           shapes.set(cmd.set, shape);
         }
@@ -216,7 +216,7 @@ export class NetlinkIpset implements Ipset {
         out.push({ cmd, shape, entry: parsed?.entry });
       } else {
         // After a destroy, adds without a create meet no set; the kernel says so in order.
-        if (cmd.verb === "destroy") shapes.set(cmd.set, undefined);
+        if (cmd.op === "destroy") shapes.set(cmd.set, undefined);
         out.push({ cmd });
       }
     }
@@ -224,7 +224,7 @@ export class NetlinkIpset implements Ipset {
   }
 
   /** The shape of an existing set (undefined when there is none). */
-  #header(payload: string, cmd: PayloadCommand): SetShape | undefined | Unsupported {
+  #header(ops: readonly IpsetOp[], cmd: Command): SetShape | undefined | Unsupported {
     try {
       const h = this.#c.request(
         (w, flags, seq) => {
@@ -240,12 +240,12 @@ export class NetlinkIpset implements Ipset {
     } catch (err) {
       const errno = netlinkErrno(err);
       if (errno === ERRNO.ENOENT) return undefined;
-      throw restoreError({ payload, cmd, errno: errno ?? ERRNO.EIO, verb: "header", cause: err });
+      throw restoreError({ ops, cmd, errno: errno ?? ERRNO.EIO, verb: "header", cause: err });
     }
   }
 
   /** The newest revision of the created type this kernel has (asked once per type). */
-  #revision(payload: string, cmd: PayloadCommand & { verb: "create" }): number {
+  #revision(ops: readonly IpsetOp[], cmd: Command & { op: "create" }): number {
     const o: CreateOptions = cmd.create;
     const key = `${o.type}/${nfproto(o.family)}`;
     const known = this.#revisions.get(key);
@@ -260,12 +260,12 @@ export class NetlinkIpset implements Ipset {
       return r.max;
     } catch (err) {
       const errno = netlinkErrno(err) ?? ERRNO.EIO;
-      throw restoreError({ payload, cmd, errno, verb: "type", cause: err });
+      throw restoreError({ ops, cmd, errno, verb: "type", cause: err });
     }
   }
 
   /** Sends every request, a send at a time; throws on the first send that had a failure. */
-  #send(payload: string, requests: Request[]): void {
+  #send(ops: readonly IpsetOp[], requests: Request[]): void {
     const per = this.#c.maxPerSend;
     for (let at = 0; at < requests.length; at += per) {
       const chunk = requests.slice(at, at + per);
@@ -276,18 +276,18 @@ export class NetlinkIpset implements Ipset {
       let failed = 0;
       for (let k = 0; k < chunk.length; k++) {
         const errno = errnos[k] as number;
-        if (errno === 0 || ignored(chunk[k]!.cmd.verb, errno)) continue;
+        if (errno === 0 || ignored(chunk[k]!.cmd.op, errno)) continue;
         failed++;
         if (first < 0) first = k;
       }
       if (first >= 0) {
         const r = chunk[first]!;
         throw restoreError({
-          payload,
+          ops,
           cmd: r.cmd,
           errno: errnos[first] as number,
-          verb: r.cmd.verb,
-          setType: r.shape?.type ?? (r.cmd.verb === "create" ? r.cmd.create.type : undefined),
+          verb: r.cmd.op,
+          setType: r.shape?.type ?? (r.cmd.op === "create" ? r.cmd.create.type : undefined),
           failed,
         });
       }
@@ -298,12 +298,12 @@ export class NetlinkIpset implements Ipset {
     const { cmd } = r;
     // No NLM_F_EXCL: the kernel then takes -exist semantics (an identical set, a present
     // entry added, an absent one deleted are not errors).
-    beginIpset(w, { protocol: this.#protocol, cmd: CMD_OF[cmd.verb], flags, seq });
+    beginIpset(w, { protocol: this.#protocol, cmd: CMD_OF[cmd.op], flags, seq });
     w.string(CMD_ATTR.SETNAME, cmd.set);
-    if (cmd.verb === "create") {
+    if (cmd.op === "create") {
       putCreate(w, cmd.create, r.revision ?? 0);
-    } else if (cmd.verb === "add" || cmd.verb === "del") {
-      // A set that did not exist when the payload was read: an empty DATA nest, which the
+    } else if (cmd.op === "add" || cmd.op === "del") {
+      // A set that did not exist when the batch was prepared: an empty DATA nest, which the
       // kernel answers ENOENT (it looks the set up first) in the line's place.
       if (r.shape) putEntry(w, r.shape, r.entry ?? cmd.entry);
       else w.nestEnd(w.nestStart(CMD_ATTR.DATA));
@@ -312,7 +312,7 @@ export class NetlinkIpset implements Ipset {
   }
 }
 
-const CMD_OF: Record<PayloadCommand["verb"], number> = {
+const CMD_OF: Record<IpsetOp["op"], number> = {
   create: IPSET_CMD.CREATE,
   add: IPSET_CMD.ADD,
   del: IPSET_CMD.DEL,
@@ -324,15 +324,15 @@ const CMD_OF: Record<PayloadCommand["verb"], number> = {
  * Answers `ipset restore -exist` does not count as errors: IPSET_ERR_EXIST on an add or del
  * (the kernel already ignores it without NLM_F_EXCL), a destroyed set that was not there.
  */
-function ignored(verb: PayloadCommand["verb"], errno: number): boolean {
+function ignored(verb: IpsetOp["op"], errno: number): boolean {
   if (errno === IPSET_ERR.EXIST) return verb === "add" || verb === "del";
   return errno === ERRNO.ENOENT && verb === "destroy";
 }
 
 /** Options of {@link restoreError}. */
 interface RestoreErrorOptions {
-  payload: string;
-  cmd: PayloadCommand;
+  ops: readonly IpsetOp[];
+  cmd: Command;
   errno: number;
   verb: IpsetVerb;
   setType?: string;
@@ -349,7 +349,7 @@ interface RestoreErrorOptions {
 export function restoreError(o: RestoreErrorOptions): KipvsError {
   const reason = ipsetErrorText(o.errno, o.verb, o.setType);
   const more = (o.failed ?? 1) > 1 ? ` (and ${(o.failed ?? 1) - 1} more line(s) of its batch)` : "";
-  const lines = excerptLines(o.payload, o.cmd.line);
+  const lines = excerptLines(restoreText(o.ops), o.cmd.line);
   return new KipvsError(
     "netlink",
     `ipset restore over netlink failed at line ${o.cmd.line}: ${reason}${more}\n${

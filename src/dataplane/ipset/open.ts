@@ -6,7 +6,7 @@
  */
 
 import type { Exec } from "../exec.ts";
-import type { Logger } from "../../observe/log.ts";
+import type { Logger } from "../../log.ts";
 import { type Ipset, KernelIpset } from "./ipset.ts";
 import { NetlinkIpset } from "./netlink.ts";
 

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Family } from "../../proxy/config.ts";
+import type { Family } from "../../net/family.ts";
 
 /** ipset types kipvs creates. */
 export type SetType =

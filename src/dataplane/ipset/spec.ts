@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Family } from "../../proxy/config.ts";
+import type { Family } from "../../net/family.ts";
+import { type IpsetOp, opLine } from "./ops.ts";
 import { KUBE_SETS, type KubeSet, setName, type SetType } from "./sets.ts";
 
 /** kube-proxy's default hash size of a hash set. */
@@ -69,8 +70,17 @@ export function createOptions(spec: SetSpec): Map<string, string> {
   ]);
 }
 
+/** The op that creates a set with kube-proxy's options. */
+export function createOp(spec: SetSpec): IpsetOp {
+  if (spec.type === "bitmap:port") {
+    const [from, to] = spec.range!.split("-").map(Number) as [number, number];
+    return { op: "create", set: spec.name, create: { type: spec.type, range: [from, to] } };
+  }
+  const create = { type: spec.type, family: spec.family, hashsize: HASH_SIZE, maxelem: MAX_ELEM };
+  return { op: "create", set: spec.name, create };
+}
+
 /** The `create` line of a set, as `ipset restore` reads it. */
 export function createLine(spec: SetSpec): string {
-  const opts = [...createOptions(spec)].map(([k, v]) => `${k} ${v}`).join(" ");
-  return `create ${spec.name} ${spec.type} ${opts}`;
+  return opLine(createOp(spec));
 }

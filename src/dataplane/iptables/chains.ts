@@ -10,9 +10,9 @@
  */
 
 import { SET, type SetBase } from "../ipset/sets.ts";
+import type { JumpRule, RuleProtocol, SetDirections, Table } from "../rules.ts";
 
-/** The two tables kube-proxy's IPVS mode writes. */
-export type Table = "nat" | "filter";
+export type { JumpRule, Table };
 
 /** Chain names, to refer to them without typos. */
 export const CHAIN = {
@@ -40,15 +40,6 @@ export const OWNED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
     CHAIN.IPVS_OUT_FILTER,
   ],
 };
-
-/** A rule in a built-in chain that jumps to an owned chain. */
-export interface JumpRule {
-  table: Table;
-  /** The built-in chain ("PREROUTING", "INPUT", ...). */
-  from: string;
-  to: string;
-  comment: string;
-}
 
 /**
  * kube-proxy's jump rules, in the order it ensures them. Each missing one is inserted at the top
@@ -103,8 +94,8 @@ export interface SetRule {
   table: Table;
   from: string;
   to: string;
-  match: string;
-  protocol?: "tcp" | "udp" | "sctp";
+  match: SetDirections;
+  protocol?: RuleProtocol;
 }
 
 /**

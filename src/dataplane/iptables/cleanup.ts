@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Family } from "../../proxy/config.ts";
+import type { Family } from "../../net/family.ts";
 import { OWNED_CHAINS, type Table } from "./chains.ts";
 import type { Iptables } from "./iptables.ts";
 import type { IptablesSnapshot } from "./save.ts";

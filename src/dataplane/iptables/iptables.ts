@@ -7,7 +7,7 @@
  */
 
 import { KipvsError } from "../../errors.ts";
-import type { Family } from "../../proxy/config.ts";
+import type { Family } from "../../net/family.ts";
 import type { Exec } from "../exec.ts";
 import { excerptLines } from "../ipset/_lines.ts";
 import { type IptablesBackend, iptablesTools } from "./backend.ts";

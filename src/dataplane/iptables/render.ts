@@ -1,7 +1,6 @@
 /**
- * kube-proxy's IPVS-mode rules for one family (its `writeIptablesRules`), rendered in the
- * normalised form `iptables-save` prints, so that a rendered chain and a saved chain compare
- * line by line. Which sets are non-empty decides which rules exist, as in kube-proxy.
+ * Typed rules (../rules.ts) rendered in the normalised form `iptables-save` prints, so that a
+ * rendered chain and a saved chain compare line by line.
  *
  * Normalisation measured with iptables 1.8.9 (legacy): address matches come first
  * (`! -s 10.244.0.0/16 -m comment ...`), host addresses get their prefix (`-s 203.0.113.10/32`),
@@ -13,12 +12,8 @@
  * @module
  */
 
-import { KipvsError } from "../../errors.ts";
-import type { Family, ProxyConfig } from "../../proxy/config.ts";
-import { parseCIDR } from "../../k8s/ip.ts";
-import { parseEntry } from "../ipset/entry.ts";
-import { KUBE_SETS, SET, type SetBase, setName } from "../ipset/sets.ts";
-import { CHAIN, JUMP_RULES, type JumpRule, OWNED_CHAINS, SET_RULES, type Table } from "./chains.ts";
+import type { Family } from "../../net/family.ts";
+import type { JumpRule, Match, Rule, RuleSet, Table, Verdict } from "../rules.ts";
 
 /** The owned chains of one table and their rules (whole `-A CHAIN ...` lines, in order). */
 export interface TableRules {
@@ -28,7 +23,7 @@ export interface TableRules {
   rules: Map<string, string[]>;
 }
 
-/** Everything kipvs wants in one family's iptables. */
+/** One family's rules as `iptables-save` prints them. */
 export interface IptablesRules {
   family: Family;
   tables: Record<Table, TableRules>;
@@ -36,188 +31,91 @@ export interface IptablesRules {
   jumps: { rule: JumpRule; line: string }[];
 }
 
-/** Options of {@link renderIptables}. */
-export interface RenderOptions {
-  family: Family;
-  config: Pick<ProxyConfig, "masqueradeAll" | "masqueradeBit" | "clusterCIDRs">;
-  /** Kernel set name → entries (DesiredState.ipsets; sets of the other family are ignored). */
-  ipsets: ReadonlyMap<string, ReadonlySet<string>>;
-  /** Append `--random-fully` to the MASQUERADE rule (iptables >= 1.6.2); default true. */
-  randomFully?: boolean;
-}
-
 /** A string as iptables-save prints it: bare when harmless, else double-quoted and escaped. */
 export function saveQuote(s: string): string {
   return /^[A-Za-z0-9_-]+$/.test(s) ? s : `"${s.replace(/["'\\]/g, "\\$&")}"`;
 }
 
-/** The masquerade mark for `--masquerade-bit` ("0x4000" for 14). */
-export function masqueradeMark(bit: number): string {
-  if (!Number.isInteger(bit) || bit < 0 || bit > 31) {
-    throw new KipvsError("invalid-config", `invalid masqueradeBit ${bit}: must be 0..31`, {
-      details: { field: "masqueradeBit", value: bit },
-    });
-  }
-  return "0x" + (2 ** bit).toString(16);
-}
-
-/** The `! -s CIDR` local-traffic detector of a family: its first cluster CIDR, or none. */
-export function localCidr(clusterCIDRs: readonly string[], family: Family): string | undefined {
-  for (const c of clusterCIDRs) {
-    const canon = parseCIDR(c)?.text;
-    if (canon === undefined) {
-      throw new KipvsError("invalid-config", `invalid clusterCIDR "${c}": not a CIDR`, {
-        details: { field: "clusterCIDRs", value: c },
-      });
-    }
-    if (canon.includes(":") === (family === 6)) return canon;
-  }
-  return undefined;
-}
-
 const PROTO_NUMBER: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
 
-const COMMENT = new Map(KUBE_SETS.map((k) => [k.base, k.comment]));
-
-/** Renders one family's rules. */
-export function renderIptables(options: RenderOptions): IptablesRules {
-  const { family, config } = options;
-  const name = (base: SetBase) => setName(base, family);
-  const entries = (base: SetBase) => options.ipsets.get(name(base)) ?? new Set<string>();
-  const nonEmpty = (base: SetBase) => entries(base).size > 0;
-  const comment = (base: SetBase) => `-m comment --comment ${saveQuote(COMMENT.get(base)!)}`;
-  const mark = masqueradeMark(config.masqueradeBit);
-  const local = localCidr(config.clusterCIDRs, family);
-
-  const tables: Record<Table, TableRules> = {
-    nat: { chains: OWNED_CHAINS.nat, rules: new Map(OWNED_CHAINS.nat.map((c) => [c, []])) },
-    filter: {
-      chains: OWNED_CHAINS.filter,
-      rules: new Map(OWNED_CHAINS.filter.map((c) => [c, []])),
-    },
-  };
-  const add = (table: Table, chain: string, rest: string) =>
-    tables[table].rules.get(chain)!.push(`-A ${chain} ${rest}`);
-  const nat = (chain: string, rest: string) => add("nat", chain, rest);
-  const filter = (chain: string, rest: string) => add("filter", chain, rest);
-
-  nat(CHAIN.SERVICES, `-s ${family === 4 ? "127.0.0.0/8" : "::1/128"} -j RETURN`);
-
-  for (const r of SET_RULES) {
-    if (!nonEmpty(r.set)) continue;
-    const proto = r.protocol ? `-p ${r.protocol} ` : "";
-    add(
-      r.table,
-      r.from,
-      `${proto}${comment(r.set)} -m set --match-set ${name(r.set)} ${r.match} -j ${r.to}`,
-    );
-  }
-
-  if (nonEmpty(SET.CLUSTER_IP)) {
-    const match = `${comment(SET.CLUSTER_IP)} -m set --match-set ${name(SET.CLUSTER_IP)}`;
-    if (config.masqueradeAll) nat(CHAIN.SERVICES, `${match} dst,dst -j ${CHAIN.MARK_MASQ}`);
-    else if (local) nat(CHAIN.SERVICES, `! -s ${local} ${match} dst,dst -j ${CHAIN.MARK_MASQ}`);
-    // Without a detector: masquerade node-originated traffic that left with a VIP as source.
-    else nat(CHAIN.SERVICES, `${match} src,dst -j ${CHAIN.MARK_MASQ}`);
-  }
-
-  const externalAccept = (base: SetBase) => {
-    const match = `${comment(base)} -m set --match-set ${name(base)} dst,dst`;
-    // From off the machine (not a bridge port, not a local source), or to a local address.
-    nat(
-      CHAIN.SERVICES,
-      `${match} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT`,
-    );
-    nat(CHAIN.SERVICES, `${match} -m addrtype --dst-type LOCAL -j ACCEPT`);
-  };
-  if (nonEmpty(SET.EXTERNAL_IP)) {
-    const ext = name(SET.EXTERNAL_IP);
-    const masq = `-m set --match-set ${ext} dst,dst -j ${CHAIN.MARK_MASQ}`;
-    nat(CHAIN.SERVICES, `${comment(SET.EXTERNAL_IP)} ${masq}`);
-    externalAccept(SET.EXTERNAL_IP);
-  }
-  if (nonEmpty(SET.EXTERNAL_IP_LOCAL)) externalAccept(SET.EXTERNAL_IP_LOCAL);
-
-  nat(CHAIN.SERVICES, `-m addrtype --dst-type LOCAL -j ${CHAIN.NODE_PORT}`);
-  nat(CHAIN.LOAD_BALANCER, `-j ${CHAIN.MARK_MASQ}`);
-  filter(CHAIN.SOURCE_RANGES_FIREWALL, "-j DROP");
-
-  const host = family === 4 ? "/32" : "/128";
-  for (const { ip, proto, port } of noNodeAccess(options)) {
-    const vs = `--vproto ${PROTO_NUMBER[proto]} --vaddr ${ip} --vport ${port}`;
-    filter(CHAIN.IPVS_OUT_FILTER, `-s ${ip}${host} -m ipvs ${vs} -j DROP`);
-  }
-
-  // Accept what IPVS serves, in case other rules would drop it (last in KUBE-SERVICES).
-  for (const base of [SET.CLUSTER_IP, SET.LOAD_BALANCER] as const) {
-    if (nonEmpty(base)) nat(CHAIN.SERVICES, `-m set --match-set ${name(base)} dst,dst -j ACCEPT`);
-  }
-
-  const markMatch = `-m mark --mark ${mark}/${mark}`;
-  filter(
-    CHAIN.FORWARD,
-    `-m comment --comment "kubernetes forwarding rules" ${markMatch} -j ACCEPT`,
-  );
-  filter(
-    CHAIN.FORWARD,
-    `-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-  );
-  const hc = name(SET.HEALTH_CHECK_NODE_PORT);
-  filter(
-    CHAIN.NODE_PORT,
-    `${comment(SET.HEALTH_CHECK_NODE_PORT)} -m set --match-set ${hc} dst -j ACCEPT`,
-  );
-
-  // Only service ports may be reached on kube-ipvs0's addresses (kubernetes#72236).
-  for (const base of [SET.LOAD_BALANCER, SET.CLUSTER_IP, SET.EXTERNAL_IP, SET.EXTERNAL_IP_LOCAL]) {
-    filter(CHAIN.IPVS_FILTER, `-m set --match-set ${name(base)} dst,dst -j RETURN`);
-  }
-  filter(CHAIN.IPVS_FILTER, `-m set --match-set ${hc} dst -j RETURN`);
-  const reject = family === 4 ? "icmp-port-unreachable" : "icmp6-port-unreachable";
-  filter(
-    CHAIN.IPVS_FILTER,
-    `-m conntrack --ctstate NEW -m set --match-set ${
-      name(SET.IPVS_IPS)
-    } dst -j REJECT --reject-with ${reject}`,
-  );
-
-  nat(CHAIN.POSTROUTING, `-m mark ! --mark ${mark}/${mark} -j RETURN`);
-  nat(CHAIN.POSTROUTING, `-j MARK --set-xmark ${mark}/0x0`);
-  const random = options.randomFully ?? true ? " --random-fully" : "";
-  nat(
-    CHAIN.POSTROUTING,
-    `-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${random}`,
-  );
-  nat(CHAIN.MARK_MASQ, `-j MARK --set-xmark ${mark}/${mark}`);
-
-  const jumps = JUMP_RULES.map((rule) => ({
-    rule,
-    line: `-A ${rule.from} -m comment --comment ${saveQuote(rule.comment)} -j ${rule.to}`,
-  }));
-  return { family, tables, jumps };
+function hex(n: number): string {
+  return "0x" + n.toString(16);
 }
 
-/**
- * Load balancer IP:ports with source ranges that the node itself may not reach: those in
- * KUBE-LOAD-BALANCER-FW without the `ip,proto:port,ip` entry kube-proxy adds to
- * KUBE-LOAD-BALANCER-SOURCE-IP when a source range holds the node's IP. Sorted.
- */
-function noNodeAccess(options: RenderOptions): { ip: string; proto: string; port: number }[] {
-  const get = (base: SetBase) => options.ipsets.get(setName(base, options.family)) ?? new Set();
-  const allowed = new Set<string>();
-  for (const e of get(SET.LOAD_BALANCER_SOURCE_IP)) {
-    const p = parseEntry("hash:ip,port,ip", options.family, e);
-    if (p.entry) allowed.add(p.entry.slice(0, p.entry.lastIndexOf(",")));
+/** A CIDR with its prefix, as iptables-save prints an address match. */
+function withPrefix(cidr: string, family: Family): string {
+  return cidr.includes("/") ? cidr : `${cidr}/${family === 4 ? 32 : 128}`;
+}
+
+function renderMatch(m: Match, family: Family): string {
+  const not = "negate" in m && m.negate ? "! " : "";
+  switch (m.kind) {
+    case "source":
+      return `${not}-s ${withPrefix(m.cidr, family)}`;
+    case "protocol":
+      return `-p ${m.protocol}`;
+    case "comment":
+      return `-m comment --comment ${saveQuote(m.text)}`;
+    case "set":
+      return `-m set --match-set ${m.set} ${m.directions}`;
+    case "bridged":
+      return `-m physdev ${not}--physdev-is-in`;
+    case "local":
+      return `-m addrtype ${not}--${m.address === "source" ? "src" : "dst"}-type LOCAL`;
+    case "mark":
+      return `-m mark ${not}--mark ${hex(m.value)}/${hex(m.mask)}`;
+    case "ctstate":
+      return `-m conntrack --ctstate ${m.states.join(",")}`;
+    case "ipvs":
+      return `-m ipvs --vproto ${PROTO_NUMBER[m.protocol]} --vaddr ${m.address} --vport ${m.port}`;
   }
-  const out: { ip: string; proto: string; port: number }[] = [];
-  for (const e of [...get(SET.LOAD_BALANCER_FW)].sort()) {
-    const p = parseEntry("hash:ip,port", options.family, e);
-    if (!p.entry || allowed.has(p.entry)) continue;
-    const [ip, pp] = p.entry.split(",") as [string, string];
-    const [proto, port] = pp.split(":") as [string, string];
-    out.push({ ip, proto, port: Number(port) });
+}
+
+function renderVerdict(v: Verdict, family: Family): string {
+  switch (v.kind) {
+    case "jump":
+      return `-j ${v.chain}`;
+    case "accept":
+    case "drop":
+    case "return":
+      return `-j ${v.kind.toUpperCase()}`;
+    case "reject":
+      return `-j REJECT --reject-with icmp${family === 4 ? "" : "6"}-port-unreachable`;
+    case "masquerade":
+      return `-j MASQUERADE${v.randomFully ? " --random-fully" : ""}`;
+    case "set-mark":
+      return `-j MARK --set-xmark ${hex(v.value)}/${hex(v.mask)}`;
   }
-  return out;
+}
+
+/** One rule as an `-A CHAIN ...` line; address matches first, as iptables-save prints them. */
+export function renderRule(rule: Rule, family: Family): string {
+  const words = [`-A ${rule.chain}`];
+  for (const m of rule.matches) if (m.kind === "source") words.push(renderMatch(m, family));
+  for (const m of rule.matches) if (m.kind !== "source") words.push(renderMatch(m, family));
+  words.push(renderVerdict(rule.verdict, family));
+  return words.join(" ");
+}
+
+/** A jump rule as its `-A FROM ...` line. */
+export function renderJump(rule: JumpRule): string {
+  return `-A ${rule.from} -m comment --comment ${saveQuote(rule.comment)} -j ${rule.to}`;
+}
+
+/** Renders one family's typed rules as iptables-save lines. */
+export function renderIptables(set: RuleSet): IptablesRules {
+  const table = (t: Table): TableRules => {
+    const rules = new Map<string, string[]>();
+    for (const [chain, list] of set.tables[t].rules) {
+      rules.set(chain, list.map((r) => renderRule(r, set.family)));
+    }
+    return { chains: set.tables[t].chains, rules };
+  };
+  return {
+    family: set.family,
+    tables: { nat: table("nat"), filter: table("filter") },
+    jumps: set.jumps.map((rule) => ({ rule, line: renderJump(rule) })),
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * IPVS objects in the kernel's vocabulary, and the {@link Ipvs} interface that the kernel
- * implementation (`kernel.ts`) and the in-memory fake (`fake.ts`) both provide.
+ * implementation (`kernel.ts`) and the in-memory fake (tests/dataplane/ipvs/fake.ts) both provide.
  *
  * @module
  */

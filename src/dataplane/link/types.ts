@@ -1,6 +1,6 @@
 /**
  * The dummy interface kipvs binds service addresses to (`kube-ipvs0`, as kube-proxy names
- * it), behind an interface with a kernel implementation (`kernel.ts`) and a fake (`fake.ts`).
+ * it), behind an interface with a kernel implementation (`kernel.ts`) and a fake (tests/dataplane/link/fake.ts).
  *
  * @module
  */

@@ -12,8 +12,13 @@ import { KipvsError } from "../../errors.ts";
 import { MSG_DONTWAIT, MSG_TRUNC } from "./constants.ts";
 import { netlinkError } from "./errno.ts";
 import { addressOf } from "./ffi.ts";
-import type { Datagram } from "./socket.ts";
 import { IORING_OP_RECV, IORING_OP_SEND, IOSQE_IO_HARDLINK, Uring } from "./uring.ts";
+
+/** Where one received datagram lies in a socket's receive buffer (NetlinkSocket.view). */
+export interface Datagram {
+  offset: number;
+  length: number;
+}
 
 /** What one pipelined run does. */
 export interface PipelineRequest {

@@ -25,7 +25,14 @@ import {
 } from "./constants.ts";
 import { ERRNO, netlinkError } from "./errno.ts";
 import { addressOf, cString, libnlErrorText, type Native, native } from "./ffi.ts";
-import { type PipelineRequest, type PipelineResult, SocketPipeline } from "./pipeline.ts";
+import {
+  type Datagram,
+  type PipelineRequest,
+  type PipelineResult,
+  SocketPipeline,
+} from "./pipeline.ts";
+
+export type { Datagram };
 
 /** Options of {@link NetlinkSocket.open}. */
 export interface NetlinkSocketOptions {
@@ -47,12 +54,6 @@ export interface NetlinkSocketOptions {
 // control 32, controllen 40, flags 48 } and msg_len at 56; 64 bytes. struct iovec: 16 bytes.
 const MMSGHDR = 64;
 const IOVEC = 16;
-
-/** Where one received datagram lies in {@link NetlinkSocket.view}. */
-export interface Datagram {
-  offset: number;
-  length: number;
-}
 
 /** What one {@link NetlinkSocket.receive} got. */
 export type Received =

@@ -20,7 +20,7 @@
  */
 
 import { describeError } from "../../errors.ts";
-import type { Logger } from "../../observe/log.ts";
+import type { Logger } from "../../log.ts";
 import { apiError, apiStatusOf, isGone } from "./api_error.ts";
 import { linkedAbort } from "./abort.ts";
 import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";

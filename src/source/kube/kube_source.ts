@@ -21,7 +21,7 @@ import {
   type Service,
   SERVICE_NAME_LABEL,
 } from "../../k8s/types.ts";
-import type { Logger } from "../../observe/log.ts";
+import type { Logger } from "../../log.ts";
 import type { ClusterSource, ClusterState, SourceChange, SourceHealth } from "../source.ts";
 import type { KubeClient } from "./client.ts";
 import { type DecodeResult, formatIssues, type ObjectDecoder } from "./decode.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Logger } from "../../observe/log.ts";
+import type { Logger } from "../../log.ts";
 import { KubeClient } from "./client.ts";
 import type { ObjectDecoder } from "./decode.ts";
 import { type InformerTuning, KubeSource } from "./kube_source.ts";

@@ -6,9 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { SaveDecoder } from "../../../src/dataplane/ipset/dump.ts";
-import { FakeIpset } from "../../../src/dataplane/ipset/fake.ts";
+import { FakeIpset } from "./fake.ts";
 import { NetlinkIpset } from "../../../src/dataplane/ipset/netlink.ts";
-import { IpsetModel } from "../../../src/dataplane/ipset/model.ts";
+import { IpsetModel } from "./model.ts";
 import { messages } from "../../../src/dataplane/netlink/reader.ts";
 import { ScriptedKernel } from "../netlink/_transport.ts";
 

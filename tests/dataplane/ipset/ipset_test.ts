@@ -1,11 +1,12 @@
+import { opsOf } from "./_ops.ts";
 import assert from "node:assert/strict";
 import { FakeExec } from "../../../src/dataplane/exec.ts";
 import { destroyKubeSets, kubeSetsIn } from "../../../src/dataplane/ipset/cleanup.ts";
-import { FakeIpset, ipsetExecAnswer } from "../../../src/dataplane/ipset/fake.ts";
+import { FakeIpset, ipsetExecAnswer } from "./fake.ts";
 import { ipsetRestoreError, KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
-import { IpsetModel } from "../../../src/dataplane/ipset/model.ts";
+import { IpsetModel } from "./model.ts";
 import { parseIpsetSave } from "../../../src/dataplane/ipset/save.ts";
-import { syncIpsets } from "../../../src/dataplane/ipset/sync.ts";
+import { syncIpsets } from "../../../src/reconcile/ipset.ts";
 import { KipvsError } from "../../../src/errors.ts";
 
 // What ipset 7.17 printed in the test kernel.
@@ -56,8 +57,10 @@ Deno.test("KernelIpset runs one ipset save and one ipset restore -exist with the
   const model = new IpsetModel();
   const exec = new FakeExec(ipsetExecAnswer(model));
   const ipset = new KernelIpset(exec);
-  await ipset.restore("create A hash:ip family inet hashsize 1024 maxelem 65536\nadd A 10.0.0.1\n");
-  await ipset.restore("");
+  await ipset.apply(
+    opsOf("create A hash:ip family inet hashsize 1024 maxelem 65536\nadd A 10.0.0.1\n"),
+  );
+  await ipset.apply(opsOf(""));
   const saved = await ipset.save();
   assert.deepEqual([...saved.get("A")!.entries], ["10.0.0.1"]);
   assert.deepEqual(exec.calls.map((c) => [c.program, ...c.args]), [
@@ -78,7 +81,7 @@ Deno.test("KernelIpset reports the failing restore line with its neighbours", as
     "add A 10.0.0.4,tcp:80",
     "add A 10.0.0.5,tcp:80",
   ].join("\n") + "\n";
-  const err = await ipset.restore(payload).catch((e) => e);
+  const err = await ipset.apply(opsOf(payload)).catch((e) => e);
   assert.ok(err instanceof KipvsError);
   assert.equal(err.code, "exec");
   assert.equal(err.details.line, 3);
@@ -205,9 +208,9 @@ Deno.test("syncIpsets() writes differences once, then nothing", async () => {
 
 Deno.test("destroyKubeSets() destroys kube-proxy's sets only, refusing those still in use", async () => {
   const ipset = new FakeIpset();
-  await ipset.restore(
+  await ipset.apply(opsOf(
     "create KUBE-CLUSTER-IP hash:ip,port\ncreate KUBE-6-IPVS-IPS hash:ip family inet6\ncreate mine hash:ip\n",
-  );
+  ));
   ipset.model.isReferenced = (n) => n === "KUBE-6-IPVS-IPS";
   const err = await destroyKubeSets(ipset).catch((e) => e);
   assert.ok(err instanceof KipvsError);

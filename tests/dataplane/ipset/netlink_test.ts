@@ -1,70 +1,43 @@
+import { opsOf } from "./_ops.ts";
 import assert from "node:assert/strict";
-import { FakeIpset } from "../../../src/dataplane/ipset/fake.ts";
+import { FakeIpset } from "./fake.ts";
 import { IPSET_CMD } from "../../../src/dataplane/ipset/constants.ts";
 import { ipsetErrorText } from "../../../src/dataplane/ipset/errtext.ts";
 import { NetlinkIpset } from "../../../src/dataplane/ipset/netlink.ts";
 import { openIpset } from "../../../src/dataplane/ipset/open.ts";
-import { parsePayload } from "../../../src/dataplane/ipset/payload.ts";
-import { createLine, familySpecs } from "../../../src/dataplane/ipset/spec.ts";
+import { type IpsetOp, restoreText } from "../../../src/dataplane/ipset/ops.ts";
+import { createOp, familySpecs } from "../../../src/dataplane/ipset/spec.ts";
 import { FakeExec } from "../../../src/dataplane/exec.ts";
 import { Attrs } from "../../../src/dataplane/netlink/reader.ts";
 import { netlinkErrno } from "../../../src/dataplane/netlink/errno.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { ScriptedKernel } from "../netlink/_transport.ts";
 
-Deno.test("parsePayload() takes every line form kipvs writes", () => {
-  const creates = [...familySpecs(4), ...familySpecs(6)].map(createLine);
-  const payload = [
-    "# a comment",
+Deno.test("restoreText() renders every op as the line ipset restore reads, and back", () => {
+  const creates = [...familySpecs(4), ...familySpecs(6)].map(createOp);
+  const ops: IpsetOp[] = [
     ...creates,
+    { op: "add", set: "KUBE-CLUSTER-IP", entry: "10.96.0.1,tcp:443" },
+    { op: "del", set: "KUBE-6-LOOP-BACK", entry: "fd00::1,tcp:80,fd00::1" },
+    { op: "destroy", set: "KUBE-IPVS-IPS" },
+    { op: "flush", set: "KUBE-NODE-PORT-TCP" },
+  ];
+  const text = restoreText(ops);
+  const lines = text.split("\n");
+  assert.equal(
+    lines[0],
+    "create KUBE-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 65536",
+  );
+  assert.ok(lines.includes("create KUBE-6-NODE-PORT-TCP bitmap:port range 0-65535"));
+  assert.deepEqual(lines.slice(-5), [
     "add KUBE-CLUSTER-IP 10.96.0.1,tcp:443",
     "del KUBE-6-LOOP-BACK fd00::1,tcp:80,fd00::1",
-    "",
     "destroy KUBE-IPVS-IPS",
     "flush KUBE-NODE-PORT-TCP",
-  ].join("\n");
-  const p = parsePayload(payload);
-  assert.equal(p.unsupported, undefined);
-  assert.equal(p.commands!.length, creates.length + 4);
-  assert.deepEqual(p.commands![0], {
-    verb: "create",
-    line: 2,
-    set: "KUBE-LOOP-BACK",
-    create: { type: "hash:ip,port,ip", family: 4, hashsize: 1024, maxelem: 65536 },
-  });
-  const bitmap = p.commands!.find((c) => c.set === "KUBE-6-NODE-PORT-TCP");
-  assert.deepEqual(bitmap, {
-    verb: "create",
-    line: 2 + creates.findIndex((c) => c.includes("KUBE-6-NODE-PORT-TCP")),
-    set: "KUBE-6-NODE-PORT-TCP",
-    create: { type: "bitmap:port", range: [0, 65535] },
-  });
-  assert.deepEqual(p.commands!.slice(-4).map((c) => [c.verb, c.line]), [
-    ["add", creates.length + 2],
-    ["del", creates.length + 3],
-    ["destroy", creates.length + 5],
-    ["flush", creates.length + 6],
+    "",
   ]);
-});
-
-Deno.test("parsePayload() leaves to the program the forms kipvs never writes", () => {
-  const cases: [string, RegExp][] = [
-    ["create S hash:ip counters", /create option "counters/],
-    ["create S hash:net family inet", /set type hash:net/],
-    ["create S hash:ip family inet timeout 5", /create option "timeout 5"/],
-    ["create S bitmap:port", /without range/],
-    ["create S bitmap:port family inet range 0-10", /create option "family inet"/],
-    ["create S hash:ip hashsize 0", /create option "hashsize 0"/],
-    ["add S 10.0.0.1 timeout 5", /add with options/],
-    ["swap A B", /command "swap"/],
-    ["add THIS-NAME-IS-LONGER-THAN-31-BYTES 1.1.1.1", /set name/],
-    ["destroy", /set name ""/],
-  ];
-  for (const [line, why] of cases) {
-    const p = parsePayload(`add S 1.1.1.1\n${line}\n`);
-    assert.equal(p.unsupported?.line, 2, line);
-    assert.match(p.unsupported!.reason, why);
-  }
+  assert.deepEqual(opsOf(text), ops);
+  assert.equal(restoreText([]), "");
 });
 
 Deno.test("ipsetErrorText() says what ipset says, and which kernel answer it was", () => {
@@ -173,7 +146,7 @@ Deno.test("restore() sends a 1,200-line payload in sends of 512 and asks the typ
     lines.push(`add KUBE-CLUSTER-IP 10.96.${i >> 8}.${i & 255},tcp:80`);
   }
   lines.push("create KUBE-LOAD-BALANCER hash:ip,port family inet hashsize 1024 maxelem 65536");
-  await ipset.restore(lines.join("\n") + "\n");
+  await ipset.apply(opsOf(lines.join("\n") + "\n"));
   assert.deepEqual(kernel.sends, [1, 1, 512, 512, 178]); // protocol, type, then the lines
   assert.deepEqual(log, [
     "type hash:ip,port",
@@ -187,14 +160,14 @@ Deno.test("restore() sends a 1,200-line payload in sends of 512 and asks the typ
 Deno.test("restore() reads the type of a set the payload does not create, once per set", async () => {
   const { sets, log, ipset } = open();
   sets.set("KUBE-6-IPVS-IPS", { type: "hash:ip", family: 10 });
-  await ipset.restore("add KUBE-6-IPVS-IPS fd00::1\ndel KUBE-6-IPVS-IPS FD00:0::2\n");
+  await ipset.apply(opsOf("add KUBE-6-IPVS-IPS fd00::1\ndel KUBE-6-IPVS-IPS FD00:0::2\n"));
   assert.deepEqual(log, ["header KUBE-6-IPVS-IPS"]);
 });
 
 Deno.test("restore() ignores what ipset restore -exist ignores", async () => {
   const { sets, ipset } = open(() => 4103);
   sets.set("S", { type: "hash:ip", family: 2 });
-  await ipset.restore("add S 1.1.1.1\ndel S 1.1.1.2\ndestroy NEVER\n");
+  await ipset.apply(opsOf("add S 1.1.1.1\ndel S 1.1.1.2\ndestroy NEVER\n"));
 });
 
 Deno.test("restore() names the first refused line, and stops after its send", async () => {
@@ -203,7 +176,7 @@ Deno.test("restore() names the first refused line, and stops after its send", as
   const lines: string[] = [];
   for (let i = 0; i < 2000; i++) lines.push(`add P ${i}`);
   const payload = lines.join("\n") + "\n";
-  const err = await ipset.restore(payload).catch((e) => e);
+  const err = await ipset.apply(opsOf(payload)).catch((e) => e);
   assert.ok(err instanceof KipvsError, String(err));
   assert.equal(netlinkErrno(err), 4352);
   assert.deepEqual(
@@ -222,24 +195,24 @@ Deno.test("restore() names the first refused line, and stops after its send", as
 Deno.test("restore() lets the kernel refuse an entry of a missing set in its place", async () => {
   const { sets, ipset } = open();
   sets.set("S", { type: "hash:ip", family: 2 });
-  const err = await ipset.restore("add S 1.1.1.1\nadd NOPE 1.1.1.1\nadd S 1.1.1.2\n").catch((e) =>
-    e
-  );
+  const err = await ipset.apply(opsOf("add S 1.1.1.1\nadd NOPE 1.1.1.1\nadd S 1.1.1.2\n")).catch((
+    e,
+  ) => e);
   assert.ok(err instanceof KipvsError);
   assert.equal(err.details.line, 2);
   assert.match(err.message, /at line 2: The set with the given name does not exist \(ENOENT\)/);
 });
 
-Deno.test("restore() hands the program a payload with a form or an entry it does not take", async () => {
+Deno.test("apply() hands the program ops on a set or of an entry it does not take", async () => {
   const { kernel, sets, ipset, program } = open();
   sets.set("OTHER", { type: "hash:net", family: 2 });
   sets.set("S", { type: "hash:ip", family: 2 });
   const sends = kernel.sends.length;
-  for (const p of ["create X hash:ip counters\n", "add OTHER 10.0.0.0/8\n", "add S 1.1.1.1/24\n"]) {
-    await ipset.restore(p).catch(() => {});
+  for (const p of ["add OTHER 10.0.0.0/8\n", "add S 1.1.1.1/24\n"]) {
+    await ipset.apply(opsOf(p)).catch(() => {});
   }
-  assert.equal(ipset.delegated, 3);
-  assert.equal(program.restores.length, 3);
+  assert.equal(ipset.delegated, 2);
+  assert.equal(program.restores.length, 2);
   assert.equal(kernel.sends.length, sends + 2); // the two header reads, nothing written
 });
 

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { FakeExec } from "../../../src/dataplane/exec.ts";
-import { FakeIpset } from "../../../src/dataplane/ipset/fake.ts";
-import { IpsetModel } from "../../../src/dataplane/ipset/model.ts";
+import { FakeIpset } from "../ipset/fake.ts";
+import { IpsetModel } from "../ipset/model.ts";
 import { cleanupIptables } from "../../../src/dataplane/iptables/cleanup.ts";
-import { FakeIptables, iptablesExecAnswer } from "../../../src/dataplane/iptables/fake.ts";
+import { FakeIptables, iptablesExecAnswer } from "./fake.ts";
 import {
   iptablesRestoreError,
   KernelIptables,
   versionHasRandomFully,
 } from "../../../src/dataplane/iptables/iptables.ts";
-import { IptablesModel } from "../../../src/dataplane/iptables/model.ts";
-import { syncSetsAndRules } from "../../../src/dataplane/iptables/sync.ts";
+import { IptablesModel } from "./model.ts";
+import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "./_scenario.ts";
 

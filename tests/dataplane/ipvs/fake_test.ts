@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeIpvs } from "../../../src/dataplane/ipvs/fake.ts";
+import { FakeIpvs } from "./fake.ts";
 import { SVC_F } from "../../../src/dataplane/ipvs/constants.ts";
 import { ERRNO, netlinkErrno } from "../../../src/dataplane/netlink/errno.ts";
 import { MISSING, rs, TCP80, UDP6, vs } from "./_scenario.ts";

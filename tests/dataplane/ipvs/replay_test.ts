@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeIpvs } from "../../../src/dataplane/ipvs/fake.ts";
+import { FakeIpvs } from "./fake.ts";
 import { KernelIpvs } from "../../../src/dataplane/ipvs/kernel.ts";
 import { formatRules } from "../../../src/dataplane/ipvs/rules.ts";
 import type { ServiceEntry } from "../../../src/dataplane/ipvs/types.ts";

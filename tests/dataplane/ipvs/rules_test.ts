@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { formatRules, parseRule, parseRules } from "../../../src/dataplane/ipvs/rules.ts";
+import { formatRules } from "../../../src/dataplane/ipvs/rules.ts";
+import { parseRule, parseRules } from "../../../bench/ipvs_rules.ts";
 import { SVC_F } from "../../../src/dataplane/ipvs/constants.ts";
 import type { IpvsOp, ServiceEntry } from "../../../src/dataplane/ipvs/types.ts";
-import { FakeIpvs } from "../../../src/dataplane/ipvs/fake.ts";
+import { FakeIpvs } from "./fake.ts";
 import { SCENARIO_OPS } from "./_scenario.ts";
 
 // What `ipvsadm -Sn` printed in the guest for a table kipvs made (see tests/kernel).

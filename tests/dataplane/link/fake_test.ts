@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeDummyLink } from "../../../src/dataplane/link/fake.ts";
+import { FakeDummyLink } from "./fake.ts";
 import { KernelDummyLink } from "../../../src/dataplane/link/kernel.ts";
 import { ERRNO } from "../../../src/dataplane/netlink/errno.ts";
 import { ScriptedKernel } from "../netlink/_transport.ts";

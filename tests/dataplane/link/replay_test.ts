@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeDummyLink } from "../../../src/dataplane/link/fake.ts";
+import { FakeDummyLink } from "./fake.ts";
 import { KernelDummyLink } from "../../../src/dataplane/link/kernel.ts";
 import { ReplayTransport } from "../netlink/_transport.ts";
 import { linkScenario } from "./_scenario.ts";

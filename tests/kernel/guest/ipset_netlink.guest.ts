@@ -4,6 +4,7 @@
  * gets the same payload in the namespace "prog"; `ipset save` of both must agree (the random
  * `initval` of hash sets aside). The tests run in order and share the kernel's state.
  */
+import { opsOf } from "../../dataplane/ipset/_ops.ts";
 import assert from "node:assert/strict";
 import { type ExecResult, SystemExec } from "../../../src/dataplane/exec.ts";
 import { KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
@@ -41,7 +42,7 @@ async function savedGrown(ns: "prog" | undefined, set: string): Promise<string> 
 
 /** The same payload through netlink here and through `ipset restore -exist` in "prog". */
 async function both(payload: string): Promise<{ netlink: unknown; program: ExecResult }> {
-  const netlink = await ipset.restore(payload).then(() => undefined, (e) => e);
+  const netlink = await ipset.apply(opsOf(payload)).then(() => undefined, (e) => e);
   const prog = await run(["ip", "netns", "exec", "prog", "ipset", "restore", "-exist"], payload);
   return { netlink, program: prog };
 }
@@ -239,9 +240,10 @@ Deno.test("a create that differs from the existing set, a destroy of a set in us
   assert.equal(e2.details.errnoName, "IPSET_ERR_BUSY");
 });
 
-Deno.test("a line kipvs never writes goes to the ipset program, errors and all", async () => {
+Deno.test("ops on a set of a type kipvs never creates go to the ipset program, errors and all", async () => {
+  await out("ipset", "create", "OTHER", "hash:net", "family", "inet");
   const before = ipset.delegated;
-  await ipset.restore("create OTHER hash:net family inet\nadd OTHER 10.1.0.0/16\n");
+  await ipset.apply(opsOf("add OTHER 10.1.0.0/16\n"));
   assert.equal(ipset.delegated, before + 1);
   assert.match(await out("ipset", "list", "OTHER"), /^10\.1\.0\.0\/16$/m);
   // A set of a type kipvs never creates: save() asks the program, which prints every type.
@@ -249,7 +251,7 @@ Deno.test("a line kipvs never writes goes to the ipset program, errors and all",
   assert.equal(ipset.savedByProgram, 1);
   assert.deepEqual([...snapshot.get("OTHER")!.entries], ["10.1.0.0/16"]);
   await out("ipset", "destroy", "OTHER");
-  const err = await ipset.restore("add KUBE-CLUSTER-IP 10.96.0.1,tcp:99999\n").catch((e) => e);
+  const err = await ipset.apply(opsOf("add KUBE-CLUSTER-IP 10.96.0.1,tcp:99999\n")).catch((e) => e);
   assert.ok(err instanceof KipvsError);
   assert.equal(err.code, "exec");
   assert.equal(err.details.line, 1);
@@ -268,7 +270,7 @@ Deno.test("openIpset() writes over netlink, counts its messages, runs no ipset r
   const chosen = openIpset({ exec, logger });
   assert.ok(chosen instanceof NetlinkIpset);
   assert.deepEqual(logged, ["ipsets are read and written over netlink"]);
-  await chosen.restore("add KUBE-IPVS-IPS 10.96.7.7\n");
+  await chosen.apply(opsOf("add KUBE-IPVS-IPS 10.96.7.7\n"));
   assert.deepEqual(calls, []);
   assert.ok((chosen.messagesSent ?? 0) >= 2, `${chosen.messagesSent} messages`);
   assert.ok((await chosen.save()).get("KUBE-IPVS-IPS")!.entries.has("10.96.7.7"));
@@ -281,7 +283,7 @@ Deno.test("25,000 adds: time through netlink and through ipset restore (printed,
   for (let i = 0; i < 25_000; i++) lines.push(`add T25 10.${i >> 8}.${i & 255}.1,tcp:80`);
   const payload = lines.join("\n") + "\n";
   let t = performance.now();
-  await ipset.restore(payload);
+  await ipset.apply(opsOf(payload));
   const nl = performance.now() - t;
   t = performance.now();
   const r = await run(["ip", "netns", "exec", "prog", "ipset", "restore", "-exist"], payload);

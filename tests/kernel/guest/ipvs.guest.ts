@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { KernelIpvs } from "../../../src/dataplane/ipvs/kernel.ts";
-import { FakeIpvs } from "../../../src/dataplane/ipvs/fake.ts";
+import { FakeIpvs } from "../../dataplane/ipvs/fake.ts";
 import { formatRules } from "../../../src/dataplane/ipvs/rules.ts";
 import { SCHEDULERS, SVC_F } from "../../../src/dataplane/ipvs/constants.ts";
 import type { Ipvs, IpvsOp, ServiceEntry, ServiceKey } from "../../../src/dataplane/ipvs/types.ts";

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FakeDummyLink } from "../../../src/dataplane/link/fake.ts";
+import { FakeDummyLink } from "../../dataplane/link/fake.ts";
 import { KernelDummyLink } from "../../../src/dataplane/link/kernel.ts";
 import { ERRNO } from "../../../src/dataplane/netlink/errno.ts";
 import { linkScenario } from "../../dataplane/link/_scenario.ts";

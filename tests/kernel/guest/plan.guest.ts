@@ -3,11 +3,12 @@
 // 169.254.3.4/16, fd00:1::10/64 and its fe80:: address), br-ext (192.168.100.1, fd00:100::1).
 import assert from "node:assert/strict";
 import { KUBE_SETS, setName } from "../../../src/dataplane/ipset/sets.ts";
-import { DEFAULT_CONFIG, type Family } from "../../../src/proxy/config.ts";
-import { nodeInfo } from "../../../src/proxy/nodeinfo.ts";
-import { nodePortAddresses } from "../../../src/proxy/nodeports.ts";
-import { plan } from "../../../src/proxy/plan.ts";
-import { cluster, slice, svc } from "../../proxy/_fixtures.ts";
+import type { Family } from "../../../src/net/family.ts";
+import { DEFAULT_CONFIG } from "../../../src/config/config.ts";
+import { nodeInfo } from "../../../src/plan/nodeinfo.ts";
+import { nodePortAddresses } from "../../../src/plan/nodeports.ts";
+import { plan } from "../../../src/plan/plan.ts";
+import { cluster, slice, svc } from "../../plan/_fixtures.ts";
 
 const interfaces = () => Deno.networkInterfaces();
 

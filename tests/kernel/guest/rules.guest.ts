@@ -4,6 +4,7 @@
  * on Linux 6.1, nft on 6.12). The tests run in order and share the kernel's state: apply, rerun,
  * change, errors, repair, cleanup.
  */
+import { opsOf } from "../../dataplane/ipset/_ops.ts";
 import assert from "node:assert/strict";
 import {
   type Exec,
@@ -14,15 +15,16 @@ import {
 import { destroyKubeSets } from "../../../src/dataplane/ipset/cleanup.ts";
 import { canonicalEntry } from "../../../src/dataplane/ipset/entry.ts";
 import { KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
-import { IpsetModel } from "../../../src/dataplane/ipset/model.ts";
+import { IpsetModel } from "../../dataplane/ipset/model.ts";
 import { parseIpsetSave } from "../../../src/dataplane/ipset/save.ts";
 import { familySpecs, HASH_SIZE, MAX_ELEM } from "../../../src/dataplane/ipset/spec.ts";
 import { cleanupIptables } from "../../../src/dataplane/iptables/cleanup.ts";
 import { KernelIptables } from "../../../src/dataplane/iptables/iptables.ts";
-import { IptablesModel } from "../../../src/dataplane/iptables/model.ts";
+import { IptablesModel } from "../../dataplane/iptables/model.ts";
+import { planRules } from "../../../src/plan/rules.ts";
 import { renderIptables } from "../../../src/dataplane/iptables/render.ts";
 import { parseIptablesSave } from "../../../src/dataplane/iptables/save.ts";
-import { syncSetsAndRules } from "../../../src/dataplane/iptables/sync.ts";
+import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "../../dataplane/iptables/_scenario.ts";
 
@@ -93,7 +95,7 @@ async function assertKernelMatches(
     }
   }
   for (const family of [4, 6] as const) {
-    const rules = renderIptables({ family, config: cfg, ipsets: sets });
+    const rules = renderIptables(planRules({ family, config: cfg, ipsets: sets }));
     const save = parseIptablesSave(await out(prog(family, "save")));
     for (const table of ["nat", "filter"] as const) {
       for (const chain of rules.tables[table].chains) {
@@ -251,7 +253,7 @@ Deno.test("a changed input writes only the differing entries and chains", async 
 Deno.test("a bad ipset payload is reported with the offending line and its neighbours", async () => {
   const payload =
     "add KUBE-CLUSTER-IP 10.96.0.50,tcp:80\nadd KUBE-NOPE 10.0.0.1\nadd KUBE-CLUSTER-IP 10.96.0.51,tcp:80\n";
-  const err = await ipset.restore(payload).catch((e) => e);
+  const err = await ipset.apply(opsOf(payload)).catch((e) => e);
   assert.ok(err instanceof KipvsError, String(err));
   assert.equal(err.details.line, 2);
   assert.equal(
@@ -260,9 +262,9 @@ Deno.test("a bad ipset payload is reported with the offending line and its neigh
       "  1 | add KUBE-CLUSTER-IP 10.96.0.50,tcp:80\n> 2 | add KUBE-NOPE 10.0.0.1\n" +
       "  3 | add KUBE-CLUSTER-IP 10.96.0.51,tcp:80",
   );
-  const syntax = await ipset.restore(
+  const syntax = await ipset.apply(opsOf(
     "add KUBE-CLUSTER-IP 10.96.0.52,tcp:80\nadd KUBE-CLUSTER-IP 10.96.0.53,tcp:99999\n",
-  )
+  ))
     .catch((e) => e);
   assert.ok(syntax instanceof KipvsError);
   assert.equal(syntax.details.line, 2, syntax.message);

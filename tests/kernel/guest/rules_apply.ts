@@ -9,7 +9,7 @@
 import { SystemExec } from "../../../src/dataplane/exec.ts";
 import { KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
 import { KernelIptables } from "../../../src/dataplane/iptables/iptables.ts";
-import { syncSetsAndRules } from "../../../src/dataplane/iptables/sync.ts";
+import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
 
 const input = JSON.parse(Deno.args[0] ?? "{}") as {
   sets: Record<string, string[]>;

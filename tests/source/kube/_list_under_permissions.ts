@@ -7,7 +7,7 @@
  */
 
 import { describeError } from "../../../src/errors.ts";
-import { Logger } from "../../../src/observe/log.ts";
+import { Logger } from "../../../src/log.ts";
 import { openKubeSource } from "../../../src/source/kube/open.ts";
 import { testDecoder } from "../../support/kube_objects.ts";
 

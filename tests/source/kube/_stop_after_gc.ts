@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Logger } from "../../../src/observe/log.ts";
+import { Logger } from "../../../src/log.ts";
 import { KubeClient } from "../../../src/source/kube/client.ts";
 import { KubeSource } from "../../../src/source/kube/kube_source.ts";
 import { TestApiServer } from "../../support/apiserver.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Logger } from "../../../src/observe/log.ts";
+import { Logger } from "../../../src/log.ts";
 import { KubeClient } from "../../../src/source/kube/client.ts";
 import {
   type DeltaBatch,

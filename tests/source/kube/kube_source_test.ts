@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Node } from "../../../src/k8s/types.ts";
-import { Logger } from "../../../src/observe/log.ts";
+import { Logger } from "../../../src/log.ts";
 import { KubeClient } from "../../../src/source/kube/client.ts";
 import type { ObjectDecoder } from "../../../src/source/kube/decode.ts";
 import { KubeSource } from "../../../src/source/kube/kube_source.ts";

@@ -1,0 +1,212 @@
+/**
+ * `--config FILE`: a KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1), so an existing
+ * kube-proxy ConfigMap works unchanged. Fields kipvs uses are mapped onto {@link ProxyConfig};
+ * fields of kube-proxy's schema that do not apply to IPVS mode are accepted and ignored; fields
+ * outside the schema, and invalid values, are errors naming the file, the field and the value.
+ *
+ * @module
+ */
+
+import { CORE_SCHEMA, load } from "js-yaml";
+import { KipvsError } from "../errors.ts";
+import { PROXY_SCHEDULERS, type ProxyConfig } from "./config.ts";
+import { parseDuration } from "./duration.ts";
+import { parseCIDR } from "../net/ip.ts";
+
+/** What a configuration file sets; only the fields present in the file. */
+export interface FileConfig {
+  config: Partial<ProxyConfig>;
+  /** clientConnection.kubeconfig. */
+  kubeconfig?: string;
+  /** logging.format ("text" or "json"). */
+  logFormat?: "text" | "json";
+  /** logging.verbosity >= 4 means debug. */
+  logLevel?: "info" | "debug";
+}
+
+type Obj = Record<string, unknown>;
+
+// kube-proxy's schema across the releases that have IPVS mode: known fields, nested by section.
+// `true` means a leaf kipvs reads or deliberately ignores; an object lists a section's fields.
+const SCHEMA: Obj = {
+  apiVersion: true,
+  kind: true,
+  featureGates: "map",
+  clientConnection: {
+    kubeconfig: true,
+    acceptContentTypes: true,
+    contentType: true,
+    qps: true,
+    burst: true,
+  },
+  logging: "map",
+  hostnameOverride: true,
+  bindAddress: true,
+  healthzBindAddress: true,
+  metricsBindAddress: true,
+  bindAddressHardFail: true,
+  enableProfiling: true,
+  showHiddenMetricsForVersion: true,
+  mode: true,
+  iptables: {
+    masqueradeBit: true,
+    masqueradeAll: true,
+    localhostNodePorts: true,
+    syncPeriod: true,
+    minSyncPeriod: true,
+  },
+  ipvs: {
+    syncPeriod: true,
+    minSyncPeriod: true,
+    scheduler: true,
+    excludeCIDRs: true,
+    strictARP: true,
+    tcpTimeout: true,
+    tcpFinTimeout: true,
+    udpTimeout: true,
+  },
+  nftables: "map",
+  winkernel: "map",
+  windowsRunAsService: true,
+  linux: "map",
+  windows: "map",
+  detectLocalMode: true,
+  detectLocal: { bridgeInterface: true, interfaceNamePrefix: true },
+  clusterCIDR: true,
+  nodePortAddresses: true,
+  oomScoreAdj: true,
+  conntrack: "map",
+  configSyncPeriod: true,
+  portRange: true,
+  syncPeriod: true,
+  minSyncPeriod: true,
+};
+
+/** Parses a KubeProxyConfiguration document; `source` names the file in errors. */
+export function parseConfigFile(text: string, source: string): FileConfig {
+  let doc: unknown;
+  try {
+    doc = load(text, { schema: CORE_SCHEMA, filename: source });
+  } catch (err) {
+    throw new KipvsError("invalid-config", `${source}: not valid YAML: ${(err as Error).message}`);
+  }
+  // null means "unset" in kube-proxy's files (Go pointer fields), so every check is != null.
+  const bad = (field: string, value: unknown, why: string): never => {
+    throw new KipvsError("invalid-config", `${source}: ${field}: ${JSON.stringify(value)} ${why}`, {
+      details: { file: source, field },
+    });
+  };
+  if (!isObj(doc)) return bad("(document)", doc, "is not a KubeProxyConfiguration object");
+  if (doc.kind !== "KubeProxyConfiguration") {
+    bad("kind", doc.kind, "must be KubeProxyConfiguration");
+  }
+  if (doc.apiVersion !== "kubeproxy.config.k8s.io/v1alpha1") {
+    bad("apiVersion", doc.apiVersion, "must be kubeproxy.config.k8s.io/v1alpha1");
+  }
+  checkSchema(doc, SCHEMA, "", bad);
+
+  const out: FileConfig = { config: {} };
+  const c = out.config;
+  const str = (v: unknown, f: string) => typeof v === "string" ? v : bad(f, v, "must be a string");
+  const bool = (v: unknown, f: string) =>
+    typeof v === "boolean" ? v : bad(f, v, "must be true or false");
+  const dur = (v: unknown, f: string) => {
+    const ms = typeof v === "string" ? parseDuration(v) : undefined;
+    return ms ?? bad(f, v, "is not a duration (e.g. 30s, 1m)");
+  };
+  const list = (v: unknown, f: string) =>
+    Array.isArray(v) && v.every((x) => typeof x === "string")
+      ? v as string[]
+      : bad(f, v, "must be a list of strings");
+  const cidrs = (v: string[], f: string) => {
+    for (const x of v) if (!parseCIDR(x.trim())) bad(f, x, "is not a CIDR");
+    return v.map((x) => x.trim()).filter(Boolean);
+  };
+
+  if (doc.mode !== undefined && doc.mode !== "" && doc.mode !== "ipvs") {
+    bad("mode", doc.mode, "is not supported: kipvs implements kube-proxy's ipvs mode only");
+  }
+  const dlm = doc.detectLocalMode;
+  if (dlm !== undefined && dlm !== "" && dlm !== "ClusterCIDR") {
+    bad("detectLocalMode", dlm, "is not supported: kipvs detects local traffic by clusterCIDR");
+  }
+  if (doc.hostnameOverride) c.hostname = str(doc.hostnameOverride, "hostnameOverride");
+  // An empty address means kube-proxy's default, as kube-proxy's defaulting does.
+  if (doc.healthzBindAddress) {
+    c.healthzBindAddress = str(doc.healthzBindAddress, "healthzBindAddress");
+  }
+  if (doc.metricsBindAddress) {
+    c.metricsBindAddress = str(doc.metricsBindAddress, "metricsBindAddress");
+  }
+  if (doc.clusterCIDR) {
+    c.clusterCIDRs = cidrs(str(doc.clusterCIDR, "clusterCIDR").split(","), "clusterCIDR");
+  }
+  if (doc.nodePortAddresses != null) {
+    c.nodePortAddresses = list(doc.nodePortAddresses, "nodePortAddresses");
+  }
+  const ipt = isObj(doc.iptables) ? doc.iptables : {};
+  if (ipt.masqueradeAll != null) {
+    c.masqueradeAll = bool(ipt.masqueradeAll, "iptables.masqueradeAll");
+  }
+  if (ipt.masqueradeBit != null) {
+    const b = ipt.masqueradeBit;
+    c.masqueradeBit = Number.isInteger(b) && (b as number) >= 0 && (b as number) <= 31
+      ? b as number
+      : bad("iptables.masqueradeBit", b, "must be an integer 0-31");
+  }
+  const ipvs = isObj(doc.ipvs) ? doc.ipvs : {};
+  if (ipvs.scheduler) {
+    const s = str(ipvs.scheduler, "ipvs.scheduler");
+    c.scheduler = PROXY_SCHEDULERS.includes(s)
+      ? s
+      : bad("ipvs.scheduler", s, `is not one of ${PROXY_SCHEDULERS.join(" ")}`);
+  }
+  if (ipvs.syncPeriod) {
+    // 0 (kubeadm writes "0s") means the default, as kube-proxy's defaulting has it.
+    const ms = dur(ipvs.syncPeriod, "ipvs.syncPeriod");
+    if (ms !== 0) c.syncPeriodMs = ms;
+  }
+  if (ipvs.minSyncPeriod) c.minSyncPeriodMs = dur(ipvs.minSyncPeriod, "ipvs.minSyncPeriod");
+  if (ipvs.excludeCIDRs != null) {
+    // cleanup leaves what is inside these: a CIDR that does not parse must not be dropped.
+    c.excludeCIDRs = cidrs(list(ipvs.excludeCIDRs, "ipvs.excludeCIDRs"), "ipvs.excludeCIDRs");
+  }
+  if (ipvs.strictARP != null) c.strictARP = bool(ipvs.strictARP, "ipvs.strictARP");
+  if (ipvs.tcpTimeout) c.tcpTimeoutSeconds = dur(ipvs.tcpTimeout, "ipvs.tcpTimeout") / 1000;
+  if (ipvs.tcpFinTimeout) {
+    c.tcpFinTimeoutSeconds = dur(ipvs.tcpFinTimeout, "ipvs.tcpFinTimeout") / 1000;
+  }
+  if (ipvs.udpTimeout) c.udpTimeoutSeconds = dur(ipvs.udpTimeout, "ipvs.udpTimeout") / 1000;
+  if (c.syncPeriodMs != null && c.syncPeriodMs <= 0) {
+    bad("ipvs.syncPeriod", ipvs.syncPeriod, "must be greater than 0");
+  }
+  const cc = isObj(doc.clientConnection) ? doc.clientConnection : {};
+  if (cc.kubeconfig) out.kubeconfig = str(cc.kubeconfig, "clientConnection.kubeconfig");
+  const logging = isObj(doc.logging) ? doc.logging : {};
+  if (logging.format === "json" || logging.format === "text") out.logFormat = logging.format;
+  if (typeof logging.verbosity === "number") {
+    out.logLevel = logging.verbosity >= 4 ? "debug" : "info";
+  }
+  return out;
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function checkSchema(
+  doc: Obj,
+  schema: Obj,
+  prefix: string,
+  bad: (f: string, v: unknown, why: string) => never,
+): void {
+  for (const [k, v] of Object.entries(doc)) {
+    const rule = schema[k];
+    const field = prefix + k;
+    if (rule === undefined) bad(field, v, "is not a field of KubeProxyConfiguration v1alpha1");
+    if (isObj(rule) && v != null) {
+      if (!isObj(v)) bad(field, v, "must be an object");
+      checkSchema(v as Obj, rule, field + ".", bad);
+    }
+  }
+}
