@@ -54,7 +54,9 @@ export interface RunDeps {
 /** Opens the kernel facilities kipvs drives. */
 export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise<Dataplane> {
   const backend = await resolveBackend(config.iptablesBackend, deps.exec);
-  deps.logger.debug("iptables backend", { backend });
+  // Said once at start: which iptables a node's rules went to is the first question when they
+  // seem missing (auto detects it like iptables-wrappers).
+  deps.logger.info("iptables backend", { backend, choice: config.iptablesBackend });
   const exec = new CountingExec(deps.exec);
   return {
     ipvs: KernelIpvs.open(),
