@@ -11,6 +11,7 @@ import { CountingExec, type Exec } from "../dataplane/exec.ts";
 import { openIpset } from "../dataplane/ipset/open.ts";
 import { resolveBackend } from "../dataplane/iptables/backend.ts";
 import { KernelIptables } from "../dataplane/iptables/iptables.ts";
+import { KernelNftables } from "../dataplane/nftables/nftables.ts";
 import { KernelIpvs } from "../dataplane/ipvs/kernel.ts";
 import { KernelDummyLink } from "../dataplane/link/kernel.ts";
 import { SysctlProgram } from "../dataplane/sysctl/io.ts";
@@ -56,13 +57,17 @@ export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise
   const backend = await resolveBackend(config.iptablesBackend, deps.exec);
   // Said once at start: which iptables a node's rules went to is the first question when they
   // seem missing (auto detects it like iptables-wrappers).
-  deps.logger.info("iptables backend", { backend, choice: config.iptablesBackend });
+  deps.logger.info("rules backend", {
+    rules: config.rulesBackend,
+    ...(config.rulesBackend === "iptables" ? { backend, choice: config.iptablesBackend } : {}),
+  });
   const exec = new CountingExec(deps.exec);
   return {
     ipvs: KernelIpvs.open(),
     link: KernelDummyLink.open(),
     ipset: await openIpset({ exec, logger: deps.logger }),
     iptables: new KernelIptables({ exec, backend }),
+    nftables: new KernelNftables({ exec }),
     conntrack: new ConntrackProgram(exec, deps.logger),
     programs: () => exec.started,
   };

@@ -7,7 +7,12 @@
 
 import { type Command, Option } from "commander";
 import { KipvsError } from "../errors.ts";
-import { DEFAULT_CONFIG, PROXY_SCHEDULERS, type ProxyConfig } from "../config/config.ts";
+import {
+  DEFAULT_CONFIG,
+  PROXY_SCHEDULERS,
+  type ProxyConfig,
+  RULES_BACKENDS,
+} from "../config/config.ts";
 import { type FileConfig, parseConfigFile } from "../config/configfile.ts";
 import { parseDuration } from "../config/duration.ts";
 import { nodePortCIDRs } from "../plan/nodeports.ts";
@@ -46,6 +51,12 @@ export function addProxyFlags(cmd: Command): Command {
         "iptables backend (auto: detect like iptables-wrappers)",
       )
         .choices(["auto", "legacy", "nft"]).default("auto"),
+    )
+    .addOption(
+      new Option(
+        "--rules-backend <backend>",
+        "packet filter of IPVS mode: iptables (ipsets, KUBE-* chains) or nftables (table kipvs)",
+      ).choices([...RULES_BACKENDS]).default("iptables"),
     );
 }
 
@@ -146,6 +157,7 @@ export function resolveProxyConfig(
   if (given("iptablesBackend")) {
     c.iptablesBackend = s("iptablesBackend") as ProxyConfig["iptablesBackend"];
   }
+  if (given("rulesBackend")) c.rulesBackend = s("rulesBackend") as ProxyConfig["rulesBackend"];
 
   if (!PROXY_SCHEDULERS.includes(c.scheduler)) {
     bad("--ipvs-scheduler", c.scheduler, `is not one of ${PROXY_SCHEDULERS.join(" ")}`);

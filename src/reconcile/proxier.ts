@@ -29,6 +29,9 @@ import { AddressReconciler } from "./addresses.ts";
 import type { Draining } from "./ipvs.ts";
 import { IpsetReconciler } from "./ipset_reconciler.ts";
 import { IptablesReconciler } from "./iptables_reconciler.ts";
+import { IptablesLeftovers, NftablesLeftovers } from "./mode_cleanup.ts";
+import { NftablesReconciler } from "./nftables_reconciler.ts";
+import type { Nftables } from "../dataplane/nftables/nftables.ts";
 import { IpvsReconciler } from "./ipvs_reconciler.ts";
 import type { PlanChanges, Reconciler, SyncScope, Write } from "./reconciler.ts";
 import { emptyReport, PhaseClock, type SyncReport } from "./report.ts";
@@ -41,6 +44,8 @@ export interface Dataplane {
   link: DummyLink;
   ipset: Ipset;
   iptables: Iptables;
+  /** kipvs's nftables tables (the nftables rules backend; removed by the iptables one). */
+  nftables?: Nftables;
   conntrack: Conntrack;
   /** Programs started so far by the backends above, when they are counted (see CountingExec). */
   programs?: () => number;
@@ -66,17 +71,26 @@ export interface ProxierOptions {
 }
 
 /**
- * The reconcilers of the packet filter: ipsets, then the iptables rules that match them (the
- * rules backend empties the chains of a set that must be recreated). A native nftables backend
- * would be one reconciler here, taking the plan's set members and rules together.
+ * The reconcilers of the packet filter (`--rules-backend`). iptables: ipsets, then the iptables
+ * rules that match them (the rules backend empties the chains of a set that must be recreated).
+ * nftables: one reconciler for kipvs's tables, sets and rules together. Each mode ends with the
+ * other mode's leftovers, removed in the prunes, after every update (mode_cleanup.ts).
  */
 export function packetFilterReconcilers(
-  dp: Pick<Dataplane, "ipset" | "iptables">,
+  dp: Pick<Dataplane, "ipset" | "iptables" | "nftables">,
   config: ProxyConfig,
+  logger: Logger,
 ): Reconciler[] {
+  if (config.rulesBackend === "nftables") {
+    if (!dp.nftables) throw new Error("the nftables rules backend needs Dataplane.nftables");
+    return [
+      new NftablesReconciler({ nftables: dp.nftables, config }),
+      new IptablesLeftovers({ iptables: dp.iptables, ipset: dp.ipset, logger }),
+    ];
+  }
   const rules = new IptablesReconciler({ iptables: dp.iptables, config });
   const sets = new IpsetReconciler({ ipset: dp.ipset, unhook: (s) => rules.unhook(s) });
-  return [sets, rules];
+  return dp.nftables ? [sets, rules, new NftablesLeftovers(dp.nftables, logger)] : [sets, rules];
 }
 
 /** Keeps the dataplane in step with the plan. Not reentrant: the sync runner serialises calls. */
@@ -101,7 +115,7 @@ export class Proxier {
     this.#reconcilers = [
       new AddressReconciler(dp.link),
       this.#ipvs,
-      ...packetFilterReconcilers(dp, config),
+      ...packetFilterReconcilers(dp, config, logger),
     ];
   }
 
@@ -196,7 +210,8 @@ export class Proxier {
 
   #messages(): number {
     const dp = this.#o.dataplane;
-    return dp.ipvs.messagesSent + dp.link.messagesSent + (dp.ipset.messagesSent ?? 0);
+    return dp.ipvs.messagesSent + dp.link.messagesSent + (dp.ipset.messagesSent ?? 0) +
+      (dp.nftables?.messagesSent ?? 0);
   }
 
   /**

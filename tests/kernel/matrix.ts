@@ -24,6 +24,8 @@ export interface Cell {
   backend: Backend;
   /** "[6.1 legacy]", "[6.12 nft]": the prefix of the cell's test names. */
   label: string;
+  /** kipvs's `--rules-backend` (default iptables). */
+  rules?: "iptables" | "nftables";
 }
 
 /** Every cell, in the order their tests are declared. */
@@ -32,6 +34,18 @@ export const CELLS: readonly Cell[] = [
   { kernel: "6.12", backend: "nft", label: "[6.12 nft]" },
 ];
 
+/**
+ * kipvs's nftables rules backend on the 6.12 kernel (no ipset, no iptables rules). Not in
+ * {@link CELLS}: the tests that prove that backend (traffic, golden state, diagnostics, daemon)
+ * add it themselves, so the matrix grows by a few boots only.
+ */
+export const NFTABLES_CELL: Cell = {
+  kernel: "6.12",
+  backend: "nft",
+  rules: "nftables",
+  label: "[6.12 nftables]",
+};
+
 /** The cell of a kernel (each kernel has one). */
 export function cellOf(kernel: KernelName): Cell {
   return CELLS.find((c) => c.kernel === kernel)!;
@@ -39,7 +53,7 @@ export function cellOf(kernel: KernelName): Cell {
 
 /** What a guest of the cell gets in its environment. */
 export function cellEnv(cell: Cell): Record<string, string> {
-  return { KIPVS_BACKEND: cell.backend };
+  return { KIPVS_BACKEND: cell.backend, KIPVS_RULES: cell.rules ?? "iptables" };
 }
 
 /** `iptables-legacy-save`, `ip6tables-nft-save`, ...: a cell's program for a family. */

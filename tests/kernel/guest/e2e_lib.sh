@@ -8,7 +8,9 @@ mkdir -p "$E2E_RUN"
 
 # The flags every end-to-end run passes: the cell's iptables backend, and the pods' CIDRs that
 # tell local traffic from the rest.
-E2E_FLAGS=(--iptables-backend "$KIPVS_BACKEND" --cluster-cidr 10.244.0.0/16,fd00:244::/64)
+# The cell's rules backend (KIPVS_RULES, tests/kernel/matrix.ts) too.
+E2E_FLAGS=(--iptables-backend "$KIPVS_BACKEND" --rules-backend "${KIPVS_RULES:-iptables}"
+  --cluster-cidr 10.244.0.0/16,fd00:244::/64)
 
 # e2e_cluster: three pods and two outside clients, each pod serving TCP and UDP on 8080.
 # pod-a and pod-b are this node's endpoints; pod-c is routed like them but the EndpointSlices
@@ -86,4 +88,6 @@ dump() {
   on_node "$IP6TABLES"-save
   echo "=== $1 addresses"
   on_node ip -o addr show dev kube-ipvs0 | awk '{ print $4 }'
+  echo "=== $1 nft"
+  on_node nft list ruleset 2>/dev/null | grep -v '^# Warning'
 }
