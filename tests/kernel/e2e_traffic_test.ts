@@ -5,7 +5,7 @@
 // tests/kernel/guest/e2e_traffic.sh.
 import assert from "node:assert/strict";
 import { assertGuestOk, runInGuest } from "./harness.ts";
-import { type Cell, cellEnv, matrixTest } from "./matrix.ts";
+import { type Cell, cellEnv, CELLS, matrixTest, NFTABLES_CELL } from "./matrix.ts";
 import { fields, kipvsRun, probes, section, sections, syncedLine, tally } from "./e2e_output.ts";
 
 matrixTest(
@@ -133,8 +133,24 @@ matrixTest(
       assert.equal(empty.get("served-pod")?.[0], "open", section(all, "empty"));
     });
 
+    if (cell.rules === "nftables") {
+      await t.step(
+        "nftables mode: no KUBE-* ipset or iptables chain, kipvs's tables hold it",
+        () => {
+          assert.doesNotMatch(section(all, "programmed ipset"), /KUBE-/);
+          for (const s of ["programmed iptables", "programmed ip6tables"]) {
+            assert.doesNotMatch(section(all, s), /KUBE-/, s);
+          }
+          const nft = section(all, "programmed nft");
+          assert.match(nft, /^table ip kipvs \{/m);
+          assert.match(nft, /^table ip6 kipvs \{/m);
+        },
+      );
+    }
+
     figures(cell, r.ms, all);
   },
+  { cells: [...CELLS, NFTABLES_CELL] },
 );
 
 /** One line of figures for the test log (they are reported, not asserted). */

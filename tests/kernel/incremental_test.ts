@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import {
   baselineInputs,
+  benchConfig,
   manifestText,
   planTexts,
   remoteEndpoint,
@@ -11,7 +12,10 @@ import {
   serviceKey,
 } from "../../bench/scale_gen.ts";
 import { assertGuestOk, runInGuest } from "./harness.ts";
-import { cellEnv, matrixTest } from "./matrix.ts";
+import { cellEnv, CELLS, matrixTest, NFTABLES_CELL } from "./matrix.ts";
+import { parseNftTable } from "../../src/dataplane/nftables/parse.ts";
+import { renderNftables } from "../../src/dataplane/nftables/render.ts";
+import { planRules } from "../../src/plan/rules.ts";
 
 const shape: ScaleShape = { services: 300, endpoints: 10, format: "json" };
 
@@ -30,6 +34,7 @@ start() {
   # shellcheck disable=SC2086
   (exec ip netns exec k "$DENO" run --node-modules-dir=manual --cached-only $perms \
     "$KIPVS_ROOT/main.ts" run --manifests $M --iptables-backend $KIPVS_BACKEND --log-format json \
+    --rules-backend "$KIPVS_RULES" \
     --hostname-override node-0 --ipvs-sync-period 10m) >"$1" 2>&1 &
   PID=$!
 }
@@ -60,7 +65,13 @@ step remote "$REMOTE"
 step local "$LOCAL"
 step added "$ADDED"
 step removed "$REMOVED"
-echo "=== loopback $(ip netns exec k ipset test KUBE-LOOP-BACK "$LOOP" 2>&1 | tail -n 1)"
+if [ "$KIPVS_RULES" = nftables ]; then
+  echo "=== loopback $(ip netns exec k nft get element ip kipvs loop-back "{ $LOOP_NFT }" >/dev/null 2>&1 && echo in || echo "is NOT in set")"
+  ip netns exec k nft list table ip kipvs >"$DATA/nft4"
+  ip netns exec k nft list table ip6 kipvs >"$DATA/nft6"
+else
+  echo "=== loopback $(ip netns exec k ipset test KUBE-LOOP-BACK "$LOOP" 2>&1 | tail -n 1)"
+fi
 ip netns exec k "$DENO" run --node-modules-dir=manual --cached-only $perms \
   "$KIPVS_ROOT/bench/ipvs_cli.ts" save | sort >/run/inc/ipvs
 sort "$DATA/expected.rules" >/run/inc/ipvs.want
@@ -157,6 +168,7 @@ matrixTest(
           ADDED: added,
           REMOVED: removed,
           LOOP: "10.250.0.2,tcp:8080,10.250.0.2",
+          LOOP_NFT: "10.250.0.2 . tcp . 8080 . 10.250.0.2",
         },
       });
       assertGuestOk(r, "incremental scenario");
@@ -197,11 +209,27 @@ matrixTest(
       );
       assert.doesNotMatch(section("loopback"), /is NOT in set/, ctx);
       assert.equal(section("ipvs"), "same", ctx);
-      assert.equal(section("sets"), "same", ctx);
+      if (cell.rules === "nftables") {
+        // Every planned member is an element of kipvs's tables, and nothing else is.
+        const desired = planTexts(files);
+        for (const family of [4, 6] as const) {
+          const held = parseNftTable(await Deno.readTextFile(`${dir}/nft${family}`), family);
+          const want = renderNftables({
+            rules: planRules({ family, config: benchConfig(), ipsets: desired.ipsets }),
+            sets: desired.ipsets,
+          });
+          for (const s of want.sets) {
+            const got = held.sets.find((h) => h.name === s.name)?.elements ?? [];
+            assert.deepEqual([...got].sort(), [...s.elements].sort(), `${family}/${s.name}`);
+          }
+          assert.deepEqual(held.chains.map((c) => c.rules), want.chains.map((c) => c.rules));
+        }
+      } else assert.equal(section("sets"), "same", ctx);
       assert.equal(section("addresses"), "same", ctx);
       assert.deepEqual(pick("restart", ["full", "writes"]), [true, 0], ctx);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },
+  { cells: [...CELLS, NFTABLES_CELL] },
 );
