@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { assertGuestOk, outputSections, runInGuest } from "./harness.ts";
-import { cellEnv, matrixTest } from "./matrix.ts";
+import { cellEnv, CELLS, matrixTest, NFTABLES_CELL } from "./matrix.ts";
 
 // The manifests live on the guest's tmpfs: hostfs delivers no file events inside the guest.
 const SCRIPT = String.raw`
@@ -29,7 +29,8 @@ has_rs() { ipvsadm -Sn | grep -q -- "-r $1:8080 -m -w $2"; }
 no_rs() { ! ipvsadm -Sn | grep -q -- "-r $1:8080"; }
 has_vs() { ipvsadm -Sn | grep -q -- "-A -t 10.96.0.10:80"; }
 synced() { grep -c '"msg":"synced"' "$1"; }
-ARGS="--manifests $M --iptables-backend $KIPVS_BACKEND --log-format json --ipvs-sync-period 5s
+ARGS="--manifests $M --iptables-backend $KIPVS_BACKEND --rules-backend $KIPVS_RULES
+  --log-format json --ipvs-sync-period 5s
   --ipvs-min-sync-period 1s --graceful-termination-check-period 1s"
 
 pod_create pod-a 10.244.1.2; pod_create pod-b 10.244.1.3; pod_create pod-c 10.244.1.4
@@ -145,4 +146,5 @@ matrixTest(
     assert.equal(get("restart"), '"writes":0', `a restart without changes writes nothing${ctx}`);
     assert.ok(ms(get("crash-weights")) >= 0, `a weight left at 0 by a crash is repaired${ctx}`);
   },
+  { cells: [...CELLS, NFTABLES_CELL] },
 );
