@@ -169,6 +169,7 @@ export class Daemon {
         const d = this.#o.proxier.desired;
         m.noLocalEndpoints.set({ traffic_policy: "internal" }, d?.noLocalEndpoints.internal ?? 0);
         m.noLocalEndpoints.set({ traffic_policy: "external" }, d?.noLocalEndpoints.external ?? 0);
+        m.serviceConflicts.set(this.#o.proxier.conflicts);
         m.recordWrites({
           netlinkOps: report.netlinkMessages,
           ipvsOps: report.ipvsOps,

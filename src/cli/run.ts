@@ -36,6 +36,8 @@ export interface RunOptions {
   config: ProxyConfig;
   /** Manifest file or directory; without it, the Kubernetes API. */
   manifests?: string;
+  /** Manifest files larger than this are refused (default 32 MiB). */
+  manifestMaxBytes?: number;
   kubeconfig?: string;
   master?: string;
   once: boolean;
@@ -75,11 +77,18 @@ export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise
 
 /** The manifest source with --manifests, else the Kubernetes API (kubeconfig or in-cluster). */
 export async function openSource(
-  opts: Pick<RunOptions, "manifests" | "kubeconfig" | "master" | "config">,
+  opts: Pick<RunOptions, "manifests" | "manifestMaxBytes" | "kubeconfig" | "master" | "config">,
   log: Logger,
 ): Promise<ClusterSource> {
   const nodeName = opts.config.hostname;
-  if (opts.manifests) return new ManifestSource({ path: opts.manifests, nodeName, logger: log });
+  if (opts.manifests) {
+    return new ManifestSource({
+      path: opts.manifests,
+      nodeName,
+      logger: log,
+      maxFileBytes: opts.manifestMaxBytes,
+    });
+  }
   return await openKubeSource({
     kubeconfig: opts.kubeconfig,
     master: opts.master,
@@ -122,27 +131,29 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
       "kipvs run must run as root (it programs IPVS, ipsets and iptables)",
     );
   }
-  if (!opts.skipSysctl) await applyKernelSettings(opts, deps);
-  const dataplane = await openDataplane(opts.config, deps);
-  const { config } = opts;
-  if (config.tcpTimeoutSeconds || config.tcpFinTimeoutSeconds || config.udpTimeoutSeconds) {
-    await dataplane.ipvs.setTimeouts({
-      tcp: config.tcpTimeoutSeconds,
-      tcpFin: config.tcpFinTimeoutSeconds,
-      udp: config.udpTimeoutSeconds,
-    });
-  }
+  // The source first: manifest files are parsed in workers, which start meanwhile.
   const source = await openSource(opts, log);
-  if (opts.once) await source.start(); // the daemon starts it once healthz is served
-  const proxier = new Proxier({ config, dataplane, logger: log });
+  let dataplane: Dataplane | undefined;
   try {
+    if (!opts.skipSysctl) await applyKernelSettings(opts, deps);
+    dataplane = await openDataplane(opts.config, deps);
+    const { config } = opts;
+    if (config.tcpTimeoutSeconds || config.tcpFinTimeoutSeconds || config.udpTimeoutSeconds) {
+      await dataplane.ipvs.setTimeouts({
+        tcp: config.tcpTimeoutSeconds,
+        tcpFin: config.tcpFinTimeoutSeconds,
+        udp: config.udpTimeoutSeconds,
+      });
+    }
+    if (opts.once) await source.start(); // the daemon starts it once healthz is served
+    const proxier = new Proxier({ config, dataplane, logger: log });
     if (opts.once) return await once(source, proxier, opts, log);
     return await daemon(source, proxier, opts, deps);
   } finally {
     await source.stop();
-    dataplane.ipvs.close();
-    dataplane.link.close();
-    dataplane.ipset.close?.();
+    dataplane?.ipvs.close();
+    dataplane?.link.close();
+    dataplane?.ipset.close?.();
   }
 }
 

@@ -86,6 +86,8 @@ export interface ServicePlan {
    * counts services, per family).
    */
   noLocalEndpoints: { internal: number; external: number };
+  /** The Service's creationTimestamp, ms since the epoch: the older wins a conflict. */
+  created?: number;
 }
 
 /** The whole desired dataplane of a node. */
@@ -100,4 +102,9 @@ export interface DesiredState {
   /** Families planned (sets and rules exist per family). */
   families: Family[];
   noLocalEndpoints: { internal: number; external: number };
+  /**
+   * Virtual servers that more than one Service wants, by key: the Services in the order that
+   * decides between them, the one programmed first (see `PlanMerge`).
+   */
+  conflicts: Map<string, string[]>;
 }

@@ -74,9 +74,13 @@ function sameHealthCheck(a?: HealthCheckSpec, b?: HealthCheckSpec): boolean {
 
 /**
  * Every service's plan merged, updated incrementally. Two services that want the same virtual
- * server (a conflict the API does not prevent for external IPs) are resolved the same way every
- * time: the service whose "namespace/name" sorts first wins, and the other takes over when it
- * goes.
+ * server (address, port and protocol; the same node port is one on every node address) are a
+ * conflict the API server does not prevent for external IPs, nor manifest files for anything.
+ * kube-proxy has no rule for it (the last service of a map iteration wins, at random); kipvs
+ * decides the same way every time: the oldest creationTimestamp wins (a Service without one
+ * comes after those with one), then the "namespace/name" that sorts first; the other takes
+ * over when it goes. The loser's other virtual servers are programmed as usual, and shared
+ * addresses and set entries are the union of both. `state.conflicts` lists every conflict.
  */
 export class PlanMerge {
   #plans = new Map<string, ServicePlan>();
@@ -86,6 +90,8 @@ export class PlanMerge {
   /** Set name → entry → number of services that want it. */
   #entryRefs = new Map<string, Map<string, number>>();
   #health = new Map<string, HealthCheckSpec>();
+  /** creationTimestamp of the services that have one, ms. */
+  #created = new Map<string, number>();
   #healthDirty = false;
   #state: DesiredState;
 
@@ -101,6 +107,7 @@ export class PlanMerge {
       healthChecks: [],
       families: [...options.families],
       noLocalEndpoints: { internal: 0, external: 0 },
+      conflicts: new Map(),
     };
   }
 
@@ -133,7 +140,7 @@ export class PlanMerge {
 
   /** The services that want virtual server `key`, the winner first. */
   owners(key: string): string[] {
-    return [...(this.#vsOwners.get(key)?.keys() ?? [])].sort();
+    return [...(this.#vsOwners.get(key)?.keys() ?? [])].sort(this.#precedence);
   }
 
   /** Replaces the plan of `service`; undefined removes it. Returns what changed. */
@@ -141,6 +148,8 @@ export class PlanMerge {
     const old = this.#plans.get(service);
     const delta = emptyDelta();
     if (!old && !plan) return delta;
+    if (plan?.created !== undefined) this.#created.set(service, plan.created);
+    else this.#created.delete(service);
     this.#swapVirtualServers(service, old, plan, delta);
     // Shared things: count the new plan in before the old one out, so that what both want
     // never drops to zero on the way.
@@ -188,7 +197,10 @@ export class PlanMerge {
       owners.set(service, vs);
     }
     for (const k of touched) {
-      const after = this.#winner(k);
+      const owners = this.owners(k);
+      if (owners.length > 1) state.conflicts.set(k, owners);
+      else state.conflicts.delete(k);
+      const after = this.#vsOwners.get(k)?.get(owners[0] ?? "");
       if (after) state.virtualServers.set(k, after);
       else state.virtualServers.delete(k);
       const was = before.get(k);
@@ -255,13 +267,12 @@ export class PlanMerge {
     return this.set(service, undefined);
   }
 
-  #winner(k: string): VirtualServerSpec | undefined {
-    const owners = this.#vsOwners.get(k);
-    if (!owners) return undefined;
-    let best: string | undefined;
-    for (const s of owners.keys()) if (best === undefined || s < best) best = s;
-    return best === undefined ? undefined : owners.get(best);
-  }
+  /** The order of services in a conflict: oldest first (without a time last), then by key. */
+  #precedence = (a: string, b: string): number => {
+    const ta = this.#created.get(a) ?? Infinity, tb = this.#created.get(b) ?? Infinity;
+    if (ta !== tb) return ta < tb ? -1 : 1;
+    return a < b ? -1 : a > b ? 1 : 0;
+  };
 
   #setOf(name: string): SetMembers {
     let set = this.#state.ipsets.get(name);

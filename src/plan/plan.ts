@@ -331,6 +331,8 @@ export function planService(
     ipsetEntries: sortedEntries(acc.entries),
     noLocalEndpoints: acc.noLocal,
   };
+  const created = Date.parse(svc.metadata.creationTimestamp ?? "");
+  if (!Number.isNaN(created)) plan.created = created;
   if (acc.healthCheckNodePort !== 0) {
     // kube-proxy serves a health check per family with that family's count; kipvs serves one,
     // with the count of the service's primary family.

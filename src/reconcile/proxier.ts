@@ -26,6 +26,7 @@ import type { DesiredState, IpsetEntry } from "../plan/desired.ts";
 import { PlanMerge } from "../plan/merge.ts";
 import { planService, sliceLookup } from "../plan/plan.ts";
 import { AddressReconciler } from "./addresses.ts";
+import { ConflictReporter } from "./conflicts.ts";
 import type { Draining } from "./ipvs.ts";
 import { IpsetReconciler } from "./ipset_reconciler.ts";
 import { IptablesReconciler } from "./iptables_reconciler.ts";
@@ -101,6 +102,7 @@ export class Proxier {
   #ipvs: IpvsReconciler;
   /** In the order their updates run. */
   #reconcilers: Reconciler[];
+  #conflicts = new ConflictReporter();
 
   constructor(options: ProxierOptions) {
     this.#o = options;
@@ -117,6 +119,11 @@ export class Proxier {
       this.#ipvs,
       ...packetFilterReconcilers(dp, config, logger),
     ];
+  }
+
+  /** Virtual servers (a node port counting once) that more than one Service wants. */
+  get conflicts(): number {
+    return this.#conflicts.count;
   }
 
   /** The desired state after the last sync (undefined before the first). */
@@ -161,6 +168,7 @@ export class Proxier {
       const { merge, changes } = full
         ? await this.#planAll(input, r)
         : await this.#planChanges(input, r);
+      this.#conflicts.report(merge.state, this.#o.logger);
       clock.lap("plan");
       const scope: SyncScope = {
         desired: merge.state,

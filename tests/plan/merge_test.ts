@@ -139,3 +139,31 @@ Deno.test("PlanMerge sums no-local counts and lists health checks by service", (
   assert.deepEqual(m.state.noLocalEndpoints, { internal: 0, external: 1 });
   assert.deepEqual(m.state.healthChecks.map((h) => h.name), ["m"]);
 });
+
+Deno.test("PlanMerge gives a contested virtual server to the oldest service, lists the conflict, and keeps the loser's other ports", () => {
+  const m = new PlanMerge({ families: [4] });
+  const at = (p: ServicePlan, iso: string): ServicePlan => ({ ...p, created: Date.parse(iso) });
+  // b is older than a: it wins 198.51.100.5:80 although "a" sorts first.
+  const a = planOf(svc({ name: "a", ips: ["10.96.0.1"], externalIPs: ["198.51.100.5"] }));
+  const b = planOf(
+    svc({
+      name: "b",
+      ips: ["10.96.0.2"],
+      externalIPs: ["198.51.100.5"],
+      ports: [{ port: 80 }, { port: 443, name: "https" }],
+    }),
+  );
+  m.set("default/a", at(a, "2026-02-01T00:00:00Z"));
+  m.set("default/b", at(b, "2026-01-01T00:00:00Z"));
+  assert.deepEqual(m.owners("TCP/198.51.100.5:80"), ["default/b", "default/a"]);
+  assert.equal(m.state.virtualServers.get("TCP/198.51.100.5:80")!.owner.name, "b");
+  assert.deepEqual([...m.state.conflicts], [["TCP/198.51.100.5:80", ["default/b", "default/a"]]]);
+  assert.equal(m.state.virtualServers.get("TCP/10.96.0.1:80")!.owner.name, "a", "a's own port");
+  // A service without a time comes after one with a time, whatever its name.
+  m.set("default/0", planOf(svc({ name: "0", ips: ["10.96.0.9"], externalIPs: ["198.51.100.5"] })));
+  assert.deepEqual(m.owners("TCP/198.51.100.5:80"), ["default/b", "default/a", "default/0"]);
+  m.delete("default/b");
+  m.delete("default/0");
+  assert.equal(m.state.virtualServers.get("TCP/198.51.100.5:80")!.owner.name, "a");
+  assert.equal(m.state.conflicts.size, 0);
+});

@@ -451,7 +451,10 @@ Deno.test("ManifestSource rescans less often while file events keep up, and at i
     assert.ok(w.every((x, i) => i === 0 || x > w[i - 1]!), `waits grow: ${w}`);
   }, { rescanMs: 40 });
   await withManifests({ "a.yaml": svcYaml("a", "10.96.0.1") }, async ({ lines }) => {
-    await new Promise((r) => setTimeout(r, 400));
+    // Three rescans take 120 ms; a small VM busy starting the parse workers takes longer.
+    for (let t = 0; t < 3_000 && waits(lines).length < 3; t += 50) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const w = waits(lines);
     assert.ok(w.length >= 3 && w.every((x) => x === 40), `without events: ${w}`);
   }, { rescanMs: 40, watch: false });
