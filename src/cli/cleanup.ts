@@ -70,6 +70,7 @@ export async function cleanupCommand(
         ...(dp.link instanceof Error ? {} : { link: dp.link }),
         ipset: dp.ipset,
         iptables: dp.iptables,
+        ...(dp.nftables ? { nftables: dp.nftables } : {}),
       });
     }
     result.errors.unshift(...unread);
@@ -119,6 +120,7 @@ function cleanupText(
   for (const [k, v] of byPrefix(r.sets, (s) => [s.startsWith("KUBE-6-") ? "IPv6" : "IPv4", s])) {
     add(`ipsets ${k}`, v);
   }
+  add("nftables tables", r.nftTables);
   const keep = (what: string, item: string, why: string) =>
     rows.push([{ text: "kept", tone: "dim" }, what, `${item}: ${why}`]);
   for (const v of kept.virtualServers) keep("virtual server", v.text, v.why);
@@ -128,6 +130,7 @@ function cleanupText(
     : `${verb} ${r.virtualServers.length} virtual server(s), ${
       r.linkDeleted ? "kube-ipvs0" : "no link"
     }, ${r.chains.length} chain(s), ${r.jumps.length} jump rule(s), ${r.sets.length} ipset(s)` +
+      (r.nftTables.length ? `, ${r.nftTables.length} nftables table(s)` : "") +
       (r.errors.length ? `; ${r.errors.length} failure(s)` : "") + "\n";
   const table = rows.length
     ? renderTable(["ACTION", "WHAT", "ITEMS"], rows, { color: opts.color }) + "\n"

@@ -116,6 +116,8 @@ export async function dumpCommand(
         snapshot,
         config: opts.config,
         randomFully: await dp.iptables.hasRandomFully(),
+        // The backend the node holds, unless nftables was asked for.
+        ...(opts.config.rulesBackend === "nftables" ? { rulesBackend: "nftables" as const } : {}),
       });
       const stdout = opts.output === "json" ? json(d) : diffText(d, { color: opts.color });
       return { code: d.inSync ? 0 : 1, stdout };

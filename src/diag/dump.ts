@@ -21,6 +21,9 @@ import {
   dumpAddresses,
   type DumpChain,
   dumpChains,
+  dumpNft,
+  type DumpNftChain,
+  type DumpNftSet,
   type DumpSet,
   dumpSets,
 } from "./dump_node.ts";
@@ -77,6 +80,8 @@ export interface DumpReport {
   addresses: DumpAddress[];
   ipsets: DumpSet[];
   chains: DumpChain[];
+  /** kipvs's nftables sets and chains, when the node uses the nftables rules backend. */
+  nft: { sets: DumpNftSet[]; chains: DumpNftChain[] };
   sysctls: SysctlVerdict[];
   errors: SnapshotError[];
 }
@@ -232,6 +237,7 @@ export function buildDump(options: DumpOptions): DumpReport {
     addresses: dumpAddresses(snap, desired, filter),
     ipsets: dumpSets(snap, filter.address),
     chains: dumpChains(snap),
+    nft: dumpNft(snap, filter.address),
     sysctls: snap.sysctls,
     errors: snap.errors,
   };

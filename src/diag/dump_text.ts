@@ -99,6 +99,30 @@ function setTable(report: DumpReport, o: TextOptions): string {
   return title + renderTable(header, rows, o);
 }
 
+function nftTable(report: DumpReport, o: TextOptions): string {
+  const { sets, chains } = report.nft;
+  if (sets.length === 0 && chains.length === 0) return "";
+  const tables = [...new Set([...sets, ...chains].map((x) => x.table))].join(", ");
+  const filtering = sets.some((s) => s.matching !== undefined);
+  const shown = filtering ? sets.filter((s) => s.matching?.length) : sets;
+  const setRows = shown.map((s) => [
+    s.table,
+    s.name,
+    s.type,
+    String(s.elements),
+    ...(filtering ? [s.matching!.join(", ")] : []),
+  ]);
+  const chainRows = chains.map((c) => [c.table, c.name, c.hook ?? "", String(c.rules)]);
+  return `nftables sets: ${sets.length} in ${tables}\n` +
+    renderTable(
+      ["TABLE", "SET", "TYPE", "ELEMENTS", ...(filtering ? ["MATCHING"] : [])],
+      setRows,
+      o,
+    ) +
+    `\nnftables chains: ${chains.length} in ${tables}\n` +
+    renderTable(["TABLE", "CHAIN", "HOOK", "RULES"], chainRows, o);
+}
+
 function chainTable(report: DumpReport, o: TextOptions): string {
   const title = `chains: ${report.chains.length} of kipvs's\n`;
   if (report.chains.length === 0) return title;
@@ -132,6 +156,7 @@ export function dumpText(report: DumpReport, o: TextOptions): string {
     linkTable(report, o),
     setTable(report, o),
     chainTable(report, o),
+    nftTable(report, o),
     sysctlTable(report, o),
-  ].join("\n");
+  ].filter((s) => s !== "").join("\n");
 }

@@ -1,0 +1,92 @@
+// kipvs dump, dump --diff, explain and cleanup on a node programmed with --rules-backend
+// nftables, on the 6.12 kernel, none of them told the backend (tests/kernel/guest/diag_nft.sh).
+import assert from "node:assert/strict";
+import { assertGuestOk, runInGuest } from "./harness.ts";
+import { cellEnv, matrixTest, NFTABLES_CELL } from "./matrix.ts";
+import { kipvsRun, section, sections } from "./e2e_output.ts";
+
+interface Trace {
+  hooks: { hook: string; steps: { chain: string; rule: string }[] }[];
+  lookups: { set: string; element: string; found?: boolean }[];
+  outcome: { kind: string; hook?: string; rule?: string };
+  notes: string[];
+}
+
+matrixTest(
+  "dump, --diff, explain and cleanup read and remove kipvs's nftables tables",
+  async (t, cell) => {
+    const r = await runInGuest({
+      name: "diag-nft",
+      kernel: cell.kernel,
+      env: cellEnv(cell),
+      script: '. "$GUEST_DIR/diag_nft.sh"',
+      timeoutMs: 240_000,
+    });
+    assertGuestOk(r, "diag nft script");
+    const all = sections(r.stdout);
+    const s = (n: string) => section(all, n);
+    const rc = (n: string) => /rc=(\d+)/.exec(s(n))?.[1];
+    const json = <T>(n: string) => JSON.parse(s(n)) as T;
+    assert.equal(kipvsRun(all, "nft").rc, 0, kipvsRun(all, "nft").text);
+
+    await t.step("dump lists kipvs's nft sets with element counts and its chains", () => {
+      assert.match(s("dump"), /nftables sets: 34 in ip kipvs, ip6 kipvs/, s("dump"));
+      assert.match(
+        s("dump"),
+        /ip kipvs\s+cluster-ip\s+ipv4_addr \. inet_proto \. inet_service\s+9\b/,
+      );
+      assert.match(s("dump"), /ip kipvs\s+nat-prerouting\s+nat prerouting dstnat\s+1\b/);
+      const d = json<{ nft: { sets: { table: string; name: string; elements: number }[] } }>(
+        "dump-json",
+      );
+      const lb = d.nft.sets.find((x) => x.table === "ip kipvs" && x.name === "load-balancer-fw");
+      assert.equal(lb?.elements, 1);
+    });
+
+    await t.step("dump --diff: in step, then the drift named, then in step after a sync", () => {
+      assert.equal(rc("diff-same"), "0", s("diff-same"));
+      assert.equal(rc("diff-drift"), "1", s("diff-drift"));
+      assert.match(
+        s("diff-drift"),
+        /\+ add element ip kipvs cluster-ip \{ 10\.96\.0\.11 \. tcp \. 80 \}/,
+      );
+      assert.match(s("diff-drift"), /flush chain ip kipvs services/);
+      assert.equal(rc("diff-repaired"), "0", s("diff-repaired"));
+    });
+
+    await t.step("explain walks the base chains, chains and set lookups by their nft names", () => {
+      const e = json<Trace>("explain-cluster");
+      assert.equal(e.outcome.kind, "balanced", s("explain-cluster-text"));
+      assert.equal(e.hooks[0]?.hook, "nat-prerouting (hook prerouting priority dstnat)");
+      const chains = new Set(e.hooks.flatMap((h) => h.steps.map((x) => x.chain)));
+      assert.ok(chains.has("services") && chains.has("nat-prerouting"), [...chains].join(" "));
+      assert.ok(
+        e.lookups.some((l) => l.set === "cluster-ip" && l.found === true),
+        JSON.stringify(e.lookups),
+      );
+      assert.ok(e.notes.some((n) => n.includes("nftables")), e.notes.join("\n"));
+      assert.match(s("explain-cluster-text"), /ip daddr \. meta l4proto \. th dport @cluster-ip/);
+    });
+
+    await t.step("explain: a source outside the LB's ranges meets the firewall's drop", () => {
+      const e = json<Trace>("explain-lb-denied");
+      assert.equal(e.outcome.kind, "dropped", JSON.stringify(e.outcome));
+      assert.equal(e.outcome.rule, "drop");
+    });
+
+    await t.step("explain: another port of a kube-ipvs0 address meets ipvs-filter's reject", () => {
+      const e = json<Trace>("explain-vip-port");
+      assert.equal(e.outcome.kind, "rejected", JSON.stringify(e.outcome));
+      assert.equal(e.outcome.rule, "ct state new ip daddr @ipvs-ips reject");
+    });
+
+    await t.step("cleanup removes the tables; a second run finds nothing", () => {
+      assert.equal(rc("cleanup"), "0", s("cleanup"));
+      assert.match(s("cleanup"), /nftables tables\s+ip kipvs ip6 kipvs/, s("cleanup"));
+      assert.doesNotMatch(s("tables"), /kipvs/);
+      assert.match(s("cleanup-again"), /nothing to remove/);
+      assert.equal(rc("cleanup-again"), "0");
+    });
+  },
+  { cells: [NFTABLES_CELL] },
+);

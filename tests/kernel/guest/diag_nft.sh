@@ -1,0 +1,27 @@
+# Diagnostics of the nftables rules backend (tests/kernel/diag_nft_test.ts): dump, dump --diff,
+# explain and cleanup on a node kipvs programmed with --rules-backend nftables. None of them is
+# told the backend: they find kipvs's tables. Sourced after lib.sh.
+. "$GUEST_DIR/e2e_lib.sh"
+
+set -e
+e2e_cluster
+set +e
+kipvs_once nft --manifests "$E2E_DATA/traffic" --rules-backend nftables
+M=(--manifests "$E2E_DATA/traffic" --cluster-cidr 10.244.0.0/16,fd00:244::/64)
+
+echo "=== dump"; kipvs dump; echo "rc=$?"
+echo "=== dump-json"; kipvs dump -o json
+echo "=== diff-same"; kipvs dump --diff "${M[@]}"; echo "rc=$?"
+# Drift: an element gone, a rule added by hand.
+nft delete element ip kipvs cluster-ip '{ 10.96.0.11 . tcp . 80 }'
+nft add rule ip kipvs services counter
+echo "=== diff-drift"; kipvs dump --diff "${M[@]}"; echo "rc=$?"
+kipvs_once repair --manifests "$E2E_DATA/traffic" --rules-backend nftables
+echo "=== diff-repaired"; kipvs dump --diff "${M[@]}"; echo "rc=$?"
+echo "=== explain-cluster"; kipvs explain tcp/10.96.0.10:80 --from 10.244.2.4 -o json "${M[@]}"
+echo "=== explain-cluster-text"; kipvs explain tcp/10.96.0.10:80 --from 10.244.2.4 "${M[@]}"
+echo "=== explain-lb-denied"; kipvs explain tcp/203.0.113.10:80 --from 192.168.100.20 -o json "${M[@]}"
+echo "=== explain-vip-port"; kipvs explain tcp/10.96.0.10:9999 --from 192.168.100.10 -o json "${M[@]}"
+echo "=== cleanup"; kipvs cleanup; echo "rc=$?"
+echo "=== tables"; nft list tables
+echo "=== cleanup-again"; kipvs cleanup; echo "rc=$?"
