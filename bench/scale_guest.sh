@@ -52,6 +52,7 @@ cold() { # cold NS: kipvs from process start to its first sync done; leaves it r
 snapshot() {
   deno_in "$1" "$KIPVS_ROOT/bench/ipvs_cli.ts" save | sort >"$KIPVS_OUT/$1.ipvs"
   ip netns exec "$1" ipset save | sed 's/ initval 0x[0-9a-f]*//; s/ hashsize [0-9]*//' | sort >"$KIPVS_OUT/$1.ipset"
+  ip netns exec "$1" nft list ruleset 2>/dev/null | grep -c ' \. \| @' >"$KIPVS_OUT/$1.nft" || true
   for t in iptables ip6tables; do
     ip netns exec "$1" "$t-legacy-save" | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/'
   done >"$KIPVS_OUT/$1.iptables"
@@ -88,6 +89,22 @@ for r in $(seq "$RUNS"); do
   if [ "$r" -gt 1 ]; then
     stop_kipvs
     continue
+  fi
+
+  # nftables mode: the first sync of iptables mode, on the same cluster in the same boot, in a
+  # namespace of its own (then stopped), for the comparison of the two backends.
+  if [ "${RULES:-iptables}" = nftables ]; then
+    stop_kipvs
+    mkns i1
+    t0=$(ms)
+    RULES=iptables kipvs_in i1 "$L/i1.log"
+    wait_synced "$L/i1.log" 1 900
+    echo "@coldother $t0 $(synced_lines "$L/i1.log" 1)"
+    stop_kipvs
+    nap 1
+    # And kipvs in nftables mode back on k1 (a restart: it adopts what the cold run wrote).
+    kipvs_in k1 "$L/k1.log"
+    wait_synced "$L/k1.log" 1 900
   fi
 
   # Both namespaces hold the same content, and it is the plan's.

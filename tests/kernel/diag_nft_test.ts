@@ -29,6 +29,32 @@ matrixTest(
     const json = <T>(n: string) => JSON.parse(s(n)) as T;
     assert.equal(kipvsRun(all, "nft").rc, 0, kipvsRun(all, "nft").text);
 
+    await t.step("elements of every set kind are added and deleted over netlink", () => {
+      const e = s("elements");
+      assert.doesNotMatch(e, /^error/m, e);
+      assert.match(e, /added 4\/cluster-ip: .*10\.96\.9\.9 \. sctp \. 9/, e);
+      assert.match(e, /added 4\/ipvs-ips: .*10\.96\.9\.9/, e);
+      assert.match(e, /added 4\/node-port-udp: .*30999/, e);
+      assert.match(e, /added 4\/loop-back: .*10\.244\.9\.9 \. udp \. 53 \. 10\.244\.9\.9/, e);
+      assert.match(
+        e,
+        /added 4\/load-balancer-source-cidr: .*203\.0\.113\.99 \. tcp \. 443 \. 10\.128\.0\.0\/9/,
+        e,
+      );
+      assert.match(
+        e,
+        /added 6\/load-balancer-source-cidr: .*2001:db8::99 \. tcp \. 443 \. 2001:db8:1::\/48/,
+        e,
+      );
+      for (const x of ["10.96.9.9", "30999", "10.244.9.9", "203.0.113.99", "2001:db8::99"]) {
+        assert.doesNotMatch(
+          e.split("\n").filter((l) => l.startsWith("deleted")).join("\n"),
+          new RegExp(x.replaceAll(".", "\\.")),
+          e,
+        );
+      }
+    });
+
     await t.step("dump lists kipvs's nft sets with element counts and its chains", () => {
       assert.match(s("dump"), /nftables sets: 34 in ip kipvs, ip6 kipvs/, s("dump"));
       assert.match(

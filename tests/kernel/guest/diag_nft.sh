@@ -9,6 +9,8 @@ set +e
 kipvs_once nft --manifests "$E2E_DATA/traffic" --rules-backend nftables
 M=(--manifests "$E2E_DATA/traffic" --cluster-cidr 10.244.0.0/16,fd00:244::/64)
 
+echo "=== elements"
+"$DENO" run --allow-all --node-modules-dir=manual --cached-only "$GUEST_DIR/nft_elements.guest.ts"
 echo "=== dump"; kipvs dump; echo "rc=$?"
 echo "=== dump-json"; kipvs dump -o json
 echo "=== diff-same"; kipvs dump --diff "${M[@]}"; echo "rc=$?"
