@@ -69,6 +69,18 @@ t=$(ms)
 deno_in warm "$KIPVS_ROOT/main.ts" --version >/dev/null
 echo "deno_start_ms=$(($(ms) - t))"
 
+# nftables mode: first, the first sync of iptables mode on the same cluster in the same boot, in a
+# namespace of its own (then stopped), for the comparison of the two backends.
+if [ "${RULES:-iptables}" = nftables ]; then
+  mkns i1
+  t0=$(ms)
+  RULES=iptables kipvs_in i1 "$L/i1.log"
+  wait_synced "$L/i1.log" 1 900
+  echo "@coldother $t0 $(synced_lines "$L/i1.log" 1)"
+  stop_kipvs
+  nap 1
+fi
+
 for r in $(seq "$RUNS"); do
   # Alternate which side goes first; each in a namespace of its own.
   if [ "$BASELINE" = 0 ]; then
@@ -89,22 +101,6 @@ for r in $(seq "$RUNS"); do
   if [ "$r" -gt 1 ]; then
     stop_kipvs
     continue
-  fi
-
-  # nftables mode: the first sync of iptables mode, on the same cluster in the same boot, in a
-  # namespace of its own (then stopped), for the comparison of the two backends.
-  if [ "${RULES:-iptables}" = nftables ]; then
-    stop_kipvs
-    mkns i1
-    t0=$(ms)
-    RULES=iptables kipvs_in i1 "$L/i1.log"
-    wait_synced "$L/i1.log" 1 900
-    echo "@coldother $t0 $(synced_lines "$L/i1.log" 1)"
-    stop_kipvs
-    nap 1
-    # And kipvs in nftables mode back on k1 (a restart: it adopts what the cold run wrote).
-    kipvs_in k1 "$L/k1.log"
-    wait_synced "$L/k1.log" 1 900
   fi
 
   # Both namespaces hold the same content, and it is the plan's.

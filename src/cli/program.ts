@@ -73,6 +73,10 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
         .choices(["auto", "legacy", "nft"]).default("auto"),
     )
     .addOption(
+      new Option("--rules-backend <backend>", "where the localnet guard goes (as kipvs run's)")
+        .choices(["iptables", "nftables"]).default("iptables"),
+    )
+    .addOption(
       new Option("-o, --output <format>", "output").choices(["table", "json"]).default("table"),
     )
     .action((o) => {
@@ -85,6 +89,7 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
         output: o.output,
         strictArp: o.strictArp,
         localhostNodePorts: o.localhostNodeports,
+        rulesBackend: o.rulesBackend,
         color: o.output === "table" && stdoutWantsColor(),
       }, {
         io: new SysctlProgram(exec),

@@ -11,6 +11,7 @@ const PACKAGE_OF: Record<string, string> = {
   modprobe: "kmod",
   ipset: "ipset",
   conntrack: "conntrack",
+  nft: "nftables",
   "iptables-legacy-save": "iptables",
   "iptables-legacy-restore": "iptables",
   "ip6tables-legacy-save": "iptables",

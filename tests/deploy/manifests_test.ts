@@ -175,7 +175,7 @@ Deno.test("the proxy container has NET_ADMIN and NET_RAW only; privileges go to 
   );
   assert.deepEqual(
     proxyPrograms.filter((p) =>
-      !/^(ipset|conntrack|ip6?tables-(legacy|nft)-(save|restore))$/.test(p)
+      !/^(ipset|conntrack|nft|ip6?tables-(legacy|nft)-(save|restore))$/.test(p)
     ),
     [],
   );

@@ -106,6 +106,21 @@ matrixTest(
       assert.equal(e.outcome.rule, "ct state new ip daddr @ipvs-ips reject");
     });
 
+    await t.step("sysctl --localhost-nodeports puts its guard in ip kipvs-localnet, once", () => {
+      assert.equal(rc("guard-apply"), "0", s("guard-apply"));
+      assert.match(
+        s("guard-apply"),
+        /nftables: ip kipvs-localnet localnet drop .*absent -> present/,
+      );
+      assert.doesNotMatch(s("guard-again"), /absent -> present/, s("guard-again"));
+      assert.equal(rc("guard-check"), "0", s("guard-check"));
+      assert.match(s("guard-table"), /hook input priority filter/);
+      assert.match(
+        s("guard-table"),
+        /ip daddr 127\.0\.0\.0\/8 .*drop comment "block incoming localnet connections"/,
+      );
+    });
+
     await t.step("cleanup removes the tables; a second run finds nothing", () => {
       assert.equal(rc("cleanup"), "0", s("cleanup"));
       assert.match(s("cleanup"), /nftables tables\s+ip kipvs ip6 kipvs/, s("cleanup"));

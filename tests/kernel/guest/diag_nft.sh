@@ -24,6 +24,11 @@ echo "=== explain-cluster"; kipvs explain tcp/10.96.0.10:80 --from 10.244.2.4 -o
 echo "=== explain-cluster-text"; kipvs explain tcp/10.96.0.10:80 --from 10.244.2.4 "${M[@]}"
 echo "=== explain-lb-denied"; kipvs explain tcp/203.0.113.10:80 --from 192.168.100.20 -o json "${M[@]}"
 echo "=== explain-vip-port"; kipvs explain tcp/10.96.0.10:9999 --from 192.168.100.10 -o json "${M[@]}"
+G=(--localhost-nodeports --rules-backend nftables)
+echo "=== guard-apply"; kipvs sysctl --apply "${G[@]}"; echo "rc=$?"
+echo "=== guard-again"; kipvs sysctl --apply "${G[@]}"; echo "rc=$?"
+echo "=== guard-check"; kipvs sysctl --check "${G[@]}"; echo "rc=$?"
+echo "=== guard-table"; nft list table ip kipvs-localnet
 echo "=== cleanup"; kipvs cleanup; echo "rc=$?"
 echo "=== tables"; nft list tables
 echo "=== cleanup-again"; kipvs cleanup; echo "rc=$?"
