@@ -20,6 +20,8 @@ import { readSnapshot } from "../diag/snapshot.ts";
 import type { InterfaceAddress } from "../plan/nodeports.ts";
 import type { Deliver } from "./dump.ts";
 import type { CommandResult } from "./result.ts";
+import type { Nftables } from "../dataplane/nftables/nftables.ts";
+import { LOCALNET_TABLE } from "../dataplane/nftables/localnet.ts";
 import { addRunFlags, hideOptionsExcept, loadProxyConfig } from "./runflags.ts";
 import { type Cell, renderTable, stdoutWantsColor } from "../diag/table.ts";
 
@@ -61,6 +63,7 @@ export async function cleanupCommand(
     );
     const unread = snapshot.errors.map((e) => `cannot read ${e.facility}: ${e.message}`);
     const plan = planCleanup({ snapshot, excludeCIDRs: opts.excludeCIDRs });
+    plan.nftLocalnet = await hasLocalnetTable(dp.nftables);
     const nothing = planIsEmpty(plan);
     let result: CleanupResult;
     if (opts.dryRun || nothing) result = dryRunResult(plan, snapshot);
@@ -179,4 +182,13 @@ export function registerCleanup(program: Command, deliver: Deliver): void {
       isRoot: Deno.uid() === 0,
     }));
   });
+}
+
+/** Whether the nftables localnet guard's table exists (false where nf_tables cannot be read). */
+async function hasLocalnetTable(nft: Nftables | undefined): Promise<boolean> {
+  try {
+    return nft ? await nft.hasTable(4, LOCALNET_TABLE) : false;
+  } catch {
+    return false;
+  }
 }

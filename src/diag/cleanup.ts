@@ -28,6 +28,7 @@ import { ERRNO } from "../dataplane/netlink/errno.ts";
 import type { Family } from "../net/family.ts";
 import type { Nftables } from "../dataplane/nftables/nftables.ts";
 import { NFT_TABLE, nftFamily } from "../dataplane/nftables/layout.ts";
+import { LOCALNET_TABLE } from "../dataplane/nftables/localnet.ts";
 import { excludedBy } from "./diff.ts";
 import type { NodeSnapshot } from "./snapshot.ts";
 
@@ -57,6 +58,11 @@ export interface CleanupPlan {
   sets: string[];
   /** Families whose `kipvs` nftables table goes (the nftables rules backend), whole. */
   nftTables: Family[];
+  /**
+   * `ip kipvs-localnet` (the nftables localnet guard of `kipvs sysctl --localhost-nodeports`)
+   * goes too, as filter/KUBE-FIREWALL does when it holds nothing but the guard.
+   */
+  nftLocalnet?: boolean;
 }
 
 /** Options of {@link planCleanup}. */
@@ -129,7 +135,7 @@ function jumpNames(current: IptablesSnapshot, rules: readonly string[]): string[
 /** Whether a plan removes nothing. */
 export function planIsEmpty(p: CleanupPlan): boolean {
   return p.virtualServers.length === 0 && p.link === "none" && p.iptables.length === 0 &&
-    p.sets.length === 0 && p.nftTables.length === 0;
+    p.sets.length === 0 && p.nftTables.length === 0 && !p.nftLocalnet;
 }
 
 /**
@@ -235,11 +241,15 @@ export async function applyCleanup(plan: CleanupPlan, deps: CleanupDeps): Promis
       r.jumps.push(...p.jumpNames.map((j) => `IPv${p.family} ${j}`));
     });
   }
-  if (deps.nftables && plan.nftTables.length > 0) {
+  if (deps.nftables && (plan.nftTables.length > 0 || plan.nftLocalnet)) {
     const nft = deps.nftables;
     await attempt("nftables", async () => {
       await nft.deleteTables(plan.nftTables);
       r.nftTables.push(...plan.nftTables.map(nftTableName));
+      if (plan.nftLocalnet) {
+        await nft.deleteTables([4], LOCALNET_TABLE);
+        r.nftTables.push(`ip ${LOCALNET_TABLE}`);
+      }
     });
   }
   if (plan.sets.length > 0) await attempt("ipset", () => destroySets(plan, deps, r));
@@ -285,7 +295,10 @@ export function dryRunResult(plan: CleanupPlan, snapshot: NodeSnapshot): Cleanup
     chains: plan.iptables.flatMap((p) => p.chains.map((c) => `IPv${p.family} ${c}`)),
     jumps: plan.iptables.flatMap((p) => p.jumpNames.map((j) => `IPv${p.family} ${j}`)),
     sets: plan.sets.filter((s) => !used.has(s)),
-    nftTables: plan.nftTables.map(nftTableName),
+    nftTables: [
+      ...plan.nftTables.map(nftTableName),
+      ...(plan.nftLocalnet ? [`ip ${LOCALNET_TABLE}`] : []),
+    ],
     keptSets: plan.sets.filter((s) => used.has(s)).map((name) => ({
       name,
       usedBy: used.get(name)!,

@@ -123,7 +123,11 @@ matrixTest(
 
     await t.step("cleanup removes the tables; a second run finds nothing", () => {
       assert.equal(rc("cleanup"), "0", s("cleanup"));
-      assert.match(s("cleanup"), /nftables tables\s+ip kipvs ip6 kipvs/, s("cleanup"));
+      assert.match(
+        s("cleanup"),
+        /nftables tables\s+ip kipvs ip6 kipvs ip kipvs-localnet/,
+        s("cleanup"),
+      );
       assert.doesNotMatch(s("tables"), /kipvs/);
       assert.match(s("cleanup-again"), /nothing to remove/);
       assert.equal(rc("cleanup-again"), "0");

@@ -208,17 +208,17 @@ export class NftNetlink {
     w.end();
   }
 
-  /** Whether kipvs's table of `family` exists. */
-  async hasTable(family: Family): Promise<boolean> {
+  /** Whether kipvs's table of `family` (or the table `name`) exists. */
+  async hasTable(family: Family, name = NFT_TABLE): Promise<boolean> {
     try {
       return await this.#c.request(
         (w, flags, seq) => {
           w.begin((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG.GETTABLE, flags, seq);
           nfgen(w, family === 4 ? NFPROTO.IPV4 : NFPROTO.IPV6);
-          w.string(NFTA_TABLE_NAME, NFT_TABLE);
+          w.string(NFTA_TABLE_NAME, name);
           w.end();
         },
-        `look up nftables table ${family === 4 ? "ip" : "ip6"} ${NFT_TABLE}`,
+        `look up nftables table ${family === 4 ? "ip" : "ip6"} ${name}`,
         () => true,
       );
     } catch (err) {
@@ -227,10 +227,10 @@ export class NftNetlink {
     }
   }
 
-  /** Deletes kipvs's tables of `families` in one transaction (each must exist). */
-  async deleteTables(families: readonly Family[]): Promise<void> {
+  /** Deletes kipvs's tables (or the tables `name`) of `families` in one transaction. */
+  async deleteTables(families: readonly Family[], name = NFT_TABLE): Promise<void> {
     if (families.length === 0) return;
-    const what = `delete nftables table(s) ${NFT_TABLE}`;
+    const what = `delete nftables table(s) ${name}`;
     const errno = await this.#c.transaction((w, _flags, seq) => {
       batchMark(w, NFNL_MSG_BATCH_BEGIN, seq);
       families.forEach((f, j) => {
@@ -241,7 +241,7 @@ export class NftNetlink {
           seq,
         );
         nfgen(w, f === 4 ? NFPROTO.IPV4 : NFPROTO.IPV6);
-        w.string(NFTA_TABLE_NAME, NFT_TABLE);
+        w.string(NFTA_TABLE_NAME, name);
         w.end();
       });
       batchMark(w, NFNL_MSG_BATCH_END, seq);

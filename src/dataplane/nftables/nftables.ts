@@ -30,10 +30,10 @@ export interface Nftables {
   run(script: string): Promise<void>;
   /** Adds and deletes elements over netlink; returns the transactions it took. */
   applyElements(ops: readonly ElementOp[]): Promise<number>;
-  /** Whether kipvs's table of `family` exists (netlink, no process). */
-  hasTable(family: Family): Promise<boolean>;
-  /** Deletes kipvs's tables of these families, in one transaction (netlink). */
-  deleteTables(families: readonly Family[]): Promise<void>;
+  /** Whether kipvs's table of `family` (or the table `name`) exists (netlink, no process). */
+  hasTable(family: Family, name?: string): Promise<boolean>;
+  /** Deletes kipvs's tables (or the tables `name`) of these families, in one transaction. */
+  deleteTables(families: readonly Family[], name?: string): Promise<void>;
   /** Netlink messages sent so far. */
   readonly messagesSent: number;
 }
@@ -73,12 +73,12 @@ export class KernelNftables implements Nftables {
     return ops.length === 0 ? Promise.resolve(0) : this.#netlink.applyElements(ops);
   }
 
-  hasTable(family: Family): Promise<boolean> {
-    return this.#netlink.hasTable(family);
+  hasTable(family: Family, name?: string): Promise<boolean> {
+    return this.#netlink.hasTable(family, name);
   }
 
-  deleteTables(families: readonly Family[]): Promise<void> {
-    return this.#netlink.deleteTables(families);
+  deleteTables(families: readonly Family[], name?: string): Promise<void> {
+    return this.#netlink.deleteTables(families, name);
   }
 }
 
