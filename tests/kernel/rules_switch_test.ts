@@ -37,6 +37,36 @@ matrixTest(
       assert.deepEqual(state("iptables-again"), state("iptables"));
     });
 
+    await t.step("kipvs's base chains hook where iptables' nat and filter chains do", () => {
+      // "prerouting -0000000100 nat PREROUTING" (filter hooks), "prerouting dstnat nat PREROUTING"
+      // (nat chains, from their declaration): hook, priority, table, chain.
+      const hooks = section(all, "hooks").split("\n").map((l) => l.split(" "));
+      const at = (table: string, chain: string) =>
+        hooks.find((h) => h[2] === table && h[3] === chain)?.slice(0, 2).join(" ");
+      // iptables-nft makes a built-in chain only once a rule uses it: compare where it exists.
+      const same = (kipvs: string, table: string, ipt: string) => {
+        const theirs = at(table, ipt);
+        assert.ok(at("kipvs", kipvs), `${kipvs} hooked:\n${section(all, "hooks")}`);
+        if (theirs) assert.equal(at("kipvs", kipvs), theirs, section(all, "hooks"));
+      };
+      assert.ok(at("nat", "PREROUTING") && at("filter", "INPUT"), section(all, "hooks"));
+      assert.equal(at("kipvs", "nat-prerouting"), "prerouting dstnat", section(all, "hooks"));
+      for (
+        const [kipvs, ipt] of [
+          ["nat-prerouting", "PREROUTING"],
+          ["nat-output", "OUTPUT"],
+          ["nat-postrouting", "POSTROUTING"],
+        ] as const
+      ) same(kipvs, "nat", ipt);
+      for (
+        const [kipvs, ipt] of [
+          ["filter-input", "INPUT"],
+          ["filter-forward", "FORWARD"],
+          ["filter-output", "OUTPUT"],
+        ] as const
+      ) same(kipvs, "filter", ipt);
+    });
+
     await t.step("no new connection failed during the switches", () => {
       const p = fields(section(all, "probes"));
       assert.ok(Number(p.get("total")?.[0]) > 20, section(all, "probes"));

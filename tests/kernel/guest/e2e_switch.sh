@@ -36,6 +36,13 @@ sleep 2
 
 kipvs_once to-nftables --manifests "$E2E_DATA/traffic" --rules-backend nftables
 state nftables
+# Where kipvs's base chains sit among the hooks, beside iptables-nft's own tables: filter chains
+# are hooks of their own; nat chains run inside nf_nat's hook, by their priority.
+echo "=== hooks"
+nft list hooks ip | awk '/^\thook /{h=$2} /chain ip (kipvs|nat|filter) /{print h, $1, $4, $5}'
+nft list chains ip | awk '/^table /{t=$3} /chain /{c=$2} /type nat hook/{p=$6; sub(";", "", p);
+  print $4, p, t, c}'
+
 sleep 2
 kipvs_once nftables-rerun --manifests "$E2E_DATA/traffic" --rules-backend nftables
 kipvs_once to-iptables --manifests "$E2E_DATA/traffic" --rules-backend iptables
