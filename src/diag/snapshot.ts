@@ -35,7 +35,7 @@ export interface SnapshotSources {
   ipset: Pick<Ipset, "save">;
   iptables: Pick<Iptables, "save">;
   /** kipvs's nftables tables (`nft list table`); left out, the snapshot has none. */
-  nftables?: Pick<Nftables, "list">;
+  nftables?: Pick<Nftables, "read">;
   /** The sysctl verdicts (`kipvs sysctl --check`); left out, the snapshot has none. */
   sysctls?: () => Promise<SysctlVerdict[]>;
   /** Every address of every interface (`Deno.networkInterfaces()`), kube-ipvs0's included. */
@@ -134,8 +134,8 @@ export async function readSnapshot(
   if (nft) {
     for (const family of options.families ?? [4, 6]) {
       await attempt("nftables", async () => {
-        const text = await nft.list(family);
-        if (text !== undefined) snap.nft.set(family, parseNftTable(text, family));
+        const t = await nft.read(family);
+        if (t !== undefined) snap.nft.set(family, t);
       });
     }
   }

@@ -104,8 +104,7 @@ export class NftablesReconciler implements Reconciler {
     for (const family of scope.desired.families) {
       const want = this.#render(scope.desired, family);
       wanted.set(family, want);
-      const text = await this.#o.nftables.list(family);
-      const held = text === undefined ? undefined : parseNftTable(text, family);
+      const held = await this.#o.nftables.read(family);
       const s = nftScript(want, held);
       if (s.script !== "") parts.push(s.script);
       scope.report.ipsetEntries += s.elements;

@@ -21,9 +21,9 @@ class FakeNftables implements Nftables {
   elementOps: ElementOp[][] = [];
   messagesSent = 0;
   constructor(private readonly render: (f: Family) => NftTable) {}
-  list(family: Family): Promise<string | undefined> {
+  read(family: Family) {
     const t = this.tables.get(family);
-    return Promise.resolve(t && listText(t));
+    return Promise.resolve(t && parseNftTable(listText(t), family));
   }
   run(script: string): Promise<void> {
     this.scripts.push(script);

@@ -17,7 +17,7 @@
 
 import { KipvsError } from "../../errors.ts";
 import type { Family } from "../../net/family.ts";
-import { parseIPInto } from "../../net/ip.ts";
+import { formatIPAt, parseIPInto } from "../../net/ip.ts";
 import type { SetMember } from "../members.ts";
 import type { SetType } from "../ipset/sets.ts";
 import { NetlinkClient, type NetlinkTransport } from "../netlink/client.ts";
@@ -30,7 +30,13 @@ import { NFT_TABLE } from "./layout.ts";
 const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = 16;
 const NFNL_MSG_BATCH_END = 17;
-const NFT_MSG = { GETTABLE: 1, DELTABLE: 2, NEWSETELEM: 12, DELSETELEM: 14 } as const;
+const NFT_MSG = {
+  GETTABLE: 1,
+  DELTABLE: 2,
+  NEWSETELEM: 12,
+  GETSETELEM: 13,
+  DELSETELEM: 14,
+} as const;
 const NFTA_TABLE_NAME = 1;
 const NFTA_SET_ELEM_LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const;
 const NFTA_LIST_ELEM = 1;
@@ -208,6 +214,30 @@ export class NftNetlink {
     w.end();
   }
 
+  /**
+   * The elements of one of kipvs's sets, in the text `nft list` prints, read with one dump (in
+   * the test kernel `nft list table` takes 8.7 s for 22,500 elements, of which reading them
+   * back over netlink takes a fraction). Throws a netlink error (ENOENT: no such set).
+   */
+  async readElements(family: Family, set: string, type: SetType): Promise<string[]> {
+    const out: string[] = [];
+    const what = `read the elements of nftables set ${
+      family === 4 ? "ip" : "ip6"
+    } ${NFT_TABLE} ${set}`;
+    await this.#c.dump(
+      (w, flags, seq) => {
+        w.begin((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG.GETSETELEM, flags, seq);
+        nfgen(w, family === 4 ? NFPROTO.IPV4 : NFPROTO.IPV6);
+        w.string(NFTA_SET_ELEM_LIST.TABLE, NFT_TABLE);
+        w.string(NFTA_SET_ELEM_LIST.SET, set);
+        w.end();
+      },
+      what,
+      (view, m) => decodeElements(view, m.offset + 16 + 4, m.offset + m.length, type, family, out),
+    );
+    return out;
+  }
+
   /** Whether kipvs's table of `family` (or the table `name`) exists. */
   async hasTable(family: Family, name = NFT_TABLE): Promise<boolean> {
     try {
@@ -254,4 +284,80 @@ export class NftNetlink {
   close(): void {
     this.#c.close();
   }
+}
+
+const PROTO_NAME: Record<number, string> = { 6: "tcp", 17: "udp", 132: "sctp" };
+
+/** Calls `fn(type, payloadOffset, payloadLength)` for each attribute in `[start, end)`. */
+function eachAttr(
+  view: DataView,
+  start: number,
+  end: number,
+  fn: (type: number, off: number, len: number) => void,
+): void {
+  let off = start;
+  while (off + 4 <= end) {
+    const len = view.getUint16(off, true);
+    if (len < 4 || off + len > end) break;
+    fn(view.getUint16(off + 2, true) & 0x3fff, off + 4, len - 4);
+    off += (len + 3) & ~3;
+  }
+}
+
+/** The NFTA_DATA_VALUE bytes nested in an attribute's payload. */
+function dataValue(view: DataView, off: number, len: number): Uint8Array | undefined {
+  let out: Uint8Array | undefined;
+  eachAttr(view, off, off + len, (t, o, l) => {
+    if (t === NFTA_DATA_VALUE) out = new Uint8Array(view.buffer, view.byteOffset + o, l);
+  });
+  return out;
+}
+
+/** Appends the elements of one GETSETELEM answer (attributes in `[start, end)`) to `out`. */
+function decodeElements(
+  view: DataView,
+  start: number,
+  end: number,
+  type: SetType,
+  family: Family,
+  out: string[],
+): void {
+  eachAttr(view, start, end, (t, o, l) => {
+    if (t !== NFTA_SET_ELEM_LIST.ELEMENTS) return;
+    eachAttr(view, o, o + l, (te, oe, le) => {
+      if (te !== NFTA_LIST_ELEM) return;
+      let key: Uint8Array | undefined, keyEnd: Uint8Array | undefined;
+      eachAttr(view, oe, oe + le, (ta, oa, la) => {
+        if (ta === NFTA_SET_ELEM.KEY) key = dataValue(view, oa, la);
+        if (ta === NFTA_SET_ELEM.KEY_END) keyEnd = dataValue(view, oa, la);
+      });
+      if (key) out.push(elementTextOf(type, family, key, keyEnd));
+    });
+  });
+}
+
+/** An element's key as nft prints it ("10.96.0.1 . tcp . 80", "... . 10.0.0.0/8"). */
+export function elementTextOf(
+  type: SetType,
+  family: Family,
+  key: Uint8Array,
+  keyEnd?: Uint8Array,
+): string {
+  const n = family === 4 ? 4 : 16;
+  if (type === "bitmap:port") return String((key[0]! << 8) | key[1]!);
+  const addr = (at: number) => formatIPAt(family, key, at);
+  if (type === "hash:ip") return addr(0);
+  const head = `${addr(0)} . ${PROTO_NAME[key[n]!] ?? key[n]} . ${
+    (key[n + 4]! << 8) | key[n + 5]!
+  }`;
+  if (type === "hash:ip,port") return head;
+  if (type === "hash:ip,port,ip" || !keyEnd) return `${head} . ${addr(n + 8)}`;
+  // An interval: the prefix is where the first and last address start to differ.
+  let prefix = 0;
+  while (prefix < n * 8) {
+    const byte = n + 8 + (prefix >> 3), bit = 0x80 >> (prefix & 7);
+    if ((key[byte]! & bit) !== (keyEnd[byte]! & bit)) break;
+    prefix++;
+  }
+  return prefix === n * 8 ? `${head} . ${addr(n + 8)}` : `${head} . ${addr(n + 8)}/${prefix}`;
 }

@@ -16,7 +16,12 @@
 import { KipvsError } from "../../errors.ts";
 import type { Family } from "../../net/family.ts";
 import type { Exec } from "../exec.ts";
-import { NFT_TABLE, nftFamily } from "./layout.ts";
+import { NFT_TABLE, nftFamily, nftSetName } from "./layout.ts";
+import { type ParsedNftTable, parseNftTable } from "./parse.ts";
+import { KUBE_SETS, type SetType } from "../ipset/sets.ts";
+
+/** The kind of each of kipvs's nft sets, by name. */
+const SET_TYPE_OF = new Map<string, SetType>(KUBE_SETS.map((k) => [nftSetName(k.base), k.type]));
 import { type ElementOp, NftNetlink } from "./netlink.ts";
 
 /** The program (Debian's `nftables` package). */
@@ -24,8 +29,11 @@ export const NFT = "nft";
 
 /** What kipvs needs of nftables. */
 export interface Nftables {
-  /** kipvs's table of `family` as `nft list table` prints it; undefined when there is none. */
-  list(family: Family): Promise<string | undefined>;
+  /**
+   * kipvs's table of `family`, read back into the form render.ts writes (chains with their
+   * rules, sets with their elements); undefined when there is none.
+   */
+  read(family: Family): Promise<ParsedNftTable | undefined>;
   /** Runs an nft script (`nft -f -`): one transaction, all or nothing. */
   run(script: string): Promise<void>;
   /** Adds and deletes elements over netlink; returns the transactions it took. */
@@ -56,11 +64,23 @@ export class KernelNftables implements Nftables {
     return this.#nl?.messagesSent ?? 0;
   }
 
-  async list(family: Family): Promise<string | undefined> {
-    const res = await this.#exec.run(NFT, ["list", "table", nftFamily(family), NFT_TABLE]);
-    if (res.code === 0) return res.stdout;
-    if (/No such file or directory/.test(res.stderr)) return undefined;
-    throw nftError(`nft list table ${nftFamily(family)} ${NFT_TABLE}`, res.code, res.stderr);
+  /**
+   * Rules with `nft --terse list table` (no elements: 0.35 s where the whole listing of 22,500
+   * elements took 8.7 s in the test kernel), elements over netlink, one dump per set.
+   */
+  async read(family: Family): Promise<ParsedNftTable | undefined> {
+    const args = ["--terse", "list", "table", nftFamily(family), NFT_TABLE];
+    const res = await this.#exec.run(NFT, args);
+    if (res.code !== 0) {
+      if (/No such file or directory/.test(res.stderr)) return undefined;
+      throw nftError(`nft ${args.join(" ")}`, res.code, res.stderr);
+    }
+    const t = parseNftTable(res.stdout, family);
+    for (const s of t.sets) {
+      const type = SET_TYPE_OF.get(s.name);
+      if (type) s.elements = await this.#netlink.readElements(family, s.name, type);
+    }
+    return t;
   }
 
   async run(script: string): Promise<void> {

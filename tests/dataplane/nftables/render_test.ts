@@ -156,3 +156,32 @@ Deno.test("nft listing parses back: wrapped elements, base chain headers", () =>
   assert.equal(t.chains[0]!.header, "type nat hook prerouting priority dstnat; policy accept;");
   assert.deepEqual(t.chains[0]!.rules, ['jump services comment "kubernetes service portals"']);
 });
+
+import { elementTextOf } from "../../../src/dataplane/nftables/netlink.ts";
+
+Deno.test("nft element keys read back over netlink print as nft prints them", () => {
+  const k = (...b: number[]) => new Uint8Array(b);
+  assert.equal(elementTextOf("bitmap:port", 4, k(0x75, 0x30)), "30000");
+  assert.equal(elementTextOf("hash:ip", 4, k(10, 96, 0, 1)), "10.96.0.1");
+  assert.equal(
+    elementTextOf("hash:ip,port", 4, k(10, 96, 0, 1, 6, 0, 0, 0, 1, 187, 0, 0)),
+    "10.96.0.1 . tcp . 443",
+  );
+  const lb = [203, 0, 113, 10, 6, 0, 0, 0, 0, 80, 0, 0];
+  assert.equal(
+    elementTextOf("hash:ip,port,net", 4, k(...lb, 10, 0, 0, 0), k(...lb, 10, 255, 255, 255)),
+    "203.0.113.10 . tcp . 80 . 10.0.0.0/8",
+  );
+  assert.equal(
+    elementTextOf("hash:ip,port,net", 4, k(...lb, 192, 168, 1, 5), k(...lb, 192, 168, 1, 5)),
+    "203.0.113.10 . tcp . 80 . 192.168.1.5",
+  );
+  const v6 = new Uint8Array(16 + 8 + 16);
+  v6.set([0xfd, 0, 0, 0x96], 0);
+  v6[15] = 0x10;
+  v6[16] = 17;
+  v6[21] = 53;
+  v6.set([0xfd, 0, 2, 0x44], 24);
+  v6[39] = 2;
+  assert.equal(elementTextOf("hash:ip,port,ip", 6, v6), "fd00:96::10 . udp . 53 . fd00:244::2");
+});
