@@ -8,6 +8,7 @@
 import { KipvsError } from "../errors.ts";
 import { ConntrackProgram } from "../dataplane/conntrack.ts";
 import { CountingExec, type Exec } from "../dataplane/exec.ts";
+import { otherWriters } from "../agent/writers.ts";
 import { openIpset } from "../dataplane/ipset/open.ts";
 import { resolveBackend } from "../dataplane/iptables/backend.ts";
 import { KernelIptables } from "../dataplane/iptables/iptables.ts";
@@ -168,7 +169,8 @@ async function once(
       services: new Set(),
       full: true,
     });
-    log.info("synced", { ...r, ms: +r.ms.toFixed(1) });
+    const { drift: _, ...logged } = r; // --once adopts the kernel: no drift to tell
+    log.info("synced", { ...logged, ms: +r.ms.toFixed(1) });
     return { code: 0, stdout: "" };
   } catch (err) {
     log.error("sync failed", { err });
@@ -203,6 +205,7 @@ async function daemon(
     metrics,
     health: probes,
     serviceHealth: probes,
+    otherWriters: otherWriters({ exec: deps.exec, healthzPort: probes.ports.healthz }),
   });
   // healthz answers while the initial lists are read (as kube-proxy's: nothing is queued yet),
   // so that probes do not restart a proxy that waits for an unreachable API server.
