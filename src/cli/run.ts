@@ -6,7 +6,8 @@
  */
 
 import { KipvsError } from "../errors.ts";
-import { ConntrackProgram } from "../dataplane/conntrack.ts";
+import { ConntrackProgram } from "../dataplane/conntrack/conntrack.ts";
+import { openConntrack } from "../dataplane/conntrack/netlink.ts";
 import { CountingExec, type Exec } from "../dataplane/exec.ts";
 import { openIpset } from "../dataplane/ipset/open.ts";
 import { resolveBackend } from "../dataplane/iptables/backend.ts";
@@ -63,7 +64,10 @@ export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise
     link: KernelDummyLink.open(),
     ipset: await openIpset({ exec, logger: deps.logger }),
     iptables: new KernelIptables({ exec, backend }),
-    conntrack: new ConntrackProgram(exec, deps.logger),
+    conntrack: await openConntrack({
+      program: new ConntrackProgram(exec, deps.logger),
+      logger: deps.logger,
+    }),
     programs: () => exec.started,
   };
 }
@@ -147,6 +151,7 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
     dataplane?.ipvs.close();
     dataplane?.link.close();
     dataplane?.ipset.close?.();
+    dataplane?.conntrack.close?.();
   }
 }
 

@@ -14,7 +14,7 @@
 
 import { KipvsError } from "../errors.ts";
 import { pace } from "../pace.ts";
-import type { Conntrack, StaleUdpFlow } from "../dataplane/conntrack.ts";
+import type { Conntrack, StaleUdpFlow } from "../dataplane/conntrack/conntrack.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import { planIpsetDelta } from "./ipset_delta.ts";
 import { planIpsetRestore } from "./ipset_restore.ts";
