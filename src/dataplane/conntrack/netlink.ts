@@ -29,6 +29,8 @@ export interface NetlinkConntrackOptions {
   transport?: NetlinkTransport;
   /** The first netlink sequence number (default random). */
   firstSeq?: number;
+  /** Ask the table's statistics first, to fail now when ctnetlink is missing (default true). */
+  probe?: boolean;
 }
 
 /** The conntrack table of the network namespace the process is in when {@link open} runs. */
@@ -49,6 +51,7 @@ export class NetlinkConntrack implements Conntrack {
   static async open(options: NetlinkConntrackOptions): Promise<NetlinkConntrack> {
     const c = new NetlinkClient({ protocol: NETLINK_NETFILTER, ...options });
     try {
+      if (options.probe === false) return new NetlinkConntrack(c, options.logger);
       await c.request(
         (w, flags, seq) => {
           beginConntrack(w, { msg: IPCTNL_MSG.GET_STATS, family: 4, flags, seq });
