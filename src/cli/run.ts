@@ -6,7 +6,8 @@
  */
 
 import { KipvsError } from "../errors.ts";
-import { ConntrackProgram } from "../dataplane/conntrack.ts";
+import { ConntrackProgram } from "../dataplane/conntrack/conntrack.ts";
+import { openConntrack } from "../dataplane/conntrack/netlink.ts";
 import { CountingExec, type Exec } from "../dataplane/exec.ts";
 import { otherWriters } from "../agent/writers.ts";
 import { openIpset } from "../dataplane/ipset/open.ts";
@@ -64,7 +65,10 @@ export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise
     link: KernelDummyLink.open(),
     ipset: await openIpset({ exec, logger: deps.logger }),
     iptables: new KernelIptables({ exec, backend }),
-    conntrack: new ConntrackProgram(exec, deps.logger),
+    conntrack: await openConntrack({
+      program: new ConntrackProgram(exec, deps.logger),
+      logger: deps.logger,
+    }),
     programs: () => exec.started,
   };
 }
@@ -148,6 +152,7 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
     dataplane?.ipvs.close();
     dataplane?.link.close();
     dataplane?.ipset.close?.();
+    dataplane?.conntrack.close?.();
   }
 }
 

@@ -14,7 +14,7 @@
 
 import { KipvsError } from "../errors.ts";
 import { pace } from "../pace.ts";
-import type { Conntrack } from "../dataplane/conntrack.ts";
+import type { Conntrack } from "../dataplane/conntrack/conntrack.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import type { Iptables } from "../dataplane/iptables/iptables.ts";
 import type { Ipvs } from "../dataplane/ipvs/types.ts";

@@ -172,6 +172,9 @@ export class ManifestSource implements ClusterSource {
       throw err;
     }
     this.#synced = true;
+    // The first listing ran while the parse worker started (in a small VM a second of CPU):
+    // rescans are paced by their own listings, not by it.
+    this.#listMs = 0;
     this.#scheduleRescan();
     this.#log.info("read manifests", {
       path: this.#path,
