@@ -204,7 +204,6 @@ export const MAX_FUNCTION_LINES = 60;
  */
 const LONG_FUNCTION_ALLOWED: ReadonlyMap<string, string> = new Map([
   // Files issue 13's branch is changing: split once it has landed, to spare it the conflicts.
-  ["src/k8s/validate.ts:validateObject", "issue 13 is changing it"],
   ["src/cli/runflags.ts:resolveProxyConfig", "issue 13 is changing it"],
   ["src/cli/program.ts:runCli", "issues 13 and 17 are changing it"],
 ]);

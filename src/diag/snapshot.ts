@@ -19,7 +19,7 @@ import type { SysctlVerdict } from "../dataplane/sysctl/reconcile.ts";
 import type { Family } from "../net/family.ts";
 import { canonicalIP } from "../net/ip.ts";
 import type { Nftables } from "../dataplane/nftables/nftables.ts";
-import { type ParsedNftTable, parseNftTable } from "../dataplane/nftables/parse.ts";
+import type { ParsedNftTable } from "../dataplane/nftables/parse.ts";
 
 /** The kernel facilities a snapshot reads. */
 export type Facility = "ipvs" | "link" | "ipset" | "iptables" | "nftables" | "sysctl";

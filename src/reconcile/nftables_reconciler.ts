@@ -25,7 +25,7 @@ import type { ProxyConfig } from "../config/config.ts";
 import type { SetMember } from "../dataplane/members.ts";
 import type { ElementOp } from "../dataplane/nftables/netlink.ts";
 import type { Nftables } from "../dataplane/nftables/nftables.ts";
-import { type ParsedNftTable, parseNftTable } from "../dataplane/nftables/parse.ts";
+import type { ParsedNftTable } from "../dataplane/nftables/parse.ts";
 import {
   elementText,
   intervalMembers,

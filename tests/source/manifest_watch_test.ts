@@ -445,7 +445,10 @@ Deno.test("ManifestSource rescans less often while file events keep up, and at i
   await withManifests({ "a.yaml": svcYaml("a", "10.96.0.1") }, async ({ lines, next, write }) => {
     await write("a.yaml", svcYaml("a", "10.96.0.2")); // an event: the watcher works here
     await next();
-    await new Promise((r) => setTimeout(r, 700));
+    // Rescans at 40, 80, 160 ms...; a small VM busy starting the parse workers takes longer.
+    for (let t = 0; t < 5_000 && waits(lines).length < 3; t += 50) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const w = waits(lines);
     assert.ok(w.length >= 2, lines.join("\n"));
     assert.ok(w.every((x, i) => i === 0 || x > w[i - 1]!), `waits grow: ${w}`);
