@@ -350,8 +350,11 @@ Deno.test("ManifestSource keeps its state while the directory is gone, and resum
       assert.equal(src.snapshot().services.size, 1);
       assert.match(src.health().error ?? "", /cannot read manifests at/);
       assert.ok(lines.some((l) => / WARN .*keeping the last good state/.test(l)));
-      await Deno.mkdir(dir);
-      await Deno.writeTextFile(`${dir}/b.yaml`, svcYaml("b", "10.96.0.2"));
+      // The directory comes back whole (made aside, renamed into place): a retry between a
+      // mkdir and the write would see it empty, which a loaded machine makes likely.
+      await Deno.mkdir(`${root}/back`);
+      await Deno.writeTextFile(`${root}/back/b.yaml`, svcYaml("b", "10.96.0.2"));
+      await Deno.rename(`${root}/back`, dir);
       const c = await next();
       assert.deepEqual(keys(c), ["default/a", "default/b"]);
       assert.deepEqual([...src.snapshot().services.keys()], ["default/b"]);
@@ -442,17 +445,23 @@ Deno.test("statManifests() looks only at the named files, and defers anything el
 Deno.test("ManifestSource rescans less often while file events keep up, and at its pace without them", async () => {
   const waits = (lines: string[]) =>
     lines.filter((l) => / rescanned /.test(l)).map((l) => Number(/nextMs=(\d+)/.exec(l)?.[1]));
+  // Until `n` rescans were logged (about 0.7 s and 0.4 s here; far longer on a loaded machine or
+  // in a User-Mode Linux guest, where this file runs too): their waits.
+  const rescans = async (lines: string[], n: number) => {
+    for (let t = 0; t < 100 && waits(lines).length < n; t++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return waits(lines);
+  };
   await withManifests({ "a.yaml": svcYaml("a", "10.96.0.1") }, async ({ lines, next, write }) => {
     await write("a.yaml", svcYaml("a", "10.96.0.2")); // an event: the watcher works here
     await next();
-    await new Promise((r) => setTimeout(r, 700));
-    const w = waits(lines);
+    const w = await rescans(lines, 2);
     assert.ok(w.length >= 2, lines.join("\n"));
     assert.ok(w.every((x, i) => i === 0 || x > w[i - 1]!), `waits grow: ${w}`);
   }, { rescanMs: 40 });
   await withManifests({ "a.yaml": svcYaml("a", "10.96.0.1") }, async ({ lines }) => {
-    await new Promise((r) => setTimeout(r, 400));
-    const w = waits(lines);
+    const w = await rescans(lines, 3);
     assert.ok(w.length >= 3 && w.every((x) => x === 40), `without events: ${w}`);
   }, { rescanMs: 40, watch: false });
 });
