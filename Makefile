@@ -45,7 +45,8 @@ test-kernel: setup kernel
 ## build: compile dist/kipvs with the permissions of scripts/permissions. Deno downloads its
 ## runtime (denort) for this; offline, point DENORT_BIN at a denort binary of the same version.
 build: setup
-	$(DENO) compile $(PERMISSIONS) --output dist/kipvs main.ts
+	$(DENO) compile $(PERMISSIONS) --include src/observe/probes_worker.ts \
+		--include src/source/_parse_worker.ts --output dist/kipvs main.ts
 
 clean:
 	rm -rf dist

@@ -6,8 +6,8 @@
  * @module
  */
 
+import { ipFamily, parseIP } from "../src/net/ip.ts";
 import { KipvsError } from "../src/errors.ts";
-import { ipFamily, parseIp } from "../src/dataplane/netlink/addr.ts";
 import { prefixOfMask } from "../src/dataplane/ipvs/decode.ts";
 import { SVC_F, TUN_F, TUN_TYPE } from "../src/dataplane/ipvs/constants.ts";
 import {
@@ -314,7 +314,7 @@ export function parseRule(line: string): IpvsOp {
   if (cmd === "add-service" || cmd === "update-service") {
     let bits = key.family === 4 ? 32 : 128;
     if (netmask !== undefined) {
-      const m = parseIp(netmask);
+      const m = parseIP(netmask);
       bits = m && m.family === 4
         ? prefixOfMask(new DataView(m.bytes.buffer).getUint32(0))
         : num("-M", netmask);

@@ -1,7 +1,19 @@
 /**
- * `deno task bench:scale [--services N] [--endpoints M] [--format yaml|json] [--runs R]
- * [--changes C] [--churn K] [--verbose]` (default 1000 x 10 as YAML, 3 runs, 5 single changes, 3
- * churn rounds): in one guest boot,
+ * `deno task bench:scale [--source manifests|api] [--services N] [--endpoints M] [--changes C]
+ * [--resync S] [--cpu-prof DIR] [--results FILE] [--verbose]`, plus for manifests `[--format
+ * yaml|json] [--runs R] [--churn K] [--no-baseline]` and for api `[--churn-seconds T]`.
+ *
+ * `--source api` (bench/scale_api_guest.sh): the test API server of tests/support runs in the
+ * guest with the cluster (paged lists of 500, watches), kipvs runs with `--kubeconfig`; it
+ * measures the cold start with its phases (start, list, plan, kernel), C single endpoint changes
+ * (default 20: p50 and p99, writes), 1% churn per second for T seconds (default 60: p99, RSS at
+ * its start and end), a full resync and a restart with nothing changed (time, writes), peak RSS
+ * and /healthz during the cold start and the resync; the last line is `scale<N>k source=api
+ * first_sync_s=.. one_change_p50_ms=.. one_change_p99_ms=.. churn_p99_ms=.. resync_writes=..
+ * restart_writes=.. rss_mb=.. healthz_p99_ms=..`.
+ *
+ * `--source manifests` (the default, bench/scale_guest.sh; 1000 x 10 as YAML, 3 runs, 5 single
+ * changes, 3 churn rounds, resync 30 s after a restart), in one guest boot:
  *
  * - the direct baseline: the same content loaded in a fresh network namespace with `ipvsadm -R`,
  *   one `ipset restore` and one `iptables-legacy-restore` per family (and, apart, the addresses
@@ -13,12 +25,20 @@
  *   programmed (kipvs's `latencyMs`), and from the file's rename to programmed;
  * - (c) 1% of the Services changed by one rename burst, K times;
  * - (d) kipvs restarted with nothing changed: its first sync's writes;
- * - (e) kipvs's peak RSS (VmHWM) over all of it.
+ * - (e) kipvs's peak RSS (VmHWM) over all of it;
+ * - (f) the restarted kipvs's first periodic full resync (`--ipvs-sync-period S`), nothing changed;
+ * - (g) `/healthz` latency during the cold starts and during (f), from a client polling it
+ *   every 50 ms (bench/healthz_poll.py): kipvs must answer its probes during any sync.
  *
  * The cold runs are repeated R times (a fresh namespace each, alternating which side goes
- * first) and medians are reported. Figures are printed, nothing passes or fails on time; the
+ * first) and medians are reported. `--no-baseline` skips the direct tools (the checks then
+ * compare kipvs with the plan only). Figures are printed, nothing passes or fails on time; the
  * content checks fail the benchmark. The last line is
- * `scale cold_ratio=<x> one_change_ms=<t> restart_writes=<n> rss_mb=<m>`.
+ * `scale cold_ratio=<x> one_change_ms=<t> restart_writes=<n> rss_mb=<m> healthz_p99_ms=<h>`
+ * (without cold_ratio under --no-baseline).
+ *
+ * Both add their figures to a JSON results file too (docs/bench/results.json unless `--results
+ * FILE`; see scale_record.ts), which `deno task bench:plot` draws.
  *
  * @module
  */
@@ -34,16 +54,23 @@ import {
   serviceKey,
   serviceType,
 } from "./scale_gen.ts";
-import { machine } from "./scale_machine.ts";
+import { type Machine, machine } from "./scale_machine.ts";
+import { writeApiData } from "./scale_api_data.ts";
+import { reportApi } from "./scale_api_report.ts";
+import { recordRun } from "./scale_record.ts";
 import {
   all,
   breakdown,
   duration,
   elapsed,
+  type GuestFigures,
   median,
   opsText,
   parseGuest,
+  probeText,
+  probeWindow,
   sumSyncs,
+  type SyncedLine,
 } from "./scale_report.ts";
 
 function flag(name: string, fallback: number): number {
@@ -130,51 +157,196 @@ async function writeData(o: DataOptions): Promise<DataSummary> {
   return { ...base.counts, byType, churnServices: perRound };
 }
 
+/** Flags of both sources. */
+interface Common {
+  shape: ScaleShape;
+  changes: number;
+  resync: number;
+  prof: string;
+  json: string | undefined;
+}
+
 if (import.meta.main) {
   const fi = Deno.args.indexOf("--format");
   const format = fi >= 0 ? Deno.args[fi + 1] : "yaml";
   if (format !== "yaml" && format !== "json") throw new Error("--format wants yaml or json");
-  const shape: ScaleShape = {
-    services: flag("--services", 1000),
-    endpoints: flag("--endpoints", 10),
-    format,
+  const si = Deno.args.indexOf("--source");
+  const source = si >= 0 ? Deno.args[si + 1] : "manifests";
+  if (source !== "api" && source !== "manifests") {
+    throw new Error("--source wants api or manifests");
+  }
+  const pi = Deno.args.indexOf("--cpu-prof");
+  const ji = Deno.args.indexOf("--results");
+  const common: Common = {
+    shape: { services: flag("--services", 1000), endpoints: flag("--endpoints", 10), format },
+    changes: flag("--changes", source === "api" ? 20 : 5),
+    resync: flag("--resync", 30),
+    // Every kipvs run writes a V8 CPU profile there (see bench/cpuprof_blocks.ts).
+    prof: pi >= 0 ? await Deno.realPath(Deno.args[pi + 1] ?? ".") : "",
+    json: ji >= 0 ? Deno.args[ji + 1] : undefined,
   };
-  const runs = flag("--runs", 3);
-  const changes = flag("--changes", 5);
-  const churn = flag("--churn", 3);
   const dir = await Deno.makeTempDir({ prefix: "kipvs-scale-" });
   try {
-    const t = performance.now();
-    const data = await writeData({ dir, shape, changes, churn });
-    const types = Object.entries(data.byType).map(([k, v]) => `${v} ${k}`).join(", ");
-    console.log(
-      `bench:scale ${shape.services} services (${types}) x ${shape.endpoints} endpoints ` +
-        `(one ${shape.format} file each): ` +
-        `${data.virtualServers} virtual servers, ${data.realServers} real servers, ` +
-        `${data.ipsetLines} ipset lines, ${data.addresses} addresses ` +
-        `(generated in ${duration(performance.now() - t)})`,
-    );
-    const before = await machine();
-    const ops = data.virtualServers + data.realServers;
-    const r = await runInGuest({
-      name: "bench-scale",
-      script: await Deno.readTextFile(`${KIPVS_ROOT}/bench/scale_guest.sh`),
-      env: {
-        DATA: dir,
-        RUNS: String(runs),
-        CHANGES: String(changes),
-        CHURN: String(churn),
-      },
-      memMiB: 1024 + Math.ceil(ops / 50),
-      timeoutMs: 240_000 + ops * 4 * runs,
-    });
-    assertGuestOk(r, "bench:scale");
-    if (Deno.args.includes("--verbose")) console.log(r.stdout);
-    const after = await machine();
-    report({ stdout: r.stdout, data, runs, before, after });
+    if (source === "api") await runApi(dir, common);
+    else await runManifests(dir, common);
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** The results file: --results FILE, or docs/bench/results.json. */
+function resultsPath(c: Common): string {
+  return c.json ?? `${KIPVS_ROOT}/docs/bench/results.json`;
+}
+
+/** `--source api`: the test API server in the guest, kipvs with --kubeconfig. */
+async function runApi(dir: string, c: Common): Promise<void> {
+  const churnSeconds = flag("--churn-seconds", 60);
+  const t = performance.now();
+  const data = await writeApiData({
+    dir,
+    shape: c.shape,
+    changes: c.changes,
+    churnSeconds,
+    percent: 1,
+  });
+  const types = Object.entries(data.byType).map(([k, v]) => `${v} ${k}`).join(", ");
+  console.log(
+    `bench:scale --source api ${c.shape.services} services (${types}) x ${c.shape.endpoints} ` +
+      `endpoints: ${data.virtualServers} virtual servers, ${data.realServers} real servers, ` +
+      `${data.ipsetLines} ipset lines, ${data.addresses} addresses ` +
+      `(generated in ${duration(performance.now() - t)})`,
+  );
+  const before = await machine();
+  const ops = data.virtualServers + data.realServers;
+  const r = await runInGuest({
+    name: "bench-scale-api",
+    script: await Deno.readTextFile(`${KIPVS_ROOT}/bench/scale_api_guest.sh`),
+    env: {
+      DATA: dir,
+      CHANGES: String(c.changes),
+      CHURN_S: String(churnSeconds),
+      RESYNC_S: String(c.resync),
+      PROF: c.prof,
+    },
+    memMiB: 2048 + Math.ceil(ops / 40),
+    timeoutMs: 600_000 + c.resync * 1000 + ops * 12,
+  });
+  assertGuestOk(r, "bench:scale");
+  if (Deno.args.includes("--verbose")) console.log(r.stdout);
+  const after = await machine();
+  printMachine(before, after);
+  const fail = (why: string): never => {
+    throw new Error(`bench:scale: ${why}\n--- guest stdout ---\n${r.stdout}`);
+  };
+  const figures = reportApi({ stdout: r.stdout, services: c.shape.services, fail });
+  const n = (k: string, digits = 0) => Number(figures[k] ?? NaN).toFixed(digits);
+  const size = c.shape.services % 1000 === 0 ? `${c.shape.services / 1000}k` : c.shape.services;
+  const last = `scale${size} source=api first_sync_s=${n("first_sync_s", 1)} ` +
+    `one_change_p50_ms=${n("one_change_p50_ms")} one_change_p99_ms=${n("one_change_p99_ms")} ` +
+    `churn_p99_ms=${n("churn_p99_ms")} resync_writes=${n("resync_writes")} ` +
+    `restart_writes=${n("restart_writes")} rss_mb=${n("rss_mb")} ` +
+    `healthz_p99_ms=${n("healthz_p99_ms")}`;
+  const num = (k: string) => (typeof figures[k] === "number" ? figures[k] as number : undefined);
+  const phases = figures.cold_phases_ms as Record<string, number>;
+  const path = await recordRun({
+    path: resultsPath(c),
+    before,
+    source: "api",
+    services: c.shape.services,
+    endpoints: c.shape.endpoints,
+    baseline: null,
+    kipvs: {
+      coldMs: (num("first_sync_s") ?? NaN) * 1000,
+      startMs: phases.start,
+      listMs: phases.list,
+      firstSyncMs: Object.entries(phases)
+        .filter(([k]) => !["start", "list", "wait"].includes(k))
+        .reduce((a, [, v]) => a + v, 0),
+      oneChangeMs: num("one_change_p50_ms") ?? NaN,
+      oneChangeP99Ms: num("one_change_p99_ms"),
+      churnP99Ms: num("churn_p99_ms"),
+      churnRssStartMb: num("churn_rss_start_mb"),
+      churnRssEndMb: num("churn_rss_end_mb"),
+      resyncMs: num("resync_ms"),
+      resyncWrites: num("resync_writes"),
+      restartMs: num("restart_ms"),
+      restartWrites: num("restart_writes"),
+      rssMb: num("rss_mb"),
+      healthzP99Ms: num("healthz_p99_ms"),
+    },
+  });
+  console.log(`results: ${path}`);
+  console.log(last);
+}
+
+/** `--source manifests` (the default): one manifest file per service, against the baseline. */
+async function runManifests(dir: string, c: Common): Promise<void> {
+  const { shape, changes } = c;
+  const runs = flag("--runs", 3);
+  const churn = flag("--churn", 3);
+  const baseline = !Deno.args.includes("--no-baseline");
+  const t = performance.now();
+  const data = await writeData({ dir, shape, changes, churn });
+  const types = Object.entries(data.byType).map(([k, v]) => `${v} ${k}`).join(", ");
+  console.log(
+    `bench:scale ${shape.services} services (${types}) x ${shape.endpoints} endpoints ` +
+      `(one ${shape.format} file each): ` +
+      `${data.virtualServers} virtual servers, ${data.realServers} real servers, ` +
+      `${data.ipsetLines} ipset lines, ${data.addresses} addresses ` +
+      `(generated in ${duration(performance.now() - t)})`,
+  );
+  const before = await machine();
+  const ops = data.virtualServers + data.realServers;
+  const r = await runInGuest({
+    name: "bench-scale",
+    script: await Deno.readTextFile(`${KIPVS_ROOT}/bench/scale_guest.sh`),
+    env: {
+      DATA: dir,
+      RUNS: String(runs),
+      CHANGES: String(changes),
+      CHURN: String(churn),
+      BASELINE: baseline ? "1" : "0",
+      RESYNC_S: String(c.resync),
+      PROF: c.prof,
+    },
+    memMiB: 1024 + Math.ceil(ops / 50),
+    timeoutMs: 240_000 + c.resync * 1000 + ops * 4 * runs,
+  });
+  assertGuestOk(r, "bench:scale");
+  if (Deno.args.includes("--verbose")) console.log(r.stdout);
+  const after = await machine();
+  const { figures, last } = report({ stdout: r.stdout, data, runs, before, after, baseline });
+  const path = await recordRun({
+    path: resultsPath(c),
+    before,
+    source: "manifests",
+    manifestFormat: shape.format,
+    services: shape.services,
+    endpoints: shape.endpoints,
+    runs,
+    baseline: figures.baseline_ms ? { totalMs: figures.baseline_ms } : null,
+    kipvs: {
+      coldMs: figures.cold_ms ?? NaN,
+      firstSyncMs: figures.first_sync_ms ?? NaN,
+      oneChangeMs: figures.one_change_ms ?? NaN,
+      restartWrites: figures.restart_writes,
+      resyncMs: figures.resync_ms,
+      resyncWrites: figures.resync_writes,
+      rssMb: figures.rss_mb,
+      healthzP99Ms: figures.healthz_p99_ms,
+    },
+  });
+  console.log(`results: ${path}`);
+  console.log(last);
+}
+
+function printMachine(before: Machine, after: Machine): void {
+  console.log(
+    `machine: ${before.cpu}, ${before.cores} cores; the guest is User-Mode Linux ` +
+      `${before.uml} (1 vCPU); load ${before.load} before, ${after.load} after; ` +
+      `other guests running: ${before.guests} before, ${after.guests} after`,
+  );
 }
 
 interface ReportOptions {
@@ -183,29 +355,72 @@ interface ReportOptions {
   runs: number;
   before: Awaited<ReturnType<typeof machine>>;
   after: Awaited<ReturnType<typeof machine>>;
+  baseline: boolean;
 }
 
-function report(o: ReportOptions): void {
+function report(o: ReportOptions): { figures: Record<string, number>; last: string } {
   const f = parseGuest(o.stdout);
+  check(o, f);
+  printMachine(o.before, o.after);
+  const coldRatio = o.baseline ? reportBaseline(o, f) : undefined;
+  const lat = reportChanges(o, f);
+  const rs = reportRestart(f);
+  const healthz = reportHealthz(f);
   const v = (k: string) => f.values.get(k) ?? [];
-  const med = (k: string) => median(v(k));
+  const rss = Math.max(...v("rss_cold_kb"), ...v("rss_run_kb"), ...v("rss_restart_kb")) / 1024;
+  console.log(
+    `checks: IPVS, ipsets, iptables and addresses ${
+      o.baseline ? "equal in both namespaces and " : ""
+    }equal to the plan (${median(v("ipvs_lines"))} IPVS lines); every edit programmed exactly`,
+  );
+  const ratio = coldRatio === undefined ? "" : `cold_ratio=${coldRatio.toFixed(3)} `;
+  const resync = f.resync[0]!.syncs[0]!;
+  return {
+    figures: {
+      ...(coldRatio === undefined ? {} : {
+        cold_ratio: coldRatio,
+        baseline_ms: coldRatio && median(f.cold.map(elapsed)) / coldRatio,
+      }),
+      cold_ms: median(f.cold.map(elapsed)),
+      first_sync_ms: median(f.cold.map((e) => e.syncs[0]!.ms)),
+      one_change_ms: median(lat),
+      restart_writes: rs.writes,
+      resync_ms: resync.ms,
+      resync_writes: resync.writes,
+      rss_mb: rss,
+      healthz_p99_ms: healthz,
+    },
+    last: `scale ${ratio}one_change_ms=${median(lat)} restart_writes=${rs.writes} ` +
+      `rss_mb=${rss.toFixed(0)} healthz_p99_ms=${healthz.toFixed(0)}`,
+  };
+}
+
+/** Fails the benchmark when the kernel did not end up holding what it should. */
+function check(o: ReportOptions, f: GuestFigures): void {
+  const med = (k: string) => median(f.values.get(k) ?? []);
   const fail = (why: string) => {
     throw new Error(`bench:scale: ${why}\n--- guest stdout ---\n${o.stdout}`);
   };
-  for (const k of ["same_ipvs", "same_ipset", "same_iptables", "same_addr", "same_plan"]) {
+  const same = o.baseline ? ["same_ipvs", "same_ipset", "same_iptables", "same_addr"] : [];
+  for (const k of [...same, "same_plan"]) {
     if (med(k) !== 1) fail(`${k}: kipvs and the baseline (or the plan) disagree`);
   }
-  if (v("change_ok").some((x) => x !== 1)) fail("a single change was not programmed");
-  if (v("churn_ok").some((x) => x !== 1)) fail("a churn round was not programmed exactly");
+  if ((f.values.get("change_ok") ?? []).some((x) => x !== 1)) {
+    fail("a single change was not programmed");
+  }
+  if ((f.values.get("churn_ok") ?? []).some((x) => x !== 1)) {
+    fail("a churn round was not programmed exactly");
+  }
   if (med("same_final") !== 1) fail("after the edits, the kernel is not the plan of the files");
-  if (f.cold.length !== o.runs || f.restart.length !== 1) fail("missing cold or restart figures");
+  if (f.cold.length !== o.runs || f.restart.length !== 1 || f.resync.length !== 1) {
+    fail("missing cold, restart or resync figures");
+  }
+}
 
-  const { before, after } = o;
-  console.log(
-    `machine: ${before.cpu}, ${before.cores} cores; the guest is User-Mode Linux ` +
-      `${before.uml} (1 vCPU); load ${before.load} before, ${after.load} after; ` +
-      `other guests running: ${before.guests} before, ${after.guests} after`,
-  );
+/** The baseline and the cold starts against it; returns cold_ratio. */
+function reportBaseline(o: ReportOptions, f: GuestFigures): number {
+  const v = (k: string) => f.values.get(k) ?? [];
+  const med = (k: string) => median(v(k));
   const baseParts = ["base_ipvsadm_ms", "base_ipset_ms", "base_iptables_ms"];
   const baseRuns = v("base_ipvsadm_ms").map((_, i) =>
     baseParts.reduce((s, k) => s + (v(k)[i] ?? NaN), 0)
@@ -221,22 +436,28 @@ function report(o: ReportOptions): void {
       duration(med("base_iptables_ms"))
     }; apart: ip -batch ${duration(med("base_addresses_ms"))} (${o.data.addresses} addresses)`,
   );
+  const cold = median(f.cold.map(elapsed));
+  const firstSync = median(f.cold.map((e) => e.syncs[0]!.ms));
+  const coldRatio = cold / base;
+  console.log(
+    `    cold_ratio kipvs/baseline=${coldRatio.toFixed(3)} ` +
+      `(baseline with the addresses: ${(cold / baseAddr).toFixed(3)}); ` +
+      `the programming alone (first sync ${duration(firstSync)}, no start, no reading): ` +
+      `sync_ratio=${(firstSync / base).toFixed(3)}`,
+  );
+  return coldRatio;
+}
+
+/** (a) cold starts, (b) single changes, (c) churn; returns the single changes' latencies. */
+function reportChanges(o: ReportOptions, f: GuestFigures): number[] {
   const cold = f.cold.map(elapsed);
-  const coldRatio = median(cold) / base;
   console.log(
     `(a) cold  ${duration(median(cold))} (median of ${all(cold)}; Deno's start alone ${
-      duration(med("deno_start_ms"))
+      duration(median(f.values.get("deno_start_ms") ?? []))
     }): ${opsText(f.cold[0]!.syncs[0]!)}`,
   );
   f.cold.forEach((e, i) =>
     console.log(`    run ${i + 1}: ${breakdown(e.t0, f.reads.cold[i]?.read, e.syncs[0]!)}`)
-  );
-  const firstSync = median(f.cold.map((e) => e.syncs[0]!.ms));
-  console.log(
-    `    cold_ratio kipvs/baseline=${coldRatio.toFixed(3)} ` +
-      `(baseline with the addresses: ${(median(cold) / baseAddr).toFixed(3)}); ` +
-      `the programming alone (first sync ${duration(firstSync)}, no start, no reading): ` +
-      `sync_ratio=${(firstSync / base).toFixed(3)}`,
   );
   const lat = f.changes.map((e) => e.syncs[0]!.latencyMs ?? NaN);
   const e2e = f.changes.map(elapsed);
@@ -258,6 +479,12 @@ function report(o: ReportOptions): void {
   for (const e of rounds) {
     console.log(`    ${e.syncs.length} sync(s): ${opsText(sumSyncs(e.syncs))}`);
   }
+  return lat;
+}
+
+/** (d) restart, (e) RSS, (f) resync, and the metrics; returns the restart's first sync. */
+function reportRestart(f: GuestFigures): SyncedLine {
+  const mb = (k: string) => (median(f.values.get(k) ?? []) / 1024).toFixed(0);
   const restart = f.restart[0]!;
   const rs = restart.syncs[0]!;
   console.log(
@@ -265,23 +492,44 @@ function report(o: ReportOptions): void {
       opsText(rs),
   );
   console.log(`    ${breakdown(restart.t0, f.reads.restart[0]?.read, rs)}`);
-  const rss = Math.max(...v("rss_cold_kb"), ...v("rss_run_kb"), ...v("rss_restart_kb")) / 1024;
   console.log(
-    `(e) peak RSS (VmHWM): cold start ${(med("rss_cold_kb") / 1024).toFixed(0)} MB, ` +
-      `after the edits ${(med("rss_run_kb") / 1024).toFixed(0)} MB, restart ${
-        (med("rss_restart_kb") / 1024).toFixed(0)
-      } MB`,
+    `(e) peak RSS (VmHWM): cold start ${mb("rss_cold_kb")} MB, after the edits ` +
+      `${mb("rss_run_kb")} MB, restart ${mb("rss_restart_kb")} MB`,
+  );
+  const resync = f.resync[0]!.syncs[0]!;
+  const phases = Object.entries(resync.phases ?? {}).map(([k, v]) => `${k} ${duration(v)}`);
+  console.log(
+    `(f) periodic full resync, nothing changed: ${duration(resync.ms)} (${phases.join(", ")}): ` +
+      opsText(resync),
   );
   const buckets = f.metrics.filter((l) =>
     /network_programming_duration_seconds_bucket\{le="0\.0\d*"\} [1-9]/.test(l)
   );
   console.log(`metrics: ${buckets.slice(0, 12).join("; ")}`);
-  console.log(
-    `checks: IPVS, ipsets, iptables and addresses equal in both namespaces and equal to the ` +
-      `plan (${med("ipvs_lines")} IPVS lines); every edit programmed exactly`,
+  return rs;
+}
+
+/**
+ * (g) the healthz probe during the cold starts (process start to first sync done) and during
+ * the resync (its sync alone); returns the p99 over both windows.
+ */
+function reportHealthz(f: GuestFigures): number {
+  const cold = f.cold.map((e) => [e.t0, e.t0 + elapsed(e)] as const);
+  const sync = f.resync[0]!.syncs[0]!;
+  const end = Date.parse(sync.ts);
+  const resync = [end - sync.ms, end] as const;
+  const inCold = f.probes.filter((p) => cold.some(([a, b]) => p.at >= a && p.at <= b));
+  const coldW = probeWindow(inCold, -Infinity, Infinity);
+  const resyncW = probeWindow(f.probes, resync[0], resync[1]);
+  console.log(`(g) /healthz every 50 ms: during the cold starts ${probeText(coldW)}`);
+  console.log(`    during the resync ${probeText(resyncW)}`);
+  const both = probeWindow(
+    [
+      ...inCold,
+      ...f.probes.filter((p) => p.at >= resync[0] && p.at <= resync[1]),
+    ],
+    -Infinity,
+    Infinity,
   );
-  console.log(
-    `scale cold_ratio=${coldRatio.toFixed(3)} one_change_ms=${median(lat)} ` +
-      `restart_writes=${rs.writes} rss_mb=${rss.toFixed(0)}`,
-  );
+  return both.p99;
 }

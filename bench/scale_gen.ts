@@ -82,7 +82,8 @@ export function serviceKey(
   return { namespace: `ns-${i % 25}`, name, file: `${name}.${shape.format}` };
 }
 
-function serviceObject(shape: ScaleShape, i: number): Record<string, unknown> {
+/** Service i, as the API server holds it. */
+export function serviceObject(shape: ScaleShape, i: number): Record<string, unknown> {
   const { namespace, name } = serviceKey(shape, i);
   const type = serviceType(i);
   // Node ports are allocated in order among the services that have one.
@@ -121,7 +122,12 @@ export interface SliceEdit {
   ip: string;
 }
 
-function sliceObject(shape: ScaleShape, i: number, edit?: SliceEdit): Record<string, unknown> {
+/** The EndpointSlice of service i (with `edit` applied), as the API server holds it. */
+export function sliceObject(
+  shape: ScaleShape,
+  i: number,
+  edit?: SliceEdit,
+): Record<string, unknown> {
   const { namespace, name } = serviceKey(shape, i);
   const endpoints = Array.from({ length: shape.endpoints }, (_, j) => ({
     addresses: [edit?.endpoint === j ? edit.ip : endpointIP(shape, i, j)],
@@ -144,6 +150,32 @@ function sliceObject(shape: ScaleShape, i: number, edit?: SliceEdit): Record<str
     endpoints,
     ports: [{ name: "http", protocol: "TCP", port: 8080 }],
   };
+}
+
+/** One endpoint of one service moved to another address. */
+export interface ServiceEdit {
+  service: number;
+  ip: string;
+}
+
+/**
+ * Churn round `round` of the API benchmark: `percent` % of the services, spread over the range
+ * (every type), one remote endpoint each moved to an address of the round's own.
+ */
+export function churnEdits(shape: ScaleShape, round: number, percent: number): ServiceEdit[] {
+  const count = Math.max(1, Math.round((shape.services * percent) / 100));
+  const step = shape.services / count;
+  const out: ServiceEdit[] = [];
+  for (let t = 0; t < count; t++) {
+    const service = Math.floor(t * step + ((round * 7) % step)) % shape.services;
+    out.push({ service, ip: `10.${200 + (round % 50)}.${t >> 8}.${t & 255}` });
+  }
+  return out;
+}
+
+/** The address single change `k` (from 1) moves an endpoint to. */
+export function singleChangeIP(k: number): string {
+  return `10.250.${k >> 8}.${k & 255}`;
 }
 
 /** The manifest file of service i: its Service and its EndpointSlice. */

@@ -1,11 +1,7 @@
 # The guest side of `deno task bench:scale` (bench/scale.ts), run by tests/kernel/harness.ts with
 # lib.sh sourced. Inputs (environment): DATA (the folder scale.ts wrote), RUNS, CHANGES, CHURN.
 # Every figure is printed as "key=value" or as "@event T0 {synced log line}"; scale.ts reads them.
-#
-# The guest has one CPU: while something is measured, this script waits with bash builtins only
-# (a program started every 50 ms to poll a log costs kipvs a third of the CPU), and namespaces
-# are never deleted (the kernel tears a deleted namespace down in the background, for seconds
-# with 100,000 real servers in it). Times come from kipvs's own log, not from the polling.
+# How it waits and measures: see scale_lib.sh.
 set -eu
 perms=$(grep -v '^#' "$KIPVS_ROOT/scripts/permissions")
 M=/run/scale/m         # the manifests kipvs watches (tmpfs: file events work there, not on hostfs)
@@ -14,80 +10,9 @@ L=/run/scale/logs      # kipvs's logs, on tmpfs too: hostfs is slow, and racy to
 mkdir -p "$M" "$STAGE" "$L" /run/scale/empty
 cp -r "$DATA/manifests/." "$M/"
 B="$DATA/baseline"
-mkfifo /run/scale/nap
-exec 9<>/run/scale/nap # never written: `read -t` on it is a sleep without a process
-
-ms() { date +%s%3N; }
-nap() { read -r -t "$1" -u 9 || true; }
-now() { NOW=$((${EPOCHREALTIME/./} / 1000)); } # ms, into NOW, without a process
-
-# mkns NS: a fresh network namespace with lo and one node address (node ports are served there).
-mkns() {
-  ip netns add "$1"
-  ip -n "$1" link set lo up
-  ip -n "$1" link add eth0 type dummy
-  ip -n "$1" addr add 192.168.100.1/24 dev eth0
-  ip -n "$1" link set eth0 up
-}
-
-deno_in() { # deno_in NS SCRIPT ARGS...: a Deno program in NS with exactly kipvs's permissions
-  local ns=$1
-  shift
-  # shellcheck disable=SC2086
-  ip netns exec "$ns" "$DENO" run --node-modules-dir=manual --cached-only $perms "$@"
-}
-
-# kipvs_in NS LOG: `kipvs run` on the manifests in NS, in the background; its pid in KPID.
-kipvs_in() {
-  local ns=$1 log=$2
-  # exec all the way down: KPID is Deno's own pid (signals and /proc/PID/status reach it).
-  # shellcheck disable=SC2086
-  (exec ip netns exec "$ns" "$DENO" run --node-modules-dir=manual --cached-only $perms \
-    "$KIPVS_ROOT/main.ts" run --manifests "$M" --iptables-backend legacy --log-format json \
-    --hostname-override node-0 --ipvs-sync-period 10m) >"$log" 2>&1 &
-  KPID=$!
-}
-
-# count_synced LOG: the number of "synced" lines of LOG, into SYNCED (bash builtins only).
-count_synced() {
-  local line
-  SYNCED=0
-  [ -e "$1" ] || return 0
-  while IFS= read -r line; do
-    [[ $line == *'"msg":"synced"'* ]] && SYNCED=$((SYNCED + 1))
-  done <"$1"
-  return 0
-}
-
-# wait_synced LOG N SECONDS [NAP]: until LOG holds N "synced" lines, looking every NAP seconds.
-wait_synced() {
-  local since
-  now
-  since=$NOW
-  while count_synced "$1" && [ "$SYNCED" -lt "$2" ]; do
-    if ! kill -0 "$KPID" 2>/dev/null; then
-      echo "kipvs exited while waiting for sync $2" >&2
-      tail -n 30 "$1" >&2
-      return 1
-    fi
-    now
-    if [ $((NOW - since)) -gt $(($3 * 1000)) ]; then
-      echo "timeout waiting for sync $2 in $1" >&2
-      tail -n 30 "$1" >&2
-      return 1
-    fi
-    nap "${4:-0.5}"
-  done
-}
-
-synced_lines() { grep '"msg":"synced"' "$1" | tail -n +"$2"; } # synced_lines LOG FROM
-
-hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
-
-stop_kipvs() {
-  kill -TERM "$KPID"
-  wait "$KPID" || true
-}
+SOURCE_ARGS="--manifests $M"
+# shellcheck source=bench/scale_lib.sh
+. "$KIPVS_ROOT/bench/scale_lib.sh"
 
 baseline() { # baseline NS: the direct load, each tool timed whole
   local t
@@ -111,9 +36,11 @@ baseline() { # baseline NS: the direct load, each tool timed whole
 cold() { # cold NS: kipvs from process start to its first sync done; leaves it running
   local t0
   mkns "$1"
+  probe_start "$1"
   t0=$(ms)
   kipvs_in "$1" "$L/$1.log"
   wait_synced "$L/$1.log" 1 900
+  probe_stop "$1"
   echo "@cold $t0 $(synced_lines "$L/$1.log" 1)"
   echo "@coldread $t0 $(grep -m1 '"msg":"read manifests"' "$L/$1.log")"
 }
@@ -131,7 +58,6 @@ snapshot() {
   ip -n "$1" -o addr show dev kube-ipvs0 | awk '{print $4}' | sort >"$KIPVS_OUT/$1.addr"
 }
 
-same() { cmp -s "$1" "$2" && echo 1 || echo 0; }
 
 # Deno's cache in the guest starts empty: compile kipvs and the reader once, as an install would.
 mkns warm
@@ -144,7 +70,9 @@ echo "deno_start_ms=$(($(ms) - t))"
 
 for r in $(seq "$RUNS"); do
   # Alternate which side goes first; each in a namespace of its own.
-  if [ $((r % 2)) -eq 1 ]; then
+  if [ "$BASELINE" = 0 ]; then
+    cold "k$r"
+  elif [ $((r % 2)) -eq 1 ]; then
     baseline "b$r"
     nap 1
     cold "k$r"
@@ -164,11 +92,13 @@ for r in $(seq "$RUNS"); do
 
   # Both namespaces hold the same content, and it is the plan's.
   snapshot k1
-  snapshot b1
-  for f in ipvs ipset iptables addr; do
-    echo "same_$f=$(same "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f")"
-    diff "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f" | head -5 | sed "s/^/diff_$f: /"
-  done
+  if [ "$BASELINE" != 0 ]; then
+    snapshot b1
+    for f in ipvs ipset iptables addr; do
+      echo "same_$f=$(same "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f")"
+      diff "$KIPVS_OUT/k1.$f" "$KIPVS_OUT/b1.$f" | head -5 | sed "s/^/diff_$f: /"
+    done
+  fi
   sort "$DATA/expected-initial.rules" >"$KIPVS_OUT/expected-initial"
   echo "same_plan=$(same "$KIPVS_OUT/k1.ipvs" "$KIPVS_OUT/expected-initial")"
   echo "ipvs_lines=$(wc -l <"$KIPVS_OUT/k1.ipvs") ipset_lines=$(wc -l <"$KIPVS_OUT/k1.ipset")"
@@ -229,14 +159,19 @@ for r in $(seq "$RUNS"); do
   stop_kipvs
   sed 's/^/@log /' "$L/k1.log"
 
-  # (d) a restart with nothing changed: the first sync adopts what is there.
+  # (d) a restart with nothing changed: the first sync adopts what is there; then (f) the
+  # periodic full resync RESYNC_S after the first began, with nothing changed either.
   nap 1
+  probe_start k1
   t0=$(ms)
-  kipvs_in k1 "$L/k1-restart.log"
+  kipvs_in k1 "$L/k1-restart.log" "${RESYNC_S}s"
   wait_synced "$L/k1-restart.log" 1 900
   echo "@restart $t0 $(synced_lines "$L/k1-restart.log" 1)"
   echo "@restartread $t0 $(grep -m1 '"msg":"read manifests"' "$L/k1-restart.log")"
   echo "rss_restart_kb=$(hwm_kb "$KPID")"
+  wait_synced "$L/k1-restart.log" 2 $((RESYNC_S + 900))
+  probe_stop k1
+  echo "@resync $t0 $(synced_lines "$L/k1-restart.log" 2)"
   stop_kipvs
   sed 's/^/@log /' "$L/k1-restart.log"
 done

@@ -42,6 +42,15 @@ export interface Event {
   syncs: SyncedLine[];
 }
 
+/** One request of the healthz probe. */
+export interface Probe {
+  /** When it started, ms since epoch. */
+  at: number;
+  ms: number;
+  /** HTTP status; 0 failed or timed out; -1 refused (nothing listening yet). */
+  status: number;
+}
+
 /** Everything the guest printed, parsed. */
 export interface GuestFigures {
   /** key=value figures, every value of each key in order. */
@@ -51,6 +60,10 @@ export interface GuestFigures {
   /** Churn rounds, by round number. */
   churn: Map<number, Event>;
   restart: Event[];
+  /** The periodic full resync after the restart, nothing changed. */
+  resync: Event[];
+  /** Requests of the healthz probe (bench/healthz_poll.py), in the order they started. */
+  probes: Probe[];
   /** The source's initial read of each cold start and of the restart, with the event's start. */
   reads: { cold: { t0: number; read: ReadLine }[]; restart: { t0: number; read: ReadLine }[] };
   /** Metric lines scraped from /metrics. */
@@ -65,6 +78,8 @@ export function parseGuest(stdout: string): GuestFigures {
     changes: [],
     churn: new Map(),
     restart: [],
+    resync: [],
+    probes: [],
     reads: { cold: [], restart: [] },
     metrics: [],
   };
@@ -77,7 +92,12 @@ export function parseGuest(stdout: string): GuestFigures {
       });
       continue;
     }
-    const ev = /^@(cold|change|churn(\d+)|restart) (\d+) (\{.*\})$/.exec(line);
+    const pr = /^@probe \S+ (\d+) ([\d.]+) (-?\d+)$/.exec(line);
+    if (pr) {
+      f.probes.push({ at: Number(pr[1]), ms: Number(pr[2]), status: Number(pr[3]) });
+      continue;
+    }
+    const ev = /^@(cold|change|churn(\d+)|restart|resync) (\d+) (\{.*\})$/.exec(line);
     if (ev) {
       const sync = JSON.parse(ev[4]!) as SyncedLine;
       const t0 = Number(ev[3]);
@@ -87,8 +107,8 @@ export function parseGuest(stdout: string): GuestFigures {
         e.syncs.push(sync);
         f.churn.set(round, e);
       } else {
-        const list = ev[1] === "cold" ? f.cold : ev[1] === "change" ? f.changes : f.restart;
-        list.push({ t0, syncs: [sync] });
+        const lists = { cold: f.cold, change: f.changes, restart: f.restart, resync: f.resync };
+        lists[ev[1] as keyof typeof lists].push({ t0, syncs: [sync] });
       }
       continue;
     }
@@ -109,6 +129,45 @@ export function parseGuest(stdout: string): GuestFigures {
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!;
+}
+
+/** The value below which `q` (0..1) of `xs` lie (nearest rank); NaN for none. */
+export function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+}
+
+/** What the healthz probe saw in one window of time. */
+export interface ProbeWindow {
+  /** Requests answered or failed (refused ones are not counted: nothing listened yet). */
+  count: number;
+  refused: number;
+  /** Requests that got no answer (timeout, reset) or one other than 200. */
+  failed: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** The probe's requests that started in `[from, to]` (ms since epoch), summed up. */
+export function probeWindow(probes: readonly Probe[], from: number, to: number): ProbeWindow {
+  const inside = probes.filter((p) => p.at >= from && p.at <= to);
+  const answered = inside.filter((p) => p.status !== -1);
+  const ms = answered.map((p) => p.ms);
+  return {
+    count: answered.length,
+    refused: inside.length - answered.length,
+    failed: answered.filter((p) => p.status !== 200).length,
+    p50: quantile(ms, 0.5),
+    p99: quantile(ms, 0.99),
+    max: ms.length ? Math.max(...ms) : NaN,
+  };
+}
+
+/** "p50 2.1 ms, p99 40.2 ms, max 61.0 ms (312 requests, 0 failed, 41 refused before listening)" */
+export function probeText(w: ProbeWindow): string {
+  return `p50 ${duration(w.p50)}, p99 ${duration(w.p99)}, max ${duration(w.max)} ` +
+    `(${w.count} requests, ${w.failed} failed, ${w.refused} refused before listening)`;
 }
 
 /** Milliseconds from an event's start to the end of its last sync. */

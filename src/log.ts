@@ -1,6 +1,13 @@
 /**
  * Leveled logging to stderr, as aligned text for terminals or JSON lines for log collectors.
  *
+ * One call is one line, whatever its message and fields hold: names, paths and error texts that
+ * came from manifests, files or the API cannot forge a line or drive a terminal. The text format
+ * escapes every control and invisible formatting character (`\n`, `\r`, ESC, C1 controls, U+2028,
+ * bidirectional overrides, ...) in the message and in every value; the JSON format relies on
+ * JSON's own escaping and stays valid JSON (a value JSON cannot encode, a cycle for instance, is
+ * written as text).
+ *
  * @module
  */
 
@@ -92,13 +99,38 @@ export class Logger {
     if (this.#format === "json") {
       const out: Record<string, unknown> = { ts, level, msg };
       for (const [k, v] of Object.entries(all)) out[k] = jsonValue(v);
-      this.#sink(JSON.stringify(out));
+      this.#sink(jsonLine(out));
       return;
     }
-    let line = `${ts} ${level.toUpperCase().padEnd(5)} ${msg}`;
-    for (const [k, v] of Object.entries(all)) line += ` ${k}=${textValue(v)}`;
+    let line = `${ts} ${level.toUpperCase().padEnd(5)} ${escapeText(msg)}`;
+    for (const [k, v] of Object.entries(all)) line += ` ${escapeText(k)}=${textValue(v)}`;
     this.#sink(line);
   }
+}
+
+/**
+ * Characters a text log line never holds as they are: C0 controls and DEL, C1 controls (U+009B
+ * starts an escape sequence on some terminals), the line and paragraph separators, invisible
+ * formatting (zero-width characters, bidirectional embeddings, overrides and isolates, which can
+ * make a line read differently from what it holds), and lone surrogates.
+ */
+const UNSAFE =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+const SHORT: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * `s` with every character of {@link UNSAFE} written as an escape (`\n`, `\r`, `\t`, `\u001b`,
+ * `\u202e`): one line, shown as it is held.
+ */
+export function escapeText(s: string): string {
+  UNSAFE.lastIndex = 0;
+  if (!UNSAFE.test(s)) return s;
+  return s.replace(
+    UNSAFE,
+    (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 function jsonValue(v: unknown): unknown {
@@ -114,11 +146,33 @@ function textValue(v: unknown): string {
   if (typeof v === "string") return quote(v);
   if (v === undefined) return "undefined";
   if (typeof v === "bigint") return v.toString();
-  return typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
+  return escapeText(typeof v === "object" && v !== null ? stringify(v) : String(v));
 }
 
 function quote(s: string): string {
-  return /^[\w./:@,+-]+$/.test(s) ? s : JSON.stringify(s);
+  return /^[\w./:@,+-]+$/.test(s) ? s : escapeText(JSON.stringify(s));
+}
+
+const bigints = (_k: string, x: unknown) => typeof x === "bigint" ? x.toString() : x;
+
+/** JSON.stringify that never throws: bigints as strings; a cycle or a throwing toJSON as text. */
+function stringify(v: unknown): string {
+  try {
+    return JSON.stringify(v, bigints) ?? "null";
+  } catch (err) {
+    return JSON.stringify(`<cannot encode: ${describeError(err)}>`);
+  }
+}
+
+/** One JSON line; a field JSON cannot encode becomes a text saying why, the rest stays as is. */
+function jsonLine(out: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(out, bigints);
+  } catch {
+    const safe: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(out)) safe[k] = JSON.parse(stringify(v));
+    return JSON.stringify(safe);
+  }
 }
 
 /** Parses a `--log-level` value. */

@@ -25,8 +25,10 @@ export interface DaemonOptions {
   proxier: Proxier;
   logger: Logger;
   metrics?: ProxyMetrics;
-  health?: ProxyHealth;
-  serviceHealth?: ServiceHealthServers;
+  /** Where sync progress and node eligibility go (a `ProxyHealth`, or the probe thread). */
+  health?: Pick<ProxyHealth, "queued" | "updated" | "setNodeEligible">;
+  /** Where the health check node ports go (`ServiceHealthServers`, or the probe thread). */
+  serviceHealth?: Pick<ServiceHealthServers, "sync">;
   /** The node's interfaces (Deno.networkInterfaces by default). */
   interfaces?: () => Deno.NetworkInterfaceInfo[];
   clock?: Clock;
@@ -167,6 +169,7 @@ export class Daemon {
         const d = this.#o.proxier.desired;
         m.noLocalEndpoints.set({ traffic_policy: "internal" }, d?.noLocalEndpoints.internal ?? 0);
         m.noLocalEndpoints.set({ traffic_policy: "external" }, d?.noLocalEndpoints.external ?? 0);
+        m.serviceConflicts.set(this.#o.proxier.conflicts);
         m.recordWrites({
           netlinkOps: report.netlinkMessages,
           ipvsOps: report.ipvsOps,

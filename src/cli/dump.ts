@@ -19,10 +19,16 @@ import type { ClusterState } from "../source/source.ts";
 import { type DiagDataplane, openKernelDataplane } from "../diag/dataplane.ts";
 import { diffNode, excludedBy } from "../diag/diff.ts";
 import { diffText } from "../diag/diff_text.ts";
-import { buildDump, checkFilter, dumpEntries, type DumpFilter } from "../diag/dump.ts";
+import {
+  buildDump,
+  checkFilter,
+  dumpEntries,
+  type DumpFilter,
+  type DumpReport,
+} from "../diag/dump.ts";
 import { dumpText } from "../diag/dump_text.ts";
 import { planNode } from "../diag/plan.ts";
-import { readSnapshot } from "../diag/snapshot.ts";
+import { type NodeSnapshot, readSnapshot } from "../diag/snapshot.ts";
 import type { CommandResult } from "./result.ts";
 import { openSource, type RunOptions } from "./run.ts";
 import { addProxyFlags, loadProxyConfig } from "./runflags.ts";
@@ -73,26 +79,26 @@ export function clusterLoader(
 const json = (v: unknown) =>
   JSON.stringify(v, (_k, x) => x instanceof Set ? [...x] : x === undefined ? null : x, 2) + "\n";
 
+/** Refuses flags `--diff` does not take. */
+function checkDiffUsage(opts: DumpCommandOptions, hasSource: boolean): void {
+  if (!hasSource) {
+    throw new KipvsError("usage", "kipvs dump --diff needs a source: --manifests or --kubeconfig");
+  }
+  if (opts.output === "ipvsadm") {
+    throw new KipvsError("usage", "kipvs dump --diff: -o ipvsadm shows a table, not a diff");
+  }
+  if (Object.values(opts.filter).some((v) => v !== undefined)) {
+    throw new KipvsError("usage", "kipvs dump --diff compares the whole node: drop the filters");
+  }
+}
+
 /** Runs `kipvs dump`: exit 0, or 1 when a facility could not be read; with --diff, 1 when out of step. */
 export async function dumpCommand(
   opts: DumpCommandOptions,
   deps: DiagDeps,
 ): Promise<CommandResult> {
   const hasSource = deps.loadCluster !== undefined;
-  if (opts.diff) {
-    if (!hasSource) {
-      throw new KipvsError(
-        "usage",
-        "kipvs dump --diff needs a source: --manifests or --kubeconfig",
-      );
-    }
-    if (opts.output === "ipvsadm") {
-      throw new KipvsError("usage", "kipvs dump --diff: -o ipvsadm shows a table, not a diff");
-    }
-    if (Object.values(opts.filter).some((v) => v !== undefined)) {
-      throw new KipvsError("usage", "kipvs dump --diff compares the whole node: drop the filters");
-    }
-  }
+  if (opts.diff) checkDiffUsage(opts, hasSource);
   const filter = checkFilter(opts.filter, hasSource);
   const state = await deps.loadCluster?.();
   const interfaces = deps.interfaces();
@@ -104,7 +110,6 @@ export async function dumpCommand(
       interfaces: () => interfaces,
       ...(opts.diff ? {} : { sysctls: deps.sysctls }),
     }, { families: opts.diff ? opts.config.families : [4, 6], strict: opts.diff });
-
     if (opts.diff) {
       const d = diffNode({
         desired: desired!,
@@ -115,27 +120,36 @@ export async function dumpCommand(
       const stdout = opts.output === "json" ? json(d) : diffText(d, { color: opts.color });
       return { code: d.inSync ? 0 : 1, stdout };
     }
-
     const report = buildDump({
       snapshot,
       desired,
       filter,
       excluded: excludedBy(opts.config.excludeCIDRs),
     });
-    let stderr = report.errors.map((e) => `kipvs dump: cannot read ${e.facility}: ${e.message}\n`)
-      .join("");
-    if (report.errors.length > 0 && deps.isRoot === false) {
-      stderr += "kipvs dump: reading IPVS, ipsets and iptables needs root (CAP_NET_ADMIN)\n";
-    }
-    const stdout = opts.output === "json"
-      ? json({ backend: dp.backend, ...report })
-      : opts.output === "ipvsadm"
-      ? formatRules(dumpEntries(report, snapshot))
-      : dumpText(report, { color: opts.color });
-    return { code: report.errors.length > 0 ? 1 : 0, stdout, stderr };
+    return dumpResult(opts, report, snapshot, { backend: dp.backend, isRoot: deps.isRoot });
   } finally {
     dp.close();
   }
+}
+
+/** The dump's output in the format asked, and what could not be read on stderr. */
+function dumpResult(
+  opts: DumpCommandOptions,
+  report: DumpReport,
+  snapshot: NodeSnapshot,
+  o: { backend: unknown; isRoot?: boolean },
+): CommandResult {
+  let stderr = report.errors.map((e) => `kipvs dump: cannot read ${e.facility}: ${e.message}\n`)
+    .join("");
+  if (report.errors.length > 0 && o.isRoot === false) {
+    stderr += "kipvs dump: reading IPVS, ipsets and iptables needs root (CAP_NET_ADMIN)\n";
+  }
+  const stdout = opts.output === "json"
+    ? json({ backend: o.backend, ...report })
+    : opts.output === "ipvsadm"
+    ? formatRules(dumpEntries(report, snapshot))
+    : dumpText(report, { color: opts.color });
+  return { code: report.errors.length > 0 ? 1 : 0, stdout, stderr };
 }
 
 /** Hands a command's result to the CLI layer. */

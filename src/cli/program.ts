@@ -18,7 +18,8 @@ import { runCommand } from "./run.ts";
 import { registerCleanup } from "./cleanup.ts";
 import { registerDump } from "./dump.ts";
 import { registerExplain } from "./explain.ts";
-import { addRunFlags, loadProxyConfig } from "./runflags.ts";
+import { registerTop } from "./top.ts";
+import { addRunFlags, loadProxyConfig, parseSize } from "./runflags.ts";
 import { stdoutWantsColor } from "../diag/table.ts";
 import { VERSION } from "../version.ts";
 
@@ -111,6 +112,7 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
       await set(runCommand({
         config,
         manifests: o.manifests,
+        manifestMaxBytes: parseSize("--manifest-max-bytes", o.manifestMaxBytes),
         kubeconfig: o.kubeconfig ?? file?.kubeconfig,
         master: o.master,
         once: o.once,
@@ -126,6 +128,7 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
   registerDump(program, set);
   registerExplain(program, set);
   registerCleanup(program, set);
+  registerTop(program, set, { write: out.stdout, stop: stopSignal });
 
   try {
     await program.parseAsync([...argv], { from: "user" });

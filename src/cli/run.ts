@@ -16,11 +16,10 @@ import { KernelDummyLink } from "../dataplane/link/kernel.ts";
 import { SysctlProgram } from "../dataplane/sysctl/io.ts";
 import { applySysctls, modprobe } from "../dataplane/sysctl/reconcile.ts";
 import { wantedSettings } from "../dataplane/sysctl/settings.ts";
-import { healthzHandler, metricsHandler, parseBindAddress, serve } from "../observe/http.ts";
+import { parseBindAddress } from "../observe/http.ts";
 import type { Logger } from "../log.ts";
 import { ProxyMetrics } from "../observe/metrics.ts";
-import { ProxyHealth } from "../observe/proxyhealth.ts";
-import { ServiceHealthServers } from "../observe/servicehealth.ts";
+import { ProbeServer } from "../observe/probes.ts";
 import type { ProxyConfig } from "../config/config.ts";
 import { Daemon } from "../agent/daemon.ts";
 import { nodeInfo } from "../plan/nodeinfo.ts";
@@ -36,6 +35,8 @@ export interface RunOptions {
   config: ProxyConfig;
   /** Manifest file or directory; without it, the Kubernetes API. */
   manifests?: string;
+  /** Manifest files larger than this are refused (default 32 MiB). */
+  manifestMaxBytes?: number;
   kubeconfig?: string;
   master?: string;
   once: boolean;
@@ -62,7 +63,7 @@ export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise
   return {
     ipvs: KernelIpvs.open(),
     link: KernelDummyLink.open(),
-    ipset: openIpset({ exec, logger: deps.logger }),
+    ipset: await openIpset({ exec, logger: deps.logger }),
     iptables: new KernelIptables({ exec, backend }),
     conntrack: new ConntrackProgram(exec, deps.logger),
     programs: () => exec.started,
@@ -71,11 +72,18 @@ export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise
 
 /** The manifest source with --manifests, else the Kubernetes API (kubeconfig or in-cluster). */
 export async function openSource(
-  opts: Pick<RunOptions, "manifests" | "kubeconfig" | "master" | "config">,
+  opts: Pick<RunOptions, "manifests" | "manifestMaxBytes" | "kubeconfig" | "master" | "config">,
   log: Logger,
 ): Promise<ClusterSource> {
   const nodeName = opts.config.hostname;
-  if (opts.manifests) return new ManifestSource({ path: opts.manifests, nodeName, logger: log });
+  if (opts.manifests) {
+    return new ManifestSource({
+      path: opts.manifests,
+      nodeName,
+      logger: log,
+      maxFileBytes: opts.manifestMaxBytes,
+    });
+  }
   return await openKubeSource({
     kubeconfig: opts.kubeconfig,
     master: opts.master,
@@ -118,27 +126,29 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
       "kipvs run must run as root (it programs IPVS, ipsets and iptables)",
     );
   }
-  if (!opts.skipSysctl) await applyKernelSettings(opts, deps);
-  const dataplane = await openDataplane(opts.config, deps);
-  const { config } = opts;
-  if (config.tcpTimeoutSeconds || config.tcpFinTimeoutSeconds || config.udpTimeoutSeconds) {
-    await dataplane.ipvs.setTimeouts({
-      tcp: config.tcpTimeoutSeconds,
-      tcpFin: config.tcpFinTimeoutSeconds,
-      udp: config.udpTimeoutSeconds,
-    });
-  }
+  // The source first: manifest files are parsed in workers, which start meanwhile.
   const source = await openSource(opts, log);
-  if (opts.once) await source.start(); // the daemon starts it once healthz is served
-  const proxier = new Proxier({ config, dataplane, logger: log });
+  let dataplane: Dataplane | undefined;
   try {
+    if (!opts.skipSysctl) await applyKernelSettings(opts, deps);
+    dataplane = await openDataplane(opts.config, deps);
+    const { config } = opts;
+    if (config.tcpTimeoutSeconds || config.tcpFinTimeoutSeconds || config.udpTimeoutSeconds) {
+      await dataplane.ipvs.setTimeouts({
+        tcp: config.tcpTimeoutSeconds,
+        tcpFin: config.tcpFinTimeoutSeconds,
+        udp: config.udpTimeoutSeconds,
+      });
+    }
+    if (opts.once) await source.start(); // the daemon starts it once healthz is served
+    const proxier = new Proxier({ config, dataplane, logger: log });
     if (opts.once) return await once(source, proxier, opts, log);
     return await daemon(source, proxier, opts, deps);
   } finally {
     await source.stop();
-    dataplane.ipvs.close();
-    dataplane.link.close();
-    dataplane.ipset.close?.();
+    dataplane?.ipvs.close();
+    dataplane?.link.close();
+    dataplane?.ipset.close?.();
   }
 }
 
@@ -177,27 +187,25 @@ async function daemon(
   const { config } = opts;
   const log = deps.logger;
   const metrics = new ProxyMetrics({ source: () => source.health() });
-  const health = new ProxyHealth(2 * config.syncPeriodMs, { source: () => source.health() });
-  const serviceHealth = new ServiceHealthServers({
+  // healthz, metrics and health check node ports answer from a thread of their own, whatever
+  // the main thread is busy with (see observe/probes.ts).
+  const probes = await ProbeServer.start({
+    healthz: parseBindAddress(config.healthzBindAddress, "--healthz-bind-address"),
+    metrics: parseBindAddress(config.metricsBindAddress, "--metrics-bind-address"),
+    timeoutMs: 2 * config.syncPeriodMs,
+    metricsText: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
+    source: () => source.health(),
     logger: log,
-    proxyHealthy: () => health.healthy(Date.now()),
   });
-  const servers: Deno.HttpServer[] = [];
-  servers.push(
-    serve(
-      parseBindAddress(config.healthzBindAddress, "--healthz-bind-address"),
-      "--healthz-bind-address",
-      healthzHandler(health),
-    ),
-  );
-  servers.push(
-    serve(
-      parseBindAddress(config.metricsBindAddress, "--metrics-bind-address"),
-      "--metrics-bind-address",
-      metricsHandler(metrics, health),
-    ),
-  );
-  const d = new Daemon({ config, source, proxier, logger: log, metrics, health, serviceHealth });
+  const d = new Daemon({
+    config,
+    source,
+    proxier,
+    logger: log,
+    metrics,
+    health: probes,
+    serviceHealth: probes,
+  });
   // healthz answers while the initial lists are read (as kube-proxy's: nothing is queued yet),
   // so that probes do not restart a proxy that waits for an unreachable API server.
   const listed = source.start();
@@ -211,7 +219,7 @@ async function daemon(
   log.info("stopping; the dataplane stays as it is", { signal });
   // Bounded: a sync in progress may finish, the rest must not keep the process beyond a second.
   await Promise.race([
-    Promise.all([d.stop(), serviceHealth.close(), ...servers.map((s) => s.shutdown())]),
+    Promise.all([d.stop(), probes.close()]),
     new Promise((r) => setTimeout(r, 800)),
   ]);
   return { code: 0, stdout: "" };

@@ -59,6 +59,11 @@ export function addRunFlags(cmd: Command): Command {
     .option("--manifests <path>", "read objects from a manifest file or directory, not the API")
     .option("--kubeconfig <file>", "kubeconfig of the API server (default: in-cluster)")
     .option("--master <url>", "API server address (overrides the kubeconfig's)")
+    .option(
+      "--manifest-max-bytes <size>",
+      "refuse manifest files larger than this (bytes, or e.g. 64Mi)",
+      "32Mi",
+    )
     .option("--once", "sync once and exit", false)
     .option("--skip-sysctl", "do not apply the kernel settings at start", false);
 }
@@ -77,6 +82,27 @@ export type ValueSource = (key: string) => string | undefined;
 
 function bad(flag: string, value: unknown, why: string): never {
   throw new KipvsError("usage", `${flag}: ${JSON.stringify(value)} ${why}`);
+}
+
+/**
+ * A size in bytes: "33554432", "32Mi", "512Ki", "1Gi" (binary units, as Kubernetes quantities
+ * write them), or with decimal units "64M", "500k".
+ */
+export function parseSize(flag: string, v: string): number {
+  const m = /^\s*(\d+)\s*(|k|Ki|M|Mi|G|Gi)\s*$/.exec(v);
+  if (!m) bad(flag, v, "is not a size (e.g. 33554432, 32Mi, 64M)");
+  const unit: Record<string, number> = {
+    "": 1,
+    k: 1e3,
+    Ki: 1 << 10,
+    M: 1e6,
+    Mi: 1 << 20,
+    G: 1e9,
+    Gi: 1 << 30,
+  };
+  const n = Number(m[1]) * unit[m[2]!]!;
+  if (n < 1 || !Number.isSafeInteger(n)) bad(flag, v, "is out of range");
+  return n;
 }
 
 function duration(flag: string, v: string): number {

@@ -82,6 +82,33 @@ const SCHEMA: Obj = {
   minSyncPeriod: true,
 };
 
+type Bad = (field: string, value: unknown, why: string) => never;
+
+/** Reads typed values out of a document, failing with the file, field and value. */
+class FieldReader {
+  constructor(readonly bad: Bad) {}
+  str(v: unknown, f: string): string {
+    return typeof v === "string" ? v : this.bad(f, v, "must be a string");
+  }
+  bool(v: unknown, f: string): boolean {
+    return typeof v === "boolean" ? v : this.bad(f, v, "must be true or false");
+  }
+  /** A duration, in milliseconds. */
+  dur(v: unknown, f: string): number {
+    const ms = typeof v === "string" ? parseDuration(v) : undefined;
+    return ms ?? this.bad(f, v, "is not a duration (e.g. 30s, 1m)");
+  }
+  list(v: unknown, f: string): string[] {
+    return Array.isArray(v) && v.every((x) => typeof x === "string")
+      ? v as string[]
+      : this.bad(f, v, "must be a list of strings");
+  }
+  cidrs(v: string[], f: string): string[] {
+    for (const x of v) if (!parseCIDR(x.trim())) this.bad(f, x, "is not a CIDR");
+    return v.map((x) => x.trim()).filter(Boolean);
+  }
+}
+
 /** Parses a KubeProxyConfiguration document; `source` names the file in errors. */
 export function parseConfigFile(text: string, source: string): FileConfig {
   let doc: unknown;
@@ -91,7 +118,7 @@ export function parseConfigFile(text: string, source: string): FileConfig {
     throw new KipvsError("invalid-config", `${source}: not valid YAML: ${(err as Error).message}`);
   }
   // null means "unset" in kube-proxy's files (Go pointer fields), so every check is != null.
-  const bad = (field: string, value: unknown, why: string): never => {
+  const bad: Bad = (field, value, why) => {
     throw new KipvsError("invalid-config", `${source}: ${field}: ${JSON.stringify(value)} ${why}`, {
       details: { file: source, field },
     });
@@ -104,90 +131,84 @@ export function parseConfigFile(text: string, source: string): FileConfig {
     bad("apiVersion", doc.apiVersion, "must be kubeproxy.config.k8s.io/v1alpha1");
   }
   checkSchema(doc, SCHEMA, "", bad);
-
   const out: FileConfig = { config: {} };
-  const c = out.config;
-  const str = (v: unknown, f: string) => typeof v === "string" ? v : bad(f, v, "must be a string");
-  const bool = (v: unknown, f: string) =>
-    typeof v === "boolean" ? v : bad(f, v, "must be true or false");
-  const dur = (v: unknown, f: string) => {
-    const ms = typeof v === "string" ? parseDuration(v) : undefined;
-    return ms ?? bad(f, v, "is not a duration (e.g. 30s, 1m)");
-  };
-  const list = (v: unknown, f: string) =>
-    Array.isArray(v) && v.every((x) => typeof x === "string")
-      ? v as string[]
-      : bad(f, v, "must be a list of strings");
-  const cidrs = (v: string[], f: string) => {
-    for (const x of v) if (!parseCIDR(x.trim())) bad(f, x, "is not a CIDR");
-    return v.map((x) => x.trim()).filter(Boolean);
-  };
-
-  if (doc.mode !== undefined && doc.mode !== "" && doc.mode !== "ipvs") {
-    bad("mode", doc.mode, "is not supported: kipvs implements kube-proxy's ipvs mode only");
-  }
-  const dlm = doc.detectLocalMode;
-  if (dlm !== undefined && dlm !== "" && dlm !== "ClusterCIDR") {
-    bad("detectLocalMode", dlm, "is not supported: kipvs detects local traffic by clusterCIDR");
-  }
-  if (doc.hostnameOverride) c.hostname = str(doc.hostnameOverride, "hostnameOverride");
-  // An empty address means kube-proxy's default, as kube-proxy's defaulting does.
-  if (doc.healthzBindAddress) {
-    c.healthzBindAddress = str(doc.healthzBindAddress, "healthzBindAddress");
-  }
-  if (doc.metricsBindAddress) {
-    c.metricsBindAddress = str(doc.metricsBindAddress, "metricsBindAddress");
-  }
-  if (doc.clusterCIDR) {
-    c.clusterCIDRs = cidrs(str(doc.clusterCIDR, "clusterCIDR").split(","), "clusterCIDR");
-  }
-  if (doc.nodePortAddresses != null) {
-    c.nodePortAddresses = list(doc.nodePortAddresses, "nodePortAddresses");
-  }
-  const ipt = isObj(doc.iptables) ? doc.iptables : {};
-  if (ipt.masqueradeAll != null) {
-    c.masqueradeAll = bool(ipt.masqueradeAll, "iptables.masqueradeAll");
-  }
-  if (ipt.masqueradeBit != null) {
-    const b = ipt.masqueradeBit;
-    c.masqueradeBit = Number.isInteger(b) && (b as number) >= 0 && (b as number) <= 31
-      ? b as number
-      : bad("iptables.masqueradeBit", b, "must be an integer 0-31");
-  }
-  const ipvs = isObj(doc.ipvs) ? doc.ipvs : {};
-  if (ipvs.scheduler) {
-    const s = str(ipvs.scheduler, "ipvs.scheduler");
-    c.scheduler = PROXY_SCHEDULERS.includes(s)
-      ? s
-      : bad("ipvs.scheduler", s, `is not one of ${PROXY_SCHEDULERS.join(" ")}`);
-  }
-  if (ipvs.syncPeriod) {
-    // 0 (kubeadm writes "0s") means the default, as kube-proxy's defaulting has it.
-    const ms = dur(ipvs.syncPeriod, "ipvs.syncPeriod");
-    if (ms !== 0) c.syncPeriodMs = ms;
-  }
-  if (ipvs.minSyncPeriod) c.minSyncPeriodMs = dur(ipvs.minSyncPeriod, "ipvs.minSyncPeriod");
-  if (ipvs.excludeCIDRs != null) {
-    // cleanup leaves what is inside these: a CIDR that does not parse must not be dropped.
-    c.excludeCIDRs = cidrs(list(ipvs.excludeCIDRs, "ipvs.excludeCIDRs"), "ipvs.excludeCIDRs");
-  }
-  if (ipvs.strictARP != null) c.strictARP = bool(ipvs.strictARP, "ipvs.strictARP");
-  if (ipvs.tcpTimeout) c.tcpTimeoutSeconds = dur(ipvs.tcpTimeout, "ipvs.tcpTimeout") / 1000;
-  if (ipvs.tcpFinTimeout) {
-    c.tcpFinTimeoutSeconds = dur(ipvs.tcpFinTimeout, "ipvs.tcpFinTimeout") / 1000;
-  }
-  if (ipvs.udpTimeout) c.udpTimeoutSeconds = dur(ipvs.udpTimeout, "ipvs.udpTimeout") / 1000;
-  if (c.syncPeriodMs != null && c.syncPeriodMs <= 0) {
-    bad("ipvs.syncPeriod", ipvs.syncPeriod, "must be greater than 0");
-  }
+  const r = new FieldReader(bad);
+  readTopLevel(doc, r, out.config);
+  readIptables(isObj(doc.iptables) ? doc.iptables : {}, r, out.config);
+  readIpvs(isObj(doc.ipvs) ? doc.ipvs : {}, r, out.config);
   const cc = isObj(doc.clientConnection) ? doc.clientConnection : {};
-  if (cc.kubeconfig) out.kubeconfig = str(cc.kubeconfig, "clientConnection.kubeconfig");
+  if (cc.kubeconfig) out.kubeconfig = r.str(cc.kubeconfig, "clientConnection.kubeconfig");
   const logging = isObj(doc.logging) ? doc.logging : {};
   if (logging.format === "json" || logging.format === "text") out.logFormat = logging.format;
   if (typeof logging.verbosity === "number") {
     out.logLevel = logging.verbosity >= 4 ? "debug" : "info";
   }
   return out;
+}
+
+function readTopLevel(doc: Obj, r: FieldReader, c: Partial<ProxyConfig>): void {
+  if (doc.mode !== undefined && doc.mode !== "" && doc.mode !== "ipvs") {
+    r.bad("mode", doc.mode, "is not supported: kipvs implements kube-proxy's ipvs mode only");
+  }
+  const dlm = doc.detectLocalMode;
+  if (dlm !== undefined && dlm !== "" && dlm !== "ClusterCIDR") {
+    r.bad("detectLocalMode", dlm, "is not supported: kipvs detects local traffic by clusterCIDR");
+  }
+  if (doc.hostnameOverride) c.hostname = r.str(doc.hostnameOverride, "hostnameOverride");
+  // An empty address means kube-proxy's default, as kube-proxy's defaulting does.
+  if (doc.healthzBindAddress) {
+    c.healthzBindAddress = r.str(doc.healthzBindAddress, "healthzBindAddress");
+  }
+  if (doc.metricsBindAddress) {
+    c.metricsBindAddress = r.str(doc.metricsBindAddress, "metricsBindAddress");
+  }
+  if (doc.clusterCIDR) {
+    c.clusterCIDRs = r.cidrs(r.str(doc.clusterCIDR, "clusterCIDR").split(","), "clusterCIDR");
+  }
+  if (doc.nodePortAddresses != null) {
+    c.nodePortAddresses = r.list(doc.nodePortAddresses, "nodePortAddresses");
+  }
+}
+
+function readIptables(ipt: Obj, r: FieldReader, c: Partial<ProxyConfig>): void {
+  if (ipt.masqueradeAll != null) {
+    c.masqueradeAll = r.bool(ipt.masqueradeAll, "iptables.masqueradeAll");
+  }
+  if (ipt.masqueradeBit != null) {
+    const b = ipt.masqueradeBit;
+    c.masqueradeBit = Number.isInteger(b) && (b as number) >= 0 && (b as number) <= 31
+      ? b as number
+      : r.bad("iptables.masqueradeBit", b, "must be an integer 0-31");
+  }
+}
+
+function readIpvs(ipvs: Obj, r: FieldReader, c: Partial<ProxyConfig>): void {
+  if (ipvs.scheduler) {
+    const s = r.str(ipvs.scheduler, "ipvs.scheduler");
+    c.scheduler = PROXY_SCHEDULERS.includes(s)
+      ? s
+      : r.bad("ipvs.scheduler", s, `is not one of ${PROXY_SCHEDULERS.join(" ")}`);
+  }
+  if (ipvs.syncPeriod) {
+    // 0 (kubeadm writes "0s") means the default, as kube-proxy's defaulting has it.
+    const ms = r.dur(ipvs.syncPeriod, "ipvs.syncPeriod");
+    if (ms !== 0) c.syncPeriodMs = ms;
+  }
+  if (ipvs.minSyncPeriod) c.minSyncPeriodMs = r.dur(ipvs.minSyncPeriod, "ipvs.minSyncPeriod");
+  if (ipvs.excludeCIDRs != null) {
+    // cleanup leaves what is inside these: a CIDR that does not parse must not be dropped.
+    const list = r.list(ipvs.excludeCIDRs, "ipvs.excludeCIDRs");
+    c.excludeCIDRs = r.cidrs(list, "ipvs.excludeCIDRs");
+  }
+  if (ipvs.strictARP != null) c.strictARP = r.bool(ipvs.strictARP, "ipvs.strictARP");
+  if (ipvs.tcpTimeout) c.tcpTimeoutSeconds = r.dur(ipvs.tcpTimeout, "ipvs.tcpTimeout") / 1000;
+  if (ipvs.tcpFinTimeout) {
+    c.tcpFinTimeoutSeconds = r.dur(ipvs.tcpFinTimeout, "ipvs.tcpFinTimeout") / 1000;
+  }
+  if (ipvs.udpTimeout) c.udpTimeoutSeconds = r.dur(ipvs.udpTimeout, "ipvs.udpTimeout") / 1000;
+  if (c.syncPeriodMs != null && c.syncPeriodMs <= 0) {
+    r.bad("ipvs.syncPeriod", ipvs.syncPeriod, "must be greater than 0");
+  }
 }
 
 function isObj(v: unknown): v is Obj {
@@ -198,7 +219,7 @@ function checkSchema(
   doc: Obj,
   schema: Obj,
   prefix: string,
-  bad: (f: string, v: unknown, why: string) => never,
+  bad: Bad,
 ): void {
   for (const [k, v] of Object.entries(doc)) {
     const rule = schema[k];

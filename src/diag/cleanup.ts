@@ -149,7 +149,10 @@ export function setsInUse(
   }
   for (const s of ipsets.values()) {
     if (!s.type.startsWith("list:")) continue;
-    for (const member of s.entries) if (!used.has(member)) used.set(member, `list:set ${s.name}`);
+    // A list:set's members are set names: kipvs does not type them, their key is the name.
+    for (const member of s.members.keys()) {
+      if (!used.has(member)) used.set(member, `list:set ${s.name}`);
+    }
   }
   return used;
 }

@@ -143,7 +143,7 @@ export function diffNode(options: DiffOptions): NodeDiff {
   out.ipsets.recreate = sets.recreated;
   for (const op of sets.ops) {
     if (op.op === "add" || op.op === "del") {
-      out.ipsets[op.op].push({ set: op.set, entry: op.entry });
+      out.ipsets[op.op].push({ set: op.set, entry: op.member.key });
     }
   }
 

@@ -169,7 +169,8 @@ function virtualServer(e: ServiceEntry, owner: Owner | undefined): DumpVirtualSe
   };
 }
 
-function groupMatches(g: DumpGroup, f: DumpFilter): boolean {
+/** Whether a group of virtual servers passes the `-n` and `--service` filters. */
+export function serviceMatches(g: { service?: ServicePortRef }, f: DumpFilter): boolean {
   if (f.namespace !== undefined && g.service?.namespace !== f.namespace) return false;
   if (f.service !== undefined) {
     const s = g.service;
@@ -213,7 +214,7 @@ export function buildDump(options: DumpOptions): DumpReport {
   }
   const rank = (n: string) => GROUP_ORDER.indexOf(n);
   const sorted = [...groups.values()]
-    .filter((g) => groupMatches(g, filter))
+    .filter((g) => serviceMatches(g, filter))
     .map((g) => ({
       ...g,
       virtualServers: g.virtualServers.filter((v) => vsMatches(v, filter.address))

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { isTyped, type SetMember } from "../dataplane/members.ts";
 import { OWNED_CHAINS } from "../dataplane/iptables/chains.ts";
 import { allKubeSetNames } from "../dataplane/ipset/spec.ts";
 import type { Family } from "../net/family.ts";
@@ -69,6 +70,13 @@ export function dumpAddresses(
     .filter((a) => !filtering || a.services.some(wanted));
 }
 
+/** Whether a member names `address` itself (a network holding it does not count). */
+function names(m: SetMember, address: string): boolean {
+  if (!isTyped(m)) return m.key.split(",").includes(address);
+  const host = m.cidr2 === undefined || m.cidr2 === (address.includes(":") ? 128 : 32);
+  return m.ip === address || (m.ip2 === address && host);
+}
+
 /** Every set with its size, kube-proxy's first in kube-proxy's order. */
 export function dumpSets(snap: NodeSnapshot, address: string | undefined): DumpSet[] {
   const kube = new Set(allKubeSetNames());
@@ -77,11 +85,12 @@ export function dumpSets(snap: NodeSnapshot, address: string | undefined): DumpS
     const row: DumpSet = {
       name: s.name,
       type: s.type,
-      entries: s.entries.size,
+      entries: s.members.size,
       kube: kube.has(s.name),
     };
     if (address !== undefined) {
-      row.matching = [...s.entries].filter((e) => e.split(",").some((p) => p === address)).sort();
+      row.matching = [...s.members.values()].filter((m) => names(m, address)).map((m) => m.key)
+        .sort();
     }
     out.push(row);
   }

@@ -18,10 +18,10 @@
 
 import { SVC_F } from "../dataplane/ipvs/constants.ts";
 import { serviceKeyText } from "../dataplane/ipvs/describe.ts";
-import type { ServiceEntry } from "../dataplane/ipvs/types.ts";
+import type { DestinationStatus, ServiceEntry } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import type { Service } from "../k8s/types.ts";
-import type { DesiredState } from "../plan/desired.ts";
+import type { DesiredState, VirtualServerSpec } from "../plan/desired.ts";
 import { virtualServerKey } from "../plan/desired.ts";
 import type { MatchContext, TracePacket } from "./match.ts";
 import { describeService, type ExplainService, serviceNotes } from "./explain_service.ts";
@@ -120,58 +120,172 @@ function stopped(h: HookResult): Outcome | undefined {
 
 /** Traces the packet. */
 export function explain(o: ExplainOptions): Explanation {
-  const t = o.target;
-  const snap = o.snapshot;
-  const origin = o.from === undefined || snap.localAddresses.has(o.from) ? "node" : "remote";
-  const src = o.from ?? t.address;
-  const ctx: MatchContext = {
-    local: snap.localAddresses,
-    ipsets: snap.ipsets,
-    bridged: o.bridged ?? false,
-  };
-  const tables = snap.iptables.get(t.family);
-  const walk = (table: "nat" | "filter", chain: string, packet: TracePacket) =>
-    walkHook({ table: tables?.get(table), tableName: table, chain, packet, ctx });
-  let packet: TracePacket = {
-    family: t.family,
-    protocol: t.protocol.toLowerCase() as TracePacket["protocol"],
-    src,
-    dst: t.address,
-    dport: t.port,
-    mark: 0,
-    ctstate: new Set(["NEW"]),
-  };
+  return new Trace(o).run();
+}
 
-  const spec = o.desired?.virtualServers.get(virtualServerKey(t));
-  const entry = findEntry(snap, t);
-  const notes = serviceNotes({
-    target: t,
-    desired: o.desired,
-    spec,
-    inKernel: entry !== undefined,
-  });
+/** One packet being traced: the hooks it met so far and the explanation being written. */
+class Trace {
+  readonly o: ExplainOptions;
+  readonly t: ExplainTarget;
+  readonly snap: NodeSnapshot;
+  readonly src: string;
+  readonly ctx: MatchContext;
+  readonly spec: VirtualServerSpec | undefined;
+  readonly entry: ServiceEntry | undefined;
+  readonly out: Explanation;
+  packet: TracePacket;
 
-  const out: Explanation = {
-    target: targetText(t),
-    source: src,
-    origin,
-    service: describeService({
-      target: t,
-      spec,
-      hasSource: o.desired !== undefined,
-      ipsets: snap.ipsets,
-      services: o.services,
-    }),
-    notes,
-    hooks: [],
-    afterIpvs: [],
-    lookups: [],
-    outcome: { kind: "local" },
-    withoutEndpoints: { kind: "local" },
-  };
-  const finish = (outcome: Outcome, reachedIpvs: boolean): Explanation => {
+  constructor(o: ExplainOptions) {
+    const t = o.target;
+    const snap = o.snapshot;
+    this.o = o;
+    this.t = t;
+    this.snap = snap;
+    this.src = o.from ?? t.address;
+    this.ctx = { local: snap.localAddresses, ipsets: snap.ipsets, bridged: o.bridged ?? false };
+    this.packet = {
+      family: t.family,
+      protocol: t.protocol.toLowerCase() as TracePacket["protocol"],
+      src: this.src,
+      dst: t.address,
+      dport: t.port,
+      mark: 0,
+      ctstate: new Set(["NEW"]),
+    };
+    this.spec = o.desired?.virtualServers.get(virtualServerKey(t));
+    this.entry = findEntry(snap, t);
+    const origin = o.from === undefined || snap.localAddresses.has(o.from) ? "node" : "remote";
+    this.out = {
+      target: targetText(t),
+      source: this.src,
+      origin,
+      service: describeService({
+        target: t,
+        spec: this.spec,
+        hasSource: o.desired !== undefined,
+        ipsets: snap.ipsets,
+        services: o.services,
+      }),
+      notes: serviceNotes({
+        target: t,
+        desired: o.desired,
+        spec: this.spec,
+        inKernel: this.entry !== undefined,
+      }),
+      hooks: [],
+      afterIpvs: [],
+      lookups: [],
+      outcome: { kind: "local" },
+      withoutEndpoints: { kind: "local" },
+    };
+  }
+
+  run(): Explanation {
+    const before = this.out.origin === "remote" ? this.fromElsewhere() : this.fromNode();
+    if (before) return this.finish(before, false);
+    if (!this.entry) return this.finish(this.noVirtualServer(), false);
+    return this.finish(this.throughIpvs(this.entry), true);
+  }
+
+  walk(table: "nat" | "filter", chain: string, packet: TracePacket): HookResult {
+    const tables = this.snap.iptables.get(this.t.family);
+    return walkHook({ table: tables?.get(table), tableName: table, chain, packet, ctx: this.ctx });
+  }
+
+  /** Walks a hook before IPVS; the outcome when it stopped the packet. */
+  hook(table: "nat" | "filter", chain: string): Outcome | undefined {
+    const h = this.walk(table, chain, this.packet);
+    this.out.hooks.push(h);
+    this.packet = h.packet;
+    return stopped(h);
+  }
+
+  /** nat PREROUTING, then filter INPUT for a local address. */
+  fromElsewhere(): Outcome | undefined {
+    const { t, entry } = this;
+    const nat = this.hook("nat", "PREROUTING");
+    if (nat) return nat;
+    if (!this.snap.localAddresses.has(t.address)) {
+      if (entry) {
+        this.out.notes.push(
+          `the kernel has virtual server ${serviceKeyText(entry.key)}, but ${t.address} is not ` +
+            "an address of this node (missing from kube-ipvs0?): IPVS never sees the packet",
+        );
+      }
+      return { kind: "not-local" };
+    }
+    return this.hook("filter", "INPUT");
+  }
+
+  fromNode(): Outcome | undefined {
+    return this.hook("nat", "OUTPUT");
+  }
+
+  /** No virtual server: the packet goes to the node's own sockets, if it gets there. */
+  noVirtualServer(): Outcome {
+    if (this.out.origin === "node") {
+      const f = this.hook("filter", "OUTPUT");
+      if (f) return f;
+      if (!this.snap.localAddresses.has(this.t.address)) return { kind: "not-local" };
+      const input = this.hook("filter", "INPUT");
+      if (input) return input;
+    }
+    return { kind: "local" };
+  }
+
+  /** IPVS picks a real server; filter OUTPUT and nat POSTROUTING see the rewritten packet. */
+  throughIpvs(entry: ServiceEntry): Outcome {
+    const out = this.out;
+    const paths = entry.destinations.map((d) => this.realServerPath(d));
+    out.ipvs = {
+      virtualServer: serviceKeyText(entry.key),
+      scheduler: entry.scheduler,
+      persistenceTimeout: entry.flags & SVC_F.PERSISTENT ? entry.timeout : 0,
+      realServers: paths.map((p) => p.path),
+    };
+    const receiving = paths.filter((p) => p.path.receives);
+    if (receiving.length === 0) return { kind: "no-endpoints" };
+    const shown = receiving.find((p) => p.path.hairpin) ?? receiving[0]!;
+    out.shownFor = `${shown.path.address}:${shown.path.port}`;
+    out.afterIpvs.push(...shown.hooks);
+    const passing = receiving.filter((p) => p.path.filter === "ACCEPT");
+    if (passing.length === 0) return stopped(shown.hooks[0]!) ?? { kind: "local" };
+    const masqueraded = passing.filter((p) => p.path.masquerade).length;
+    return { kind: "balanced", realServers: passing.length, masqueraded };
+  }
+
+  realServerPath(d: DestinationStatus): { path: RealServerPath; hooks: HookResult[] } {
+    const { t, spec } = this;
+    const filter = this.walk("filter", "OUTPUT", {
+      ...this.packet,
+      dst: d.address,
+      dport: d.port,
+      ctstate: new Set(["NEW", "DNAT"]),
+      ipvs: { protocol: PROTO_NUMBER[t.protocol], address: t.address, port: t.port },
+    });
+    const post = filter.verdict === "ACCEPT"
+      ? this.walk("nat", "POSTROUTING", filter.packet)
+      : undefined;
+    const rs = spec?.realServers.find((r) => r.address === d.address && r.port === d.port);
+    return {
+      path: {
+        address: d.address,
+        port: d.port,
+        weight: d.weight,
+        receives: d.weight > 0,
+        ...(spec ? { local: rs?.local ?? false } : {}),
+        hairpin: d.address === this.src,
+        filter: filter.verdict,
+        masquerade: post?.verdict === "NAT",
+      },
+      hooks: post ? [filter, post] : [filter],
+    };
+  }
+
+  finish(outcome: Outcome, reachedIpvs: boolean): Explanation {
+    const out = this.out;
     out.outcome = outcome;
-    out.withoutEndpoints = reachedIpvs && entry ? { kind: "no-endpoints" } : outcome;
+    out.withoutEndpoints = reachedIpvs && this.entry ? { kind: "no-endpoints" } : outcome;
     const seen = new Set<string>();
     for (const h of [...out.hooks, ...out.afterIpvs]) {
       for (const s of h.steps) {
@@ -184,85 +298,5 @@ export function explain(o: ExplainOptions): Explanation {
       }
     }
     return out;
-  };
-  const hook = (h: HookResult) => {
-    out.hooks.push(h);
-    packet = h.packet;
-    return stopped(h);
-  };
-
-  // Before IPVS.
-  if (origin === "remote") {
-    const nat = hook(walk("nat", "PREROUTING", packet));
-    if (nat) return finish(nat, false);
-    if (!snap.localAddresses.has(t.address)) {
-      if (entry) {
-        notes.push(
-          `the kernel has virtual server ${serviceKeyText(entry.key)}, but ${t.address} is not ` +
-            "an address of this node (missing from kube-ipvs0?): IPVS never sees the packet",
-        );
-      }
-      return finish({ kind: "not-local" }, false);
-    }
-    const input = hook(walk("filter", "INPUT", packet));
-    if (input) return finish(input, false);
-  } else {
-    const nat = hook(walk("nat", "OUTPUT", packet));
-    if (nat) return finish(nat, false);
   }
-
-  // IPVS.
-  if (!entry) {
-    if (origin === "node") {
-      const f = hook(walk("filter", "OUTPUT", packet));
-      if (f) return finish(f, false);
-      if (!snap.localAddresses.has(t.address)) return finish({ kind: "not-local" }, false);
-      const input = hook(walk("filter", "INPUT", packet));
-      if (input) return finish(input, false);
-    }
-    return finish({ kind: "local" }, false);
-  }
-  const local = new Map((spec?.realServers ?? []).map((r) => [`${r.address}|${r.port}`, r.local]));
-  const rewritten = (d: { address: string; port: number }): TracePacket => ({
-    ...packet,
-    dst: d.address,
-    dport: d.port,
-    ctstate: new Set(["NEW", "DNAT"]),
-    ipvs: { protocol: PROTO_NUMBER[t.protocol], address: t.address, port: t.port },
-  });
-  const paths: { path: RealServerPath; hooks: HookResult[] }[] = entry.destinations.map((d) => {
-    const filter = walk("filter", "OUTPUT", rewritten(d));
-    const post = filter.verdict === "ACCEPT"
-      ? walk("nat", "POSTROUTING", filter.packet)
-      : undefined;
-    const l = local.get(`${d.address}|${d.port}`);
-    return {
-      path: {
-        address: d.address,
-        port: d.port,
-        weight: d.weight,
-        receives: d.weight > 0,
-        ...(spec ? { local: l ?? false } : {}),
-        hairpin: d.address === src,
-        filter: filter.verdict,
-        masquerade: post?.verdict === "NAT",
-      },
-      hooks: post ? [filter, post] : [filter],
-    };
-  });
-  out.ipvs = {
-    virtualServer: serviceKeyText(entry.key),
-    scheduler: entry.scheduler,
-    persistenceTimeout: entry.flags & SVC_F.PERSISTENT ? entry.timeout : 0,
-    realServers: paths.map((p) => p.path),
-  };
-  const receiving = paths.filter((p) => p.path.receives);
-  if (receiving.length === 0) return finish({ kind: "no-endpoints" }, true);
-  const shown = receiving.find((p) => p.path.hairpin) ?? receiving[0]!;
-  out.shownFor = `${shown.path.address}:${shown.path.port}`;
-  out.afterIpvs.push(...shown.hooks);
-  const passing = receiving.filter((p) => p.path.filter === "ACCEPT");
-  if (passing.length === 0) return finish(stopped(shown.hooks[0]!) ?? { kind: "local" }, true);
-  const masqueraded = passing.filter((p) => p.path.masquerade).length;
-  return finish({ kind: "balanced", realServers: passing.length, masqueraded }, true);
 }

@@ -54,52 +54,8 @@ export function explainText(e: Explanation, o: TextOptions): string {
   for (const n of e.notes) out.push(`note: ${n}`);
   out.push("");
   for (const h of e.hooks) out.push(hookTable(h, o));
-
-  if (e.lookups.length > 0) {
-    const rows: Cell[][] = e.lookups.map((l) => [
-      l.set,
-      l.element + (l.entry && l.entry !== l.element ? ` (entry ${l.entry})` : ""),
-      l.found === undefined
-        ? cell(`unknown: ${l.why}`, "warn")
-        : cell(l.found ? "yes" : "no", l.found ? "good" : "dim"),
-    ]);
-    out.push(
-      "ipset lookups\n" + renderTable(["SET", "ELEMENT", "PRESENT"], rows, { ...o, indent: "  " }),
-    );
-  }
-
-  if (e.ipvs) {
-    const v = e.ipvs;
-    const persist = v.persistenceTimeout ? `, persistent ${v.persistenceTimeout}s` : "";
-    out.push(
-      `IPVS ${v.virtualServer}: scheduler ${v.scheduler}${persist}, ${v.realServers.length} real server(s)`,
-    );
-    if (v.realServers.length > 0) {
-      const rows: Cell[][] = v.realServers.map((r) => [
-        `${r.address.includes(":") ? `[${r.address}]` : r.address}:${r.port}`,
-        cell(String(r.weight), r.receives ? "plain" : "warn"),
-        r.local === undefined ? "?" : r.local ? "yes" : "no",
-        cell(r.filter, r.filter === "ACCEPT" ? "plain" : "bad"),
-        r.masquerade ? "yes" : "no",
-        r.hairpin
-          ? "hairpin"
-          : r.receives
-          ? ""
-          : cell("weight 0: draining, no new connections", "warn"),
-      ]);
-      out.push(
-        renderTable(["REAL SERVER", "WEIGHT", "LOCAL", "FILTER OUTPUT", "MASQUERADE", ""], rows, {
-          ...o,
-          indent: "  ",
-        }),
-      );
-    }
-    if (e.shownFor) {
-      out.push(`after IPVS, for ${e.shownFor}:`);
-      for (const h of e.afterIpvs) out.push(hookTable(h, o));
-    }
-  }
-
+  if (e.lookups.length > 0) out.push(lookupsText(e, o));
+  if (e.ipvs) out.push(...ipvsText(e, e.ipvs, o));
   const assumed = new Set<string>();
   for (const h of [...e.hooks, ...e.afterIpvs]) {
     for (const s of h.steps) for (const n of s.notes) assumed.add(n);
@@ -109,6 +65,47 @@ export function explainText(e: Explanation, o: TextOptions): string {
   out.push(`answer: ${outcomeText(e.outcome)}`);
   out.push(`without endpoints: ${outcomeText(e.withoutEndpoints)}`);
   return out.join("\n") + "\n";
+}
+
+function lookupsText(e: Explanation, o: TextOptions): string {
+  const rows: Cell[][] = e.lookups.map((l) => [
+    l.set,
+    l.element + (l.entry && l.entry !== l.element ? ` (entry ${l.entry})` : ""),
+    l.found === undefined
+      ? cell(`unknown: ${l.why}`, "warn")
+      : cell(l.found ? "yes" : "no", l.found ? "good" : "dim"),
+  ]);
+  return "ipset lookups\n" +
+    renderTable(["SET", "ELEMENT", "PRESENT"], rows, { ...o, indent: "  " });
+}
+
+function ipvsText(e: Explanation, v: NonNullable<Explanation["ipvs"]>, o: TextOptions): string[] {
+  const out: string[] = [];
+  const persist = v.persistenceTimeout ? `, persistent ${v.persistenceTimeout}s` : "";
+  out.push(
+    `IPVS ${v.virtualServer}: scheduler ${v.scheduler}${persist}, ${v.realServers.length} real server(s)`,
+  );
+  if (v.realServers.length > 0) {
+    const rows: Cell[][] = v.realServers.map((r) => [
+      `${r.address.includes(":") ? `[${r.address}]` : r.address}:${r.port}`,
+      cell(String(r.weight), r.receives ? "plain" : "warn"),
+      r.local === undefined ? "?" : r.local ? "yes" : "no",
+      cell(r.filter, r.filter === "ACCEPT" ? "plain" : "bad"),
+      r.masquerade ? "yes" : "no",
+      r.hairpin
+        ? "hairpin"
+        : r.receives
+        ? ""
+        : cell("weight 0: draining, no new connections", "warn"),
+    ]);
+    const head = ["REAL SERVER", "WEIGHT", "LOCAL", "FILTER OUTPUT", "MASQUERADE", ""];
+    out.push(renderTable(head, rows, { ...o, indent: "  " }));
+  }
+  if (e.shownFor) {
+    out.push(`after IPVS, for ${e.shownFor}:`);
+    for (const h of e.afterIpvs) out.push(hookTable(h, o));
+  }
+  return out;
 }
 
 /** One sentence for an outcome. */

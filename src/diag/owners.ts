@@ -112,7 +112,7 @@ export function kindFromSets(
   ipsets: IpsetSnapshot,
 ): Kind {
   const has = (base: SetBase, entry: string) =>
-    ipsets.get(setName(base, key.family))?.entries.has(entry) ?? false;
+    ipsets.get(setName(base, key.family))?.members.has(entry) ?? false;
   const entry = `${key.address},${key.protocol.toLowerCase()}:${key.port}`;
   for (const [base, kind] of ADDRESS_KINDS) if (has(base, entry)) return kind;
   const np = NODE_PORT_SETS[key.protocol] ?? [];

@@ -1,9 +1,9 @@
 /**
  * Whether a packet is in an ipset the way `-m set --match-set NAME dir,dir[,dir]` asks the
  * kernel: each direction flag picks the packet's source or destination address or port for one
- * dimension of the set's type, and the element built from them is looked up among the entries
- * `ipset save` printed. The element is shown in the same text, so a trace reads
- * "KUBE-CLUSTER-IP has 10.96.0.10,tcp:80".
+ * dimension of the set's type, and the element built from them is looked up among the set's
+ * members by key (ipset's notation, dataplane/members.ts). The element is shown in the same
+ * text, so a trace reads "KUBE-CLUSTER-IP has 10.96.0.10,tcp:80".
  *
  * @module
  */
@@ -82,10 +82,10 @@ export function lookupSet(
     }
   }
   const element = parts.join(",");
-  if (!netDim) return { set: name, element, found: set.entries.has(element) };
+  if (!netDim) return { set: name, element, found: set.members.has(element) };
   // A net dimension: any entry whose other dimensions are equal and whose network holds the ip.
   const addr = parseIP(netDim.address);
-  for (const entry of set.entries) {
+  for (const entry of set.members.keys()) {
     const ep = entry.split(",");
     if (ep.length !== parts.length) continue;
     if (!ep.every((v, i) => i === netDim!.index || v === parts[i])) continue;

@@ -24,6 +24,8 @@ export interface TableOptions {
   color?: boolean;
   /** Columns after which nothing is padded (the last one never is). */
   indent?: string;
+  /** Indexes of the columns aligned right (numbers); the others align left. */
+  alignRight?: readonly number[];
 }
 
 /** Renders rows under a header, columns padded to the widest cell. */
@@ -40,7 +42,11 @@ export function renderTable(
   const line = (cells: readonly Cell[], bold: boolean) =>
     (options.indent ?? "") + cells.map((c, i) => {
       const t = text(c);
-      const padded = i === cells.length - 1 ? t : t.padEnd(widths[i] ?? 0);
+      const padded = options.alignRight?.includes(i)
+        ? t.padStart(widths[i] ?? 0)
+        : i === cells.length - 1
+        ? t
+        : t.padEnd(widths[i] ?? 0);
       const tone = typeof c === "string" ? "plain" : c.tone;
       if (!options.color) return padded;
       if (bold) return `\x1b[1m${padded}\x1b[0m`;

@@ -93,54 +93,13 @@ export interface WalkOptions {
 /** Walks `packet` through a built-in chain. */
 export function walkHook(o: WalkOptions): HookResult {
   const hook = `${o.tableName}/${o.chain}`;
-  const steps: TraceStep[] = [];
-  let packet = o.packet;
   const builtin = o.table?.get(o.chain);
-  if (!o.table || !builtin) return { hook, verdict: "ACCEPT", target: "no rules", steps, packet };
-
-  const run = (name: string, depth: number): ChainEnd => {
-    const chain = o.table!.get(name);
-    if (!chain || depth > MAX_DEPTH) return { kind: "return" };
-    for (const rule of rulesOf(chain)) {
-      const m = matchRule(rule, packet, o.ctx);
-      const step: TraceStep = {
-        table: o.tableName,
-        chain: name,
-        rule: rule.text,
-        result: m.matched ? "match" : m.unknown ? "unknown" : "no",
-        notes: m.notes,
-        lookups: m.lookups,
-      };
-      steps.push(step);
-      const t = rule.target;
-      if (!m.matched || !t) continue;
-      const verdict = TERMINAL[t.name];
-      if (verdict) {
-        step.action = t.name;
-        return { kind: "terminal", verdict, target: t.name, step };
-      }
-      if (t.name === "RETURN") {
-        step.action = "RETURN";
-        return { kind: "return" };
-      }
-      if (t.name === "MARK") {
-        packet = { ...packet, mark: applyMark(packet.mark, t.args) };
-        step.action = `MARK ${t.args.join(" ")} (mark now 0x${packet.mark.toString(16)})`;
-        continue;
-      }
-      if (o.table!.has(t.name)) {
-        step.action = `${t.goto ? "goto" : "jump"} ${t.name}`;
-        const end = run(t.name, depth + 1);
-        if (end.kind === "terminal") return end;
-        if (t.goto) return { kind: "return" };
-        continue;
-      }
-      step.action = `${t.name} (does not end the chain)`;
-    }
-    return { kind: "return" };
-  };
-
-  const end = run(o.chain, 0);
+  if (!o.table || !builtin) {
+    return { hook, verdict: "ACCEPT", target: "no rules", steps: [], packet: o.packet };
+  }
+  const w: Walk = { o, table: o.table, steps: [], packet: o.packet };
+  const end = runChain(w, o.chain, 0);
+  const { steps, packet } = w;
   if (end.kind === "terminal") {
     return { hook, verdict: end.verdict, target: end.target, decidedBy: end.step, steps, packet };
   }
@@ -156,4 +115,55 @@ export function walkHook(o: WalkOptions): HookResult {
   };
   steps.push(step);
   return { hook, verdict: policy, target: `policy ${policy}`, decidedBy: step, steps, packet };
+}
+
+/** One walk through a table: the steps so far and the packet as the rules changed it. */
+interface Walk {
+  o: WalkOptions;
+  table: SavedTable;
+  steps: TraceStep[];
+  packet: TracePacket;
+}
+
+/** Runs chain `name` (a jump `depth` deep) until a verdict, a RETURN or its end. */
+function runChain(w: Walk, name: string, depth: number): ChainEnd {
+  const chain = w.table.get(name);
+  if (!chain || depth > MAX_DEPTH) return { kind: "return" };
+  for (const rule of rulesOf(chain)) {
+    const m = matchRule(rule, w.packet, w.o.ctx);
+    const step: TraceStep = {
+      table: w.o.tableName,
+      chain: name,
+      rule: rule.text,
+      result: m.matched ? "match" : m.unknown ? "unknown" : "no",
+      notes: m.notes,
+      lookups: m.lookups,
+    };
+    w.steps.push(step);
+    const t = rule.target;
+    if (!m.matched || !t) continue;
+    const verdict = TERMINAL[t.name];
+    if (verdict) {
+      step.action = t.name;
+      return { kind: "terminal", verdict, target: t.name, step };
+    }
+    if (t.name === "RETURN") {
+      step.action = "RETURN";
+      return { kind: "return" };
+    }
+    if (t.name === "MARK") {
+      w.packet = { ...w.packet, mark: applyMark(w.packet.mark, t.args) };
+      step.action = `MARK ${t.args.join(" ")} (mark now 0x${w.packet.mark.toString(16)})`;
+      continue;
+    }
+    if (w.table.has(t.name)) {
+      step.action = `${t.goto ? "goto" : "jump"} ${t.name}`;
+      const end = runChain(w, t.name, depth + 1);
+      if (end.kind === "terminal") return end;
+      if (t.goto) return { kind: "return" };
+      continue;
+    }
+    step.action = `${t.name} (does not end the chain)`;
+  }
+  return { kind: "return" };
 }

@@ -60,6 +60,10 @@ export function readMeta(raw: Raw, c: Checker, o: MetaOptions): ObjectMeta {
   if (uid !== undefined) meta.uid = uid;
   const del = c.string(m.deletionTimestamp, "metadata.deletionTimestamp");
   if (del !== undefined) meta.deletionTimestamp = del;
+  const created = c.string(m.creationTimestamp, "metadata.creationTimestamp");
+  if (created !== undefined && Number.isNaN(Date.parse(created))) {
+    c.warn("metadata.creationTimestamp", created, "is not a time; ignored");
+  } else if (created !== undefined) meta.creationTimestamp = created;
   return meta;
 }
 

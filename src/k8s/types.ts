@@ -24,6 +24,8 @@ export interface ObjectMeta {
   uid?: string;
   /** Set when the object is being deleted. */
   deletionTimestamp?: string;
+  /** When the object was created (RFC 3339); decides between Services that conflict. */
+  creationTimestamp?: string;
 }
 
 /** One port of a Service. */

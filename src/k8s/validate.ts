@@ -90,15 +90,21 @@ export function validateObject(raw: unknown, options: ValidateOptions = {}): Val
     return { ...base, issues: [{ field: "kind", message: "required" }] };
   }
   if (def === undefined) {
-    return { ...base, issues: [], ignored: true, reason: `kind ${kind} is not read by kipvs` };
+    return {
+      ...base,
+      issues: [],
+      ignored: true,
+      reason: `kind ${clip(kind)} is not read by kipvs`,
+    };
   }
   if (apiVersion !== undefined && apiVersion !== def.apiVersion) {
     return {
       ...base,
       issues: [],
       ignored: true,
-      reason:
-        `${kind} of apiVersion ${apiVersion} is not read by kipvs (it reads ${def.apiVersion})`,
+      reason: `${kind} of apiVersion ${
+        clip(apiVersion)
+      } is not read by kipvs (it reads ${def.apiVersion})`,
     };
   }
   const c = new Checker();
@@ -137,12 +143,15 @@ export interface IssueContext {
   source?: string;
 }
 
-/** "Service default/web (file x.yaml)". */
+/**
+ * "Service default/web (file x.yaml)". Kind, namespace and name are cut to {@link MAX_SHOWN}
+ * characters: an invalid object's name can be a megabyte long.
+ */
 export function describeObject(ctx: IssueContext): string {
-  const name = ctx.name === "" ? "<unnamed>" : ctx.name;
-  const key = ctx.namespace === "" ? name : `${ctx.namespace}/${name}`;
+  const name = ctx.name === "" ? "<unnamed>" : clip(ctx.name);
+  const key = ctx.namespace === "" ? name : `${clip(ctx.namespace)}/${name}`;
   const from = ctx.source ? ` (${ctx.source})` : "";
-  return `${ctx.kind || "object"} ${key}${from}`;
+  return `${clip(ctx.kind) || "object"} ${key}${from}`;
 }
 
 /** "spec.ports[0].port: 70000 out of range 1-65535". */
@@ -171,9 +180,49 @@ export function validationError(ctx: IssueContext, issues: readonly ValidationIs
   });
 }
 
-function renderValue(v: unknown): string {
-  const text = typeof v === "string" || (typeof v === "object" && v !== null)
-    ? JSON.stringify(v)
-    : String(v);
-  return text.length > 80 ? text.slice(0, 77) + "..." : text;
+/** The most characters of a value or name a message shows. */
+export const MAX_SHOWN = 80;
+
+/** `s` cut to {@link MAX_SHOWN} characters, "..." marking the cut. */
+function clip(s: string): string {
+  return s.length > MAX_SHOWN ? s.slice(0, MAX_SHOWN - 3) + "..." : s;
+}
+
+/**
+ * A value as JSON, cut to {@link MAX_SHOWN} characters. Only what is shown is rendered: the
+ * walk stops once it has enough, so a huge list, or one that YAML aliases make exponential or
+ * circular, costs no more than a small one.
+ */
+export function renderValue(v: unknown): string {
+  const out = { text: "", room: MAX_SHOWN + 1 };
+  renderInto(v, out);
+  return clip(out.text);
+}
+
+function renderInto(v: unknown, out: { text: string; room: number }): void {
+  const put = (s: string) => {
+    out.text += s.length > out.room ? s.slice(0, out.room) : s;
+    out.room -= s.length;
+  };
+  if (out.room <= 0) return;
+  if (typeof v === "string") return put(JSON.stringify(v.slice(0, out.room)));
+  if (typeof v !== "object" || v === null) return put(String(v));
+  const list = Array.isArray(v);
+  put(list ? "[" : "{");
+  if (list) {
+    for (let i = 0; i < v.length && out.room > 0; i++) {
+      if (i > 0) put(",");
+      renderInto(v[i], out);
+    }
+  } else {
+    let i = 0;
+    for (const key in v) {
+      if (out.room <= 0) return;
+      if (!Object.hasOwn(v, key)) continue;
+      if (i++ > 0) put(",");
+      put(`${JSON.stringify(key.slice(0, out.room))}:`);
+      renderInto((v as Record<string, unknown>)[key], out);
+    }
+  }
+  put(list ? "]" : "}");
 }

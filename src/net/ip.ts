@@ -13,6 +13,11 @@
  * ("010.0.0.1" is 10.0.0.1). Zoned IPv6 addresses ("fe80::1%eth0") and IPv4-mapped IPv6
  * addresses ("::ffff:10.0.0.1") are refused: neither names one address of one family.
  *
+ * This is kipvs's one IP library: the netlink encoders parse with {@link parseIPInto} (into a
+ * buffer they own, no allocation for IPv4) and the decoders print with {@link formatIPAt}
+ * (straight from the receive buffer), so what the plan writes and what the kernel reads back
+ * are spelled by the same code.
+ *
  * @module
  */
 
@@ -58,10 +63,30 @@ export interface ParsedCIDR {
 
 /** Parses an IP address, or returns the reason it is not one. */
 export function checkIP(text: string): ParsedIP | string {
-  if (text.includes(":")) return parseIPv6(text);
-  const bytes = parseIPv4(text);
-  if (bytes === undefined) return "not a valid IP address";
-  return { family: 4, bytes, text: formatIPv4(bytes) };
+  const out = new Uint8Array(16);
+  const family = parseInto(text, out);
+  if (typeof family === "string") return family;
+  const bytes = family === 4 ? out.subarray(0, 4) : out;
+  return { family, bytes, text: formatIP(bytes) };
+}
+
+/**
+ * Parses an address into `out` (16 bytes: IPv4 in the first 4 and the rest zeroed, as the
+ * kernel's `union nf_inet_addr`) and returns its family, or undefined when `text` is not an
+ * address (see the module notes). No allocation for IPv4: encoders call it for every operation.
+ */
+export function parseIPInto(text: string, out: Uint8Array): Family | undefined {
+  const r = parseInto(text, out);
+  return typeof r === "string" ? undefined : r;
+}
+
+const NOT_IP = "not a valid IP address";
+
+function parseInto(text: string, out: Uint8Array): Family | string {
+  if (text.includes(":")) return parseIPv6(text, out);
+  if (!parseIPv4(text, out, 0)) return NOT_IP;
+  out.fill(0, 4, 16);
+  return 4;
 }
 
 /** Parses an IP address; undefined when `text` is not one (see the module notes). */
@@ -149,12 +174,20 @@ export function cidrContains(cidr: CIDR, ip: IP): boolean {
   return true;
 }
 
-/** Canonical text of an address, or of its 4 or 16 bytes (as read from netlink, for instance). */
+/** Canonical text of an address, or of its 4 or 16 bytes. */
 export function formatIP(ip: Uint8Array | IP): string {
   const bytes = ip instanceof Uint8Array ? ip : ip.bytes;
-  if (bytes.length === 4) return formatIPv4(bytes);
-  if (bytes.length === 16) return formatIPv6(bytes);
+  if (bytes.length === 4) return formatIPAt(4, bytes);
+  if (bytes.length === 16) return formatIPAt(6, bytes);
   throw new RangeError(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
+}
+
+/**
+ * Canonical text of the 4 (IPv4) or 16 (IPv6) bytes at `offset` of `bytes`: an address as a
+ * netlink reply carries it, printed without copying it out.
+ */
+export function formatIPAt(family: Family, bytes: Uint8Array, offset = 0): string {
+  return family === 4 ? formatIPv4(bytes, offset) : formatIPv6(bytes, offset);
 }
 
 /** Canonical text of a CIDR ("10.0.0.0/8", "2001:db8::/32"). */
@@ -179,103 +212,133 @@ export function isLinkLocalUnicast(ip: IP): boolean {
   return ip.bytes[0] === 0xfe && (ip.bytes[1]! & 0xc0) === 0x80;
 }
 
-function formatIPv4(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+const OCTETS = Array.from({ length: 256 }, (_, i) => String(i));
+// "10.244.1." by the first three bytes: real servers of a cluster share a few hundred /24s, so
+// formatting an address is mostly one lookup and one concatenation. Bounded: a table of 2^16
+// prefixes is about 3 MB; past that, prefixes are formatted each time.
+const PREFIXES = new Map<number, string>();
+const MAX_PREFIXES = 1 << 16;
+
+function formatIPv4(bytes: Uint8Array, o: number): string {
+  const a = bytes[o]!, b = bytes[o + 1]!, c = bytes[o + 2]!;
+  const key = (a << 16) | (b << 8) | c;
+  let prefix = PREFIXES.get(key);
+  if (prefix === undefined) {
+    prefix = `${a}.${b}.${c}.`;
+    if (PREFIXES.size < MAX_PREFIXES) PREFIXES.set(key, prefix);
+  }
+  return prefix + OCTETS[bytes[o + 3]!];
 }
 
-function formatIPv6(b: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
-  // RFC 5952: compress the longest run of two or more zero groups, the first one on a tie.
-  let bestStart = -1;
+/** The first longest run of two or more zero words: [start, length], or [-1, 0]. */
+function longestZeroRun(w: readonly number[]): [number, number] {
+  let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
+    if (w[i] !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && groups[j] === 0) j++;
+    while (j < 8 && w[j] === 0) j++;
     if (j - i > bestLen) {
-      bestStart = i;
+      best = i;
       bestLen = j - i;
     }
     i = j;
   }
-  const hex = (g: number[]) => g.map((x) => x.toString(16)).join(":");
-  // inet_ntop's IPv4 tail: ::a.b.c.d (IPv4-compatible) and ::ffff:a.b.c.d (IPv4-mapped).
-  if (bestStart === 0 && (bestLen === 6 || (bestLen === 5 && groups[5] === 0xffff))) {
-    return `::${bestLen === 5 ? "ffff:" : ""}${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  }
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+  return best < 0 ? [-1, 0] : [best, bestLen];
 }
 
-function parseIPv4(text: string): Uint8Array | undefined {
-  const out = new Uint8Array(4);
+/** RFC 5952, as glibc's inet_ntop writes it. */
+function formatIPv6(bytes: Uint8Array, o: number): string {
+  const w: number[] = [];
+  for (let i = 0; i < 8; i++) w.push((bytes[o + 2 * i]! << 8) | bytes[o + 2 * i + 1]!);
+  // RFC 5952: compress the longest run of two or more zero groups, the first one on a tie.
+  const [best, bestLen] = longestZeroRun(w);
+  // inet_ntop's IPv4 tail: ::a.b.c.d (IPv4-compatible) and ::ffff:a.b.c.d (IPv4-mapped).
+  if (best === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff))) {
+    return `::${bestLen === 5 ? "ffff:" : ""}${formatIPv4(bytes, o + 12)}`;
+  }
+  let s = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      s += "::";
+      i += bestLen - 1;
+      continue;
+    }
+    if (s !== "" && !s.endsWith(":")) s += ":";
+    s += w[i]!.toString(16);
+  }
+  return s;
+}
+
+/** Parses dotted IPv4 into `out[at..at+4]`, octets with leading zeros as decimal; no regex. */
+function parseIPv4(text: string, out: Uint8Array, at: number): boolean {
   let part = 0;
   let digits = 0;
   let v = 0;
   for (let k = 0; k <= text.length; k++) {
     const c = k === text.length ? 46 : text.charCodeAt(k); // the end closes the last octet
     if (c === 46) {
-      if (digits === 0 || part > 3) return undefined;
-      out[part++] = v;
+      if (digits === 0 || part > 3) return false;
+      out[at + part++] = v;
       digits = 0;
       v = 0;
     } else if (c >= 48 && c <= 57 && digits < 3) {
       v = v * 10 + c - 48;
-      if (v > 255) return undefined;
+      if (v > 255) return false;
       digits++;
     } else {
-      return undefined;
+      return false;
     }
   }
-  return part === 4 ? out : undefined;
+  return part === 4;
 }
 
-function parseIPv6(text: string): ParsedIP | string {
-  if (text.includes("%")) return "not a valid IP address: zoned IPv6 addresses are not allowed";
-  const bad = "not a valid IP address";
+/** The 16-bit words of the groups of an IPv6 address; undefined when one is malformed. */
+function ipv6Words(groups: readonly string[], v4Last: boolean): number[] | undefined {
+  const words: number[] = [];
+  const v4 = new Uint8Array(4);
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i]!;
+    if (v4Last && i === groups.length - 1 && g.includes(".")) {
+      if (!parseIPv4(g, v4, 0)) return undefined;
+      words.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+    } else {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+      words.push(parseInt(g, 16));
+    }
+  }
+  return words;
+}
+
+function parseIPv6(text: string, out: Uint8Array): Family | string {
+  if (text.includes("%")) return `${NOT_IP}: zoned IPv6 addresses are not allowed`;
   const dbl = text.indexOf("::");
-  if (dbl >= 0 && text.indexOf("::", dbl + 1) >= 0) return bad;
+  if (dbl >= 0 && text.indexOf("::", dbl + 1) >= 0) return NOT_IP;
   const head = dbl >= 0 ? text.slice(0, dbl) : text;
   const tail = dbl >= 0 ? text.slice(dbl + 2) : "";
   const headGroups = head === "" ? [] : head.split(":");
   const tailGroups = tail === "" ? [] : tail.split(":");
-  const words: number[] = [];
-  const all = [...headGroups, ...tailGroups];
   // An embedded IPv4 address can only end the address, after any "::".
-  const last = dbl >= 0 && tailGroups.length === 0 ? -1 : all.length - 1;
-  let headWords = 0;
-  for (let i = 0; i < all.length; i++) {
-    const g = all[i]!;
-    const before = words.length;
-    if (i === last && g.includes(".")) {
-      const v4 = parseIPv4(g);
-      if (v4 === undefined) return bad;
-      words.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-    } else {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return bad;
-      words.push(parseInt(g, 16));
-    }
-    if (i < headGroups.length) headWords += words.length - before;
-  }
-  if (dbl < 0 ? words.length !== 8 : words.length > 7) return bad;
-  const full = dbl < 0 ? words : [
-    ...words.slice(0, headWords),
-    ...new Array(8 - words.length).fill(0),
-    ...words.slice(headWords),
-  ];
-  const bytes = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    bytes[2 * i] = full[i]! >> 8;
-    bytes[2 * i + 1] = full[i]! & 0xff;
-  }
-  if (isIPv4Mapped(bytes)) {
-    return "not a valid IP address: IPv4-mapped IPv6 addresses are not allowed";
-  }
-  return { family: 6, bytes, text: formatIPv6(bytes) };
+  const headWords = ipv6Words(headGroups, dbl < 0);
+  const tailWords = ipv6Words(tailGroups, true);
+  if (!headWords || !tailWords) return NOT_IP;
+  const n = headWords.length + tailWords.length;
+  if (dbl < 0 ? n !== 8 : n > 7) return NOT_IP;
+  out.fill(0);
+  headWords.forEach((w, i) => {
+    out[2 * i] = w >> 8;
+    out[2 * i + 1] = w & 0xff;
+  });
+  tailWords.forEach((w, i) => {
+    const at = 2 * (8 - tailWords.length + i);
+    out[at] = w >> 8;
+    out[at + 1] = w & 0xff;
+  });
+  if (isIPv4Mapped(out)) return `${NOT_IP}: IPv4-mapped IPv6 addresses are not allowed`;
+  return 6;
 }
 
 function isIPv4Mapped(b: Uint8Array): boolean {

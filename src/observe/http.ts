@@ -47,7 +47,10 @@ function answer(a: HealthAnswer): Response {
 }
 
 /** The handler of the healthz server (kube-proxy's paths and JSON). */
-export function healthzHandler(health: ProxyHealth, now = () => Date.now()) {
+export function healthzHandler(
+  health: Pick<ProxyHealth, "healthz" | "livez">,
+  now = () => Date.now(),
+) {
   return (req: Request): Response => {
     const path = new URL(req.url).pathname;
     if (path === "/healthz") return answer(health.healthz(now()));
@@ -57,7 +60,10 @@ export function healthzHandler(health: ProxyHealth, now = () => Date.now()) {
 }
 
 /** The handler of the metrics server: `/metrics` in Prometheus text format. */
-export function metricsHandler(metrics: ProxyMetrics, health?: ProxyHealth) {
+export function metricsHandler(
+  metrics: Pick<ProxyMetrics, "text" | "contentType">,
+  health?: Pick<ProxyHealth, "healthz">,
+) {
   return async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname;
     if (path === "/metrics") {

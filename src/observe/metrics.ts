@@ -112,6 +112,11 @@ const METRICS = {
     help: "Number of services with a Local traffic policy and no endpoints",
     labelNames: ["traffic_policy"],
   },
+  serviceConflicts: {
+    name: "kipvs_service_conflicts",
+    help: "Virtual servers (address, port and protocol; a node port counts once) that more " +
+      "than one Service wants; the oldest Service has each",
+  },
   syncFailures: {
     name: "kipvs_sync_failures_total",
     help: "Syncs that did not complete (retried with backoff)",
@@ -171,6 +176,7 @@ export class ProxyMetrics {
   readonly iptablesRestoreFailures: client.Counter;
   readonly noLocalEndpoints: client.Gauge<"traffic_policy">;
   readonly syncFailures: client.Counter;
+  readonly serviceConflicts: client.Gauge;
   readonly lastSyncWrites: client.Gauge<"kind">;
   readonly writes: client.Counter<"kind">;
   readonly syncOps: client.Histogram<"kind" | "mode">;
@@ -196,6 +202,7 @@ export class ProxyMetrics {
     this.iptablesRestoreFailures = counter(METRICS.iptablesRestoreFailures);
     this.noLocalEndpoints = gauge(METRICS.noLocalEndpoints);
     this.syncFailures = counter(METRICS.syncFailures);
+    this.serviceConflicts = gauge(METRICS.serviceConflicts);
     this.lastSyncWrites = gauge(METRICS.lastSyncWrites);
     this.writes = counter(METRICS.writes);
     this.syncOps = histogram(METRICS.syncOps);

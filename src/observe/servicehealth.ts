@@ -16,7 +16,7 @@ interface Listener {
 
 /** Options of {@link ServiceHealthServers}. */
 export interface ServiceHealthOptions {
-  logger: Logger;
+  logger: Pick<Logger, "error">;
   /** Address to listen on (default all: "0.0.0.0", which also serves IPv6 on Linux via "::"). */
   hostname?: string;
   /** Whether the proxy itself is healthy (the body's serviceProxyHealthy). */

@@ -11,6 +11,7 @@
 
 import type { Protocol } from "../k8s/types.ts";
 import type { Family } from "../net/family.ts";
+import type { SetMember, SetMembers } from "../dataplane/members.ts";
 
 /** A real server (an endpoint) behind a virtual server. */
 export interface RealServerSpec {
@@ -64,10 +65,10 @@ export interface HealthCheckSpec {
   localEndpoints: number;
 }
 
-/** One ipset entry, by kernel set name ("KUBE-CLUSTER-IP", "KUBE-6-CLUSTER-IP"). */
+/** One set member, by kernel set name ("KUBE-CLUSTER-IP", "KUBE-6-CLUSTER-IP"). */
 export interface IpsetEntry {
   set: string;
-  entry: string;
+  member: SetMember;
 }
 
 /** What one Service contributes to the dataplane. */
@@ -85,6 +86,8 @@ export interface ServicePlan {
    * counts services, per family).
    */
   noLocalEndpoints: { internal: number; external: number };
+  /** The Service's creationTimestamp, ms since the epoch: the older wins a conflict. */
+  created?: number;
 }
 
 /** The whole desired dataplane of a node. */
@@ -93,10 +96,15 @@ export interface DesiredState {
   virtualServers: Map<string, VirtualServerSpec>;
   /** kube-ipvs0 addresses. */
   addresses: Set<string>;
-  /** Kernel set name → entries; every set kipvs manages is present, empty or not. */
-  ipsets: Map<string, Set<string>>;
+  /** Kernel set name → members by key; every set kipvs manages is present, empty or not. */
+  ipsets: Map<string, SetMembers>;
   healthChecks: HealthCheckSpec[];
   /** Families planned (sets and rules exist per family). */
   families: Family[];
   noLocalEndpoints: { internal: number; external: number };
+  /**
+   * Virtual servers that more than one Service wants, by key: the Services in the order that
+   * decides between them, the one programmed first (see `PlanMerge`).
+   */
+  conflicts: Map<string, string[]>;
 }

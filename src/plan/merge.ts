@@ -9,6 +9,7 @@
 
 import { KUBE_SETS, setName } from "../dataplane/ipset/sets.ts";
 import type { Family } from "../net/family.ts";
+import type { SetMembers } from "../dataplane/members.ts";
 import {
   type DesiredState,
   type HealthCheckSpec,
@@ -73,9 +74,13 @@ function sameHealthCheck(a?: HealthCheckSpec, b?: HealthCheckSpec): boolean {
 
 /**
  * Every service's plan merged, updated incrementally. Two services that want the same virtual
- * server (a conflict the API does not prevent for external IPs) are resolved the same way every
- * time: the service whose "namespace/name" sorts first wins, and the other takes over when it
- * goes.
+ * server (address, port and protocol; the same node port is one on every node address) are a
+ * conflict the API server does not prevent for external IPs, nor manifest files for anything.
+ * kube-proxy has no rule for it (the last service of a map iteration wins, at random); kipvs
+ * decides the same way every time: the oldest creationTimestamp wins (a Service without one
+ * comes after those with one), then the "namespace/name" that sorts first; the other takes
+ * over when it goes. The loser's other virtual servers are programmed as usual, and shared
+ * addresses and set entries are the union of both. `state.conflicts` lists every conflict.
  */
 export class PlanMerge {
   #plans = new Map<string, ServicePlan>();
@@ -85,13 +90,15 @@ export class PlanMerge {
   /** Set name → entry → number of services that want it. */
   #entryRefs = new Map<string, Map<string, number>>();
   #health = new Map<string, HealthCheckSpec>();
+  /** creationTimestamp of the services that have one, ms. */
+  #created = new Map<string, number>();
   #healthDirty = false;
   #state: DesiredState;
 
   constructor(options: PlanMergeOptions) {
-    const ipsets = new Map<string, Set<string>>();
+    const ipsets = new Map<string, SetMembers>();
     for (const family of options.families) {
-      for (const set of KUBE_SETS) ipsets.set(setName(set.base, family), new Set());
+      for (const set of KUBE_SETS) ipsets.set(setName(set.base, family), new Map());
     }
     this.#state = {
       virtualServers: new Map(),
@@ -100,6 +107,7 @@ export class PlanMerge {
       healthChecks: [],
       families: [...options.families],
       noLocalEndpoints: { internal: 0, external: 0 },
+      conflicts: new Map(),
     };
   }
 
@@ -132,7 +140,7 @@ export class PlanMerge {
 
   /** The services that want virtual server `key`, the winner first. */
   owners(key: string): string[] {
-    return [...(this.#vsOwners.get(key)?.keys() ?? [])].sort();
+    return [...(this.#vsOwners.get(key)?.keys() ?? [])].sort(this.#precedence);
   }
 
   /** Replaces the plan of `service`; undefined removes it. Returns what changed. */
@@ -140,9 +148,38 @@ export class PlanMerge {
     const old = this.#plans.get(service);
     const delta = emptyDelta();
     if (!old && !plan) return delta;
-    const state = this.#state;
+    if (plan?.created !== undefined) this.#created.set(service, plan.created);
+    else this.#created.delete(service);
+    this.#swapVirtualServers(service, old, plan, delta);
+    // Shared things: count the new plan in before the old one out, so that what both want
+    // never drops to zero on the way.
+    this.#countAddresses(plan, old, delta);
+    this.#countEntries(plan, old, delta);
 
-    // Virtual servers: note the winners of every key either plan touches, swap, compare.
+    const nle = this.#state.noLocalEndpoints;
+    nle.internal += (plan?.noLocalEndpoints.internal ?? 0) - (old?.noLocalEndpoints.internal ?? 0);
+    nle.external += (plan?.noLocalEndpoints.external ?? 0) - (old?.noLocalEndpoints.external ?? 0);
+
+    if (!sameHealthCheck(old?.healthCheck, plan?.healthCheck)) {
+      if (plan?.healthCheck) this.#health.set(service, plan.healthCheck);
+      else this.#health.delete(service);
+      this.#healthDirty = true;
+      delta.healthChecks = true;
+    }
+
+    if (plan) this.#plans.set(service, plan);
+    else this.#plans.delete(service);
+    return delta;
+  }
+
+  /** Virtual servers: note the winners of every key either plan touches, swap, compare. */
+  #swapVirtualServers(
+    service: string,
+    old: ServicePlan | undefined,
+    plan: ServicePlan | undefined,
+    delta: PlanDelta,
+  ): void {
+    const state = this.#state;
     const touched = new Set<string>();
     for (const vs of old?.virtualServers ?? []) touched.add(key(vs));
     for (const vs of plan?.virtualServers ?? []) touched.add(key(vs));
@@ -160,7 +197,10 @@ export class PlanMerge {
       owners.set(service, vs);
     }
     for (const k of touched) {
-      const after = this.#winner(k);
+      const owners = this.owners(k);
+      if (owners.length > 1) state.conflicts.set(k, owners);
+      else state.conflicts.delete(k);
+      const after = this.#vsOwners.get(k)?.get(owners[0] ?? "");
       if (after) state.virtualServers.set(k, after);
       else state.virtualServers.delete(k);
       const was = before.get(k);
@@ -168,9 +208,14 @@ export class PlanMerge {
         delta.virtualServers.push(k);
       }
     }
+  }
 
-    // Shared things: count the new plan in before the old one out, so that what both want
-    // never drops to zero on the way.
+  #countAddresses(
+    plan: ServicePlan | undefined,
+    old: ServicePlan | undefined,
+    delta: PlanDelta,
+  ): void {
+    const state = this.#state;
     for (const a of plan?.addresses ?? []) {
       const n = this.#addressRefs.get(a) ?? 0;
       this.#addressRefs.set(a, n + 1);
@@ -188,41 +233,33 @@ export class PlanMerge {
         delta.addressesRemoved.push(a);
       }
     }
+  }
+
+  #countEntries(
+    plan: ServicePlan | undefined,
+    old: ServicePlan | undefined,
+    delta: PlanDelta,
+  ): void {
     for (const e of plan?.ipsetEntries ?? []) {
       let refs = this.#entryRefs.get(e.set);
       if (!refs) this.#entryRefs.set(e.set, refs = new Map());
-      const n = refs.get(e.entry) ?? 0;
-      refs.set(e.entry, n + 1);
+      const n = refs.get(e.member.key) ?? 0;
+      refs.set(e.member.key, n + 1);
       if (n === 0) {
-        this.#setOf(e.set).add(e.entry);
+        this.#setOf(e.set).set(e.member.key, e.member);
         delta.entriesAdded.push(e);
       }
     }
     for (const e of old?.ipsetEntries ?? []) {
       const refs = this.#entryRefs.get(e.set)!;
-      const n = refs.get(e.entry)! - 1;
-      if (n > 0) refs.set(e.entry, n);
+      const n = refs.get(e.member.key)! - 1;
+      if (n > 0) refs.set(e.member.key, n);
       else {
-        refs.delete(e.entry);
-        this.#setOf(e.set).delete(e.entry);
+        refs.delete(e.member.key);
+        this.#setOf(e.set).delete(e.member.key);
         delta.entriesRemoved.push(e);
       }
     }
-
-    const nle = state.noLocalEndpoints;
-    nle.internal += (plan?.noLocalEndpoints.internal ?? 0) - (old?.noLocalEndpoints.internal ?? 0);
-    nle.external += (plan?.noLocalEndpoints.external ?? 0) - (old?.noLocalEndpoints.external ?? 0);
-
-    if (!sameHealthCheck(old?.healthCheck, plan?.healthCheck)) {
-      if (plan?.healthCheck) this.#health.set(service, plan.healthCheck);
-      else this.#health.delete(service);
-      this.#healthDirty = true;
-      delta.healthChecks = true;
-    }
-
-    if (plan) this.#plans.set(service, plan);
-    else this.#plans.delete(service);
-    return delta;
   }
 
   /** Removes the plan of `service`. Returns what changed. */
@@ -230,17 +267,16 @@ export class PlanMerge {
     return this.set(service, undefined);
   }
 
-  #winner(k: string): VirtualServerSpec | undefined {
-    const owners = this.#vsOwners.get(k);
-    if (!owners) return undefined;
-    let best: string | undefined;
-    for (const s of owners.keys()) if (best === undefined || s < best) best = s;
-    return best === undefined ? undefined : owners.get(best);
-  }
+  /** The order of services in a conflict: oldest first (without a time last), then by key. */
+  #precedence = (a: string, b: string): number => {
+    const ta = this.#created.get(a) ?? Infinity, tb = this.#created.get(b) ?? Infinity;
+    if (ta !== tb) return ta < tb ? -1 : 1;
+    return a < b ? -1 : a > b ? 1 : 0;
+  };
 
-  #setOf(name: string): Set<string> {
+  #setOf(name: string): SetMembers {
     let set = this.#state.ipsets.get(name);
-    if (!set) this.#state.ipsets.set(name, set = new Set());
+    if (!set) this.#state.ipsets.set(name, set = new Map());
     return set;
   }
 }

@@ -14,9 +14,16 @@ import {
   type Service,
   SERVICE_NAME_LABEL,
   SERVICE_PROXY_NAME_LABEL,
+  type ServicePort,
 } from "../k8s/types.ts";
 import type { ClusterState } from "../source/source.ts";
-import { cidrContains, formatCIDR, formatIP, ipFamily, parseIP } from "../net/ip.ts";
+import { cidrContains, formatIP, ipFamily, parseIP } from "../net/ip.ts";
+import {
+  type SetMember,
+  setMember,
+  type SetMembers,
+  type SetProtocol,
+} from "../dataplane/members.ts";
 import type { Family } from "../net/family.ts";
 import type { NodeInfo, ProxyConfig } from "../config/config.ts";
 import {
@@ -24,11 +31,13 @@ import {
   type HealthCheckSpec,
   type IpsetEntry,
   type ServicePlan,
+  type ServicePortRef,
   virtualServerKey,
   type VirtualServerKind,
   type VirtualServerSpec,
 } from "./desired.ts";
 import {
+  type CategorizedEndpoints,
   categorizeEndpoints,
   collectEndpoints,
   type EndpointInfo,
@@ -56,17 +65,17 @@ const LOOPBACK: Record<Family, string> = { 4: "127.0.0.1", 6: "::1" };
 class Contribution {
   readonly vs = new Map<string, VirtualServerSpec>();
   readonly addresses = new Set<string>();
-  readonly entries = new Map<string, Set<string>>();
+  readonly entries = new Map<string, SetMembers>();
   readonly noLocal = { internal: 0, external: 0 };
   /** Local ready endpoint IPs per family, for the health check. */
   readonly localReady: Record<Family, Set<string>> = { 4: new Set(), 6: new Set() };
   healthCheckNodePort = 0;
 
-  add(base: string, family: Family, entry: string): void {
+  add(base: string, family: Family, member: SetMember): void {
     const name = setName(base, family);
     let set = this.entries.get(name);
-    if (!set) this.entries.set(name, set = new Set());
-    set.add(entry);
+    if (!set) this.entries.set(name, set = new Map());
+    set.set(member.key, member);
   }
 }
 
@@ -77,7 +86,27 @@ const NODE_PORT_SETS = {
   SCTP: [SET.NODE_PORT_SCTP, SET.NODE_PORT_LOCAL_SCTP],
 } as const;
 
-/** Plans one family of one service into `acc`. */
+/** One family of one service being planned: what every port of it shares. */
+interface FamilyPlanning {
+  svc: Service;
+  info: FamilyServiceInfo;
+  ctx: PlanContext;
+  acc: Contribution;
+  endpoints: Map<string, EndpointInfo[]>;
+  /** A virtual server found no local endpoint under each policy (counted once per service). */
+  noLocal: { internal: boolean; external: boolean };
+}
+
+/** One port of one family being planned. */
+interface PortPlanning extends FamilyPlanning {
+  port: ServicePort;
+  /** The protocol as sets write it ("tcp"). */
+  protocol: SetProtocol;
+  cat: CategorizedEndpoints;
+  owner: ServicePortRef;
+}
+
+/** Plans one family of one service into `acc`, port by port and address kind by address kind. */
 function planFamily(
   svc: Service,
   info: FamilyServiceInfo,
@@ -87,124 +116,27 @@ function planFamily(
 ): void {
   const family = info.family;
   const node = ctx.node;
-  const topo = { nodeName: node.name, zone: node.zone };
   const endpoints = collectEndpoints(slices, { family, nodeName: node.name });
-  const nodeAddresses = node.nodePortAddresses[family];
-  const localAddresses = new Set(node.localAddresses ?? []);
-  const nodeIP = parseIP(node.ips?.[family] ?? LOOPBACK[family])!;
-  let noLocalInternal = false, noLocalExternal = false;
-
+  const f: FamilyPlanning = {
+    svc,
+    info,
+    ctx,
+    acc,
+    endpoints,
+    noLocal: { internal: false, external: false },
+  };
   for (const list of endpoints.values()) {
     for (const ep of list) if (ep.local && ep.ready) acc.localReady[family].add(ep.address);
   }
-
   for (const port of svc.spec.ports) {
-    const proto = port.protocol.toLowerCase();
-    const eps = endpoints.get(portKey(port)) ?? [];
-    const cat = categorizeEndpoints(eps, {
-      internalPolicyLocal: info.internalPolicyLocal,
-      externalPolicyLocal: info.externalPolicyLocal,
-      externallyAccessible: portExternallyAccessible(info, port),
-    }, topo);
-    const owner = { namespace: svc.metadata.namespace, name: svc.metadata.name, port: port.name };
-    const addVirtualServer = (
-      address: string,
-      vsPort: number,
-      kind: VirtualServerKind,
-      onlyNodeLocal: boolean,
-    ) => {
-      const chosen = endpointsForVirtualServer(cat, onlyNodeLocal);
-      if (chosen.noLocal) {
-        // kube-proxy counts the service under both policies it has, whichever address found
-        // no local endpoint.
-        noLocalInternal ||= info.internalPolicyLocal;
-        noLocalExternal ||= info.externalPolicyLocal;
-      }
-      const spec: VirtualServerSpec = {
-        family,
-        protocol: port.protocol,
-        address,
-        port: vsPort,
-        scheduler: ctx.config.scheduler,
-        persistenceTimeout: info.affinityTimeout,
-        realServers: realServers(chosen.endpoints),
-        owner,
-        kind,
-      };
-      // The same address:port twice in one service (an external IP equal to a node address,
-      // say): the later one wins, as kube-proxy's later syncService call does.
-      acc.vs.set(virtualServerKey(spec), spec);
-    };
-    const bind = (address: string) => {
-      // External and load balancer IPs that are already node addresses stay off kube-ipvs0.
-      if (localAddresses.has(address)) return;
-      acc.addresses.add(address);
-      acc.add(SET.IPVS_IPS, family, address);
-    };
-
-    // Hairpin: a local endpoint reaching itself through the service is masqueraded. Every local
-    // endpoint counts, whatever its conditions, as in kube-proxy.
-    for (const ep of eps) {
-      if (ep.local) {
-        acc.add(SET.LOOP_BACK, family, `${ep.address},${proto}:${ep.port},${ep.address}`);
-      }
-    }
-
-    acc.add(SET.CLUSTER_IP, family, `${info.clusterIP},${proto}:${port.port}`);
-    addVirtualServer(info.clusterIP, port.port, "cluster-ip", info.internalPolicyLocal);
-    acc.addresses.add(info.clusterIP);
-    acc.add(SET.IPVS_IPS, family, info.clusterIP);
-
-    for (const ip of info.externalIPs) {
-      const entry = `${ip},${proto}:${port.port}`;
-      // externalTrafficPolicy Local puts the address only in the -LOCAL set (no masquerade).
-      acc.add(info.externalPolicyLocal ? SET.EXTERNAL_IP_LOCAL : SET.EXTERNAL_IP, family, entry);
-      addVirtualServer(ip, port.port, "external-ip", info.externalPolicyLocal);
-      bind(ip);
-    }
-
-    for (const ip of info.loadBalancerVIPs) {
-      const entry = `${ip},${proto}:${port.port}`;
-      acc.add(SET.LOAD_BALANCER, family, entry);
-      if (info.externalPolicyLocal) acc.add(SET.LOAD_BALANCER_LOCAL, family, entry);
-      if (info.sourceRanges.length > 0) {
-        acc.add(SET.LOAD_BALANCER_FW, family, entry);
-        for (const cidr of info.sourceRanges) {
-          // As `ipset save` prints it: a host range without its /32 (/128), so that what the
-          // kernel holds compares equal.
-          const net = cidr.prefix === cidr.bytes.length * 8 ? formatIP(cidr) : formatCIDR(cidr);
-          acc.add(SET.LOAD_BALANCER_SOURCE_CIDR, family, `${entry},${net}`);
-        }
-        // A range that covers the node lets the node reach the load balancer IP (its packets
-        // carry the load balancer IP as source); otherwise KUBE-IPVS-OUT-FILTER drops them.
-        if (info.sourceRanges.some((c) => cidrContains(c, nodeIP))) {
-          acc.add(SET.LOAD_BALANCER_SOURCE_IP, family, `${entry},${ip}`);
-        }
-      }
-      addVirtualServer(ip, port.port, "load-balancer", info.externalPolicyLocal);
-      bind(ip);
-    }
-
-    if (port.nodePort !== 0) {
-      // No node-port address: kube-proxy skips the rest of this port, the health check node
-      // port entry included.
-      if (nodeAddresses.length === 0) continue;
-      const [set, localSet] = NODE_PORT_SETS[port.protocol];
-      // bitmap:port sets hold the port; the SCTP sets are hash:ip,port, one entry per address.
-      const entries = port.protocol === "SCTP"
-        ? nodeAddresses.map((a) => `${a},sctp:${port.nodePort}`)
-        : [String(port.nodePort)];
-      for (const e of entries) {
-        acc.add(set, family, e);
-        if (info.externalPolicyLocal) acc.add(localSet, family, e);
-      }
-      for (const address of nodeAddresses) {
-        addVirtualServer(address, port.nodePort, "node-port", info.externalPolicyLocal);
-      }
-    }
-
+    const p = portPlanning(f, port);
+    planHairpin(p);
+    planClusterIP(p);
+    planExternalIPs(p);
+    planLoadBalancers(p);
+    if (!planNodePort(p)) continue;
     if (info.healthCheckNodePort !== 0) {
-      acc.add(SET.HEALTH_CHECK_NODE_PORT, family, String(info.healthCheckNodePort));
+      acc.add(SET.HEALTH_CHECK_NODE_PORT, family, setMember({ port: info.healthCheckNodePort }));
     }
   }
   // The health check server follows the service's ports (kube-proxy's HealthCheckNodePorts),
@@ -213,8 +145,154 @@ function planFamily(
     acc.healthCheckNodePort = info.healthCheckNodePort;
   }
   // kube-proxy's sync_proxy_rules_no_local_endpoints_total counts services, per family.
-  if (noLocalInternal) acc.noLocal.internal++;
-  if (noLocalExternal) acc.noLocal.external++;
+  if (f.noLocal.internal) acc.noLocal.internal++;
+  if (f.noLocal.external) acc.noLocal.external++;
+}
+
+function portPlanning(f: FamilyPlanning, port: ServicePort): PortPlanning {
+  const { svc, info, ctx } = f;
+  const eps = f.endpoints.get(portKey(port)) ?? [];
+  const cat = categorizeEndpoints(eps, {
+    internalPolicyLocal: info.internalPolicyLocal,
+    externalPolicyLocal: info.externalPolicyLocal,
+    externallyAccessible: portExternallyAccessible(info, port),
+  }, { nodeName: ctx.node.name, zone: ctx.node.zone });
+  const owner = { namespace: svc.metadata.namespace, name: svc.metadata.name, port: port.name };
+  const protocol = port.protocol.toLowerCase() as SetProtocol;
+  return { ...f, port, protocol, cat, owner };
+}
+
+/** Adds the virtual server `address`:`vsPort` of port `p`, with the endpoints its policy picks. */
+function addVirtualServer(
+  p: PortPlanning,
+  vs: { address: string; port: number; kind: VirtualServerKind; onlyNodeLocal: boolean },
+): void {
+  const { info } = p;
+  const chosen = endpointsForVirtualServer(p.cat, vs.onlyNodeLocal);
+  if (chosen.noLocal) {
+    // kube-proxy counts the service under both policies it has, whichever address found no
+    // local endpoint.
+    p.noLocal.internal ||= info.internalPolicyLocal;
+    p.noLocal.external ||= info.externalPolicyLocal;
+  }
+  const spec: VirtualServerSpec = {
+    family: info.family,
+    protocol: p.port.protocol,
+    address: vs.address,
+    port: vs.port,
+    scheduler: p.ctx.config.scheduler,
+    persistenceTimeout: info.affinityTimeout,
+    realServers: realServers(chosen.endpoints),
+    owner: p.owner,
+    kind: vs.kind,
+  };
+  // The same address:port twice in one service (an external IP equal to a node address, say):
+  // the later one wins, as kube-proxy's later syncService call does.
+  p.acc.vs.set(virtualServerKey(spec), spec);
+}
+
+/** Binds an external or load balancer IP on kube-ipvs0, unless it already is a node address. */
+function bind(p: PortPlanning, address: string): void {
+  if (p.ctx.node.localAddresses?.includes(address)) return;
+  p.acc.addresses.add(address);
+  p.acc.add(SET.IPVS_IPS, p.info.family, setMember({ ip: address }));
+}
+
+/**
+ * Hairpin: a local endpoint reaching itself through the service is masqueraded. Every local
+ * endpoint counts, whatever its conditions, as in kube-proxy.
+ */
+function planHairpin(p: PortPlanning): void {
+  for (const ep of p.endpoints.get(portKey(p.port)) ?? []) {
+    if (!ep.local) continue;
+    const member = setMember({
+      ip: ep.address,
+      protocol: p.protocol,
+      port: ep.port,
+      ip2: ep.address,
+    });
+    p.acc.add(SET.LOOP_BACK, p.info.family, member);
+  }
+}
+
+function planClusterIP(p: PortPlanning): void {
+  const { info, acc } = p;
+  const member = setMember({ ip: info.clusterIP, protocol: p.protocol, port: p.port.port });
+  acc.add(SET.CLUSTER_IP, info.family, member);
+  addVirtualServer(p, {
+    address: info.clusterIP,
+    port: p.port.port,
+    kind: "cluster-ip",
+    onlyNodeLocal: info.internalPolicyLocal,
+  });
+  acc.addresses.add(info.clusterIP);
+  acc.add(SET.IPVS_IPS, info.family, setMember({ ip: info.clusterIP }));
+}
+
+function planExternalIPs(p: PortPlanning): void {
+  const { info } = p;
+  for (const ip of info.externalIPs) {
+    // externalTrafficPolicy Local puts the address only in the -LOCAL set (no masquerade).
+    const set = info.externalPolicyLocal ? SET.EXTERNAL_IP_LOCAL : SET.EXTERNAL_IP;
+    p.acc.add(set, info.family, setMember({ ip, protocol: p.protocol, port: p.port.port }));
+    const onlyNodeLocal = info.externalPolicyLocal;
+    addVirtualServer(p, { address: ip, port: p.port.port, kind: "external-ip", onlyNodeLocal });
+    bind(p, ip);
+  }
+}
+
+function planLoadBalancers(p: PortPlanning): void {
+  const { info, acc } = p;
+  const family = info.family;
+  if (info.loadBalancerVIPs.length === 0) return;
+  const nodeIP = parseIP(p.ctx.node.ips?.[family] ?? LOOPBACK[family])!;
+  for (const ip of info.loadBalancerVIPs) {
+    const ipPort = { ip, protocol: p.protocol, port: p.port.port };
+    const entry = setMember(ipPort);
+    acc.add(SET.LOAD_BALANCER, family, entry);
+    if (info.externalPolicyLocal) acc.add(SET.LOAD_BALANCER_LOCAL, family, entry);
+    if (info.sourceRanges.length > 0) {
+      acc.add(SET.LOAD_BALANCER_FW, family, entry);
+      for (const cidr of info.sourceRanges) {
+        const net = setMember({ ...ipPort, ip2: formatIP(cidr), cidr2: cidr.prefix });
+        acc.add(SET.LOAD_BALANCER_SOURCE_CIDR, family, net);
+      }
+      // A range that covers the node lets the node reach the load balancer IP (its packets
+      // carry the load balancer IP as source); otherwise KUBE-IPVS-OUT-FILTER drops them.
+      if (info.sourceRanges.some((c) => cidrContains(c, nodeIP))) {
+        acc.add(SET.LOAD_BALANCER_SOURCE_IP, family, setMember({ ...ipPort, ip2: ip }));
+      }
+    }
+    const onlyNodeLocal = info.externalPolicyLocal;
+    addVirtualServer(p, { address: ip, port: p.port.port, kind: "load-balancer", onlyNodeLocal });
+    bind(p, ip);
+  }
+}
+
+/**
+ * The node port of port `p`; false when it has one but no node-port address, where kube-proxy
+ * skips the rest of the port (its health check node port entry included).
+ */
+function planNodePort(p: PortPlanning): boolean {
+  const { info, port } = p;
+  const family = info.family;
+  const nodeAddresses = p.ctx.node.nodePortAddresses[family];
+  if (port.nodePort === 0) return true;
+  if (nodeAddresses.length === 0) return false;
+  const [set, localSet] = NODE_PORT_SETS[port.protocol];
+  // bitmap:port sets hold the port; the SCTP sets are hash:ip,port, one entry per address.
+  const entries = port.protocol === "SCTP"
+    ? nodeAddresses.map((ip) => setMember({ ip, protocol: "sctp", port: port.nodePort }))
+    : [setMember({ port: port.nodePort })];
+  for (const e of entries) {
+    p.acc.add(set, family, e);
+    if (info.externalPolicyLocal) p.acc.add(localSet, family, e);
+  }
+  for (const address of nodeAddresses) {
+    const onlyNodeLocal = info.externalPolicyLocal;
+    addVirtualServer(p, { address, port: port.nodePort, kind: "node-port", onlyNodeLocal });
+  }
+  return true;
 }
 
 function realServers(eps: readonly EndpointInfo[]): VirtualServerSpec["realServers"] {
@@ -253,6 +331,8 @@ export function planService(
     ipsetEntries: sortedEntries(acc.entries),
     noLocalEndpoints: acc.noLocal,
   };
+  const created = Date.parse(svc.metadata.creationTimestamp ?? "");
+  if (!Number.isNaN(created)) plan.created = created;
   if (acc.healthCheckNodePort !== 0) {
     // kube-proxy serves a health check per family with that family's count; kipvs serves one,
     // with the count of the service's primary family.
@@ -269,10 +349,11 @@ export function planService(
   return plan;
 }
 
-function sortedEntries(entries: Map<string, Set<string>>): IpsetEntry[] {
+function sortedEntries(entries: Map<string, SetMembers>): IpsetEntry[] {
   const out: IpsetEntry[] = [];
   for (const set of [...entries.keys()].sort()) {
-    for (const entry of [...entries.get(set)!].sort()) out.push({ set, entry });
+    const members = entries.get(set)!;
+    for (const key of [...members.keys()].sort()) out.push({ set, member: members.get(key)! });
   }
   return out;
 }

@@ -10,7 +10,7 @@ import { KipvsError } from "../errors.ts";
 import type { Family } from "../net/family.ts";
 import type { ProxyConfig } from "../config/config.ts";
 import { parseCIDR } from "../net/ip.ts";
-import { parseEntry } from "../dataplane/ipset/entry.ts";
+import type { ReadonlySetMembers } from "../dataplane/members.ts";
 import { KUBE_SETS, SET, type SetBase, setName } from "../dataplane/ipset/sets.ts";
 import { CHAIN, JUMP_RULES, OWNED_CHAINS, SET_RULES } from "../dataplane/iptables/chains.ts";
 import type {
@@ -27,8 +27,8 @@ import type {
 export interface RulesOptions {
   family: Family;
   config: Pick<ProxyConfig, "masqueradeAll" | "masqueradeBit" | "clusterCIDRs">;
-  /** Kernel set name → entries (DesiredState.ipsets; sets of the other family are ignored). */
-  ipsets: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Kernel set name → members (DesiredState.ipsets; sets of the other family are ignored). */
+  ipsets: ReadonlyMap<string, ReadonlySetMembers>;
   /** MASQUERADE with fully random source ports (iptables >= 1.6.2); default true. */
   randomFully?: boolean;
 }
@@ -58,6 +58,7 @@ export function localCidr(clusterCIDRs: readonly string[], family: Family): stri
 }
 
 const COMMENT = new Map(KUBE_SETS.map((k) => [k.base, k.comment]));
+const NO_MEMBERS: ReadonlySetMembers = new Map();
 
 /** Builds one family's rules: the helpers every part of {@link planRules} writes through. */
 class RulesBuilder {
@@ -78,8 +79,8 @@ class RulesBuilder {
   name(base: SetBase): string {
     return setName(base, this.o.family);
   }
-  entries(base: SetBase): ReadonlySet<string> {
-    return this.o.ipsets.get(this.name(base)) ?? new Set<string>();
+  entries(base: SetBase): ReadonlySetMembers {
+    return this.o.ipsets.get(this.name(base)) ?? NO_MEMBERS;
   }
   nonEmpty(base: SetBase): boolean {
     return this.entries(base).size > 0;
@@ -225,19 +226,16 @@ function postroutingRules(b: RulesBuilder): void {
 function noNodeAccess(
   options: RulesOptions,
 ): { ip: string; proto: RuleProtocol; port: number }[] {
-  const get = (base: SetBase) => options.ipsets.get(setName(base, options.family)) ?? new Set();
+  const get = (base: SetBase) => options.ipsets.get(setName(base, options.family)) ?? NO_MEMBERS;
   const allowed = new Set<string>();
-  for (const e of get(SET.LOAD_BALANCER_SOURCE_IP)) {
-    const p = parseEntry("hash:ip,port,ip", options.family, e);
-    if (p.entry) allowed.add(p.entry.slice(0, p.entry.lastIndexOf(",")));
+  for (const m of get(SET.LOAD_BALANCER_SOURCE_IP).values()) {
+    allowed.add(`${m.ip},${m.protocol}:${m.port}`);
   }
   const out: { ip: string; proto: RuleProtocol; port: number }[] = [];
-  for (const e of [...get(SET.LOAD_BALANCER_FW)].sort()) {
-    const p = parseEntry("hash:ip,port", options.family, e);
-    if (!p.entry || allowed.has(p.entry)) continue;
-    const [ip, pp] = p.entry.split(",") as [string, string];
-    const [proto, port] = pp.split(":") as [RuleProtocol, string];
-    out.push({ ip, proto, port: Number(port) });
+  for (const key of [...get(SET.LOAD_BALANCER_FW).keys()].sort()) {
+    const m = get(SET.LOAD_BALANCER_FW).get(key)!;
+    if (allowed.has(key) || m.ip === undefined || !m.protocol || m.port === undefined) continue;
+    out.push({ ip: m.ip, proto: m.protocol, port: m.port });
   }
   return out;
 }

@@ -6,6 +6,7 @@
  */
 
 import type { Family } from "../net/family.ts";
+import type { ReadonlySetMembers } from "../dataplane/members.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import { type IpsetPlan, planIpsetRestore } from "./ipset_restore.ts";
 import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
@@ -13,8 +14,8 @@ import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
 /** Options of {@link syncIpsets}. */
 export interface IpsetSyncOptions {
   ipset: Ipset;
-  /** Kernel set name → wanted entries (DesiredState.ipsets). */
-  desired: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Kernel set name → wanted members (DesiredState.ipsets). */
+  desired: ReadonlyMap<string, ReadonlySetMembers>;
   /** Families whose kube-proxy sets must all exist. */
   families: readonly Family[];
   /** The kernel's sets when the caller already read them; read here otherwise. */

@@ -6,22 +6,22 @@
  * @module
  */
 
-import { canonicalEntry } from "../dataplane/ipset/entry.ts";
+import type { ReadonlySetMembers, SetMember, SetMembers } from "../dataplane/members.ts";
 import type { IpsetOp } from "../dataplane/ipset/ops.ts";
 import type { IpsetSnapshot } from "../dataplane/ipset/save.ts";
 import { setMismatch } from "./ipset_restore.ts";
 import { setSpec } from "../dataplane/ipset/spec.ts";
 
-/** An entry some plan change touched, in the plan's spelling. */
+/** A member some plan change touched. */
 export interface TouchedEntry {
   set: string;
-  entry: string;
+  member: SetMember;
 }
 
 /** Options of {@link planIpsetDelta}. */
 export interface IpsetDeltaOptions {
-  /** Kernel set name → entries the plan wants now (DesiredState.ipsets). */
-  desired: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Kernel set name → members the plan wants now (DesiredState.ipsets). */
+  desired: ReadonlyMap<string, ReadonlySetMembers>;
   /** Entries added or removed by the plan changes since the last sync (duplicates allowed). */
   touched: Iterable<TouchedEntry>;
   /** The kernel's sets as the last sync left them. */
@@ -45,22 +45,21 @@ export interface IpsetDelta {
  */
 export function planIpsetDelta(options: IpsetDeltaOptions): IpsetDelta | undefined {
   const ops: IpsetOp[] = [];
-  const changes: { entries: Set<string>; entry: string; add: boolean }[] = [];
+  const changes: { members: SetMembers; member: SetMember; add: boolean }[] = [];
   const seen = new Set<string>();
   let added = 0;
   let deleted = 0;
   for (const t of options.touched) {
-    const id = `${t.set} ${t.entry}`;
+    const id = `${t.set} ${t.member.key}`;
     if (seen.has(id)) continue;
     seen.add(id);
     const spec = setSpec(t.set);
     const cur = options.current.get(t.set);
     if (!spec || !cur || setMismatch(cur, spec) !== undefined) return undefined;
-    const entry = canonicalEntry(spec, t.entry);
-    const want = options.desired.get(t.set)?.has(t.entry) ?? false;
-    if (want === cur.entries.has(entry)) continue;
-    ops.push({ op: want ? "add" : "del", set: t.set, entry });
-    changes.push({ entries: cur.entries, entry, add: want });
+    const want = options.desired.get(t.set)?.has(t.member.key) ?? false;
+    if (want === cur.members.has(t.member.key)) continue;
+    ops.push({ op: want ? "add" : "del", set: t.set, member: t.member });
+    changes.push({ members: cur.members, member: t.member, add: want });
     if (want) added++;
     else deleted++;
   }
@@ -70,8 +69,8 @@ export function planIpsetDelta(options: IpsetDeltaOptions): IpsetDelta | undefin
     deleted,
     commit() {
       for (const c of changes) {
-        if (c.add) c.entries.add(c.entry);
-        else c.entries.delete(c.entry);
+        if (c.add) c.members.set(c.member.key, c.member);
+        else c.members.delete(c.member.key);
       }
     },
   };

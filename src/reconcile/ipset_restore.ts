@@ -10,7 +10,7 @@
 
 import { KipvsError } from "../errors.ts";
 import type { Family } from "../net/family.ts";
-import { canonicalEntry } from "../dataplane/ipset/entry.ts";
+import type { ReadonlySetMembers, SetMember } from "../dataplane/members.ts";
 import type { IpsetSnapshot, KernelSet } from "../dataplane/ipset/save.ts";
 import type { IpsetOp } from "../dataplane/ipset/ops.ts";
 import {
@@ -23,8 +23,8 @@ import {
 
 /** Options of {@link planIpsetRestore}. */
 export interface IpsetPlanOptions {
-  /** Kernel set name → wanted entries (DesiredState.ipsets). */
-  desired: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Kernel set name → wanted members (DesiredState.ipsets). */
+  desired: ReadonlyMap<string, ReadonlySetMembers>;
   /** Families whose kube-proxy sets must all exist, even those absent from `desired`. */
   families: readonly Family[];
   /** What the kernel holds now. */
@@ -52,11 +52,15 @@ export interface IpsetPlan {
 /** Why an existing set cannot be adopted, or undefined when it can. */
 export function setMismatch(cur: KernelSet, spec: SetSpec): string | undefined {
   if (cur.type !== spec.type) return `type ${cur.type}, want ${spec.type}`;
-  if (spec.hashFamily && cur.options.get("family") !== spec.hashFamily) {
-    return `family ${cur.options.get("family") ?? "(none)"}, want ${spec.hashFamily}`;
+  const want = spec.create;
+  const o = cur.options;
+  if (want.family !== undefined && o.family !== want.family) {
+    return `family ${o.family === undefined ? "(none)" : `inet${o.family === 6 ? "6" : ""}`}, ` +
+      `want inet${want.family === 6 ? "6" : ""}`;
   }
-  if (spec.range && cur.options.get("range") !== spec.range) {
-    return `range ${cur.options.get("range") ?? "(none)"}, want ${spec.range}`;
+  const range = (r?: readonly number[]) => r ? `${r[0]}-${r[1]}` : "(none)";
+  if (want.range && range(o.range) !== range(want.range)) {
+    return `range ${range(o.range)}, want ${range(want.range)}`;
   }
   return undefined;
 }
@@ -84,11 +88,10 @@ export function planIpsetRestore(options: IpsetPlanOptions): IpsetPlan {
         details: { set: name },
       });
     }
-    const want = new Set<string>();
-    for (const e of options.desired.get(name) ?? []) want.add(canonicalEntry(spec, e));
+    const want: ReadonlySetMembers = options.desired.get(name) ?? new Map();
     const cur = options.current.get(name);
     const mismatch = cur && setMismatch(cur, spec);
-    let have: ReadonlySet<string> = cur?.entries ?? new Set();
+    let have: ReadonlySetMembers = cur?.members ?? new Map();
     if (!cur || mismatch) {
       if (mismatch) {
         ops.push({ op: "destroy", set: name });
@@ -97,20 +100,27 @@ export function planIpsetRestore(options: IpsetPlanOptions): IpsetPlan {
         plan.created.push(name);
       }
       ops.push(createOp(spec));
-      have = new Set();
+      have = new Map();
     }
-    const stale = [...have].filter((e) => !want.has(e)).sort();
-    const missing = [...want].filter((e) => !have.has(e)).sort();
+    const stale = without(have, want);
+    const missing = without(want, have);
     after.set(name, {
       name,
       type: spec.type,
       options: cur && !mismatch ? cur.options : createOptions(spec),
-      entries: want,
+      members: new Map(want),
     });
-    for (const entry of stale) ops.push({ op: "del", set: name, entry });
-    for (const entry of missing) ops.push({ op: "add", set: name, entry });
+    for (const member of stale) ops.push({ op: "del", set: name, member });
+    for (const member of missing) ops.push({ op: "add", set: name, member });
     plan.deleted += stale.length;
     plan.added += missing.length;
   }
   return plan;
+}
+
+/** The members of `a` that `b` lacks, sorted by key. */
+function without(a: ReadonlySetMembers, b: ReadonlySetMembers): SetMember[] {
+  const out: SetMember[] = [];
+  for (const [key, m] of a) if (!b.has(key)) out.push(m);
+  return out.sort((x, y) => x.key < y.key ? -1 : x.key > y.key ? 1 : 0);
 }

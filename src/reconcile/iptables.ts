@@ -12,6 +12,7 @@
  */
 
 import type { Family } from "../net/family.ts";
+import type { ReadonlySetMembers } from "../dataplane/members.ts";
 import type { ProxyConfig } from "../config/config.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import { planIpsetRestore } from "./ipset_restore.ts";
@@ -47,7 +48,7 @@ export interface RulesSyncOptions {
   ipset: Ipset;
   iptables: Iptables;
   /** DesiredState.ipsets (both families) and DesiredState.families. */
-  desired: { ipsets: ReadonlyMap<string, ReadonlySet<string>>; families: readonly Family[] };
+  desired: { ipsets: ReadonlyMap<string, ReadonlySetMembers>; families: readonly Family[] };
   config: Pick<ProxyConfig, "masqueradeAll" | "masqueradeBit" | "clusterCIDRs">;
   /**
    * The kernel's sets as the previous sync left them ({@link RulesSyncResult.ipsetSnapshot}):

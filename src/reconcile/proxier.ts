@@ -13,6 +13,7 @@
  */
 
 import { KipvsError } from "../errors.ts";
+import { pace } from "../pace.ts";
 import type { Conntrack, StaleUdpFlow } from "../dataplane/conntrack.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import { planIpsetDelta } from "./ipset_delta.ts";
@@ -30,6 +31,7 @@ import type { Family } from "../net/family.ts";
 import type { NodeInfo, ProxyConfig } from "../config/config.ts";
 import type { DesiredState, IpsetEntry } from "../plan/desired.ts";
 import { GracefulTermination } from "./graceful.ts";
+import { ConflictReporter } from "./conflicts.ts";
 import { diffVirtualServer, type Draining, kernelServiceKey, parseServiceKey } from "./ipvs.ts";
 import { PlanMerge } from "../plan/merge.ts";
 import { planService, sliceLookup } from "../plan/plan.ts";
@@ -53,6 +55,8 @@ export interface Dataplane {
 const APPLY_CHUNK = 4096;
 /** Virtual servers whose real servers a full sync reads at a time (one pipelined read). */
 const READ_CHUNK = 1024;
+/** Services planned between two looks at the time (see pace.ts): ~10 ms of work in a small VM. */
+const PACE_EVERY = 16;
 
 /** What decides a sync. */
 export interface SyncInput {
@@ -90,11 +94,17 @@ export class Proxier {
   /** The rules last written (or found equal), per family: the incremental path's reference. */
   #rules = new Map<Family, string>();
   #graceful = new GracefulTermination();
+  #conflicts = new ConflictReporter();
   /** The reason IPVS reads are not pipelined, once logged. */
   #unpipelined: string | undefined;
 
   constructor(options: ProxierOptions) {
     this.#o = options;
+  }
+
+  /** Virtual servers (a node port counting once) that more than one Service wants. */
+  get conflicts(): number {
+    return this.#conflicts.count;
   }
 
   /** The desired state after the last sync (undefined before the first). */
@@ -164,12 +174,23 @@ export class Proxier {
     return dp.ipvs.messagesSent + dp.link.messagesSent + (dp.ipset.messagesSent ?? 0);
   }
 
-  #plan(input: SyncInput, merge: PlanMerge, keys: Iterable<string>): PlanDeltaSummary {
+  /**
+   * Replans the services `keys`. The event loop runs every slice meanwhile (a full plan of
+   * 10,000 services takes seconds in a small VM): changes the source sees then wait for the next
+   * sync, which replans what they touched.
+   */
+  async #plan(
+    input: SyncInput,
+    merge: PlanMerge,
+    keys: Iterable<string>,
+  ): Promise<PlanDeltaSummary> {
     const { config } = this.#o;
     const slices = sliceLookup(input.state);
     const ctx = { config, node: input.node };
     const sum = emptySummary();
+    let n = 0;
     for (const key of keys) {
+      if (++n % PACE_EVERY === 0) await pace();
       const svc = input.state.services.get(key);
       const d = merge.set(key, svc ? planService(svc, slices(key), ctx) : undefined);
       for (const k of d.virtualServers) sum.virtualServers.add(k);
@@ -187,9 +208,10 @@ export class Proxier {
     this.#merge = undefined;
     const clock = new PhaseClock(r.phases);
     const merge = new PlanMerge({ families: config.families });
-    this.#plan(input, merge, input.state.services.keys());
+    await this.#plan(input, merge, input.state.services.keys());
     r.services = merge.size;
     const desired = merge.state;
+    this.#conflicts.report(desired, this.#o.logger);
     clock.lap("plan");
     await dp.link.ensure();
     const bound = new Set(await dp.link.listAddresses());
@@ -220,6 +242,7 @@ export class Proxier {
         (desired.virtualServers.has(k) || parseServiceKey(k).protocol === "UDP")
       );
       await this.#diffIpvs(desired, chunk, observed, toRead, diff);
+      await pace();
       if (diff.ops.length >= APPLY_CHUNK) {
         await this.#applyIpvs(diff.ops, r, failures);
         diff.ops = [];
@@ -260,9 +283,10 @@ export class Proxier {
     const dp = this.#o.dataplane;
     const clock = new PhaseClock(r.phases);
     const merge = this.#merge as PlanMerge;
-    const sum = this.#plan(input, merge, input.services);
+    const sum = await this.#plan(input, merge, input.services);
     r.services = input.services.size;
     const desired = merge.state;
+    this.#conflicts.report(desired, this.#o.logger);
     clock.lap("plan");
 
     // Only the virtual servers the change touched: each one's settings, then all their real

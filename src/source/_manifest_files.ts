@@ -41,6 +41,11 @@ export function signature(info: Deno.FileInfo, now = Date.now()): string {
   return `${info.ino}:${info.size}:${mtime}:${info.ctime?.getTime()}${racy}`;
 }
 
+/** The size a signature records, bytes. */
+export function signatureSize(sig: string): number {
+  return Number(sig.split(":")[1]) || 0;
+}
+
 /** Whether a recorded signature may hide a change (see {@link signature}). */
 export function isRacy(sig: string): boolean {
   return sig.endsWith(":racy");

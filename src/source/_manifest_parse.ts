@@ -4,14 +4,18 @@
  * `ServiceList` as the API returns them, whose items carry no kind).
  *
  * YAML is read by `npm:js-yaml` with the YAML 1.2 core schema (`yes` is a string, not a
- * boolean). It reads the ~20 MB that `kubectl get -o yaml` prints for 10,000 services and their
- * slices in well under a second (npm:yaml needed seven).
+ * boolean), nesting bounded by its `maxDepth`. npm:yaml (eemeli/yaml) was measured against it
+ * (2026-12, Deno 2.9, host): 10,000 files of a Service and its EndpointSlice in ~1.1 s against
+ * ~17 s, and the 20 MB that `kubectl get -o yaml` prints for them in ~2.9 s against ~42 s, for
+ * the same objects; its `maxAliasCount` bounds alias expansion, which js-yaml (which keeps an
+ * alias as a shared reference, expanding nothing) leaves to `_manifest_bounds.ts` here.
  *
  * @module
  */
 
 import { CORE_SCHEMA, loadAll } from "js-yaml";
 import { KipvsError } from "../errors.ts";
+import { checkBounds, mayHaveAnchors, SHAPE_LIMITS, type ShapeLimits } from "./_manifest_bounds.ts";
 
 /** One object found in a file, with what its enclosing typed list says about it. */
 export interface ManifestItem {
@@ -26,21 +30,33 @@ export interface ManifestItem {
 /** How a file was read (for tests and benchmarks). */
 export type ParsedWith = "json" | "yaml";
 
-/** Parses one file's text; throws an "invalid-config" KipvsError naming the file when it does not. */
+/**
+ * Parses one file's text; throws an "invalid-config" KipvsError naming the file when it does
+ * not parse or a document is over a bound of `limits` (nesting depth, alias expansion).
+ */
 export function parseManifest(
   text: string,
   file: string,
+  limits: ShapeLimits = SHAPE_LIMITS,
 ): { items: ManifestItem[]; with: ParsedWith } {
-  const { docs, with: how } = decode(text, file);
+  const { docs, with: how } = decode(text, file, limits);
+  const aliases = how === "yaml" && mayHaveAnchors(text);
   const items: ManifestItem[] = [];
   docs.forEach((doc, i) => {
     if (doc === null || doc === undefined) return; // an empty document
-    expand(doc, docs.length > 1 ? `document ${i + 1}` : "", items);
+    const where = docs.length > 1 ? `document ${i + 1}` : "";
+    const over = checkBounds(doc, { aliases, limits });
+    if (over) throw parseError(file, where ? `${where}: ${over}` : over);
+    expand(doc, where, items);
   });
   return { items, with: how };
 }
 
-function decode(text: string, file: string): { docs: unknown[]; with: ParsedWith } {
+function decode(
+  text: string,
+  file: string,
+  limits: ShapeLimits,
+): { docs: unknown[]; with: ParsedWith } {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte order mark
   const first = text.trimStart()[0];
   if (file.endsWith(".json") || first === "{" || first === "[") {
@@ -48,24 +64,34 @@ function decode(text: string, file: string): { docs: unknown[]; with: ParsedWith
       return { docs: [JSON.parse(text)], with: "json" };
     } catch (err) {
       // A .yaml file may hold flow-style YAML that is not JSON; a .json file must be JSON.
-      if (file.endsWith(".json")) throw parseError(file, (err as Error).message, err);
+      if (file.endsWith(".json")) throw parseError(file, (err as Error).message);
     }
   }
   try {
-    return { docs: loadAll(text, null, { schema: CORE_SCHEMA }), with: "yaml" };
+    return {
+      docs: loadAll(text, { schema: CORE_SCHEMA, maxDepth: limits.maxDepth }),
+      with: "yaml",
+    };
   } catch (err) {
+    // js-yaml's own errors have a reason and a position; anything else (a RangeError from a
+    // stack too deep) is reported by its message alike.
     const e = err as { reason?: string; mark?: { line: number; column: number } };
     const where = e.mark ? ` at line ${e.mark.line + 1}, column ${e.mark.column + 1}` : "";
-    throw parseError(file, (e.reason ?? (err as Error).message) + where, err);
+    throw parseError(file, (e.reason ?? (err as Error).message) + where);
   }
 }
 
-function parseError(file: string, message: string, cause: unknown): KipvsError {
-  const first = (message.split("\n")[0] ?? "").replace(/:\s*$/, "");
-  return new KipvsError("invalid-config", `cannot parse ${file}: ${first}`, {
-    cause,
-    details: { file },
-  });
+/** The longest parser message kept (js-yaml quotes alias names and tags from the input). */
+const MAX_REASON = 200;
+
+/**
+ * The parser's message, first line, cut to {@link MAX_REASON}; not its error as a cause, whose
+ * message quotes lines of the input.
+ */
+function parseError(file: string, message: string): KipvsError {
+  let first = (message.split("\n")[0] ?? "").replace(/:\s*$/, "");
+  if (first.length > MAX_REASON) first = first.slice(0, MAX_REASON - 3) + "...";
+  return new KipvsError("invalid-config", `cannot parse ${file}: ${first}`, { details: { file } });
 }
 
 /** Lists are `{kind: "List" | "<Kind>List", items: [...]}`; their items are the objects. */

@@ -5,6 +5,11 @@
  *
  * - Invalid objects are logged with the file, namespace/name, field and value, and skipped;
  *   an object that turns invalid in a later edit keeps its last good version.
+ * - Files are parsed in worker threads (`_parse_pool.ts`) within bounds: size
+ *   (`maxFileBytes`), nesting depth, alias expansion (`_manifest_bounds.ts`) and time per file.
+ *   A file over a bound is an error naming it and the bound. After the first read, a reload
+ *   applies the large files (over 64 KiB) parsed within 300 ms after the small ones, and
+ *   the others when they are done: a large or slow file never holds up a change to a small one.
  * - A file that no longer parses (half written, a YAML syntax error) keeps its last good
  *   objects, and a warning names the file and the error; a removed file removes its objects.
  *   A file that changes while it is read is read again later.
@@ -24,7 +29,7 @@
  */
 
 import { resolve } from "node:path";
-import { describeError, KipvsError } from "../errors.ts";
+import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ClusterSource, ClusterState, SourceChange, SourceHealth } from "./source.ts";
 import {
@@ -33,7 +38,7 @@ import {
   listManifests,
   listManifestsPaced,
   renamedIntoPlace,
-  signature,
+  signatureSize,
   statManifests,
 } from "./_manifest_files.ts";
 import {
@@ -42,7 +47,10 @@ import {
   ManifestView,
   type ViewChange,
 } from "./_manifest_view.ts";
-import { loadManifest } from "./_manifest_load.ts";
+import { applyLoad } from "./_manifest_load.ts";
+import { DEFAULT_MAX_FILE_BYTES, type FileResult } from "./_manifest_reader.ts";
+import { LARGE_FILE_BYTES, ParsePool } from "./_parse_pool.ts";
+import type { ShapeLimits } from "./_manifest_bounds.ts";
 import { watchManifests } from "./_manifest_watch.ts";
 import { Debounced } from "./_debounce.ts";
 
@@ -61,6 +69,12 @@ export interface ManifestSourceOptions {
   rescanMs?: number;
   /** Watch for file events (default true); without, only the rescan sees changes. */
   watch?: boolean;
+  /** Files larger than this are refused (default 32 MiB). */
+  maxFileBytes?: number;
+  /** Nesting depth and alias expansion per document (default `SHAPE_LIMITS`). */
+  limits?: ShapeLimits;
+  /** Time bound of parsing one file of `bytes` bytes, ms (default `parseTimeLimitMs`). */
+  parseTimeLimitMs?: (bytes: number) => number;
 }
 
 /** Rescans are spaced by at least this many times the duration of the last full listing. */
@@ -71,8 +85,8 @@ const MAX_RESCAN_MS = 120_000;
 /** Quiet time after a file renamed into place before it is read (see Debounced's settleMs). */
 const SETTLE_MS = 5;
 
-/** Files read between two yields to the event loop (reads are synchronous: faster). */
-const READ_BATCH = 500;
+/** How long a reload waits for its large files once the small ones are done, ms. */
+const LATE_MS = 300;
 
 /** Cluster state from manifest files, watched for changes. */
 export class ManifestSource implements ClusterSource {
@@ -109,6 +123,11 @@ export class ManifestSource implements ClusterSource {
    * manifest file. Otherwise a reload looks only at the paths events named.
    */
   #listAll = true;
+  #pool: ParsePool;
+  /** Files handed to the parser and not applied yet, with the signature they were read at. */
+  #inflight = new Map<string, string>();
+  /** Results that came after their reload had applied the others. */
+  #late: { file: string; sig: string; result: FileResult }[] = [];
 
   constructor(options: ManifestSourceOptions) {
     this.#path = resolve(options.path);
@@ -118,6 +137,15 @@ export class ManifestSource implements ClusterSource {
     this.#rescanMs = options.rescanMs ?? 10_000;
     this.#rescanWait = this.#rescanMs;
     this.#watchEvents = options.watch ?? true;
+    this.#pool = new ParsePool({
+      maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+      nodeName: this.#nodeName,
+      limits: options.limits,
+      debug: this.#log.enabled("debug"),
+      timeLimitMs: options.parseTimeLimitMs,
+    });
+    // Now, before a running agent has syncs to make: starting a worker holds this thread a while.
+    this.#pool.start();
     const delayMs = options.debounceMs ?? 200;
     this.#reloads = new Debounced({
       delayMs,
@@ -185,6 +213,7 @@ export class ManifestSource implements ClusterSource {
     await this.#watch?.close();
     this.#watch = undefined;
     await this.#reloads.stop();
+    this.#pool.close();
   }
 
   #startWatch(): void {
@@ -244,10 +273,12 @@ export class ManifestSource implements ClusterSource {
       this.#listMs = busy + performance.now() - at;
       if (this.#stopped) return;
       for (const [file, sig] of listing.files) {
-        if (this.#sigs.get(file) === sig && !isRacy(sig)) continue;
+        // A file being parsed now is known at the signature it was read at.
+        const known = this.#inflight.get(file) ?? this.#sigs.get(file);
+        if (known === sig && !isRacy(sig)) continue;
         this.#forced.add(file);
         // A file written in the last 2 s is read again just in case: not a missed event.
-        found ||= this.#sigs.get(file)?.replace(/:racy$/, "") !== sig.replace(/:racy$/, "");
+        found ||= known?.replace(/:racy$/, "") !== sig.replace(/:racy$/, "");
       }
       for (const file of this.#sigs.keys()) {
         if (listing.files.has(file)) continue;
@@ -314,28 +345,20 @@ export class ManifestSource implements ClusterSource {
     if (this.#pathError !== undefined) await this.#recovered();
     const updates = new Map<string, Map<string, Definition> | undefined>();
     for (const file of gone) {
+      this.#inflight.delete(file); // a parse still on its way is of a file that is no more
       if (!this.#sigs.has(file)) continue;
       updates.set(file, undefined);
       this.#sigs.delete(file);
       this.#fileErrors.delete(file);
     }
     const toRead = [...listing.files].filter(([f, sig]) =>
-      forced.has(f) || this.#sigs.get(f) !== sig || isRacy(sig)
+      (forced.has(f) || this.#sigs.get(f) !== sig || isRacy(sig)) && this.#inflight.get(f) !== sig
     );
-    let invalid = 0;
-    for (let n = 0; n < toRead.length; n++) {
-      if (n > 0 && n % READ_BATCH === 0) await new Promise((r) => setTimeout(r, 0));
-      const [file, sig] = toRead[n]!;
-      const r = this.#readFile(file, sig);
-      if (r === "removed") {
-        if (this.#view.definitions(file)) updates.set(file, undefined);
-        this.#sigs.delete(file);
-        this.#fileErrors.delete(file);
-      } else if (r !== "failed") {
-        updates.set(file, r.definitions);
-        invalid += r.invalid;
-      }
-    }
+    const invalid = { n: 0 };
+    const late = this.#late.splice(0);
+    for (const l of late) this.#take(l.file, l.sig, l.result, { updates, invalid });
+    const results = await this.#parse(toRead, initial);
+    for (const [file, sig, result] of results) this.#take(file, sig, result, { updates, invalid });
     const change = this.#view.apply(updates);
     this.#lastGood = Date.now();
     for (const d of change.duplicates) {
@@ -346,52 +369,87 @@ export class ManifestSource implements ClusterSource {
         { files: d.files },
       );
     }
-    if (!initial) this.#notify(change, seenAt, { read: toRead.length, invalid, t0 });
+    const read = toRead.length + late.length;
+    if (!initial) this.#notify(change, seenAt, { read, invalid: invalid.n, t0 });
   }
 
-  /** Reads and loads one file; "failed" keeps its last good objects. */
-  #readFile(
+  /**
+   * Reads and parses `files`; resolves to the results of the small ones (see
+   * `LARGE_FILE_BYTES`), and of the large ones done within {@link LATE_MS} after them (all of
+   * them on the first read). The other large ones are applied by a later reload, which each of
+   * them triggers when done: a large file never holds up a change to a small one.
+   */
+  async #parse(
+    files: [string, string][],
+    initial: boolean,
+  ): Promise<[string, string, FileResult][]> {
+    const done: [string, string, FileResult][] = [];
+    let waiting = true;
+    const small: Promise<void>[] = [];
+    const all: Promise<void>[] = [];
+    for (const [file, sig] of files) {
+      this.#inflight.set(file, sig);
+      const size = signatureSize(sig);
+      const result = this.#pool.parse({ file, sig, size }).then((result) => {
+        if (waiting) return void done.push([file, sig, result]);
+        this.#late.push({ file, sig, result });
+        if (!this.#stopped) this.#reloads.trigger({ immediate: true });
+      });
+      all.push(result);
+      if (size <= LARGE_FILE_BYTES) small.push(result);
+    }
+    await Promise.all(small);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(all),
+      ...initial ? [] : [new Promise((r) => timer = setTimeout(r, LATE_MS))],
+    ]);
+    clearTimeout(timer);
+    waiting = false;
+    return done;
+  }
+
+  /** Takes one file's result into `updates`, unless a newer read of the file is on its way. */
+  #take(
     file: string,
     sig: string,
-  ): "removed" | "failed" | { definitions: Map<string, Definition>; invalid: number } {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(file);
-      // Being written while we read: leave it to the next reload, which its events will bring.
-      const now = signature(Deno.statSync(file));
-      if (now.replace(/:racy$/, "") !== sig.replace(/:racy$/, "")) {
-        return this.#failed(file, "changed while read");
-      }
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return "removed";
-      return this.#failed(file, `cannot read ${file}: ${describeError(err)}`, err);
-    }
-    try {
-      const loaded = loadManifest(text, file, {
-        nodeName: this.#nodeName,
+    r: FileResult,
+    into: { updates: Map<string, Map<string, Definition> | undefined>; invalid: { n: number } },
+  ): void {
+    if (this.#inflight.get(file) !== sig) return;
+    this.#inflight.delete(file);
+    if (r.kind === "removed") {
+      if (this.#view.definitions(file)) into.updates.set(file, undefined);
+      this.#sigs.delete(file);
+      this.#fileErrors.delete(file);
+    } else if (r.kind === "changed") {
+      this.#failed(file, "changed while read");
+    } else if (r.kind === "failed") {
+      this.#sigs.set(file, sig);
+      this.#failed(file, r.error, true);
+    } else {
+      const loaded = applyLoad(r.load, {
+        file,
         logger: this.#log,
         previous: this.#view.definitions(file),
       });
       this.#sigs.set(file, sig);
       this.#fileErrors.delete(file);
-      return loaded;
-    } catch (err) {
-      if (!(err instanceof KipvsError)) throw err;
-      this.#sigs.set(file, sig);
-      return this.#failed(file, err.message, err);
+      into.updates.set(file, loaded.definitions);
+      into.invalid.n += loaded.invalid;
     }
   }
 
-  #failed(file: string, msg: string, err?: unknown): "failed" {
-    if (err === undefined) {
+  /** A file that could not be read: "changed while read" is read again, the rest reported. */
+  #failed(file: string, msg: string, report = false): void {
+    if (!report) {
       this.#forced.add(file);
       this.#reloads.trigger();
-      return "failed";
+      return;
     }
     const kept = this.#view.definitions(file) ? "keeping its last good objects" : "skipping it";
     this.#log.warn(`${msg}; ${kept}`, { file });
     this.#fileErrors.set(file, msg);
-    return "failed";
   }
 
   async #recovered(): Promise<void> {

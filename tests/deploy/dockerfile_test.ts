@@ -77,6 +77,8 @@ Deno.test("the image is the compiled binary, with scripts/permissions, on a smal
   const compile = build.lines.find((l) => l.includes("deno compile"))!;
   assert.ok(compile.includes("$(grep -v '^#' scripts/permissions)"), compile);
   assert.match(compile, /--output dist\/kipvs main\.ts$/);
+  // The manifest parse worker is loaded by URL: deno compile finds it only when told.
+  assert.ok(compile.includes("--include src/source/_parse_worker.ts"), compile);
   const copy = final.lines.find((l) => /^COPY --from=/.test(l))!;
   assert.match(copy, /dist\/kipvs \/usr\/local\/bin\/kipvs$/);
   const entry = final.lines.find((l) => l.startsWith("ENTRYPOINT"))!;

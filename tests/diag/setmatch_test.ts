@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
+import { members } from "../dataplane/ipset/_ops.ts";
 import type { KernelSet } from "../../src/dataplane/ipset/save.ts";
 import { lookupSet, type SetPacket } from "../../src/diag/setmatch.ts";
 
 const set = (type: string, ...entries: string[]): KernelSet => ({
   name: "S",
   type,
-  options: new Map(),
-  entries: new Set(entries),
+  options: { other: [] },
+  members: members(...entries),
 });
 const packet: SetPacket = { protocol: "tcp", src: "10.244.1.2", dst: "10.96.0.10", dport: 80 };
 

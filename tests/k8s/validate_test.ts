@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   formatIssue,
+  renderValue,
   validateObject,
   validationError,
   type ValidationResult,
@@ -588,4 +589,35 @@ Deno.test("validateObject() never throws and never returns an object with issues
     assert.equal(r.object !== undefined, r.issues.length === 0 && !r.ignored, JSON.stringify(raw));
     for (const issue of r.issues) assert.equal(typeof formatIssue(r, issue), "string");
   }
+});
+
+Deno.test("validation messages render at most 80 characters of a value and walk no more of it", () => {
+  // An exponential value, as YAML aliases build it: nine references to the level below, 30
+  // deep; every read of it is counted.
+  let reads = 0;
+  const counted = <T extends object>(o: T): T =>
+    new Proxy(o, { get: (t, k, r) => (reads++, Reflect.get(t, k, r)) });
+  let bomb: unknown = counted(["lol"]);
+  for (let i = 0; i < 30; i++) bomb = counted(Array(9).fill(bomb));
+  const circular: unknown[] = [];
+  circular.push(circular);
+  for (const value of [bomb, circular, "x".repeat(1e7), { ["k".repeat(1e6)]: 1 }]) {
+    reads = 0;
+    const r = validateObject(service({ ports: value }));
+    const text = validationError({ ...r, source: "file x.yaml" }, r.issues).message;
+    assert.ok(reads < 2_000, `${reads} reads of the value`);
+    const shown = text.match(/spec\.ports(?:\[0\])?: (.*) must be an? (list|object)/)?.[1];
+    assert.ok(shown !== undefined && shown.length <= 80 && shown.endsWith("..."), text);
+  }
+  assert.equal(renderValue([1, "a\nb", { c: null }]), '[1,"a\\nb",{"c":null}]');
+});
+
+Deno.test("describeObject() cuts a huge kind, namespace or name to 80 characters", () => {
+  const r = validateObject(service({}, { metadata: { name: "n".repeat(1e6), namespace: "x" } }));
+  const text = formatIssue({ ...r, source: "file x.yaml" }, r.issues[0]!);
+  assert.ok(text.length < 400, text);
+  assert.match(
+    text,
+    /^invalid Service x\/n{77}\.\.\. \(file x\.yaml\): metadata\.name: "n{76}\.\.\. not a valid name/,
+  );
 });

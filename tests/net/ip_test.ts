@@ -6,12 +6,14 @@ import {
   cidrContains,
   formatCIDR,
   formatIP,
+  formatIPAt,
   ipFamily,
   isLinkLocalUnicast,
   isLoopback,
   isZeroCIDR,
   parseCIDR,
   parseIP,
+  parseIPInto,
 } from "../../src/net/ip.ts";
 
 Deno.test("canonicalIP() writes IPv6 in RFC 5952 form", () => {
@@ -175,4 +177,28 @@ Deno.test("cidrContains() matches within the prefix and never across families", 
   const v6 = parseCIDR("fd00:10::/33")!;
   assert.equal(cidrContains(v6, parseIP("fd00:10:7fff::1")!), true);
   assert.equal(cidrContains(v6, parseIP("fd00:10:8000::1")!), false);
+});
+
+Deno.test("parseIPInto() fills 16 bytes, IPv4 in the first 4 and the rest zeroed", () => {
+  const out = new Uint8Array(16).fill(0xee);
+  assert.equal(parseIPInto("10.96.0.10", out), 4);
+  assert.deepEqual([...out], [10, 96, 0, 10, ...Array(12).fill(0)]);
+  assert.equal(parseIPInto("fd00::1", out), 6);
+  assert.deepEqual([...out], [0xfd, ...Array(14).fill(0), 1]);
+  assert.equal(parseIPInto("1:2:3:4:5:6:7:8", out), 6);
+  assert.deepEqual([out[14], out[15]], [0, 8]);
+  for (const bad of ["nope", "10.0.0", "::ffff:10.1.2.3", "fe80::1%eth0", "10.0.0.1/32"]) {
+    assert.equal(parseIPInto(bad, out), undefined, bad);
+  }
+});
+
+Deno.test("formatIPAt() prints an address where a buffer holds it, as inet_ntop does", () => {
+  assert.equal(formatIPAt(4, Uint8Array.of(0, 192, 168, 1, 2), 1), "192.168.1.2");
+  const v6 = new Uint8Array(18);
+  parseIPInto("1:0:0:1:0:0:0:1", v6.subarray(2));
+  assert.equal(formatIPAt(6, v6, 2), "1:0:0:1::1");
+  v6.fill(0);
+  v6[12] = v6[13] = 0xff;
+  v6.set([10, 1, 2, 3], 14);
+  assert.equal(formatIPAt(6, v6, 2), "::ffff:10.1.2.3"); // read back from a kernel, never parsed
 });

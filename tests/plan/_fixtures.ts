@@ -200,7 +200,9 @@ export function dump(state: DesiredState): string[] {
     }
   }
   for (const a of state.addresses) lines.push(`addr ${a}`);
-  for (const [set, entries] of state.ipsets) for (const e of entries) lines.push(`set ${set} ${e}`);
+  for (const [set, members] of state.ipsets) {
+    for (const key of members.keys()) lines.push(`set ${set} ${key}`);
+  }
   for (const hc of state.healthChecks) {
     lines.push(`hc ${hc.namespace}/${hc.name} ${hc.nodePort} local=${hc.localEndpoints}`);
   }

@@ -1,8 +1,8 @@
 // Small derivations from the plan: IPVS flags, the load balancers the node must not reach, and
 // finding one service's slices.
 import assert from "node:assert/strict";
-import { loadBalancerNoNodeAccess } from "../../src/plan/lbaccess.ts";
 import { plan, sliceLookup } from "../../src/plan/plan.ts";
+import { planRules } from "../../src/plan/rules.ts";
 import { virtualServerFlags } from "../../src/plan/vsflags.ts";
 import { SliceIndex } from "../../src/source/_slice_index.ts";
 import { cluster, ctx, slice, svc } from "./_fixtures.ts";
@@ -14,7 +14,7 @@ Deno.test("virtualServerFlags() sets persistent for affinity and the port hash f
   assert.equal(virtualServerFlags({ persistenceTimeout: 60, scheduler: "mh" }), 0x11);
 });
 
-Deno.test("loadBalancerNoNodeAccess() lists load balancer ports whose source ranges leave the node out", () => {
+Deno.test("planRules() drops the node's own packets to load balancer ports whose source ranges leave it out", () => {
   const lb = (name: string, ip: string, lbIPs: string[], ranges: string[]) =>
     svc({
       name,
@@ -33,14 +33,17 @@ Deno.test("loadBalancerNoNodeAccess() lists load balancer ports whose source ran
     ),
     ctx(),
   );
-  assert.deepEqual(loadBalancerNoNodeAccess(state, 4), [
-    { address: "203.0.113.3", protocol: "TCP", port: 443 },
-    { address: "203.0.113.3", protocol: "UDP", port: 53 },
-  ]);
-  assert.deepEqual(loadBalancerNoNodeAccess(state, 6), [
-    { address: "2001:db8::4", protocol: "TCP", port: 443 },
-    { address: "2001:db8::4", protocol: "UDP", port: 53 },
-  ]);
+  const noAccess = (family: 4 | 6) =>
+    planRules({
+      family,
+      config: { masqueradeAll: false, masqueradeBit: 14, clusterCIDRs: [] },
+      ipsets: state.ipsets,
+    }).tables.filter.rules.get("KUBE-IPVS-OUT-FILTER")!.map((r) =>
+      r.matches.flatMap((m) => m.kind === "ipvs" ? [`${m.protocol}/${m.address}:${m.port}`] : [])
+        .join()
+    );
+  assert.deepEqual(noAccess(4), ["tcp/203.0.113.3:443", "udp/203.0.113.3:53"]);
+  assert.deepEqual(noAccess(6), ["tcp/2001:db8::4:443", "udp/2001:db8::4:53"]);
 });
 
 Deno.test("sliceLookup() finds a service's slices through the source's index, as slicesByService() does", () => {

@@ -1,4 +1,5 @@
 // PlanMerge: the merged desired state kept one service at a time, with reference counts.
+import { setMember } from "../../src/dataplane/members.ts";
 import assert from "node:assert/strict";
 import { PlanMerge } from "../../src/plan/merge.ts";
 import { planService } from "../../src/plan/plan.ts";
@@ -42,7 +43,7 @@ Deno.test("PlanMerge keeps an external IP two services share until the last one 
   const d4 = m.delete("default/b");
   assert.deepEqual(d4.addressesRemoved.sort(), ["10.96.0.2", "198.51.100.5"]);
   assert.deepEqual(
-    d4.entriesRemoved.map((e) => `${e.set} ${e.entry}`).sort(),
+    d4.entriesRemoved.map((e) => `${e.set} ${e.member.key}`).sort(),
     [
       "KUBE-CLUSTER-IP 10.96.0.2,tcp:443",
       "KUBE-EXTERNAL-IP 198.51.100.5,tcp:443",
@@ -80,7 +81,10 @@ Deno.test("PlanMerge reports exactly the virtual servers and entries an endpoint
   );
   assert.deepEqual(d.virtualServers, ["TCP/10.96.0.10:80"]);
   assert.deepEqual(d.entriesAdded, [
-    { set: "KUBE-LOOP-BACK", entry: "10.244.1.3,tcp:8080,10.244.1.3" },
+    {
+      set: "KUBE-LOOP-BACK",
+      member: setMember({ ip: "10.244.1.3", protocol: "tcp", port: 8080, ip2: "10.244.1.3" }),
+    },
   ]);
   assert.deepEqual([d.entriesRemoved, d.addressesAdded, d.addressesRemoved], [[], [], []]);
   assert.equal(m.state.virtualServers.get("TCP/10.96.0.10:80")!.realServers.length, 2);
@@ -134,4 +138,32 @@ Deno.test("PlanMerge sums no-local counts and lists health checks by service", (
   m.delete("default/z");
   assert.deepEqual(m.state.noLocalEndpoints, { internal: 0, external: 1 });
   assert.deepEqual(m.state.healthChecks.map((h) => h.name), ["m"]);
+});
+
+Deno.test("PlanMerge gives a contested virtual server to the oldest service, lists the conflict, and keeps the loser's other ports", () => {
+  const m = new PlanMerge({ families: [4] });
+  const at = (p: ServicePlan, iso: string): ServicePlan => ({ ...p, created: Date.parse(iso) });
+  // b is older than a: it wins 198.51.100.5:80 although "a" sorts first.
+  const a = planOf(svc({ name: "a", ips: ["10.96.0.1"], externalIPs: ["198.51.100.5"] }));
+  const b = planOf(
+    svc({
+      name: "b",
+      ips: ["10.96.0.2"],
+      externalIPs: ["198.51.100.5"],
+      ports: [{ port: 80 }, { port: 443, name: "https" }],
+    }),
+  );
+  m.set("default/a", at(a, "2026-02-01T00:00:00Z"));
+  m.set("default/b", at(b, "2026-01-01T00:00:00Z"));
+  assert.deepEqual(m.owners("TCP/198.51.100.5:80"), ["default/b", "default/a"]);
+  assert.equal(m.state.virtualServers.get("TCP/198.51.100.5:80")!.owner.name, "b");
+  assert.deepEqual([...m.state.conflicts], [["TCP/198.51.100.5:80", ["default/b", "default/a"]]]);
+  assert.equal(m.state.virtualServers.get("TCP/10.96.0.1:80")!.owner.name, "a", "a's own port");
+  // A service without a time comes after one with a time, whatever its name.
+  m.set("default/0", planOf(svc({ name: "0", ips: ["10.96.0.9"], externalIPs: ["198.51.100.5"] })));
+  assert.deepEqual(m.owners("TCP/198.51.100.5:80"), ["default/b", "default/a", "default/0"]);
+  m.delete("default/b");
+  m.delete("default/0");
+  assert.equal(m.state.virtualServers.get("TCP/198.51.100.5:80")!.owner.name, "a");
+  assert.equal(m.state.conflicts.size, 0);
 });

@@ -1,3 +1,4 @@
+import { setsOf } from "../dataplane/ipset/_ops.ts";
 import assert from "node:assert/strict";
 import { KipvsError } from "../../src/errors.ts";
 import { localCidr, masqueradeMark, planRules, type RulesOptions } from "../../src/plan/rules.ts";
@@ -184,11 +185,11 @@ Deno.test("planRules() + renderIptables() with empty sets keeps only the uncondi
 });
 
 Deno.test("planRules() + renderIptables() writes SCTP node ports with ip,port matches and UDP before SCTP", () => {
-  const sets = new Map([
-    ["KUBE-NODE-PORT-UDP", new Set(["30053"])],
-    ["KUBE-NODE-PORT-SCTP-HASH", new Set(["192.168.100.1,sctp:30099"])],
-    ["KUBE-NODE-PORT-LOCAL-SCTP-HASH", new Set(["192.168.100.1,sctp:30099"])],
-  ]);
+  const sets = setsOf({
+    "KUBE-NODE-PORT-UDP": ["30053"],
+    "KUBE-NODE-PORT-SCTP-HASH": ["192.168.100.1,sctp:30099"],
+    "KUBE-NODE-PORT-LOCAL-SCTP-HASH": ["192.168.100.1,sctp:30099"],
+  });
   const rules = render({ family: 4, config: SCENARIO_CONFIG, ipsets: sets });
   assert.deepEqual(rules.tables.nat.rules.get("KUBE-NODE-PORT"), [
     `-A KUBE-NODE-PORT -p udp -m comment --comment "Kubernetes nodeport UDP port for masquerade purpose" -m set --match-set KUBE-NODE-PORT-UDP dst -j KUBE-MARK-MASQ`,
@@ -198,10 +199,10 @@ Deno.test("planRules() + renderIptables() writes SCTP node ports with ip,port ma
 });
 
 Deno.test("planRules() + renderIptables() drops node access to IPv6 LB IPs whose ranges exclude the node", () => {
-  const sets = new Map([
-    ["KUBE-6-LOAD-BALANCER-FW", new Set(["fd00:0:0::20,udp:53", "fd00::21,tcp:80"])],
-    ["KUBE-6-LOAD-BALANCER-SOURCE-IP", new Set(["fd00::21,tcp:80,fd00::21"])],
-  ]);
+  const sets = setsOf({
+    "KUBE-6-LOAD-BALANCER-FW": ["fd00:0:0::20,udp:53", "fd00::21,tcp:80"],
+    "KUBE-6-LOAD-BALANCER-SOURCE-IP": ["fd00::21,tcp:80,fd00::21"],
+  });
   const rules = render({ family: 6, config: SCENARIO_CONFIG, ipsets: sets });
   assert.deepEqual(rules.tables.filter.rules.get("KUBE-IPVS-OUT-FILTER"), [
     "-A KUBE-IPVS-OUT-FILTER -s fd00::20/128 -m ipvs --vproto 17 --vaddr fd00::20 --vport 53 -j DROP",

@@ -1,3 +1,4 @@
+import { setsOf } from "../dataplane/ipset/_ops.ts";
 import { restoreText } from "../../src/dataplane/ipset/ops.ts";
 import assert from "node:assert/strict";
 import { planIpsetRestore } from "../../src/reconcile/ipset_restore.ts";
@@ -6,8 +7,7 @@ import { setName } from "../../src/dataplane/ipset/sets.ts";
 import { createLine, familySpecs, setSpec } from "../../src/dataplane/ipset/spec.ts";
 import { KipvsError } from "../../src/errors.ts";
 
-const desired = (o: Record<string, string[]>) =>
-  new Map(Object.entries(o).map(([k, v]) => [k, new Set(v)]));
+const desired = setsOf;
 
 // Every IPv4 set, existing and empty, as ipset 7.17 prints them.
 function savedV4(extra = ""): string {
@@ -37,7 +37,7 @@ Deno.test("createLine() passes kube-proxy's create options", () => {
     createLine(setSpec("KUBE-6-NODE-PORT-TCP")!),
     "create KUBE-6-NODE-PORT-TCP bitmap:port range 0-65535",
   );
-  assert.equal(setSpec("KUBE-6-IPVS-IPS")?.hashFamily, "inet6");
+  assert.equal(setSpec("KUBE-6-IPVS-IPS")?.create.family, 6);
   assert.equal(setSpec("OTHER"), undefined);
 });
 
@@ -66,7 +66,7 @@ Deno.test("planIpsetRestore() writes nothing when the kernel already holds the s
     "add KUBE-CLUSTER-IP 10.96.0.10,tcp:80\nadd KUBE-LOAD-BALANCER-SOURCE-CIDR 203.0.113.10,tcp:80,192.168.100.10\n",
   ));
   const plan = planIpsetRestore({
-    // Same entries written differently: upper-case protocol, a /32 network.
+    // Same members, their text written differently: upper-case protocol, a /32 network.
     desired: desired({
       "KUBE-CLUSTER-IP": ["10.96.0.10,TCP:80"],
       "KUBE-LOAD-BALANCER-SOURCE-CIDR": ["203.0.113.10,tcp:80,192.168.100.10/32"],

@@ -238,7 +238,7 @@ Deno.test("Proxier removes a deleted service's addresses, entries and virtual se
   ]);
   assert.deepEqual(await dp.link.listAddresses(), ["10.96.0.53"]);
   const sets = await dp.ipset.save();
-  assert.deepEqual([...sets.get("KUBE-CLUSTER-IP")?.entries ?? []], ["10.96.0.53,udp:53"]);
+  assert.deepEqual([...sets.get("KUBE-CLUSTER-IP")?.members.keys() ?? []], ["10.96.0.53,udp:53"]);
 });
 
 Deno.test("Proxier's incremental sync writes only the ipset entries that changed, without reading the sets", async () => {
@@ -257,7 +257,9 @@ Deno.test("Proxier's incremental sync writes only the ipset entries that changed
   // KUBE-LOOP-BACK was empty: its rule appears, so the rules are read and restored once.
   assert.deepEqual([r.iptablesRestores, r.processes], [1, 3]);
   const sets = await dp.ipset.save();
-  assert.deepEqual([...sets.get("KUBE-LOOP-BACK")!.entries], ["10.244.1.2,tcp:8080,10.244.1.2"]);
+  assert.deepEqual([...sets.get("KUBE-LOOP-BACK")!.members.keys()], [
+    "10.244.1.2,tcp:8080,10.244.1.2",
+  ]);
 });
 
 Deno.test("Proxier runs no program for a change that touches no ipset entry", async () => {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseIpInto } from "../netlink/addr.ts";
+import { parseIPInto } from "../../net/ip.ts";
 import { MessageWriter } from "../netlink/writer.ts";
 import { Attrs, type MessageRef } from "../netlink/reader.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
@@ -24,6 +24,7 @@ import {
   NFPROTO,
   NLA_F_NET_BYTEORDER,
 } from "./constants.ts";
+import type { SetMember } from "../members.ts";
 import type { CreateOptions } from "./ops.ts";
 import type { SetType } from "./sets.ts";
 
@@ -65,7 +66,7 @@ const addr16 = new Uint8Array(16);
 
 /** Writes the nest `type` holding one address; false when `text` is not an address. */
 function putAddress(w: MessageWriter, type: number, text: string): boolean {
-  const family = parseIpInto(text, addr16);
+  const family = parseIPInto(text, addr16);
   if (!family) return false;
   const nest = w.nestStart(type);
   if (family === 4) w.bytesAttr(IPADDR_ATTR.IPV4 | NLA_F_NET_BYTEORDER, addr16.subarray(0, 4));
@@ -74,46 +75,18 @@ function putAddress(w: MessageWriter, type: number, text: string): boolean {
   return true;
 }
 
-/** Writes "proto:port" as PORT (network order) and PROTO; false when it is not one. */
-function putProtoPort(w: MessageWriter, text: string): boolean {
-  const colon = text.indexOf(":");
-  const proto = IPPROTO[text.slice(0, colon)];
-  const port = Number(text.slice(colon + 1));
-  if (colon < 0 || proto === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
-    return false;
-  }
-  w.u16be(DATA_ATTR.PORT | NLA_F_NET_BYTEORDER, port);
-  w.u8(DATA_ATTR.PROTO, proto);
-  return true;
-}
-
 /**
- * Writes the DATA nest of one entry in the canonical text of `entry.ts` ("10.96.0.1,tcp:443",
- * "10.244.1.2,tcp:8080,10.244.1.2", "203.0.113.10,tcp:80,10.0.0.0/8", "30080"). Returns false
- * (with a partial nest written) when the text does not fit the type: check entries with
- * `parseEntry` first.
+ * Writes the DATA nest of one member, field by field: IP, PORT (network order) and PROTO, IP2,
+ * CIDR2, each when the member has it. Returns false (with a partial nest written) when an
+ * address does not parse: check members with `memberMisfit` (dataplane/members.ts) first.
  */
-export function putEntry(w: MessageWriter, set: SetShape, entry: string): boolean {
+export function putMember(w: MessageWriter, m: SetMember): boolean {
   const data = w.nestStart(CMD_ATTR.DATA);
-  let ok: boolean;
-  if (set.type === "bitmap:port") {
-    const port = /^\d{1,5}$/.test(entry) ? Number(entry) : 65536;
-    ok = port <= 65535;
-    if (ok) w.u16be(DATA_ATTR.PORT | NLA_F_NET_BYTEORDER, port);
-  } else {
-    const parts = entry.split(",");
-    ok = putAddress(w, DATA_ATTR.IP, parts[0]!);
-    if (ok && set.type !== "hash:ip") ok = parts[1] !== undefined && putProtoPort(w, parts[1]);
-    if (ok && set.type === "hash:ip,port,ip") ok = putAddress(w, DATA_ATTR.IP2, parts[2] ?? "");
-    if (ok && set.type === "hash:ip,port,net") {
-      const [ip, prefix] = (parts[2] ?? "").split("/");
-      ok = putAddress(w, DATA_ATTR.IP2, ip!);
-      const bits = prefix === undefined ? (set.family === 6 ? 128 : 32) : Number(prefix);
-      if (ok) w.u8(DATA_ATTR.CIDR2, bits);
-    }
-    const want = { "hash:ip": 1, "hash:ip,port": 2 }[set.type as string] ?? 3;
-    ok &&= parts.length === want;
-  }
+  let ok = m.ip === undefined || putAddress(w, DATA_ATTR.IP, m.ip);
+  if (m.port !== undefined) w.u16be(DATA_ATTR.PORT | NLA_F_NET_BYTEORDER, m.port);
+  if (m.protocol !== undefined) w.u8(DATA_ATTR.PROTO, IPPROTO[m.protocol]!);
+  if (ok && m.ip2 !== undefined) ok = putAddress(w, DATA_ATTR.IP2, m.ip2);
+  if (m.cidr2 !== undefined) w.u8(DATA_ATTR.CIDR2, m.cidr2);
   w.nestEnd(data);
   return ok;
 }

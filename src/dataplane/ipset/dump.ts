@@ -1,7 +1,7 @@
 /**
  * Reading every set through one netlink dump (IPSET_CMD_SAVE), into the same
- * {@link IpsetSnapshot} that parsing `ipset save` gives: options and entries in the exact text
- * the program prints. The kernel answers with one or more messages per set, each naming it;
+ * {@link IpsetSnapshot} that parsing `ipset save` gives: typed options, and entries decoded
+ * straight into typed members (dataplane/members.ts). The kernel answers with one or more messages per set, each naming it;
  * the first carries the set's header (type, family, a DATA nest of its create options), every
  * one may carry entries (an ADT nest of DATA nests).
  *
@@ -13,15 +13,16 @@
  * @module
  */
 
-import { formatIp } from "../netlink/addr.ts";
+import { formatIPAt } from "../../net/ip.ts";
+import { type SetMember, setMember, type SetProtocol } from "../members.ts";
 import { Attrs, type MessageRef } from "../netlink/reader.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
 import { beginIpset, replyAttrs } from "./codec.ts";
 import { CMD_ATTR, DATA_ATTR, IPADDR_ATTR, IPSET_CMD, NFPROTO } from "./constants.ts";
-import type { IpsetSnapshot, KernelSet } from "./save.ts";
+import type { IpsetSnapshot, KernelSet, SetOptions } from "./save.ts";
 import { isSetType } from "./sets.ts";
 
-const PROTO_NAME: Record<number, string> = { 6: "tcp", 17: "udp", 132: "sctp" };
+const PROTO_NAME: Record<number, SetProtocol> = { 6: "tcp", 17: "udp", 132: "sctp" };
 
 /** Writes the dump request of every set (flags must include NLM_F_DUMP). */
 export function putSaveDump(w: MessageWriter, protocol: number, flags: number, seq: number): void {
@@ -61,9 +62,9 @@ export class SaveDecoder {
     for (let off = adt; off + 4 <= end;) {
       const len = view.getUint16(off, true);
       if (len < 4) break;
-      const entry = this.#entry(set, view, off + 4, off + len);
-      if (entry === undefined) return;
-      set.entries.add(entry);
+      const member = this.#member(set, view, off + 4, off + len);
+      if (member === undefined) return;
+      set.members.set(member.key, member);
       off += (len + 3) & ~3;
     }
   }
@@ -77,58 +78,59 @@ export class SaveDecoder {
     const view = a.view;
     const family = a.has(CMD_ATTR.FAMILY) ? view.getUint8(a.offset(CMD_ATTR.FAMILY)) : 0;
     const d = a.nested(CMD_ATTR.DATA, DATA_ATTR.MAX, this.#data);
-    const options = new Map<string, string>();
     if (d?.has(DATA_ATTR.TIMEOUT) || (d?.u32be(DATA_ATTR.CADT_FLAGS) ?? 0) !== 0) {
       this.unsupported = `set "${name}" has extensions (timeout, counters, comment, ...)`;
       return;
     }
+    const options: SetOptions = { other: [] };
     if (type === "bitmap:port") {
-      options.set("range", `${d?.u16be(DATA_ATTR.PORT)}-${d?.u16be(DATA_ATTR.PORT_TO)}`);
+      options.range = [d?.u16be(DATA_ATTR.PORT) ?? 0, d?.u16be(DATA_ATTR.PORT_TO) ?? 0];
     } else {
-      this.#family.set(name, family === NFPROTO.IPV6 ? 6 : 4);
-      options.set("family", family === NFPROTO.IPV6 ? "inet6" : "inet");
-      options.set("hashsize", String(d?.u32be(DATA_ATTR.HASHSIZE)));
-      options.set("maxelem", String(d?.u32be(DATA_ATTR.MAXELEM)));
+      options.family = family === NFPROTO.IPV6 ? 6 : 4;
+      this.#family.set(name, options.family);
+      options.hashsize = d?.u32be(DATA_ATTR.HASHSIZE);
+      options.maxelem = d?.u32be(DATA_ATTR.MAXELEM);
       if (d?.has(DATA_ATTR.BUCKETSIZE)) {
-        options.set("bucketsize", String(view.getUint8(d.offset(DATA_ATTR.BUCKETSIZE))));
+        options.other.push(`bucketsize ${view.getUint8(d.offset(DATA_ATTR.BUCKETSIZE))}`);
       }
       if (d?.has(DATA_ATTR.INITVAL)) {
-        options.set("initval", `0x${d.u32be(DATA_ATTR.INITVAL).toString(16).padStart(8, "0")}`);
+        const initval = d.u32be(DATA_ATTR.INITVAL).toString(16).padStart(8, "0");
+        options.other.push(`initval 0x${initval}`);
       }
     }
-    this.sets.set(name, { name, type, options, entries: new Set() });
+    this.sets.set(name, { name, type, options, members: new Map() });
   }
 
-  /** One entry in `ipset save`'s words, or undefined (and {@link unsupported} set). */
-  #entry(set: KernelSet, view: DataView, start: number, end: number): string | undefined {
+  /** One entry as a typed member, or undefined (and {@link unsupported} set). */
+  #member(set: KernelSet, view: DataView, start: number, end: number): SetMember | undefined {
     const d = this.#data.reload(view, start, end);
     if (d.has(DATA_ATTR.TIMEOUT) || d.u32be(DATA_ATTR.CADT_FLAGS) !== 0) {
       this.unsupported = `an entry of set "${set.name}" has extensions or flags`;
       return undefined;
     }
-    if (set.type === "bitmap:port") return String(d.u16be(DATA_ATTR.PORT));
+    if (set.type === "bitmap:port") return setMember({ port: d.u16be(DATA_ATTR.PORT) });
     const family = this.#family.get(set.name) ?? 4;
     const ip = this.#address(family, d, DATA_ATTR.IP);
-    if (set.type === "hash:ip") return ip;
-    const proto =
-      PROTO_NAME[d.offset(DATA_ATTR.PROTO) < 0 ? -1 : view.getUint8(d.offset(DATA_ATTR.PROTO))];
-    if (!proto) {
+    if (set.type === "hash:ip") return setMember({ ip });
+    const at = d.offset(DATA_ATTR.PROTO);
+    const protocol = PROTO_NAME[at < 0 ? -1 : view.getUint8(at)];
+    if (!protocol) {
       this.unsupported = `an entry of set "${set.name}" has a protocol other than tcp, udp, sctp`;
       return undefined;
     }
-    const ipPort = `${ip},${proto}:${d.u16be(DATA_ATTR.PORT)}`;
-    if (set.type === "hash:ip,port") return ipPort;
-    const cidr = d.offset(DATA_ATTR.CIDR2) < 0 ? -1 : view.getUint8(d.offset(DATA_ATTR.CIDR2));
+    const port = d.u16be(DATA_ATTR.PORT);
+    if (set.type === "hash:ip,port") return setMember({ ip, protocol, port });
     const ip2 = this.#address(family, d, DATA_ATTR.IP2);
-    const host = family === 4 ? 32 : 128;
-    if (set.type === "hash:ip,port,ip" || cidr < 0 || cidr === host) return `${ipPort},${ip2}`;
-    return `${ipPort},${ip2}/${cidr}`;
+    if (set.type === "hash:ip,port,ip") return setMember({ ip, protocol, port, ip2 });
+    const c = d.offset(DATA_ATTR.CIDR2);
+    const cidr2 = c < 0 ? (family === 4 ? 32 : 128) : view.getUint8(c);
+    return setMember({ ip, protocol, port, ip2, cidr2 });
   }
 
   #address(family: 4 | 6, d: Attrs, type: number): string {
     const ip = d.nested(type, IPADDR_ATTR.IPV6, this.#ip);
     const at = ip?.offset(family === 4 ? IPADDR_ATTR.IPV4 : IPADDR_ATTR.IPV6) ?? -1;
     if (at < 0) return "";
-    return formatIp(family, this.#bytes, at);
+    return formatIPAt(family, this.#bytes, at);
   }
 }

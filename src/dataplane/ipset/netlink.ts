@@ -7,8 +7,9 @@
  *
  * Writes are typed ops (ops.ts), encoded directly: no text is written or read back. Reads
  * (`save`) are one netlink dump too (dump.ts). What kipvs never writes goes to the program given
- * as `program`: ops on a set of a type kipvs does not create, or an entry that is not in its
- * set's form, and a read of sets holding such a form.
+ * as `program`: ops on a set of a type kipvs does not create, or a member that does not fit its
+ * set (a member read from `ipset save` in a form kipvs does not model), and a read of sets
+ * holding such a form.
  *
  * @module
  */
@@ -25,7 +26,7 @@ import {
   decodeTypeRevisions,
   nfproto,
   putCreate,
-  putEntry,
+  putMember,
   putTypeQuery,
   type SetShape,
 } from "./codec.ts";
@@ -39,7 +40,7 @@ import {
   NFPROTO,
 } from "./constants.ts";
 import { putSaveDump, SaveDecoder } from "./dump.ts";
-import { parseEntry } from "./entry.ts";
+import { memberMisfit } from "../members.ts";
 import { ipsetErrnoName, ipsetErrorText, type IpsetVerb } from "./errtext.ts";
 import type { Ipset } from "./ipset.ts";
 import { type CreateOptions, type IpsetOp, restoreText } from "./ops.ts";
@@ -63,13 +64,11 @@ export interface NetlinkIpsetOptions {
 /** One op with its 1-based place (its line in the `ipset restore` text of the batch). */
 type Command = IpsetOp & { line: number };
 
-/** One message to send: the command, the set's shape when it has entries, the entry. */
+/** One message to send: the command, the set's shape when it has members. */
 interface Request {
   cmd: Command;
   /** For add/del: the set's type and family; undefined when the set does not exist. */
   shape?: SetShape;
-  /** For add/del: the entry in canonical form. */
-  entry?: string;
   /** For create: the revision of the type to ask for. */
   revision?: number;
 }
@@ -99,11 +98,11 @@ export class NetlinkIpset implements Ipset {
    * Opens a netfilter netlink socket and asks the kernel's ipset protocol version. Throws
    * `kernel-unsupported` when the kernel has no ipset (or speaks a protocol older than 6).
    */
-  static open(options: NetlinkIpsetOptions): NetlinkIpset {
+  static async open(options: NetlinkIpsetOptions): Promise<NetlinkIpset> {
     let c: NetlinkClient | undefined;
     try {
       c = new NetlinkClient({ protocol: NETLINK_NETFILTER, ...options });
-      const got = c.request(
+      const got = await c.request(
         (w, flags, seq) => {
           beginIpset(w, { protocol: IPSET_PROTOCOL, cmd: IPSET_CMD.PROTOCOL, flags, seq });
           w.end();
@@ -156,7 +155,7 @@ export class NetlinkIpset implements Ipset {
    */
   async save(): Promise<IpsetSnapshot> {
     const d = new SaveDecoder();
-    this.#c.dump(
+    await this.#c.dump(
       (w, flags, seq) => putSaveDump(w, this.#protocol, flags, seq),
       "ipset save",
       (view, m) => d.take(view, m),
@@ -176,12 +175,12 @@ export class NetlinkIpset implements Ipset {
   async apply(ops: readonly IpsetOp[]): Promise<void> {
     if (ops.length === 0) return;
     const commands = ops.map((op, i): Command => ({ ...op, line: i + 1 }));
-    const requests = this.#prepare(ops, commands);
+    const requests = await this.#prepare(ops, commands);
     if (requests instanceof Unsupported) {
       this.#delegated++;
       return await this.#program.apply(ops);
     }
-    this.#send(ops, requests);
+    await this.#send(ops, requests);
   }
 
   /** Closes the socket. */
@@ -191,29 +190,29 @@ export class NetlinkIpset implements Ipset {
 
   /**
    * Learns each set's shape (from the batch's creates, else from the kernel) and checks every
-   * entry against it; the revision of each type created. An entry that does not parse or a set
+   * member against it; the revision of each type created. A member that does not fit or a set
    * of a type kipvs does not write makes the batch the program's.
    */
-  #prepare(ops: readonly IpsetOp[], commands: Command[]): Request[] | Unsupported {
+  async #prepare(ops: readonly IpsetOp[], commands: Command[]): Promise<Request[] | Unsupported> {
     const shapes = new Map<string, SetShape | undefined>();
     const out: Request[] = [];
     for (const cmd of commands) {
       if (cmd.op === "create") {
         const { type, family } = cmd.create;
         shapes.set(cmd.set, { type, family: family ?? 4 });
-        out.push({ cmd, revision: this.#revision(ops, cmd) });
+        out.push({ cmd, revision: await this.#revision(ops, cmd) });
       } else if (cmd.op === "add" || cmd.op === "del") {
         if (!shapes.has(cmd.set)) {
-          const shape = this.#header(ops, cmd);
+          const shape = await this.#header(ops, cmd);
           if (shape instanceof Unsupported) return shape;
           shapes.set(cmd.set, shape);
         }
         const shape = shapes.get(cmd.set);
-        const parsed = shape && parseEntry(shape.type, shape.family, cmd.entry);
-        if (parsed?.error !== undefined) {
-          return new Unsupported(`line ${cmd.line}: ${parsed.error}`);
+        const misfit = shape && memberMisfit(shape.type, shape.family, cmd.member);
+        if (misfit !== undefined) {
+          return new Unsupported(`line ${cmd.line}: ${cmd.member.key} in ${cmd.set}: ${misfit}`);
         }
-        out.push({ cmd, shape, entry: parsed?.entry });
+        out.push({ cmd, shape });
       } else {
         // After a destroy, adds without a create meet no set; the kernel says so in order.
         if (cmd.op === "destroy") shapes.set(cmd.set, undefined);
@@ -224,9 +223,12 @@ export class NetlinkIpset implements Ipset {
   }
 
   /** The shape of an existing set (undefined when there is none). */
-  #header(ops: readonly IpsetOp[], cmd: Command): SetShape | undefined | Unsupported {
+  async #header(
+    ops: readonly IpsetOp[],
+    cmd: Command,
+  ): Promise<SetShape | undefined | Unsupported> {
     try {
-      const h = this.#c.request(
+      const h = await this.#c.request(
         (w, flags, seq) => {
           beginIpset(w, { protocol: this.#protocol, cmd: IPSET_CMD.HEADER, flags, seq });
           w.string(CMD_ATTR.SETNAME, cmd.set);
@@ -245,13 +247,13 @@ export class NetlinkIpset implements Ipset {
   }
 
   /** The newest revision of the created type this kernel has (asked once per type). */
-  #revision(ops: readonly IpsetOp[], cmd: Command & { op: "create" }): number {
+  async #revision(ops: readonly IpsetOp[], cmd: Command & { op: "create" }): Promise<number> {
     const o: CreateOptions = cmd.create;
     const key = `${o.type}/${nfproto(o.family)}`;
     const known = this.#revisions.get(key);
     if (known !== undefined) return known;
     try {
-      const r = this.#c.request(
+      const r = await this.#c.request(
         (w, flags, seq) => putTypeQuery(w, { protocol: this.#protocol, cmd: 0, flags, seq }, o),
         `ask the kernel for set type ${o.type}`,
         decodeTypeRevisions,
@@ -265,11 +267,11 @@ export class NetlinkIpset implements Ipset {
   }
 
   /** Sends every request, a send at a time; throws on the first send that had a failure. */
-  #send(ops: readonly IpsetOp[], requests: Request[]): void {
+  async #send(ops: readonly IpsetOp[], requests: Request[]): Promise<void> {
     const per = this.#c.maxPerSend;
     for (let at = 0; at < requests.length; at += per) {
       const chunk = requests.slice(at, at + per);
-      const errnos = this.#c.exchange(chunk, (w, r, flags, seq) => {
+      const errnos = await this.#c.exchange(chunk, (w, r, flags, seq) => {
         this.#encode(w, r, flags, seq);
       }, "ipset restore");
       let first = -1;
@@ -305,7 +307,7 @@ export class NetlinkIpset implements Ipset {
     } else if (cmd.op === "add" || cmd.op === "del") {
       // A set that did not exist when the batch was prepared: an empty DATA nest, which the
       // kernel answers ENOENT (it looks the set up first) in the line's place.
-      if (r.shape) putEntry(w, r.shape, r.entry ?? cmd.entry);
+      if (r.shape) putMember(w, cmd.member);
       else w.nestEnd(w.nestStart(CMD_ATTR.DATA));
     }
     w.end();

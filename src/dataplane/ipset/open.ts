@@ -15,18 +15,18 @@ export interface OpenIpsetOptions {
   exec: Exec;
   logger: Pick<Logger, "info" | "warn">;
   /** Opens the netlink backend (default {@link NetlinkIpset.open}); tests make it fail. */
-  openNetlink?: (program: Ipset) => Ipset;
+  openNetlink?: (program: Ipset) => Ipset | Promise<Ipset>;
 }
 
 /**
  * {@link NetlinkIpset} over a {@link KernelIpset} (for the payloads and sets of forms kipvs
  * never writes), or the {@link KernelIpset} alone when netlink cannot be used.
  */
-export function openIpset(o: OpenIpsetOptions): Ipset {
+export async function openIpset(o: OpenIpsetOptions): Promise<Ipset> {
   const program = new KernelIpset(o.exec);
   const open = o.openNetlink ?? ((p: Ipset) => NetlinkIpset.open({ program: p }));
   try {
-    const ipset = open(program);
+    const ipset = await open(program);
     o.logger.info("ipsets are read and written over netlink", {
       protocol: ipset instanceof NetlinkIpset ? ipset.protocol : undefined,
     });

@@ -7,6 +7,7 @@
  */
 
 import type { Family } from "../../net/family.ts";
+import type { SetMember } from "../members.ts";
 import type { SetType } from "./sets.ts";
 
 /** Options of a set to create, as the kernel takes them. */
@@ -20,13 +21,10 @@ export interface CreateOptions {
   range?: [number, number];
 }
 
-/**
- * One change. An entry is a member in ipset's own notation ("10.96.0.1,tcp:443"), canonical
- * for its set (dataplane/ipset/entry.ts): the key a member is compared by.
- */
+/** One change; add and del carry a typed member (dataplane/members.ts). */
 export type IpsetOp =
   | { op: "create"; set: string; create: CreateOptions }
-  | { op: "add" | "del"; set: string; entry: string }
+  | { op: "add" | "del"; set: string; member: SetMember }
   | { op: "destroy" | "flush"; set: string };
 
 /** One op as the line `ipset restore` reads. */
@@ -43,7 +41,8 @@ export function opLine(op: IpsetOp): string {
     }
     case "add":
     case "del":
-      return `${op.op} ${op.set} ${op.entry}`;
+      // The key is ipset's notation of the member (members.ts): the program reads it as is.
+      return `${op.op} ${op.set} ${op.member.key}`;
     default:
       return `${op.op} ${op.set}`;
   }

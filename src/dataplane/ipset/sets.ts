@@ -13,14 +13,10 @@
  */
 
 import type { Family } from "../../net/family.ts";
+import type { MemberType } from "../members.ts";
 
-/** ipset types kipvs creates. */
-export type SetType =
-  | "hash:ip"
-  | "hash:ip,port"
-  | "hash:ip,port,ip"
-  | "hash:ip,port,net"
-  | "bitmap:port";
+/** ipset types kipvs creates: one per shape of member (dataplane/members.ts). */
+export type SetType = MemberType;
 
 /** Every {@link SetType}, for checking a type name read from text or from the kernel. */
 export const SET_TYPES: ReadonlySet<string> = new Set<SetType>([

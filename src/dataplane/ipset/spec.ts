@@ -7,7 +7,8 @@
  */
 
 import type { Family } from "../../net/family.ts";
-import { type IpsetOp, opLine } from "./ops.ts";
+import { type CreateOptions, type IpsetOp, opLine } from "./ops.ts";
+import type { SetOptions } from "./save.ts";
 import { KUBE_SETS, type KubeSet, setName, type SetType } from "./sets.ts";
 
 /** kube-proxy's default hash size of a hash set. */
@@ -15,7 +16,7 @@ export const HASH_SIZE = 1024;
 /** kube-proxy's maximum element count of a hash set. */
 export const MAX_ELEM = 65536;
 /** kube-proxy's port range of a bitmap:port set. */
-export const PORT_RANGE = "0-65535";
+export const PORT_RANGE: readonly [number, number] = [0, 65535];
 
 /** The kernel-level identity of one kube-proxy set: name, type, family and creation options. */
 export interface SetSpec {
@@ -25,24 +26,18 @@ export interface SetSpec {
   kube: KubeSet;
   family: Family;
   type: SetType;
-  /** "inet" / "inet6" for hash sets; undefined for bitmap:port (it holds no addresses). */
-  hashFamily?: "inet" | "inet6";
-  /** Port range of a bitmap:port set. */
-  range?: string;
+  /** The options kube-proxy creates it with (family and sizes, or a bitmap's port range). */
+  create: CreateOptions;
 }
 
 const BY_NAME = new Map<string, SetSpec>();
 for (const family of [4, 6] as const) {
   for (const kube of KUBE_SETS) {
     const name = setName(kube.base, family);
-    const bitmap = kube.type === "bitmap:port";
-    BY_NAME.set(name, {
-      name,
-      kube,
-      family,
-      type: kube.type,
-      ...(bitmap ? { range: PORT_RANGE } : { hashFamily: family === 4 ? "inet" : "inet6" }),
-    });
+    const create: CreateOptions = kube.type === "bitmap:port"
+      ? { type: kube.type, range: [...PORT_RANGE] }
+      : { type: kube.type, family, hashsize: HASH_SIZE, maxelem: MAX_ELEM };
+    BY_NAME.set(name, { name, kube, family, type: kube.type, create });
   }
 }
 
@@ -61,23 +56,15 @@ export function allKubeSetNames(): string[] {
   return [...BY_NAME.keys()];
 }
 
-/** kube-proxy's creation options of a set, in the order `ipset save` prints them. */
-export function createOptions(spec: SetSpec): Map<string, string> {
-  return spec.type === "bitmap:port" ? new Map([["range", spec.range!]]) : new Map([
-    ["family", spec.hashFamily!],
-    ["hashsize", String(HASH_SIZE)],
-    ["maxelem", String(MAX_ELEM)],
-  ]);
+/** kube-proxy's creation options of a set, as the kernel reports them once created. */
+export function createOptions(spec: SetSpec): SetOptions {
+  const { type: _, ...options } = spec.create;
+  return { ...options, other: [] };
 }
 
 /** The op that creates a set with kube-proxy's options. */
 export function createOp(spec: SetSpec): IpsetOp {
-  if (spec.type === "bitmap:port") {
-    const [from, to] = spec.range!.split("-").map(Number) as [number, number];
-    return { op: "create", set: spec.name, create: { type: spec.type, range: [from, to] } };
-  }
-  const create = { type: spec.type, family: spec.family, hashsize: HASH_SIZE, maxelem: MAX_ELEM };
-  return { op: "create", set: spec.name, create };
+  return { op: "create", set: spec.name, create: spec.create };
 }
 
 /** The `create` line of a set, as `ipset restore` reads it. */

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type IpFamily, parseIpInto } from "../netlink/addr.ts";
+import { parseIPInto } from "../../net/ip.ts";
+import type { Family } from "../../net/family.ts";
 import { AF_INET, AF_INET6 } from "../netlink/constants.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
 import {
@@ -21,7 +22,7 @@ import {
 import type { Destination, DestinationKey, ServiceKey, VirtualServer } from "./types.ts";
 import { isFwmarkKey } from "./types.ts";
 
-const afOf = (f: IpFamily) => (f === 6 ? AF_INET6 : AF_INET);
+const afOf = (f: Family) => (f === 6 ? AF_INET6 : AF_INET);
 
 /** Starts an IPVS request: netlink header and generic netlink header. */
 export function beginIpvs(
@@ -38,7 +39,7 @@ const lastAddr16 = new Uint8Array(16);
 function address(s: string): Uint8Array {
   if (s === lastAddr) return lastAddr16;
   lastAddr = "";
-  if (!parseIpInto(s, lastAddr16)) throw new Error(`unparsable address "${s}" passed checkOp()`);
+  if (!parseIPInto(s, lastAddr16)) throw new Error(`unparsable address "${s}" passed checkOp()`);
   lastAddr = s;
   return lastAddr16;
 }
@@ -81,7 +82,7 @@ export function putDestination(
   full: boolean,
 ): void {
   const nest = w.nestStart(CMD_ATTR.DEST);
-  const family = parseIpInto(d.address, destAddr16);
+  const family = parseIPInto(d.address, destAddr16);
   if (!family) throw new Error(`unparsable address "${d.address}" passed checkOp()`);
   w.bytesAttr(DEST_ATTR.ADDR, destAddr16);
   w.u16be(DEST_ATTR.PORT, d.port); // network byte order

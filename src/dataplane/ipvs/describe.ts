@@ -7,7 +7,8 @@
  * @module
  */
 
-import { canonicalIp, type IpFamily, ipFamily } from "../netlink/addr.ts";
+import { canonicalIP, ipFamily } from "../../net/ip.ts";
+import type { Family } from "../../net/family.ts";
 import { ERRNO, netlinkError } from "../netlink/errno.ts";
 import { FWD, SCHEDULERS, TUN_TYPE } from "./constants.ts";
 import {
@@ -32,7 +33,7 @@ export function serviceKeyText(key: ServiceKey): string {
 /** The identity of a service as a map key: {@link serviceKeyText} with a canonical address. */
 export function serviceKeyId(key: ServiceKey): string {
   if (isFwmarkKey(key)) return serviceKeyText(key);
-  return serviceKeyText({ ...key, address: canonicalIp(key.address) ?? key.address });
+  return serviceKeyText({ ...key, address: canonicalIP(key.address) ?? key.address });
 }
 
 /** "10.244.1.2:8080", "[fd00::2]:8080". */
@@ -42,7 +43,7 @@ export function destinationText(d: DestinationKey): string {
 
 /** The identity of a destination within its service, with a canonical address. */
 export function destinationId(d: DestinationKey): string {
-  return hostPort(canonicalIp(d.address) ?? d.address, d.port);
+  return hostPort(canonicalIP(d.address) ?? d.address, d.port);
 }
 
 /** "add destination 10.244.1.2:8080 to TCP/10.96.0.10:80". */
@@ -76,7 +77,7 @@ export interface Invalid {
 const isU = (v: number, max: number) => Number.isInteger(v) && v >= 0 && v <= max;
 const isI32 = (v: number) => Number.isInteger(v) && v >= -0x8000_0000 && v <= 0x7fff_ffff;
 
-function addressProblem(what: string, address: string, family: IpFamily): string | undefined {
+function addressProblem(what: string, address: string, family: Family): string | undefined {
   const f = ipFamily(address);
   if (!f) return `invalid ${what} address "${address}"`;
   if (f !== family) return `${what} address "${address}" is not IPv${family}`;

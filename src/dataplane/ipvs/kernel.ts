@@ -8,7 +8,6 @@
 import { NETLINK_GENERIC } from "../netlink/constants.ts";
 import { ERRNO, netlinkErrno, netlinkError } from "../netlink/errno.ts";
 import { type DumpCounters, NetlinkClient, type NetlinkTransport } from "../netlink/client.ts";
-import { settle } from "../netlink/settle.ts";
 import type { MessageRef } from "../netlink/reader.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
 import { beginIpvs, putDestination, putService } from "./codec.ts";
@@ -93,104 +92,97 @@ export class KernelIpvs extends SingleOps implements Ipvs {
   }
 
   readAll(options: ReadOptions = {}): Promise<ServiceEntry[]> {
-    return settle(() => this.#readAll(options.counters !== false));
+    return this.#readAll(options.counters !== false);
   }
 
   listServices(options: ReadOptions = {}): Promise<ServiceStatus[]> {
     const counters = options.counters !== false;
-    return settle(() => this.#listServices((view, m) => decodeService(view, m, counters)));
+    return this.#listServices((view, m) => decodeService(view, m, counters));
   }
 
-  getService(key: ServiceKey): Promise<ServiceStatus | undefined> {
-    return settle(() => {
-      const what = `get service ${serviceKeyText(key)}`;
-      this.#checkKey(key, what);
-      try {
-        return this.#c.request(
-          (w, flags, seq) => {
-            beginIpvs(w, { family: this.#family, cmd: CMD.GET_SERVICE, flags, seq });
-            putService(w, key);
-            w.end();
-          },
-          what,
-          decodeService,
-        );
-      } catch (err) {
-        if (netlinkErrno(err) === ERRNO.ESRCH) return undefined;
-        throw err;
-      }
-    });
+  async getService(key: ServiceKey): Promise<ServiceStatus | undefined> {
+    const what = `get service ${serviceKeyText(key)}`;
+    this.#checkKey(key, what);
+    try {
+      return await this.#c.request(
+        (w, flags, seq) => {
+          beginIpvs(w, { family: this.#family, cmd: CMD.GET_SERVICE, flags, seq });
+          putService(w, key);
+          w.end();
+        },
+        what,
+        decodeService,
+      );
+    } catch (err) {
+      if (netlinkErrno(err) === ERRNO.ESRCH) return undefined;
+      throw err;
+    }
   }
 
-  listDestinations(key: ServiceKey, options: ReadOptions = {}): Promise<DestinationStatus[]> {
-    return settle(() => {
-      this.#checkKey(key, `list destinations of ${serviceKeyText(key)}`);
-      return this.#listDestinations(key, options.counters !== false);
-    });
+  async listDestinations(
+    key: ServiceKey,
+    options: ReadOptions = {},
+  ): Promise<DestinationStatus[]> {
+    this.#checkKey(key, `list destinations of ${serviceKeyText(key)}`);
+    return await this.#listDestinations(key, options.counters !== false);
   }
 
   /**
    * The real servers of many virtual servers, in the order of `keys` ([] for one that does not
    * exist): their dumps pipelined, up to 64 per system call where the kernel allows it.
    */
-  listDestinationsOf(
+  async listDestinationsOf(
     keys: readonly ServiceKey[],
     options: ReadOptions = {},
   ): Promise<DestinationStatus[][]> {
-    return settle(() => {
-      for (const key of keys) this.#checkKey(key, `list destinations of ${serviceKeyText(key)}`);
-      const out: DestinationStatus[][] = keys.map(() => []);
-      this.#destinationsInto(keys, out, options.counters !== false);
-      return out;
-    });
+    for (const key of keys) this.#checkKey(key, `list destinations of ${serviceKeyText(key)}`);
+    const out: DestinationStatus[][] = keys.map(() => []);
+    await this.#destinationsInto(keys, out, options.counters !== false);
+    return out;
   }
 
   apply(ops: readonly IpvsOp[]): Promise<IpvsResult[]> {
-    return settle(() => this.#apply(ops));
+    return this.#apply(ops);
   }
 
   flush(): Promise<void> {
-    return settle(() => this.#simple(CMD.FLUSH, "flush IPVS table", () => {}));
+    return this.#simple(CMD.FLUSH, "flush IPVS table", () => {});
   }
 
   getTimeouts(): Promise<IpvsTimeouts> {
-    return settle(() =>
-      this.#c.request(
-        (w, flags, seq) => {
-          beginIpvs(w, { family: this.#family, cmd: CMD.GET_CONFIG, flags, seq });
-          w.end();
-        },
-        "get IPVS timeouts",
-        (view, m) => {
-          const a = replyAttrs(view, m, CMD_ATTR.MAX);
-          return {
-            tcp: a.u32(CMD_ATTR.TIMEOUT_TCP),
-            tcpFin: a.u32(CMD_ATTR.TIMEOUT_TCP_FIN),
-            udp: a.u32(CMD_ATTR.TIMEOUT_UDP),
-          };
-        },
-      )
+    return this.#c.request(
+      (w, flags, seq) => {
+        beginIpvs(w, { family: this.#family, cmd: CMD.GET_CONFIG, flags, seq });
+        w.end();
+      },
+      "get IPVS timeouts",
+      (view, m) => {
+        const a = replyAttrs(view, m, CMD_ATTR.MAX);
+        return {
+          tcp: a.u32(CMD_ATTR.TIMEOUT_TCP),
+          tcpFin: a.u32(CMD_ATTR.TIMEOUT_TCP_FIN),
+          udp: a.u32(CMD_ATTR.TIMEOUT_UDP),
+        };
+      },
     );
   }
 
-  setTimeouts(t: Partial<IpvsTimeouts>): Promise<void> {
+  async setTimeouts(t: Partial<IpvsTimeouts>): Promise<void> {
     const what = `set IPVS timeouts tcp=${t.tcp ?? 0} tcpfin=${t.tcpFin ?? 0} udp=${t.udp ?? 0}`;
-    return settle(() => {
-      for (const [k, v] of Object.entries(t)) {
-        if (!Number.isInteger(v) || v < 0 || v > 0x7fff_ffff) {
-          throw netlinkError({ what, errno: ERRNO.EINVAL, hint: `invalid ${k} timeout ${v}` });
-        }
+    for (const [k, v] of Object.entries(t)) {
+      if (!Number.isInteger(v) || v < 0 || v > 0x7fff_ffff) {
+        throw netlinkError({ what, errno: ERRNO.EINVAL, hint: `invalid ${k} timeout ${v}` });
       }
-      this.#simple(CMD.SET_CONFIG, what, (w) => {
-        if (t.tcp) w.u32(CMD_ATTR.TIMEOUT_TCP, t.tcp);
-        if (t.tcpFin) w.u32(CMD_ATTR.TIMEOUT_TCP_FIN, t.tcpFin);
-        if (t.udp) w.u32(CMD_ATTR.TIMEOUT_UDP, t.udp);
-      });
+    }
+    await this.#simple(CMD.SET_CONFIG, what, (w) => {
+      if (t.tcp) w.u32(CMD_ATTR.TIMEOUT_TCP, t.tcp);
+      if (t.tcpFin) w.u32(CMD_ATTR.TIMEOUT_TCP_FIN, t.tcpFin);
+      if (t.udp) w.u32(CMD_ATTR.TIMEOUT_UDP, t.udp);
     });
   }
 
   info(): Promise<IpvsInfo> {
-    return settle(() =>
+    return (
       this.#c.request(
         (w, flags, seq) => {
           beginIpvs(w, { family: this.#family, cmd: CMD.GET_INFO, flags, seq });
@@ -213,10 +205,10 @@ export class KernelIpvs extends SingleOps implements Ipvs {
     this.#c.close();
   }
 
-  #readAll(counters: boolean): ServiceEntry[] {
-    const services = this.#listServices((view, m) => decodeServiceEntry(view, m, counters));
+  async #readAll(counters: boolean): Promise<ServiceEntry[]> {
+    const services = await this.#listServices((view, m) => decodeServiceEntry(view, m, counters));
     const keys = services.map((s) => s.key);
-    this.#destinationsInto(keys, services.map((s) => s.destinations), counters);
+    await this.#destinationsInto(keys, services.map((s) => s.destinations), counters);
     return services;
   }
 
@@ -225,8 +217,8 @@ export class KernelIpvs extends SingleOps implements Ipvs {
     keys: readonly ServiceKey[],
     out: DestinationStatus[][],
     counters: boolean,
-  ): void {
-    this.#c.dumpEach(keys, (w, key, flags, seq) => {
+  ): Promise<void> {
+    return this.#c.dumpEach(keys, (w, key, flags, seq) => {
       beginIpvs(w, { family: this.#family, cmd: CMD.GET_DEST, flags, seq });
       putService(w, key);
       w.end();
@@ -240,9 +232,11 @@ export class KernelIpvs extends SingleOps implements Ipvs {
     });
   }
 
-  #listServices<S extends ServiceStatus>(decode: (view: DataView, m: MessageRef) => S): S[] {
+  async #listServices<S extends ServiceStatus>(
+    decode: (view: DataView, m: MessageRef) => S,
+  ): Promise<S[]> {
     const out: S[] = [];
-    this.#c.dump(
+    await this.#c.dump(
       (w, flags, seq) => {
         beginIpvs(w, { family: this.#family, cmd: CMD.GET_SERVICE, flags, seq });
         w.end();
@@ -253,9 +247,9 @@ export class KernelIpvs extends SingleOps implements Ipvs {
     return out;
   }
 
-  #listDestinations(key: ServiceKey, counters: boolean): DestinationStatus[] {
+  async #listDestinations(key: ServiceKey, counters: boolean): Promise<DestinationStatus[]> {
     const out: DestinationStatus[] = [];
-    this.#c.dump(
+    await this.#c.dump(
       (w, flags, seq) => {
         beginIpvs(w, { family: this.#family, cmd: CMD.GET_DEST, flags, seq });
         putService(w, key);
@@ -267,7 +261,7 @@ export class KernelIpvs extends SingleOps implements Ipvs {
     return out;
   }
 
-  #apply(ops: readonly IpvsOp[]): IpvsResult[] {
+  async #apply(ops: readonly IpvsOp[]): Promise<IpvsResult[]> {
     const results: IpvsResult[] = new Array(ops.length);
     const valid: number[] = [];
     for (let i = 0; i < ops.length; i++) {
@@ -276,7 +270,7 @@ export class KernelIpvs extends SingleOps implements Ipvs {
       if (bad) results[i] = failedResult(op, bad.errno, bad.reason);
       else valid.push(i);
     }
-    const errnos = this.#c.exchange(
+    const errnos = await this.#c.exchange(
       valid,
       (w, i, flags, seq) => this.#encodeOp(w, ops[i] as IpvsOp, flags, seq),
       "apply IPVS changes",
@@ -307,15 +301,13 @@ export class KernelIpvs extends SingleOps implements Ipvs {
     w.end();
   }
 
-  protected one(op: IpvsOp): Promise<void> {
-    return settle(() => {
-      const [r] = this.#apply([op]);
-      if (r && !r.ok) throw r.error;
-    });
+  protected async one(op: IpvsOp): Promise<void> {
+    const [r] = await this.#apply([op]);
+    if (r && !r.ok) throw r.error;
   }
 
-  #simple(cmd: number, what: string, attrs: (w: MessageWriter) => void): void {
-    const [errno] = this.#c.exchange([0], (w, _i, flags, seq) => {
+  async #simple(cmd: number, what: string, attrs: (w: MessageWriter) => void): Promise<void> {
+    const [errno] = await this.#c.exchange([0], (w, _i, flags, seq) => {
       beginIpvs(w, { family: this.#family, cmd, flags, seq });
       attrs(w);
       w.end();

@@ -6,7 +6,7 @@
  */
 
 import type { KipvsError } from "../../errors.ts";
-import type { IpFamily } from "../netlink/addr.ts";
+import type { Family } from "../../net/family.ts";
 import type { FWD, TUN_TYPE } from "./constants.ts";
 
 /** Transport protocols of virtual servers. */
@@ -14,7 +14,7 @@ export type IpvsProtocol = "TCP" | "UDP" | "SCTP";
 
 /** A virtual server identified by protocol, address and port (ipvsadm -t / -u / --sctp-service). */
 export interface AddressServiceKey {
-  family: IpFamily;
+  family: Family;
   protocol: IpvsProtocol;
   address: string;
   port: number;
@@ -22,7 +22,7 @@ export interface AddressServiceKey {
 
 /** A virtual server identified by firewall mark (ipvsadm -f). */
 export interface FwmarkServiceKey {
-  family: IpFamily;
+  family: Family;
   fwmark: number;
 }
 
@@ -66,7 +66,7 @@ export interface DestinationKey {
 /** A real server's settings. */
 export interface Destination extends DestinationKey {
   /** Address family; differs from the service's only with tunnel forwarding. */
-  family: IpFamily;
+  family: Family;
   forward: ForwardMethod;
   weight: number;
   /** Connection upper threshold; 0 for none. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseIp } from "../netlink/addr.ts";
+import { formatIPAt, parseIP } from "../../net/ip.ts";
 import { NetlinkClient, type NetlinkTransport } from "../netlink/client.ts";
 import {
   AF_INET,
@@ -17,10 +17,8 @@ import {
   NLMSG_HDRLEN,
 } from "../netlink/constants.ts";
 import { ERRNO, netlinkErrno, netlinkError } from "../netlink/errno.ts";
-import { formatIp } from "../netlink/addr.ts";
 import { Attrs, type MessageRef } from "../netlink/reader.ts";
 import type { MessageWriter } from "../netlink/writer.ts";
-import { settle } from "../netlink/settle.ts";
 import {
   IFA,
   IFADDRMSG_LEN,
@@ -80,104 +78,98 @@ export class KernelDummyLink implements DummyLink {
   }
 
   get(): Promise<LinkState | undefined> {
-    return settle(() => this.#get());
+    return this.#get();
   }
 
-  ensure(): Promise<LinkState> {
-    return settle(() => {
-      const have = this.#get();
-      if (have) {
-        if (have.kind !== "dummy") throw notDummy(this.name, have.kind);
-        return have;
-      }
-      const what = `create dummy link ${this.name}`;
-      const [errno] = this.#c.exchange([0], (w, _i, flags, seq) => {
-        // like: ip link add kube-ipvs0 type dummy
-        w.begin(RTM.NEWLINK, flags | NLM_F_CREATE | NLM_F_EXCL, seq);
-        putIfinfo(w);
-        w.string(IFLA.IFNAME, this.name);
-        const info = w.nestStart(IFLA.LINKINFO);
-        w.string(IFLA_INFO.KIND, "dummy");
-        w.nestEnd(info);
+  async ensure(): Promise<LinkState> {
+    const have = await this.#get();
+    if (have) {
+      if (have.kind !== "dummy") throw notDummy(this.name, have.kind);
+      return have;
+    }
+    const what = `create dummy link ${this.name}`;
+    const [errno] = await this.#c.exchange([0], (w, _i, flags, seq) => {
+      // like: ip link add kube-ipvs0 type dummy
+      w.begin(RTM.NEWLINK, flags | NLM_F_CREATE | NLM_F_EXCL, seq);
+      putIfinfo(w);
+      w.string(IFLA.IFNAME, this.name);
+      const info = w.nestStart(IFLA.LINKINFO);
+      w.string(IFLA_INFO.KIND, "dummy");
+      w.nestEnd(info);
+      w.end();
+    }, what);
+    // EEXIST: someone created it since we looked; what it is decides below.
+    if (errno && errno !== ERRNO.EEXIST) {
+      throw netlinkError({
+        what,
+        errno,
+        hint: errno === ERRNO.EOPNOTSUPP ? "the dummy module is not in this kernel" : undefined,
+      });
+    }
+    const now = await this.#get();
+    if (!now) {
+      throw netlinkError({ what, errno: ERRNO.ENODEV, hint: "gone right after creation" });
+    }
+    if (now.kind !== "dummy") throw notDummy(this.name, now.kind);
+    return now;
+  }
+
+  async listAddresses(): Promise<string[]> {
+    const link = await this.#get();
+    if (!link) return [];
+    const out: string[] = [];
+    await this.#c.dump(
+      (w, flags, seq) => {
+        // like: ip addr show dev kube-ipvs0 (the kernel dumps all; we keep the link's)
+        w.begin(RTM.GETADDR, flags, seq);
+        w.header(IFADDRMSG_LEN);
         w.end();
-      }, what);
-      // EEXIST: someone created it since we looked; what it is decides below.
-      if (errno && errno !== ERRNO.EEXIST) {
-        throw netlinkError({
-          what,
-          errno,
-          hint: errno === ERRNO.EOPNOTSUPP ? "the dummy module is not in this kernel" : undefined,
-        });
-      }
-      const now = this.#get();
-      if (!now) {
-        throw netlinkError({ what, errno: ERRNO.ENODEV, hint: "gone right after creation" });
-      }
-      if (now.kind !== "dummy") throw notDummy(this.name, now.kind);
-      return now;
-    });
-  }
-
-  listAddresses(): Promise<string[]> {
-    return settle(() => {
-      const link = this.#get();
-      if (!link) return [];
-      const out: string[] = [];
-      this.#c.dump(
-        (w, flags, seq) => {
-          // like: ip addr show dev kube-ipvs0 (the kernel dumps all; we keep the link's)
-          w.begin(RTM.GETADDR, flags, seq);
-          w.header(IFADDRMSG_LEN);
-          w.end();
-        },
-        `list addresses of ${this.name}`,
-        (view, m) => {
-          const at = m.offset + NLMSG_HDRLEN;
-          if (view.getUint32(at + 4, true) !== link.index) return;
-          const family = view.getUint8(at) === AF_INET6 ? 6 : 4;
-          const a = new Attrs(view, at + IFADDRMSG_LEN, m.offset + m.length, IFA.MAX);
-          const type = a.has(IFA.LOCAL) ? IFA.LOCAL : IFA.ADDRESS;
-          const o = a.offset(type);
-          if (o >= 0) out.push(formatIp(family, new Uint8Array(view.buffer, view.byteOffset), o));
-        },
-      );
-      return out;
-    });
+      },
+      `list addresses of ${this.name}`,
+      (view, m) => {
+        const at = m.offset + NLMSG_HDRLEN;
+        if (view.getUint32(at + 4, true) !== link.index) return;
+        const family = view.getUint8(at) === AF_INET6 ? 6 : 4;
+        const a = new Attrs(view, at + IFADDRMSG_LEN, m.offset + m.length, IFA.MAX);
+        const type = a.has(IFA.LOCAL) ? IFA.LOCAL : IFA.ADDRESS;
+        const o = a.offset(type);
+        if (o >= 0) out.push(formatIPAt(family, new Uint8Array(view.buffer, view.byteOffset), o));
+      },
+    );
+    return out;
   }
 
   addAddresses(addresses: readonly string[]): Promise<AddressResult[]> {
-    return settle(() => this.#addresses("add", addresses));
+    return this.#addresses("add", addresses);
   }
 
   deleteAddresses(addresses: readonly string[]): Promise<AddressResult[]> {
-    return settle(() => this.#addresses("delete", addresses));
+    return this.#addresses("delete", addresses);
   }
 
-  delete(): Promise<boolean> {
-    return settle(() => {
-      const link = this.#get();
-      if (!link) return false;
-      if (link.kind !== "dummy") throw notDummy(this.name, link.kind);
-      const what = `delete link ${this.name}`;
-      const [errno] = this.#c.exchange([0], (w, _i, flags, seq) => {
-        // like: ip link del kube-ipvs0
-        w.begin(RTM.DELLINK, flags, seq);
-        putIfinfo(w, link.index);
-        w.end();
-      }, what);
-      if (errno === ERRNO.ENODEV) return false;
-      if (errno) throw netlinkError({ what, errno });
-      return true;
-    });
+  async delete(): Promise<boolean> {
+    const link = await this.#get();
+    if (!link) return false;
+    if (link.kind !== "dummy") throw notDummy(this.name, link.kind);
+    const what = `delete link ${this.name}`;
+    const [errno] = await this.#c.exchange([0], (w, _i, flags, seq) => {
+      // like: ip link del kube-ipvs0
+      w.begin(RTM.DELLINK, flags, seq);
+      putIfinfo(w, link.index);
+      w.end();
+    }, what);
+    if (errno === ERRNO.ENODEV) return false;
+    if (errno) throw netlinkError({ what, errno });
+    return true;
   }
 
   close(): void {
     this.#c.close();
   }
 
-  #get(): LinkState | undefined {
+  async #get(): Promise<LinkState | undefined> {
     try {
-      return this.#c.request(
+      return await this.#c.request(
         (w, flags, seq) => {
           // like: ip -d link show kube-ipvs0
           w.begin(RTM.GETLINK, flags, seq);
@@ -194,13 +186,16 @@ export class KernelDummyLink implements DummyLink {
     }
   }
 
-  #addresses(kind: "add" | "delete", addresses: readonly string[]): AddressResult[] {
-    const link = this.#get();
+  async #addresses(
+    kind: "add" | "delete",
+    addresses: readonly string[],
+  ): Promise<AddressResult[]> {
+    const link = await this.#get();
     const results: AddressResult[] = new Array(addresses.length);
     const valid: { i: number; family: 4 | 6; bytes: Uint8Array }[] = [];
     for (let i = 0; i < addresses.length; i++) {
       const address = addresses[i] as string;
-      const p = parseIp(address);
+      const p = parseIP(address);
       if (!p) {
         results[i] = failedAddress({
           kind,
@@ -217,7 +212,7 @@ export class KernelDummyLink implements DummyLink {
     }
     if (!link) return results;
     const type = kind === "add" ? RTM.NEWADDR : RTM.DELADDR;
-    const errnos = this.#c.exchange(valid, (w, a, flags, seq) => {
+    const errnos = await this.#c.exchange(valid, (w, a, flags, seq) => {
       // like: ip addr add 10.96.0.10/32 dev kube-ipvs0
       w.begin(type, kind === "add" ? flags | NLM_F_CREATE | NLM_F_EXCL : flags, seq);
       const at = w.header(IFADDRMSG_LEN);

@@ -11,16 +11,28 @@
  * second dump request in the same send is refused with EBUSY. {@link NetlinkClient.dumpEach}
  * pipelines them instead: send, receive, send, ... chained in one io_uring system call.
  *
+ * No call holds the event loop while it waits: the kernel handles requests during the send, so
+ * their answers are queued when it returns and a receive that does not wait takes them; when
+ * nothing is queued yet, the client waits on timers (1 ms, doubling up to 50 ms) until the reply
+ * timeout. Between sends and received datagrams it awaits {@link pace}, so a batch of 100,000
+ * requests or a dump of 50,000 entries lets the loop run every slice.
+ *
  * @module
  */
 
 import { KipvsError } from "../../errors.ts";
+import { pace } from "../../pace.ts";
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR } from "./constants.ts";
 import { type DumpCounters, type DumpEachOptions, DumpRun } from "./_dumps.ts";
 import { ERRNO, netlinkErrno, netlinkError } from "./errno.ts";
 import { PIPELINE_MAX_SENDS } from "./pipeline.ts";
 import { MessageCursor, type MessageRef } from "./reader.ts";
-import { type Datagram, NetlinkSocket, type NetlinkSocketOptions } from "./socket.ts";
+import {
+  type Datagram,
+  NetlinkSocket,
+  type NetlinkSocketOptions,
+  type Received,
+} from "./socket.ts";
 import { MessageWriter } from "./writer.ts";
 
 export type { DumpCounters, DumpEachOptions } from "./_dumps.ts";
@@ -63,6 +75,9 @@ export const OUTCOME_UNKNOWN = ERRNO.ENOBUFS;
 // The kernel charges a reply's whole buffer (about 1 KiB for a capped error) to the receive
 // buffer; keep the worst case of one send (every request failing) within half of it.
 const REPLY_COST = 2048;
+
+/** Longest timer between two looks at a socket whose answer has not come yet, ms. */
+const MAX_WAIT_MS = 50;
 
 /** Sends requests over one netlink socket, alone, in batches, or as dumps. */
 export class NetlinkClient {
@@ -119,44 +134,29 @@ export class NetlinkClient {
    * A failing request never stops the others. Items whose outcome was lost (the socket overran
    * or the acknowledgement never came) get {@link OUTCOME_UNKNOWN}.
    */
-  exchange<T>(items: readonly T[], encode: Encode<T>, what: string): Int32Array {
+  async exchange<T>(items: readonly T[], encode: Encode<T>, what: string): Promise<Int32Array> {
     const errnos = new Int32Array(items.length);
-    const w = this.#w;
     let i = 0;
     while (i < items.length) {
-      w.reset();
       const first = this.#seq;
-      let count = 0;
-      let lastStart = 0;
-      while (i + count < items.length && count < this.#maxPerSend) {
-        const before = w.length;
-        encode(w, items[i + count] as T, NLM_F_REQUEST, (first + count) >>> 0);
-        if (w.length > this.#maxBytes && count > 0) {
-          w.truncate(before); // it opens the next send
-          break;
-        }
-        lastStart = before;
-        count++;
-        if (w.length >= this.#maxBytes) break;
-      }
-      if (w.length > this.#maxBytes) {
+      const count = this.#encodeSend(items, i, encode);
+      if (count === 0) {
         // One request longer than the socket takes: the kernel's own answer would be EMSGSIZE.
         errnos[i++] = ERRNO.EMSGSIZE;
         continue;
       }
-      w.addFlags(lastStart, NLM_F_ACK);
-      this.#seq = (first + count) >>> 0;
       const chunk = errnos.subarray(i, i + count);
       i += count;
       try {
-        this.#sock.send(w.bytes(), what);
+        this.#sock.send(this.#w.bytes(), what);
       } catch (err) {
         // A refused send delivered nothing: every request in it failed alike; go on.
         chunk.fill(netlinkErrno(err) ?? ERRNO.EIO);
         continue;
       }
       this.#sent += count;
-      this.#collect(first, chunk);
+      await this.#collect(first, chunk);
+      await pace();
     }
     return errnos;
   }
@@ -165,16 +165,16 @@ export class NetlinkClient {
    * Sends one request that the kernel answers with one message (a GET without DUMP) and
    * returns what `onReply` makes of it. An error reply throws a netlink error naming `what`.
    */
-  request<R>(
+  async request<R>(
     encode: (w: MessageWriter, flags: number, seq: number) => void,
     what: string,
     onReply: (view: DataView, msg: MessageRef) => R,
-  ): R {
+  ): Promise<R> {
     const seq = this.#send1(encode, NLM_F_REQUEST, what);
     const view = this.#sock.view;
     const m = this.#m;
     for (;;) {
-      for (const d of this.#receive(what)) {
+      for (const d of await this.#receive(what)) {
         m.reset(view, d.length, d.offset);
         while (m.next()) {
           if (m.seq !== seq) continue;
@@ -194,16 +194,16 @@ export class NetlinkClient {
    * Sends a dump request and passes every answer message to `onMessage` (valid only during
    * the call). An error reply throws a netlink error naming `what`.
    */
-  dump(
+  async dump(
     encode: (w: MessageWriter, flags: number, seq: number) => void,
     what: string,
     onMessage: (view: DataView, msg: MessageRef) => void,
-  ): void {
+  ): Promise<void> {
     const seq = this.#send1(encode, NLM_F_REQUEST | NLM_F_DUMP, what);
     const view = this.#sock.view;
     const m = this.#m;
     for (;;) {
-      for (const d of this.#receive(what)) {
+      for (const d of await this.#receive(what)) {
         m.reset(view, d.length, d.offset);
         while (m.next()) {
           if (m.seq !== seq) continue;
@@ -216,6 +216,8 @@ export class NetlinkClient {
           onMessage(view, m);
         }
       }
+      // The kernel makes the next part when this one is received: nothing is lost meanwhile.
+      await pace();
     }
   }
 
@@ -227,17 +229,20 @@ export class NetlinkClient {
    * (EBUSY) and asked again in a later run, after the running one has been read to its end.
    * Elsewhere, dumps go one by one. An error answer throws a netlink error naming its item.
    */
-  dumpEach<T>(items: readonly T[], encode: Encode<T>, o: DumpEachOptions<T>): void {
+  async dumpEach<T>(items: readonly T[], encode: Encode<T>, o: DumpEachOptions<T>): Promise<void> {
     let todo = items.map((_, i) => i);
     while (todo.length > 0) {
       const retry: number[] = [];
       for (let i = 0; i < todo.length; i += PIPELINE_MAX_SENDS) {
         const run = todo.slice(i, i + PIPELINE_MAX_SENDS);
-        if (!this.#dumpRun(items, run, encode, o, retry)) {
+        if (!(await this.#dumpRun(items, run, encode, o, retry))) {
           // No pipelining here: the rest one by one.
-          for (const index of [...todo.slice(i), ...retry]) this.#dumpOne(items, index, encode, o);
+          for (const index of [...todo.slice(i), ...retry]) {
+            await this.#dumpOne(items, index, encode, o);
+          }
           return;
         }
+        await pace();
       }
       this.#counters.busyRetries += retry.length;
       todo = retry;
@@ -250,16 +255,44 @@ export class NetlinkClient {
   }
 
   /**
+   * Writes the requests of one send, from `items[from]` on: as many as fit the socket and
+   * {@link maxPerSend}, the last asking for an acknowledgement; returns how many, 0 when the
+   * first alone is too long. Takes their sequence numbers.
+   */
+  #encodeSend<T>(items: readonly T[], from: number, encode: Encode<T>): number {
+    const w = this.#w;
+    w.reset();
+    const first = this.#seq;
+    let count = 0;
+    let lastStart = 0;
+    while (from + count < items.length && count < this.#maxPerSend) {
+      const before = w.length;
+      encode(w, items[from + count] as T, NLM_F_REQUEST, (first + count) >>> 0);
+      if (w.length > this.#maxBytes && count > 0) {
+        w.truncate(before); // it opens the next send
+        break;
+      }
+      lastStart = before;
+      count++;
+      if (w.length >= this.#maxBytes) break;
+    }
+    if (w.length > this.#maxBytes) return 0;
+    w.addFlags(lastStart, NLM_F_ACK);
+    this.#seq = (first + count) >>> 0;
+    return count;
+  }
+
+  /**
    * One pipelined run of the dumps of `run` (indexes into `items`); refused ones are added to
    * `retry`. False when the socket cannot pipeline.
    */
-  #dumpRun<T>(
+  async #dumpRun<T>(
     items: readonly T[],
     run: readonly number[],
     encode: Encode<T>,
     o: DumpEachOptions<T>,
     retry: number[],
-  ): boolean {
+  ): Promise<boolean> {
     const pipeline = this.#sock.pipeline;
     if (!pipeline) return false;
     const w = this.#w;
@@ -290,15 +323,20 @@ export class NetlinkClient {
     answers.takeAll(r.view, r.datagrams, this.#m);
     // What the chain's receives left (a long dump's later parts, answers queued behind them)
     // is read the ordinary way; receiving also makes a running dump go on to its end.
-    while (!answers.settled) answers.takeAll(this.#sock.view, this.#receive(what), this.#m);
+    while (!answers.settled) answers.takeAll(this.#sock.view, await this.#receive(what), this.#m);
     for (const k of answers.refused()) retry.push(run[k] as number);
     return true;
   }
 
-  #dumpOne<T>(items: readonly T[], index: number, encode: Encode<T>, o: DumpEachOptions<T>): void {
+  async #dumpOne<T>(
+    items: readonly T[],
+    index: number,
+    encode: Encode<T>,
+    o: DumpEachOptions<T>,
+  ): Promise<void> {
     const item = items[index] as T;
     this.#counters.sequentialDumps++;
-    this.dump(
+    await this.dump(
       (w, flags, seq) => encode(w, item, flags, seq),
       o.what(item),
       (view, m) => o.onMessage(index, view, m),
@@ -319,22 +357,39 @@ export class NetlinkClient {
     return seq;
   }
 
-  #receive(what: string): readonly Datagram[] {
-    const r = this.#sock.receive(this.#timeoutMs);
+  /** The next datagrams; throws when the socket overran or nothing came within the timeout. */
+  async #receive(what: string): Promise<readonly Datagram[]> {
+    const r = await this.#await(this.#timeoutMs);
     if (r.kind === "data") return r.datagrams;
     if (r.kind === "overrun") throw netlinkError({ what, errno: ERRNO.ENOBUFS });
     throw netlinkError({ what, errno: ERRNO.ETIMEDOUT, hint: "no answer from the kernel" });
   }
 
+  /**
+   * What the socket has received, waiting up to `timeoutMs` for it on timers (see the module's
+   * comment), never in a blocking call.
+   */
+  async #await(timeoutMs: number): Promise<Received> {
+    let r = this.#sock.receive(0);
+    if (r.kind !== "timeout" || timeoutMs <= 0) return r;
+    const deadline = performance.now() + timeoutMs;
+    for (let waitMs = 1;; waitMs = Math.min(waitMs * 2, MAX_WAIT_MS)) {
+      const left = deadline - performance.now();
+      if (left <= 0) return r;
+      await new Promise((done) => setTimeout(done, Math.min(waitMs, left)));
+      r = this.#sock.receive(0);
+      if (r.kind !== "timeout") return r;
+    }
+  }
+
   /** Reads replies to the send whose first sequence number is `first` into `out`. */
-  #collect(first: number, out: Int32Array): void {
+  async #collect(first: number, out: Int32Array): Promise<void> {
     const count = out.length;
-    const last = count - 1;
     out.fill(-1); // -1: no reply seen yet
     let lost = false;
     let waitMs = this.#timeoutMs;
     for (;;) {
-      const r = this.#sock.receive(waitMs);
+      const r = await this.#await(waitMs);
       if (r.kind === "overrun") {
         // Replies were dropped: drain what is queued, then call the silent ones unknown.
         lost = true;
@@ -345,22 +400,28 @@ export class NetlinkClient {
         lost = true;
         break;
       }
-      let done = false;
-      const view = this.#sock.view;
-      const m = this.#m;
-      for (const d of r.datagrams) {
-        m.reset(view, d.length, d.offset);
-        while (m.next()) {
-          if (m.type !== NLMSG_ERROR) continue;
-          const idx = (m.seq - first) >>> 0;
-          if (idx >= count) continue; // a late reply to an earlier send
-          out[idx] = -view.getInt32(m.offset + 16, true);
-          if (idx === last) done = true;
-        }
-      }
-      if (done) break;
+      if (this.#takeReplies(r.datagrams, first, out)) break;
     }
     const silent = lost ? OUTCOME_UNKNOWN : 0;
     for (let k = 0; k < count; k++) if (out[k] === -1) out[k] = silent;
+  }
+
+  /** Records the error replies among `datagrams` in `out`; true once the last one's came. */
+  #takeReplies(datagrams: readonly Datagram[], first: number, out: Int32Array): boolean {
+    const count = out.length;
+    let done = false;
+    const view = this.#sock.view;
+    const m = this.#m;
+    for (const d of datagrams) {
+      m.reset(view, d.length, d.offset);
+      while (m.next()) {
+        if (m.type !== NLMSG_ERROR) continue;
+        const idx = (m.seq - first) >>> 0;
+        if (idx >= count) continue; // a late reply to an earlier send
+        out[idx] = -view.getInt32(m.offset + 16, true);
+        if (idx === count - 1) done = true;
+      }
+    }
+    return done;
   }
 }

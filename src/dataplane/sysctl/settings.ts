@@ -39,80 +39,94 @@ export function kernelAtLeast(release: string, major: number, minor: number): bo
   return a > major || (a === major && b >= minor);
 }
 
-/** The settings kipvs wants for these options, in a stable order. */
-export function wantedSettings(opts: SysctlOptions): SysctlSetting[] {
-  const out: SysctlSetting[] = [
-    {
-      key: "net.ipv4.vs.conntrack",
-      want: "1",
-      reason: "keep conntrack entries for IPVS connections so iptables can masquerade them",
-      module: "ip_vs",
-    },
-    {
-      key: "net.ipv4.vs.expire_nodest_conn",
-      want: "1",
-      reason: "drop connections to a deleted real server at once instead of on timeout",
-      module: "ip_vs",
-    },
-    {
-      key: "net.ipv4.vs.expire_quiescent_template",
-      want: "1",
-      reason: "expire persistence templates of weight-0 real servers so affinity moves on",
-      module: "ip_vs",
-    },
-  ];
-  if (kernelAtLeast(opts.kernelRelease, 5, 9)) {
-    out.push({
-      key: "net.ipv4.vs.conn_reuse_mode",
+/** IPVS's own settings (from the ip_vs module). */
+const IPVS_SETTINGS: readonly SysctlSetting[] = [
+  {
+    key: "net.ipv4.vs.conntrack",
+    want: "1",
+    reason: "keep conntrack entries for IPVS connections so iptables can masquerade them",
+    module: "ip_vs",
+  },
+  {
+    key: "net.ipv4.vs.expire_nodest_conn",
+    want: "1",
+    reason: "drop connections to a deleted real server at once instead of on timeout",
+    module: "ip_vs",
+  },
+  {
+    key: "net.ipv4.vs.expire_quiescent_template",
+    want: "1",
+    reason: "expire persistence templates of weight-0 real servers so affinity moves on",
+    module: "ip_vs",
+  },
+];
+
+/** Forwarding and bridged traffic. */
+const FORWARD_SETTINGS: readonly SysctlSetting[] = [
+  {
+    key: "net.ipv4.ip_forward",
+    want: "1",
+    reason: "forward traffic from service addresses to pods",
+  },
+  {
+    key: "net.bridge.bridge-nf-call-iptables",
+    want: "1",
+    reason: "let iptables see bridged pod traffic (masquerade, firewall)",
+    module: "br_netfilter",
+  },
+];
+
+/** --strict-arp. */
+const STRICT_ARP_SETTINGS: readonly SysctlSetting[] = [
+  {
+    key: "net.ipv4.conf.all.arp_ignore",
+    want: "1",
+    reason: "--strict-arp: answer ARP only for addresses of the receiving interface",
+  },
+  {
+    key: "net.ipv4.conf.all.arp_announce",
+    want: "2",
+    reason: "--strict-arp: never announce kube-ipvs0 addresses from other interfaces",
+  },
+];
+
+/** --localhost-nodeports. */
+const LOCALHOST_SETTING: SysctlSetting = {
+  key: "net.ipv4.conf.all.route_localnet",
+  want: "1",
+  reason:
+    "--localhost-nodeports: route 127.0.0.0/8 to node ports (with the CVE-2020-8558 drop rule)",
+};
+
+/** conn_reuse_mode: 0 only on kernels before 5.9, left alone after. */
+function connReuseMode(release: string): SysctlSetting {
+  const key = "net.ipv4.vs.conn_reuse_mode";
+  if (kernelAtLeast(release, 5, 9)) {
+    return {
+      key,
       want: undefined,
       reason:
-        `left alone on kernel ${opts.kernelRelease} (>= 5.9 fixed the 1 s reuse delay; 0 would send reused client ports to removed backends)`,
+        `left alone on kernel ${release} (>= 5.9 fixed the 1 s reuse delay; 0 would send reused client ports to removed backends)`,
       module: "ip_vs",
-    });
-  } else {
-    out.push({
-      key: "net.ipv4.vs.conn_reuse_mode",
-      want: "0",
-      reason: `kernel ${opts.kernelRelease} < 5.9 delays reused connections 1 s unless this is 0`,
-      module: "ip_vs",
-    });
+    };
   }
-  out.push(
-    {
-      key: "net.ipv4.ip_forward",
-      want: "1",
-      reason: "forward traffic from service addresses to pods",
-    },
-    {
-      key: "net.bridge.bridge-nf-call-iptables",
-      want: "1",
-      reason: "let iptables see bridged pod traffic (masquerade, firewall)",
-      module: "br_netfilter",
-    },
-  );
-  if (opts.strictArp) {
-    out.push(
-      {
-        key: "net.ipv4.conf.all.arp_ignore",
-        want: "1",
-        reason: "--strict-arp: answer ARP only for addresses of the receiving interface",
-      },
-      {
-        key: "net.ipv4.conf.all.arp_announce",
-        want: "2",
-        reason: "--strict-arp: never announce kube-ipvs0 addresses from other interfaces",
-      },
-    );
-  }
-  if (opts.localhostNodePorts) {
-    out.push({
-      key: "net.ipv4.conf.all.route_localnet",
-      want: "1",
-      reason:
-        "--localhost-nodeports: route 127.0.0.0/8 to node ports (with the CVE-2020-8558 drop rule)",
-    });
-  }
-  return out;
+  return {
+    key,
+    want: "0",
+    reason: `kernel ${release} < 5.9 delays reused connections 1 s unless this is 0`,
+    module: "ip_vs",
+  };
+}
+
+/** The settings kipvs wants for these options, in a stable order. */
+export function wantedSettings(opts: SysctlOptions): SysctlSetting[] {
+  return [
+    ...IPVS_SETTINGS,
+    connReuseMode(opts.kernelRelease),
+    ...FORWARD_SETTINGS,
+    ...(opts.strictArp ? STRICT_ARP_SETTINGS : []),
+    ...(opts.localhostNodePorts ? [LOCALHOST_SETTING] : []),
+  ].map((s) => ({ ...s }));
 }
 
 /** The /proc/sys path of a dotted key: dots become slashes (dashes stay). */

@@ -274,7 +274,6 @@ export class Informer {
 
   /** One watch, until the server ends it, it is gone (410), or it fails (throws). */
   async #watch(): Promise<WatchEnd> {
-    const { client, resource, selector } = this.#o;
     const timeoutSeconds = this.#o.watchTimeoutSeconds?.() ??
       Math.floor(300 * (1 + Math.random()));
     const silenceMs = this.#o.watchSilenceMs ?? watchSilenceMs(timeoutSeconds);
@@ -289,64 +288,24 @@ export class Informer {
       }, silenceMs);
     };
     const started = performance.now(); // a duration: the monotonic clock, not the injected one
-    let events = 0;
     this.#stats.watches++;
     try {
       arm();
-      let stream: AsyncGenerator<WatchEvent>;
-      try {
-        stream = await client.watch(resource, {
-          ...selector,
-          resourceVersion: this.#rv,
-          allowWatchBookmarks: true,
-          timeoutSeconds,
-          signal: link.signal,
-        });
-      } catch (err) {
-        if (isGone(err)) return "gone";
-        throw err;
-      }
-      this.#contact();
-      this.#watching = true;
-      this.#error = undefined;
-      for await (const ev of stream) {
-        arm();
-        this.#contact();
-        events++;
-        if (ev.type === "ERROR") {
-          if (ev.code === 410) return "gone";
-          throw apiError({
-            server: client.server,
-            method: "GET",
-            path: `watch ${resource.plural}`,
-            status: ev.code,
-            reason: ev.reason,
-            message: `ERROR event: ${ev.message}`,
-          });
-        }
-        this.#apply(ev);
-      }
+      const stream = await this.#openWatch(timeoutSeconds, link.signal);
+      if (stream === "gone") return "gone";
+      const events = await this.#consume(stream, arm);
+      if (events === "gone") return "gone";
       if (events === 0 && performance.now() - started < (this.#o.minWatchMs ?? 1000)) {
-        throw apiError({
-          server: client.server,
-          method: "GET",
-          path: `watch ${resource.plural}`,
-          message: "the server ended the watch at once without an event",
-        });
+        throw this.#watchError({ message: "the server ended the watch at once without an event" });
       }
       this.#backoff.reset();
       return "closed";
     } catch (err) {
-      if (silent) {
-        throw apiError({
-          server: client.server,
-          method: "GET",
-          path: `watch ${resource.plural}`,
-          message: `the watch was silent for ${silenceMs} ms; restarting it`,
-          cause: err,
-        });
-      }
-      throw err;
+      if (!silent) throw err;
+      throw this.#watchError({
+        message: `the watch was silent for ${silenceMs} ms; restarting it`,
+        cause: err,
+      });
     } finally {
       clearTimeout(timer);
       link.abort(); // ends the response body when leaving early (410, an ERROR event)
@@ -354,6 +313,59 @@ export class Informer {
       if (this.#watching) this.#lastContact = this.#now();
       this.#watching = false;
     }
+  }
+
+  /** Starts the watch from the last resource version; "gone" when that is too old (410). */
+  async #openWatch(
+    timeoutSeconds: number,
+    signal: AbortSignal,
+  ): Promise<AsyncGenerator<WatchEvent> | "gone"> {
+    const { client, resource, selector } = this.#o;
+    try {
+      return await client.watch(resource, {
+        ...selector,
+        resourceVersion: this.#rv,
+        allowWatchBookmarks: true,
+        timeoutSeconds,
+        signal,
+      });
+    } catch (err) {
+      if (isGone(err)) return "gone";
+      throw err;
+    }
+  }
+
+  /** Applies the watch's events until it ends; how many came, or "gone" on a 410 ERROR event. */
+  async #consume(stream: AsyncGenerator<WatchEvent>, arm: () => void): Promise<number | "gone"> {
+    this.#contact();
+    this.#watching = true;
+    this.#error = undefined;
+    let events = 0;
+    for await (const ev of stream) {
+      arm();
+      this.#contact();
+      events++;
+      if (ev.type === "ERROR") {
+        if (ev.code === 410) return "gone";
+        throw this.#watchError({
+          status: ev.code,
+          reason: ev.reason,
+          message: `ERROR event: ${ev.message}`,
+        });
+      }
+      this.#apply(ev);
+    }
+    return events;
+  }
+
+  #watchError(e: { message: string; status?: number; reason?: string; cause?: unknown }) {
+    const { client, resource } = this.#o;
+    return apiError({
+      server: client.server,
+      method: "GET",
+      path: `watch ${resource.plural}`,
+      ...e,
+    });
   }
 
   #apply(ev: Exclude<WatchEvent, { type: "ERROR" }>): void {

@@ -67,38 +67,7 @@ export async function loadKubeconfig(options: KubeconfigOptions): Promise<ApiCon
     mergeFile(merged, file, text);
   }
   const files = options.paths.join(":");
-  const contextName = options.context ?? merged.currentContext?.name;
-  if (!contextName) {
-    throw new KipvsError(
-      "invalid-config",
-      `kubeconfig ${files} has no current-context and no context was named`,
-    );
-  }
-  const ctx = merged.contexts.get(contextName);
-  if (!ctx) {
-    throw new KipvsError("invalid-config", `kubeconfig ${files}: no context "${contextName}"`);
-  }
-  const clusterName = str(ctx, "cluster");
-  const cluster = clusterName === undefined ? undefined : merged.clusters.get(clusterName);
-  if (!cluster) {
-    throw new KipvsError(
-      "invalid-config",
-      `kubeconfig ${ctx.file}: context "${contextName}" names cluster "${clusterName ?? ""}", ` +
-        "which is not defined",
-    );
-  }
-  const userName = str(ctx, "user");
-  let user: Entry | undefined;
-  if (userName) {
-    user = merged.users.get(userName);
-    if (!user) {
-      throw new KipvsError(
-        "invalid-config",
-        `kubeconfig ${ctx.file}: context "${contextName}" names user "${userName}", ` +
-          "which is not defined",
-      );
-    }
-  }
+  const { contextName, cluster, user } = chosenContext(merged, files, options.context);
   const tls = await clusterTls(cluster, read);
   const certs = user ? await clientCertificate(user, read) : {};
   const server = normaliseServer(options.master ?? requiredStr(cluster, "server"));
@@ -117,6 +86,39 @@ export async function loadKubeconfig(options: KubeconfigOptions): Promise<ApiCon
     credentials: user ? credentials(user, options.tokenPeriodMs, read) : { kind: "none" },
     origin: `kubeconfig ${files} context ${contextName}`,
   };
+}
+
+/** The context named (or the current one), with the cluster and user it names. */
+function chosenContext(
+  merged: Merged,
+  files: string,
+  named: string | undefined,
+): { contextName: string; cluster: Entry; user?: Entry } {
+  const contextName = named ?? merged.currentContext?.name;
+  if (!contextName) {
+    throw new KipvsError(
+      "invalid-config",
+      `kubeconfig ${files} has no current-context and no context was named`,
+    );
+  }
+  const ctx = merged.contexts.get(contextName);
+  if (!ctx) {
+    throw new KipvsError("invalid-config", `kubeconfig ${files}: no context "${contextName}"`);
+  }
+  const undefinedRef = (what: string, name: string) =>
+    new KipvsError(
+      "invalid-config",
+      `kubeconfig ${ctx.file}: context "${contextName}" names ${what} "${name}", ` +
+        "which is not defined",
+    );
+  const clusterName = str(ctx, "cluster");
+  const cluster = clusterName === undefined ? undefined : merged.clusters.get(clusterName);
+  if (!cluster) throw undefinedRef("cluster", clusterName ?? "");
+  const userName = str(ctx, "user");
+  if (!userName) return { contextName, cluster };
+  const user = merged.users.get(userName);
+  if (!user) throw undefinedRef("user", userName);
+  return { contextName, cluster, user };
 }
 
 function mergeFile(merged: Merged, file: string, text: string): void {

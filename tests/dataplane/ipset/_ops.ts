@@ -7,8 +7,44 @@
  * @module
  */
 
-import { isSetType } from "../../../src/dataplane/ipset/sets.ts";
+import { isSetType, type SetType } from "../../../src/dataplane/ipset/sets.ts";
+import { setSpec } from "../../../src/dataplane/ipset/spec.ts";
+import type { Family } from "../../../src/net/family.ts";
 import type { CreateOptions, IpsetOp } from "../../../src/dataplane/ipset/ops.ts";
+import { parseMember } from "../../../src/dataplane/ipset/entry.ts";
+import { foreignMember, type SetMember, type SetMembers } from "../../../src/dataplane/members.ts";
+
+/**
+ * A member from its text, its type read off the text's shape: "30080" a port, "10.96.0.1" an
+ * address, then ",proto:port", then ",ip2" or ",net/prefix". Text of another shape (a hash:net
+ * entry, say) is a foreign member, as kipvs reads it from `ipset save`.
+ */
+export function member(text: string, shape?: { type: SetType; family?: Family }): SetMember {
+  const parts = text.split(",");
+  const family = shape?.family ?? (parts[0]!.includes(":") ? 6 : 4);
+  const type = shape
+    ? shape.type
+    : /^\d+$/.test(text)
+    ? "bitmap:port"
+    : parts.length === 1
+    ? "hash:ip"
+    : parts.length === 2
+    ? "hash:ip,port"
+    : parts[2]!.includes("/")
+    ? "hash:ip,port,net"
+    : "hash:ip,port,ip";
+  return parseMember(type, family, text).member ?? foreignMember(text);
+}
+
+/** Members by key from their texts. */
+export function members(...texts: string[]): SetMembers {
+  return new Map(texts.map((t) => member(t)).map((m) => [m.key, m]));
+}
+
+/** Sets of members from set name → member texts. */
+export function setsOf(sets: Record<string, string[]>): Map<string, SetMembers> {
+  return new Map(Object.entries(sets).map(([name, texts]) => [name, members(...texts)]));
+}
 
 /** One command of a payload, with its 1-based line number. */
 export type PayloadCommand =
@@ -94,15 +130,26 @@ export function parsePayload(payload: string): ParsedPayload {
   return { commands };
 }
 
-/** The ops of `text`; throws on a line {@link parsePayload} does not take. */
+/**
+ * The ops of `text`; throws on a line {@link parsePayload} does not take. Members are read as
+ * their set's type has them: a set created earlier in the text, else kube-proxy's set of that
+ * name, else the type the text's shape suggests.
+ */
 export function opsOf(text: string): IpsetOp[] {
   const parsed = parsePayload(text);
   if (parsed.unsupported) {
     throw new Error(`line ${parsed.unsupported.line}: ${parsed.unsupported.reason}`);
   }
+  const shapes = new Map<string, { type: SetType; family?: Family }>();
   return parsed.commands.map((c): IpsetOp => {
-    if (c.verb === "create") return { op: "create", set: c.set, create: c.create };
-    if (c.verb === "add" || c.verb === "del") return { op: c.verb, set: c.set, entry: c.entry };
+    if (c.verb === "create") {
+      shapes.set(c.set, c.create);
+      return { op: "create", set: c.set, create: c.create };
+    }
+    if (c.verb === "add" || c.verb === "del") {
+      const shape = shapes.get(c.set) ?? setSpec(c.set);
+      return { op: c.verb, set: c.set, member: member(c.entry, shape) };
+    }
     return { op: c.verb, set: c.set };
   });
 }

@@ -22,9 +22,11 @@ import {
   decodeProtocol,
   decodeTypeRevisions,
   putCreate,
-  putEntry,
+  putMember,
   type SetShape,
 } from "../../../src/dataplane/ipset/codec.ts";
+import { parseMember } from "../../../src/dataplane/ipset/entry.ts";
+import { setMember } from "../../../src/dataplane/members.ts";
 import { IPSET_CMD } from "../../../src/dataplane/ipset/constants.ts";
 import { MessageWriter } from "../../../src/dataplane/netlink/writer.ts";
 import { messages } from "../../../src/dataplane/netlink/reader.ts";
@@ -35,12 +37,13 @@ const unhex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (x) => parseI
 /** Concatenates annotated hex fields (spaces ignored). */
 const bytes = (fields: [string, string][]) => fields.map(([, h]) => h.replace(/ /g, "")).join("");
 
-/** An ADD or DEL of `entry` to `set` with sequence 1, as NetlinkIpset writes it. */
+/** An ADD or DEL of the member `entry` to `set` with sequence 1, as NetlinkIpset writes it. */
 function encodeEntry(cmd: number, set: string, shape: SetShape, entry: string): string {
   const w = new MessageWriter();
   beginIpset(w, { cmd, flags: 1, seq: 1, protocol: 7 });
   w.string(2, set);
-  assert.equal(putEntry(w, shape, entry), true, entry);
+  const member = parseMember(shape.type, shape.family, entry).member!;
+  assert.equal(putMember(w, member), true, entry);
   w.end();
   return hex(w.bytes());
 }
@@ -219,13 +222,14 @@ Deno.test("create of a hash set and of a bitmap:port set as hand-derived bytes",
   );
 });
 
-Deno.test("putEntry() refuses text that does not fit the set's type", () => {
+Deno.test("putMember() refuses a member whose address does not parse", () => {
   const w = new MessageWriter();
-  assert.equal(putEntry(w, { type: "hash:ip,port", family: 4 }, "10.0.0.1"), false);
-  assert.equal(putEntry(w, { type: "hash:ip,port", family: 4 }, "10.0.0.1,icmp:1"), false);
-  assert.equal(putEntry(w, { type: "hash:ip", family: 4 }, "10.0.0.1,tcp:1"), false);
-  assert.equal(putEntry(w, { type: "bitmap:port", family: 4 }, "70000"), false);
-  assert.equal(putEntry(w, { type: "hash:ip,port,ip", family: 4 }, "10.0.0.1,tcp:1,x"), false);
+  assert.equal(putMember(w, setMember({ ip: "10.0.0.1", protocol: "tcp", port: 1 })), true);
+  assert.equal(putMember(w, setMember({ ip: "nope" })), false);
+  assert.equal(
+    putMember(w, setMember({ ip: "10.0.0.1", protocol: "tcp", port: 1, ip2: "x" })),
+    false,
+  );
 });
 
 Deno.test("replies: protocol, type revisions and a set's header decode from kernel bytes", () => {

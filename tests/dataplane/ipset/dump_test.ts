@@ -4,6 +4,7 @@
  * header (TYPENAME 3, REVISION 4, FAMILY 5, DATA 7 with HASHSIZE 18, MAXELEM 19, BUCKETSIZE 21,
  * INITVAL 17 or PORT 4 / PORT_TO 5) and/or entries (ADT 8 holding DATA nests).
  */
+import { setMember } from "../../../src/dataplane/members.ts";
 import assert from "node:assert/strict";
 import { SaveDecoder } from "../../../src/dataplane/ipset/dump.ts";
 import { FakeIpset } from "./fake.ts";
@@ -65,7 +66,7 @@ function decode(payloads: Uint8Array[]): SaveDecoder {
   return d;
 }
 
-Deno.test("SaveDecoder reads a header and entries split over two messages as ipset save prints them", () => {
+Deno.test("SaveDecoder reads a header and typed members split over two messages", () => {
   const d = decode([
     payload([
       ...NET_HEADER,
@@ -78,14 +79,34 @@ Deno.test("SaveDecoder reads a header and entries split over two messages as ips
   assert.deepStrictEqual(d.sets.get("S"), {
     name: "S",
     type: "hash:ip,port,net",
-    options: new Map([
-      ["family", "inet"],
-      ["hashsize", "1024"],
-      ["maxelem", "65536"],
-      ["bucketsize", "12"],
-      ["initval", "0x8c30c262"],
+    options: {
+      family: 4,
+      hashsize: 1024,
+      maxelem: 65536,
+      other: ["bucketsize 12", "initval 0x8c30c262"],
+    },
+    members: new Map([
+      [
+        "203.0.113.10,tcp:80,10.0.0.0/8",
+        setMember({
+          ip: "203.0.113.10",
+          protocol: "tcp",
+          port: 80,
+          ip2: "10.0.0.0",
+          cidr2: 8,
+        }),
+      ],
+      [
+        "203.0.113.10,tcp:80,192.168.100.10",
+        setMember({
+          ip: "203.0.113.10",
+          protocol: "tcp",
+          port: 80,
+          ip2: "192.168.100.10",
+          cidr2: 32,
+        }),
+      ],
     ]),
-    entries: new Set(["203.0.113.10,tcp:80,10.0.0.0/8", "203.0.113.10,tcp:80,192.168.100.10"]),
   });
 });
 
@@ -104,8 +125,8 @@ Deno.test("SaveDecoder reads a bitmap:port set's range and ports", () => {
     ["    PORT 53", "0600 0440 0035 0000"],
   ])]);
   const s = d.sets.get("S")!;
-  assert.deepEqual([...s.options], [["range", "0-65535"]]);
-  assert.deepEqual([...s.entries], ["30080", "53"]);
+  assert.deepEqual(s.options, { range: [0, 65535], other: [] });
+  assert.deepEqual([...s.members.values()], [setMember({ port: 30080 }), setMember({ port: 53 })]);
 });
 
 Deno.test("SaveDecoder leaves to ipset save a type, protocol or extension it does not decode", () => {
@@ -150,10 +171,10 @@ Deno.test("NetlinkIpset.save() decodes the dump, and asks the program when it ca
     dump: () => answer,
   });
   const program = new FakeIpset(new IpsetModel());
-  const ipset = NetlinkIpset.open({ program, transport: kernel });
+  const ipset = await NetlinkIpset.open({ program, transport: kernel });
   answer = [payload([...NET_HEADER, ["ADT len 56", "3800 0880"], ...netEntry("0a000000", "08")])];
   const snap = await ipset.save();
-  assert.deepEqual([...snap.get("S")!.entries], ["203.0.113.10,tcp:80,10.0.0.0/8"]);
+  assert.deepEqual([...snap.get("S")!.members.keys()], ["203.0.113.10,tcp:80,10.0.0.0/8"]);
   assert.deepEqual([program.saves, ipset.savedByProgram], [0, 0]);
   answer = [payload([["TYPENAME hash:net", "0d00 0300 686173683a6e657400 000000"]])];
   assert.deepEqual(await ipset.save(), new Map());

@@ -1,4 +1,4 @@
-import { opsOf } from "./_ops.ts";
+import { members, opsOf } from "./_ops.ts";
 import assert from "node:assert/strict";
 import { FakeExec } from "../../../src/dataplane/exec.ts";
 import { destroyKubeSets, kubeSetsIn } from "../../../src/dataplane/ipset/cleanup.ts";
@@ -22,7 +22,7 @@ create other hash:ip family inet hashsize 64 maxelem 10 counters comment
 add other 1.2.3.4 packets 0 bytes 0 comment "x y"
 `;
 
-Deno.test("parseIpsetSave() reads sets, their options and entries", () => {
+Deno.test("parseIpsetSave() reads sets, their typed options and members", () => {
   const s = parseIpsetSave(SAVED);
   assert.deepEqual([...s.keys()], [
     "KUBE-CLUSTER-IP",
@@ -32,12 +32,19 @@ Deno.test("parseIpsetSave() reads sets, their options and entries", () => {
   ]);
   const cip = s.get("KUBE-CLUSTER-IP")!;
   assert.equal(cip.type, "hash:ip,port");
-  assert.equal(cip.options.get("family"), "inet");
-  assert.equal(cip.options.get("maxelem"), "65536");
-  assert.deepEqual([...cip.entries], ["10.96.0.1,tcp:443", "10.96.0.10,udp:53"]);
-  assert.equal(s.get("KUBE-NODE-PORT-TCP")!.options.get("range"), "0-65535");
-  assert.deepEqual([...s.get("other")!.entries], ["1.2.3.4"]);
-  assert.equal(s.get("other")!.options.get("counters"), "");
+  assert.deepEqual(cip.options, {
+    family: 4,
+    hashsize: 1024,
+    maxelem: 65536,
+    other: ["bucketsize 12", "initval 0x8c30c262"],
+  });
+  assert.deepEqual(cip.members, members("10.96.0.1,tcp:443", "10.96.0.10,udp:53"));
+  assert.deepEqual(cip.members.get("10.96.0.10,udp:53")?.protocol, "udp");
+  assert.deepEqual(s.get("KUBE-NODE-PORT-TCP")!.options.range, [0, 65535]);
+  const cidr = s.get("KUBE-6-LOAD-BALANCER-SOURCE-CID")!.members;
+  assert.deepEqual([...cidr.values()].map((m) => [m.ip2, m.cidr2]), [["fd00:100::5", 128]]);
+  assert.deepEqual([...s.get("other")!.members.keys()], ["1.2.3.4"]);
+  assert.deepEqual(s.get("other")!.options.other, ["counters", "comment"]);
   assert.deepEqual(kubeSetsIn(s), [
     "KUBE-CLUSTER-IP",
     "KUBE-NODE-PORT-TCP",
@@ -62,7 +69,7 @@ Deno.test("KernelIpset runs one ipset save and one ipset restore -exist with the
   );
   await ipset.apply(opsOf(""));
   const saved = await ipset.save();
-  assert.deepEqual([...saved.get("A")!.entries], ["10.0.0.1"]);
+  assert.deepEqual([...saved.get("A")!.members.keys()], ["10.0.0.1"]);
   assert.deepEqual(exec.calls.map((c) => [c.program, ...c.args]), [
     ["ipset", "restore", "-exist"],
     ["ipset", "save"],
@@ -190,14 +197,14 @@ Deno.test("IpsetModel answers like ipset 7.17 for the refusals kipvs can meet", 
 
 Deno.test("syncIpsets() writes differences once, then nothing", async () => {
   const ipset = new FakeIpset();
-  const desired = new Map([["KUBE-CLUSTER-IP", new Set(["10.96.0.10,tcp:80"])]]);
+  const desired = new Map([["KUBE-CLUSTER-IP", members("10.96.0.10,tcp:80")]]);
   const first = await syncIpsets({ ipset, desired, families: [4, 6] });
   assert.equal(first.restored, true);
   assert.equal(first.created.length, 34);
   const second = await syncIpsets({ ipset, desired, families: [4, 6] });
   assert.equal(second.restored, false);
   assert.equal(ipset.restores.length, 1);
-  desired.set("KUBE-CLUSTER-IP", new Set(["10.96.0.11,tcp:80"]));
+  desired.set("KUBE-CLUSTER-IP", members("10.96.0.11,tcp:80"));
   const third = await syncIpsets({ ipset, desired, families: [4, 6] });
   assert.deepEqual(
     ipset.restores.at(-1),

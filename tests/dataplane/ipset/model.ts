@@ -8,7 +8,7 @@
  */
 
 import type { Family } from "../../../src/net/family.ts";
-import { parseEntry } from "../../../src/dataplane/ipset/entry.ts";
+import { parseMember } from "../../../src/dataplane/ipset/entry.ts";
 import { isSetType, type SetType } from "../../../src/dataplane/ipset/sets.ts";
 
 /** One set held by the model. */
@@ -88,14 +88,14 @@ export class IpsetModel {
             pending = undefined;
             throw new LineError("The set with the given name does not exist");
           }
-          const parsed = parseEntry(set.type, set.family, arg ?? "");
+          const parsed = parseMember(set.type, set.family, arg ?? "");
           if (parsed.error !== undefined) {
             pending = undefined;
             throw new LineError(`Syntax error: '${arg ?? ""}' is invalid: ${parsed.error}`, false);
           }
           if (pending && (pending.verb !== verb || pending.set !== set)) send();
           pending ??= { verb, set, items: [] };
-          pending.items.push({ line: lineNo, entry: parsed.entry });
+          pending.items.push({ line: lineNo, entry: parsed.member.key });
           continue;
         }
         if (!["create", "destroy", "flush"].includes(verb!)) {

@@ -1,4 +1,4 @@
-import { opsOf } from "./_ops.ts";
+import { member, opsOf } from "./_ops.ts";
 import assert from "node:assert/strict";
 import { FakeIpset } from "./fake.ts";
 import { IPSET_CMD } from "../../../src/dataplane/ipset/constants.ts";
@@ -17,8 +17,8 @@ Deno.test("restoreText() renders every op as the line ipset restore reads, and b
   const creates = [...familySpecs(4), ...familySpecs(6)].map(createOp);
   const ops: IpsetOp[] = [
     ...creates,
-    { op: "add", set: "KUBE-CLUSTER-IP", entry: "10.96.0.1,tcp:443" },
-    { op: "del", set: "KUBE-6-LOOP-BACK", entry: "fd00::1,tcp:80,fd00::1" },
+    { op: "add", set: "KUBE-CLUSTER-IP", member: member("10.96.0.1,tcp:443") },
+    { op: "del", set: "KUBE-6-LOOP-BACK", member: member("fd00::1,tcp:80,fd00::1") },
     { op: "destroy", set: "KUBE-IPVS-IPS" },
     { op: "flush", set: "KUBE-NODE-PORT-TCP" },
   ];
@@ -132,15 +132,15 @@ function ipsetKernel(refuse: (set: string, cmd: number, k: number) => number = (
   return { kernel, sets, log };
 }
 
-function open(refuse?: (set: string, cmd: number, k: number) => number) {
+async function open(refuse?: (set: string, cmd: number, k: number) => number) {
   const k = ipsetKernel(refuse);
   const program = new FakeIpset();
-  const ipset = NetlinkIpset.open({ program, transport: k.kernel, firstSeq: 100 });
+  const ipset = await NetlinkIpset.open({ program, transport: k.kernel, firstSeq: 100 });
   return { ...k, program, ipset };
 }
 
 Deno.test("restore() sends a 1,200-line payload in sends of 512 and asks the type revision once", async () => {
-  const { kernel, log, ipset, program } = open();
+  const { kernel, log, ipset, program } = await open();
   const lines = ["create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536"];
   for (let i = 0; i < 1200; i++) {
     lines.push(`add KUBE-CLUSTER-IP 10.96.${i >> 8}.${i & 255},tcp:80`);
@@ -158,20 +158,24 @@ Deno.test("restore() sends a 1,200-line payload in sends of 512 and asks the typ
 });
 
 Deno.test("restore() reads the type of a set the payload does not create, once per set", async () => {
-  const { sets, log, ipset } = open();
+  const { sets, log, ipset } = await open();
   sets.set("KUBE-6-IPVS-IPS", { type: "hash:ip", family: 10 });
   await ipset.apply(opsOf("add KUBE-6-IPVS-IPS fd00::1\ndel KUBE-6-IPVS-IPS FD00:0::2\n"));
   assert.deepEqual(log, ["header KUBE-6-IPVS-IPS"]);
 });
 
 Deno.test("restore() ignores what ipset restore -exist ignores", async () => {
-  const { sets, ipset } = open(() => 4103);
+  const { sets, ipset } = await open(() => 4103);
   sets.set("S", { type: "hash:ip", family: 2 });
   await ipset.apply(opsOf("add S 1.1.1.1\ndel S 1.1.1.2\ndestroy NEVER\n"));
 });
 
 Deno.test("restore() names the first refused line, and stops after its send", async () => {
-  const { kernel, sets, ipset } = open((_set, _cmd, k) => (k === 700 || k === 703 ? 4352 : 0));
+  const { kernel, sets, ipset } = await open((
+    _set,
+    _cmd,
+    k,
+  ) => (k === 700 || k === 703 ? 4352 : 0));
   sets.set("P", { type: "bitmap:port", family: 0 });
   const lines: string[] = [];
   for (let i = 0; i < 2000; i++) lines.push(`add P ${i}`);
@@ -193,7 +197,7 @@ Deno.test("restore() names the first refused line, and stops after its send", as
 });
 
 Deno.test("restore() lets the kernel refuse an entry of a missing set in its place", async () => {
-  const { sets, ipset } = open();
+  const { sets, ipset } = await open();
   sets.set("S", { type: "hash:ip", family: 2 });
   const err = await ipset.apply(opsOf("add S 1.1.1.1\nadd NOPE 1.1.1.1\nadd S 1.1.1.2\n")).catch((
     e,
@@ -204,7 +208,7 @@ Deno.test("restore() lets the kernel refuse an entry of a missing set in its pla
 });
 
 Deno.test("apply() hands the program ops on a set or of an entry it does not take", async () => {
-  const { kernel, sets, ipset, program } = open();
+  const { kernel, sets, ipset, program } = await open();
   sets.set("OTHER", { type: "hash:net", family: 2 });
   sets.set("S", { type: "hash:ip", family: 2 });
   const sends = kernel.sends.length;
@@ -216,13 +220,13 @@ Deno.test("apply() hands the program ops on a set or of an entry it does not tak
   assert.equal(kernel.sends.length, sends + 2); // the two header reads, nothing written
 });
 
-Deno.test("openIpset() falls back to the program when netlink cannot be opened, and says why", () => {
+Deno.test("openIpset() falls back to the program when netlink cannot be opened, and says why", async () => {
   const logged: string[] = [];
   const logger = {
     info: (m: string) => logged.push(m),
     warn: (m: string, f?: Record<string, unknown>) => logged.push(`${m}: ${f?.reason}`),
   };
-  const ipset = openIpset({
+  const ipset = await openIpset({
     exec: new FakeExec(() => undefined),
     logger,
     openNetlink: () => {
@@ -234,7 +238,7 @@ Deno.test("openIpset() falls back to the program when netlink cannot be opened, 
     "ipset over netlink unavailable; running the ipset program instead: no ipset in this kernel",
   ]);
   const k = ipsetKernel();
-  const chosen = openIpset({
+  const chosen = await openIpset({
     exec: new FakeExec(() => undefined),
     logger,
     openNetlink: (program) => NetlinkIpset.open({ program, transport: k.kernel }),

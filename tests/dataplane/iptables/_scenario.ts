@@ -1,3 +1,6 @@
+import type { SetMembers } from "../../../src/dataplane/members.ts";
+import { setsOf } from "../ipset/_ops.ts";
+
 /**
  * A fixed scenario of desired ipsets, as the plan would produce them for one node
  * (node IP 192.168.100.1, cluster CIDR 10.244.0.0/16), shared by the unit and kernel tests:
@@ -9,7 +12,7 @@
  * - lb-local: LoadBalancer 203.0.113.12 tcp/80, ETP Local, NodePort 30081, health check 32000
  * - an IPv6 ClusterIP fd00:96::10 tcp/80
  */
-export function scenarioSets(): Map<string, Set<string>> {
+export function scenarioSets(): Map<string, SetMembers> {
   const sets: Record<string, string[]> = {
     "KUBE-LOOP-BACK": ["10.244.1.2,tcp:8080,10.244.1.2"],
     "KUBE-CLUSTER-IP": ["10.96.0.10,tcp:80", "10.96.0.11,udp:53"],
@@ -42,7 +45,7 @@ export function scenarioSets(): Map<string, Set<string>> {
     "KUBE-6-CLUSTER-IP": ["fd00:96::10,tcp:80"],
     "KUBE-6-IPVS-IPS": ["fd00:96::10"],
   };
-  return new Map(Object.entries(sets).map(([k, v]) => [k, new Set(v)]));
+  return setsOf(sets);
 }
 
 /** The configuration of the scenario. */

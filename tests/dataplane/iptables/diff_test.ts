@@ -1,3 +1,4 @@
+import { members } from "../ipset/_ops.ts";
 import assert from "node:assert/strict";
 import { planIptablesRestore } from "../../../src/reconcile/iptables_diff.ts";
 import { FakeIptables } from "./fake.ts";
@@ -89,9 +90,9 @@ Deno.test("syncIptables() writes nothing the second time, and only the changed c
   assert.equal(ipt.restores.length, 1);
 
   const sets = scenarioSets();
-  sets.set("KUBE-LOAD-BALANCER-FW", new Set());
-  sets.set("KUBE-LOAD-BALANCER-SOURCE-CIDR", new Set());
-  sets.set("KUBE-LOAD-BALANCER-SOURCE-IP", new Set());
+  sets.set("KUBE-LOAD-BALANCER-FW", new Map());
+  sets.set("KUBE-LOAD-BALANCER-SOURCE-CIDR", new Map());
+  sets.set("KUBE-LOAD-BALANCER-SOURCE-IP", new Map());
   const third = await syncIptables(ipt, render(sets));
   assert.deepEqual(third.chains, [
     "filter/KUBE-PROXY-FIREWALL",
@@ -139,7 +140,7 @@ Deno.test("planIptablesRestore() repairs a chain edited by hand and adds no dupl
 
 Deno.test("planIptablesRestore() adopts KUBE-IPVS-OUT-FILTER rules written in another order", async () => {
   const sets = scenarioSets();
-  sets.set("KUBE-LOAD-BALANCER-FW", new Set(["203.0.113.10,tcp:80", "203.0.113.20,tcp:80"]));
+  sets.set("KUBE-LOAD-BALANCER-FW", members("203.0.113.10,tcp:80", "203.0.113.20,tcp:80"));
   const rules = render(sets);
   const ipt = new FakeIptables();
   await syncIptables(ipt, rules);

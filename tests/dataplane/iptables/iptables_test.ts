@@ -1,3 +1,4 @@
+import { member } from "../ipset/_ops.ts";
 import assert from "node:assert/strict";
 import { FakeExec } from "../../../src/dataplane/exec.ts";
 import { FakeIpset } from "../ipset/fake.ts";
@@ -161,12 +162,12 @@ Deno.test("syncSetsAndRules() can trust the snapshot of the previous sync instea
     [...s.values()].map((k) => [
       k.name,
       k.type,
-      ["family", "hashsize", "maxelem", "range"].map((o) => k.options.get(o)),
-      [...k.entries].sort(),
+      [k.options.family, k.options.hashsize, k.options.maxelem, k.options.range],
+      [...k.members.keys()].sort(),
     ]);
   assert.deepEqual(view(first.ipsetSnapshot), view(saved));
   ipset.saves = 0;
-  desired.ipsets.get("KUBE-CLUSTER-IP")!.add("10.96.0.99,tcp:80");
+  desired.ipsets.get("KUBE-CLUSTER-IP")!.set("10.96.0.99,tcp:80", member("10.96.0.99,tcp:80"));
   const next = await syncSetsAndRules({
     ipset,
     iptables,

@@ -7,8 +7,8 @@
  * @module
  */
 
+import { canonicalIP } from "../../../src/net/ip.ts";
 import { ERRNO, netlinkError } from "../../../src/dataplane/netlink/errno.ts";
-import { canonicalIp } from "../../../src/dataplane/netlink/addr.ts";
 import { SCHEDULERS, SVC_F } from "../../../src/dataplane/ipvs/constants.ts";
 import {
   checkOp,
@@ -17,7 +17,6 @@ import {
   serviceKeyId,
   serviceKeyText,
 } from "../../../src/dataplane/ipvs/describe.ts";
-import { settle } from "../../../src/dataplane/netlink/settle.ts";
 import type {
   DestinationKey,
   DestinationStatus,
@@ -201,6 +200,16 @@ export class FakeIpvs extends SingleOps implements Ipvs {
     Object.assign(d, clone(status));
   }
 
+  /**
+   * Sets what the kernel would count for a virtual server (its counters and rate estimates),
+   * for tests of code that reads them (`kipvs top`). Throws when the service does not exist.
+   */
+  setServiceStats(service: ServiceKey, stats: Partial<IpvsStats>): void {
+    const e = this.#services.get(serviceKeyId(service));
+    if (!e) throw new Error(`no virtual server ${serviceKeyText(service)}`);
+    e.service.stats = { ...(e.service.stats ?? zeroStats()), ...stats };
+  }
+
   protected one(op: IpvsOp): Promise<void> {
     return this.apply([op]).then(([r]) => {
       if (r && !r.ok) throw r.error;
@@ -224,7 +233,7 @@ export class FakeIpvs extends SingleOps implements Ipvs {
           key: isFwmarkKey(s.key) ? { family: s.key.family, fwmark: s.key.fwmark } : {
             family: s.key.family,
             protocol: s.key.protocol,
-            address: canonicalIp(s.key.address)!,
+            address: canonicalIP(s.key.address)!,
             port: s.key.port,
           },
           scheduler: s.scheduler,
@@ -254,7 +263,7 @@ export class FakeIpvs extends SingleOps implements Ipvs {
         if (op.op === "add-destination" && have) return ERRNO.EEXIST;
         if (op.op === "update-destination" && !have) return ERRNO.ENOENT;
         const stored: DestinationStatus = {
-          address: canonicalIp(d.address)!,
+          address: canonicalIP(d.address)!,
           port: d.port,
           family: d.family,
           forward: d.forward,
@@ -274,5 +283,15 @@ export class FakeIpvs extends SingleOps implements Ipvs {
         return 0;
       }
     }
+  }
+}
+
+/** Runs `work` now and settles a promise with its value or its exception, as the kernel's
+ * handle answers (after its work, never before). */
+function settle<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (err) {
+    return Promise.reject(err);
   }
 }

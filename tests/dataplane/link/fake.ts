@@ -6,7 +6,7 @@
  * @module
  */
 
-import { canonicalIp } from "../../../src/dataplane/netlink/addr.ts";
+import { canonicalIP } from "../../../src/net/ip.ts";
 import { ERRNO } from "../../../src/dataplane/netlink/errno.ts";
 import { checkLinkName, failedAddress, notDummy } from "../../../src/dataplane/link/describe.ts";
 import {
@@ -41,7 +41,7 @@ export class FakeDummyLink implements DummyLink {
         index: this.#nextIndex++,
         kind: e.kind,
         up: e.up ?? false,
-        addresses: new Set((e.addresses ?? []).map((a) => canonicalIp(a) ?? a)),
+        addresses: new Set((e.addresses ?? []).map((a) => canonicalIP(a) ?? a)),
       };
     }
   }
@@ -107,7 +107,7 @@ export class FakeDummyLink implements DummyLink {
     this.#sent++;
     const link = this.#link;
     return addresses.map((address): AddressResult => {
-      const c = canonicalIp(address);
+      const c = canonicalIP(address);
       const fail = (errno: number, hint?: string) =>
         failedAddress({ kind, address, link: this.name, errno, hint });
       if (c === undefined) return fail(ERRNO.EINVAL, `invalid IP address "${address}"`);

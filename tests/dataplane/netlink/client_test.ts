@@ -14,7 +14,7 @@ const encode = (w: MessageWriter, item: number, flags: number, seq: number) => {
 const itemOf = (payload: Uint8Array) =>
   new DataView(payload.buffer, payload.byteOffset).getUint32(4, true);
 
-Deno.test("exchange() matches error replies back to items and never stops at one", () => {
+Deno.test("exchange() matches error replies back to items and never stops at one", async () => {
   const kernel = new ScriptedKernel({
     handle: ({ payload }) => {
       const item = itemOf(payload);
@@ -28,7 +28,7 @@ Deno.test("exchange() matches error replies back to items and never stops at one
     firstSeq: 0xffff_fff0,
   });
   const items = Array.from({ length: 10_000 }, (_, i) => i);
-  const errnos = c.exchange(items, encode, "test batch");
+  const errnos = await c.exchange(items, encode, "test batch");
   assert.equal(errnos.length, 10_000);
   assert.equal(errnos[7], ERRNO.EEXIST);
   assert.equal(errnos[999], ERRNO.ESRCH);
@@ -39,7 +39,7 @@ Deno.test("exchange() matches error replies back to items and never stops at one
   assert.equal(kernel.sends.length, Math.ceil(10_000 / 256), "256 messages per send");
 });
 
-Deno.test("exchange() asks for an acknowledgement only on the last message of each send", () => {
+Deno.test("exchange() asks for an acknowledgement only on the last message of each send", async () => {
   const acked: number[] = [];
   const kernel = new ScriptedKernel({
     handle: ({ flags, payload }) => {
@@ -48,71 +48,67 @@ Deno.test("exchange() asks for an acknowledgement only on the last message of ea
     },
   });
   const c = new NetlinkClient({ protocol: 16, transport: kernel, maxPerSend: 4 });
-  const errnos = c.exchange([0, 1, 2, 3, 4, 5], encode, "t");
+  const errnos = await c.exchange([0, 1, 2, 3, 4, 5], encode, "t");
   assert.deepEqual([...errnos], [0, 0, 0, 0, 0, 0]);
   assert.deepEqual(acked, [3, 5]);
   assert.deepEqual(kernel.sends, [4, 2]);
 });
 
-Deno.test("exchange() sends fewer per datagram when the receive buffer could not hold every error", () => {
+Deno.test("exchange() sends fewer per datagram when the receive buffer could not hold every error", async () => {
   const kernel = new ScriptedKernel({ handle: () => ERRNO.ENOENT, receiveBufferBytes: 64 * 1024 });
   const c = new NetlinkClient({ protocol: 16, transport: kernel, maxPerSend: 512 });
   assert.equal(c.maxPerSend, 32);
-  const errnos = c.exchange(Array.from({ length: 100 }, (_, i) => i), encode, "t");
+  const errnos = await c.exchange(Array.from({ length: 100 }, (_, i) => i), encode, "t");
   assert.ok([...errnos].every((e) => e === ERRNO.ENOENT));
   assert.deepEqual(kernel.sends, [32, 32, 32, 4]);
 });
 
-Deno.test("exchange() splits sends at the send buffer's size", () => {
+Deno.test("exchange() splits sends at the send buffer's size", async () => {
   const kernel = new ScriptedKernel({ handle: () => 0, sendBufferBytes: 4096 + 8192 });
   const c = new NetlinkClient({ protocol: 16, transport: kernel, maxPerSend: 10_000 });
-  c.exchange(Array.from({ length: 2000 }, (_, i) => i), encode, "t");
+  await c.exchange(Array.from({ length: 2000 }, (_, i) => i), encode, "t");
   // 24-byte messages, at most 8192 bytes per send: 341 full ones and a remainder.
   assert.ok(kernel.sends.every((n) => n * 24 <= 8192), String(kernel.sends));
   assert.equal(kernel.sends.reduce((a, b) => a + b, 0), 2000);
 });
 
-Deno.test("exchange() calls outcomes lost to an overrun unknown, and keeps the ones it saw", () => {
+Deno.test("exchange() calls outcomes lost to an overrun unknown, and keeps the ones it saw", async () => {
   const kernel = new ScriptedKernel({
     handle: ({ payload }) => (itemOf(payload) < 6 ? ERRNO.EEXIST : 0),
     dropAfter: 3,
   });
   const c = new NetlinkClient({ protocol: 16, transport: kernel, maxPerSend: 10 });
-  const errnos = c.exchange(Array.from({ length: 10 }, (_, i) => i), encode, "t");
+  const errnos = await c.exchange(Array.from({ length: 10 }, (_, i) => i), encode, "t");
   assert.deepEqual([...errnos.subarray(0, 3)], [ERRNO.EEXIST, ERRNO.EEXIST, ERRNO.EEXIST]);
   for (let i = 3; i < 10; i++) assert.equal(errnos[i], OUTCOME_UNKNOWN, `item ${i}`);
 });
 
-Deno.test("request() and dump() throw a netlink error with the kernel's errno", () => {
+Deno.test("request() and dump() throw a netlink error with the kernel's errno", async () => {
   const kernel = new ScriptedKernel({ handle: () => ERRNO.EPERM });
   const c = new NetlinkClient({ protocol: 16, transport: kernel });
-  const err = (() => {
-    try {
-      c.dump((w, f, s) => encode(w, 1, f, s), "list things", () => {});
-    } catch (e) {
-      return e;
-    }
-  })();
+  const err = await c.dump((w, f, s) => encode(w, 1, f, s), "list things", () => {}).then(
+    () => undefined,
+    (e) => e,
+  );
   assert.equal(netlinkErrno(err), ERRNO.EPERM);
   assert.match((err as Error).message, /^list things: Operation not permitted \(EPERM\)$/);
-  assert.throws(
+  await assert.rejects(
     () => c.request((w, f, s) => encode(w, 1, f, s), "get thing", () => 1),
     /get thing: Operation not permitted \(EPERM\)/,
   );
 });
 
-Deno.test("request() times out with ETIMEDOUT when the kernel never answers", () => {
+Deno.test("request() times out with ETIMEDOUT when the kernel never answers", async () => {
   const kernel = new ScriptedKernel({ handle: () => 0 }); // no ACK asked: silence
   const c = new NetlinkClient({ protocol: 16, transport: kernel, replyTimeoutMs: 1 });
-  try {
-    c.request((w, f, s) => encode(w, 1, f, s), "get thing", () => 1);
-    assert.fail("no error");
-  } catch (e) {
-    assert.equal(netlinkErrno(e), ERRNO.ETIMEDOUT);
-  }
+  const err = await c.request((w, f, s) => encode(w, 1, f, s), "get thing", () => 1).then(
+    () => assert.fail("no error"),
+    (e) => e,
+  );
+  assert.equal(netlinkErrno(err), ERRNO.ETIMEDOUT);
 });
 
-Deno.test("exchange() fails the requests of a refused send alike and goes on with the next", () => {
+Deno.test("exchange() fails the requests of a refused send alike and goes on with the next", async () => {
   let sends = 0;
   const kernel = new ScriptedKernel({ handle: () => 0 });
   const refusing = Object.assign(Object.create(kernel), {
@@ -124,7 +120,7 @@ Deno.test("exchange() fails the requests of a refused send alike and goes on wit
     receive: () => kernel.receive(),
   });
   const c = new NetlinkClient({ protocol: 16, transport: refusing, maxPerSend: 2 });
-  const errnos = c.exchange([0, 1, 2, 3, 4, 5], encode, "t");
+  const errnos = await c.exchange([0, 1, 2, 3, 4, 5], encode, "t");
   assert.deepEqual([...errnos], [0, 0, ERRNO.EPERM, ERRNO.EPERM, 0, 0]);
   assert.equal(c.messagesSent, 4, "only what went out counts");
 });

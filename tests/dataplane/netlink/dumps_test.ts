@@ -24,9 +24,9 @@ function answer(i: number, j: number, pad = 0): Uint8Array {
 }
 
 /** Runs dumpEach() over `items` and returns, per item, the [i, j] pairs received in order. */
-function dumpAll(c: NetlinkClient, items: number[]): string[][] {
+async function dumpAll(c: NetlinkClient, items: number[]): Promise<string[][]> {
   const got: string[][] = items.map(() => []);
-  c.dumpEach(items, encode, {
+  await c.dumpEach(items, encode, {
     what: (i) => `list things of ${i}`,
     onMessage: (index, view, m) => {
       const i = view.getUint32(m.offset + 16, true);
@@ -40,7 +40,7 @@ function dumpAll(c: NetlinkClient, items: number[]): string[][] {
 const expected = (items: number[], count: (i: number) => number) =>
   items.map((i) => Array.from({ length: count(i) }, (_, j) => `${i}.${j}`));
 
-Deno.test("dumpEach() pipelines 1,000 dumps 64 per system call and gives each answer to its item", () => {
+Deno.test("dumpEach() pipelines 1,000 dumps 64 per system call and gives each answer to its item", async () => {
   const count = (i: number) => i % 7; // 0 to 6 messages: empty dumps too
   const kernel = new ScriptedKernel({
     handle: () => assert.fail("no plain requests"),
@@ -51,7 +51,7 @@ Deno.test("dumpEach() pipelines 1,000 dumps 64 per system call and gives each an
   });
   const c = new NetlinkClient({ protocol: 16, transport: kernel, firstSeq: 0xffff_ff00 });
   const items = Array.from({ length: 1000 }, (_, i) => i);
-  assert.deepEqual(dumpAll(c, items), expected(items, count));
+  assert.deepEqual(await dumpAll(c, items), expected(items, count));
   assert.equal(kernel.pipelines, Math.ceil(1000 / 64));
   assert.equal(kernel.busy, 0, "each short dump ends before the next request");
   assert.deepEqual(c.dumpCounters, {
@@ -63,7 +63,7 @@ Deno.test("dumpEach() pipelines 1,000 dumps 64 per system call and gives each an
   assert.equal(c.messagesSent, 1000);
 });
 
-Deno.test("dumpEach() asks again, once the long dump ran out, for the dumps the kernel refused with EBUSY", () => {
+Deno.test("dumpEach() asks again, once the long dump ran out, for the dumps the kernel refused with EBUSY", async () => {
   // Item 3's 400 messages of 108 bytes fill 14 datagrams: the requests after it in its run
   // meet a running dump until the run's receives have drained it.
   const count = (i: number) => (i === 3 ? 400 : i === 10 ? 0 : 2);
@@ -77,7 +77,7 @@ Deno.test("dumpEach() asks again, once the long dump ran out, for the dumps the 
   });
   const c = new NetlinkClient({ protocol: 16, transport: kernel });
   const items = Array.from({ length: 100 }, (_, i) => i);
-  assert.deepEqual(dumpAll(c, items), expected(items, count));
+  assert.deepEqual(await dumpAll(c, items), expected(items, count));
   assert.ok(kernel.busy > 0, "the test must make the kernel refuse some dumps");
   const counters = c.dumpCounters;
   assert.equal(counters.busyRetries, kernel.busy, "every refused dump is asked again, once");
@@ -85,7 +85,7 @@ Deno.test("dumpEach() asks again, once the long dump ran out, for the dumps the 
   assert.equal(counters.sequentialDumps, 0);
 });
 
-Deno.test("dumpEach() reads a dump that outlasts its run to the end before the next run starts", () => {
+Deno.test("dumpEach() reads a dump that outlasts its run to the end before the next run starts", async () => {
   // Item 63 closes the first run; its 20 datagrams outlast the run's two receives.
   const count = (i: number) => (i === 63 ? 300 : 1);
   const kernel = new ScriptedKernel({
@@ -98,12 +98,12 @@ Deno.test("dumpEach() reads a dump that outlasts its run to the end before the n
   });
   const c = new NetlinkClient({ protocol: 16, transport: kernel });
   const items = Array.from({ length: 128 }, (_, i) => i);
-  assert.deepEqual(dumpAll(c, items), expected(items, count));
+  assert.deepEqual(await dumpAll(c, items), expected(items, count));
   assert.equal(kernel.busy, 0, "the second run found no dump running");
   assert.equal(kernel.pipelines, 2);
 });
 
-Deno.test("dumpEach() dumps one by one, with the same answers, where the socket cannot pipeline", () => {
+Deno.test("dumpEach() dumps one by one, with the same answers, where the socket cannot pipeline", async () => {
   const count = (i: number) => (i * 7) % 5;
   const dump = ({ payload }: { payload: Uint8Array }) => {
     const i = itemOf(payload);
@@ -117,7 +117,7 @@ Deno.test("dumpEach() dumps one by one, with the same answers, where the socket 
   });
   const c = new NetlinkClient({ protocol: 16, transport: kernel });
   const items = Array.from({ length: 200 }, (_, i) => i);
-  assert.deepEqual(dumpAll(c, items), expected(items, count));
+  assert.deepEqual(await dumpAll(c, items), expected(items, count));
   assert.equal(kernel.pipelines, 0);
   assert.equal(kernel.sends.length, 200, "one send per dump");
   assert.deepEqual(c.dumpCounters, {
@@ -128,7 +128,7 @@ Deno.test("dumpEach() dumps one by one, with the same answers, where the socket 
   });
 });
 
-Deno.test("dumpEach() throws a netlink error naming the item whose dump the kernel refused", () => {
+Deno.test("dumpEach() throws a netlink error naming the item whose dump the kernel refused", async () => {
   for (const pipeline of [true, false]) {
     const kernel = new ScriptedKernel({
       handle: () => 0,
@@ -136,19 +136,16 @@ Deno.test("dumpEach() throws a netlink error naming the item whose dump the kern
       pipeline,
     });
     const c = new NetlinkClient({ protocol: 16, transport: kernel });
-    const err = (() => {
-      try {
-        dumpAll(c, Array.from({ length: 100 }, (_, i) => i));
-      } catch (e) {
-        return e;
-      }
-    })();
+    const err = await dumpAll(c, Array.from({ length: 100 }, (_, i) => i)).then(
+      () => undefined,
+      (e) => e,
+    );
     assert.equal(netlinkErrno(err), ERRNO.EPERM, `pipeline ${pipeline}`);
     assert.equal((err as Error).message, "list things of 70: Operation not permitted (EPERM)");
   }
 });
 
-Deno.test("dumpEach() ignores answers to earlier requests left on the socket", () => {
+Deno.test("dumpEach() ignores answers to earlier requests left on the socket", async () => {
   const kernel = new ScriptedKernel({
     handle: () => 0,
     dump: ({ payload }) => [answer(itemOf(payload), 0)],
@@ -168,7 +165,7 @@ Deno.test("dumpEach() ignores answers to earlier requests left on the socket", (
   kernel.inject(late(2, 491, -ERRNO.EBUSY));
   kernel.inject(late(100, 492, 7));
   const items = Array.from({ length: 10 }, (_, i) => i);
-  assert.deepEqual(dumpAll(c, items), expected(items, () => 1));
+  assert.deepEqual(await dumpAll(c, items), expected(items, () => 1));
   assert.equal(c.dumpCounters.busyRetries, 0);
 });
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """A client for kernel tests: prints which pod answered each request, one line per request.
 
-usage: client.py tcp|udp HOST PORT [--count N] [--timeout SECONDS] [--source ADDR] [--sport P]
+usage: client.py tcp|udp HOST PORT [--count N] [--pause SECONDS] [--timeout SECONDS] [--source ADDR]
+                 [--sport P]
        client.py hold HOST PORT --seconds S [--interval SECONDS]
 
 Each request opens a new connection (TCP) or socket (UDP) and prints the first word of the
-answer (the pod's name), or "ERR timeout" / "ERR refused" / "ERR <reason>".
+answer (the pod's name), or "ERR timeout" / "ERR refused" / "ERR <reason>". --pause waits between
+requests (steady traffic that does not fill the guest's conntrack table: each closed connection
+stays there for two minutes in TIME_WAIT).
 "hold" keeps one TCP connection open for S seconds, sending a line every interval, and prints
 the server's name once, then "held N" with the number of answered lines, or "ERR ..." and the
 count so far when the connection breaks. With --rst it ends the connection with a reset (IPVS
@@ -80,6 +83,7 @@ def main():
     p.add_argument("host")
     p.add_argument("port", type=int)
     p.add_argument("--count", type=int, default=1)
+    p.add_argument("--pause", type=float, default=0.0)
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--source")
     p.add_argument("--sport", type=int, default=0, help="source port (same flow every time)")
@@ -90,7 +94,9 @@ def main():
     if a.proto == "hold":
         hold(a.host, a.port, a.seconds, a.interval, a.timeout, a.rst)
         return
-    for _ in range(a.count):
+    for i in range(a.count):
+        if i and a.pause:
+            time.sleep(a.pause)
         print(one(a.proto, a.host, a.port, a.timeout, a.source, a.sport), flush=True)
 
 

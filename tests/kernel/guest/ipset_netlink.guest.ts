@@ -15,7 +15,7 @@ import { KipvsError } from "../../../src/errors.ts";
 
 const sys = new SystemExec();
 const program = new KernelIpset(sys);
-const ipset = NetlinkIpset.open({ program });
+const ipset = await NetlinkIpset.open({ program });
 
 async function run(args: string[], stdin?: string): Promise<ExecResult> {
   return await sys.run(args[0]!, args.slice(1), stdin === undefined ? {} : { stdin });
@@ -249,7 +249,7 @@ Deno.test("ops on a set of a type kipvs never creates go to the ipset program, e
   // A set of a type kipvs never creates: save() asks the program, which prints every type.
   const snapshot = await ipset.save();
   assert.equal(ipset.savedByProgram, 1);
-  assert.deepEqual([...snapshot.get("OTHER")!.entries], ["10.1.0.0/16"]);
+  assert.deepEqual([...snapshot.get("OTHER")!.members.keys()], ["10.1.0.0/16"]);
   await out("ipset", "destroy", "OTHER");
   const err = await ipset.apply(opsOf("add KUBE-CLUSTER-IP 10.96.0.1,tcp:99999\n")).catch((e) => e);
   assert.ok(err instanceof KipvsError);
@@ -267,13 +267,13 @@ Deno.test("openIpset() writes over netlink, counts its messages, runs no ipset r
   };
   const logged: string[] = [];
   const logger = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m) };
-  const chosen = openIpset({ exec, logger });
+  const chosen = await openIpset({ exec, logger });
   assert.ok(chosen instanceof NetlinkIpset);
   assert.deepEqual(logged, ["ipsets are read and written over netlink"]);
   await chosen.apply(opsOf("add KUBE-IPVS-IPS 10.96.7.7\n"));
   assert.deepEqual(calls, []);
   assert.ok((chosen.messagesSent ?? 0) >= 2, `${chosen.messagesSent} messages`);
-  assert.ok((await chosen.save()).get("KUBE-IPVS-IPS")!.entries.has("10.96.7.7"));
+  assert.ok((await chosen.save()).get("KUBE-IPVS-IPS")!.members.has("10.96.7.7"));
   assert.deepEqual(calls, []); // the sets were read through a netlink dump too
   chosen.close?.();
 });
@@ -297,7 +297,7 @@ Deno.test("25,000 adds: time through netlink and through ipset restore (printed,
   const printed = await program.save();
   const saveMs = performance.now() - t;
   assert.deepStrictEqual(dumped, printed);
-  assert.equal(dumped.get("T25")!.entries.size, 25_000);
+  assert.equal(dumped.get("T25")!.members.size, 25_000);
   console.log(
     `=== 25,000 adds\nnetlink ${nl.toFixed(0)} ms, ipset restore ${prog.toFixed(0)} ms; ` +
       `read back: netlink dump ${dumpMs.toFixed(0)} ms, ipset save ${saveMs.toFixed(0)} ms`,

@@ -4,7 +4,8 @@
  * on Linux 6.1, nft on 6.12). The tests run in order and share the kernel's state: apply, rerun,
  * change, errors, repair, cleanup.
  */
-import { opsOf } from "../../dataplane/ipset/_ops.ts";
+import { member, members, opsOf } from "../../dataplane/ipset/_ops.ts";
+import type { SetMembers } from "../../../src/dataplane/members.ts";
 import assert from "node:assert/strict";
 import {
   type Exec,
@@ -13,11 +14,11 @@ import {
   SystemExec,
 } from "../../../src/dataplane/exec.ts";
 import { destroyKubeSets } from "../../../src/dataplane/ipset/cleanup.ts";
-import { canonicalEntry } from "../../../src/dataplane/ipset/entry.ts";
 import { KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
 import { IpsetModel } from "../../dataplane/ipset/model.ts";
 import { parseIpsetSave } from "../../../src/dataplane/ipset/save.ts";
 import { familySpecs, HASH_SIZE, MAX_ELEM } from "../../../src/dataplane/ipset/spec.ts";
+import type { IpsetSnapshot } from "../../../src/dataplane/ipset/save.ts";
 import { cleanupIptables } from "../../../src/dataplane/iptables/cleanup.ts";
 import { KernelIptables } from "../../../src/dataplane/iptables/iptables.ts";
 import { IptablesModel } from "../../dataplane/iptables/model.ts";
@@ -62,36 +63,43 @@ const ipset = new KernelIpset(exec);
 const iptables = new KernelIptables({ exec, backend: BACKEND });
 const config = SCENARIO_CONFIG;
 
-function scenario(): Map<string, Set<string>> {
+function scenario(): Map<string, SetMembers> {
   const sets = scenarioSets();
-  // IPv6 written the long way: must compare equal to what ipset prints.
-  sets.set("KUBE-6-LOAD-BALANCER", new Set(["fd00:0:0:0::20,tcp:80"]));
-  sets.set("KUBE-6-LOAD-BALANCER-FW", new Set(["fd00:0:0:0::20,tcp:80"]));
-  sets.set("KUBE-6-LOAD-BALANCER-SOURCE-CID", new Set(["fd00::20,tcp:80,fd00:100:0:0::/64"]));
-  sets.set("KUBE-6-IPVS-IPS", new Set(["fd00:96::10", "FD00::20"]));
+  // IPv6 written the long way: its member must compare equal to what ipset prints.
+  sets.set("KUBE-6-LOAD-BALANCER", members("fd00:0:0:0::20,tcp:80"));
+  sets.set("KUBE-6-LOAD-BALANCER-FW", members("fd00:0:0:0::20,tcp:80"));
+  sets.set("KUBE-6-LOAD-BALANCER-SOURCE-CID", members("fd00::20,tcp:80,fd00:100:0:0::/64"));
+  sets.set("KUBE-6-IPVS-IPS", members("fd00:96::10", "FD00::20"));
   return sets;
 }
 let desired = scenario();
 
+<<<<<<< HEAD
 /** Asserts that `ipset save` and `ip[6]tables-<backend>-save` hold exactly what was asked. */
 async function assertKernelMatches(
   sets: Map<string, Set<string>>,
   cfg: typeof config = config,
 ): Promise<void> {
+=======
+const byKey = (a: { key: string }, b: { key: string }) => a.key < b.key ? -1 : 1;
+
+/** Asserts that `ipset save` and `ip[6]tables-legacy-save` hold exactly what was asked. */
+async function assertKernelMatches(sets: Map<string, SetMembers>): Promise<void> {
+>>>>>>> main
   const saved = parseIpsetSave(await out("ipset", "save"));
   for (const family of [4, 6] as const) {
     for (const spec of familySpecs(family)) {
       const k = saved.get(spec.name);
       assert.ok(k, `set ${spec.name} missing`);
       assert.equal(k.type, spec.type, spec.name);
-      if (spec.type === "bitmap:port") assert.equal(k.options.get("range"), "0-65535");
+      if (spec.type === "bitmap:port") assert.deepEqual(k.options.range, [0, 65535]);
       else {
-        assert.equal(k.options.get("family"), spec.hashFamily, spec.name);
-        assert.equal(k.options.get("hashsize"), String(HASH_SIZE), spec.name);
-        assert.equal(k.options.get("maxelem"), String(MAX_ELEM), spec.name);
+        assert.equal(k.options.family, spec.family, spec.name);
+        assert.equal(k.options.hashsize, HASH_SIZE, spec.name);
+        assert.equal(k.options.maxelem, MAX_ELEM, spec.name);
       }
-      const want = [...sets.get(spec.name) ?? []].map((e) => canonicalEntry(spec, e)).sort();
-      assert.deepEqual([...k.entries].sort(), want, spec.name);
+      const want = [...(sets.get(spec.name) ?? new Map()).values()];
+      assert.deepEqual([...k.members.values()].sort(byKey), want.sort(byKey), spec.name);
     }
   }
   for (const family of [4, 6] as const) {
@@ -190,17 +198,12 @@ Deno.test("a sync trusting the previous snapshot skips ipset save, and the snaps
     desired: { ipsets: desired, families: [4, 6] },
     config,
   });
-  const view = (
-    s: Map<
-      string,
-      { name: string; type: string; options: Map<string, string>; entries: Set<string> }
-    >,
-  ) =>
+  const view = (s: IpsetSnapshot) =>
     [...s.values()].filter((k) => k.name.startsWith("KUBE-")).map((k) => [
       k.name,
       k.type,
-      ["family", "hashsize", "maxelem", "range"].map((o) => k.options.get(o)),
-      [...k.entries].sort(),
+      [k.options.family, k.options.hashsize, k.options.maxelem, k.options.range],
+      [...k.members.keys()].sort(),
     ]).sort();
   assert.deepEqual(view(first.ipsetSnapshot), view(parseIpsetSave(await out("ipset", "save"))));
   exec.calls = [];
@@ -221,10 +224,10 @@ Deno.test("a changed input writes only the differing entries and chains", async 
   for (const s of ["KUBE-LOAD-BALANCER", "KUBE-LOAD-BALANCER-FW"]) {
     desired.get(s)!.delete("203.0.113.10,tcp:80");
   }
-  desired.get("KUBE-LOAD-BALANCER-SOURCE-CIDR")!.delete("203.0.113.10,tcp:80,192.168.100.10/32");
+  desired.get("KUBE-LOAD-BALANCER-SOURCE-CIDR")!.delete("203.0.113.10,tcp:80,192.168.100.10");
   desired.get("KUBE-IPVS-IPS")!.delete("203.0.113.10");
-  desired.get("KUBE-CLUSTER-IP")!.add("10.96.0.12,tcp:8443");
-  desired.get("KUBE-IPVS-IPS")!.add("10.96.0.12");
+  desired.get("KUBE-CLUSTER-IP")!.set("10.96.0.12,tcp:8443", member("10.96.0.12,tcp:8443"));
+  desired.get("KUBE-IPVS-IPS")!.set("10.96.0.12", member("10.96.0.12"));
   const r = await syncSetsAndRules({
     ipset,
     iptables,

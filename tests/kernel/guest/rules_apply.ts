@@ -7,6 +7,7 @@
  *          "families": [4], "clusterCIDRs": ["10.244.0.0/16"]}'
  */
 import { SystemExec } from "../../../src/dataplane/exec.ts";
+import { setsOf } from "../../dataplane/ipset/_ops.ts";
 import { KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
 import { KernelIptables } from "../../../src/dataplane/iptables/iptables.ts";
 import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
@@ -25,7 +26,7 @@ const r = await syncSetsAndRules({
     backend: Deno.env.get("KIPVS_BACKEND") === "nft" ? "nft" : "legacy",
   }),
   desired: {
-    ipsets: new Map(Object.entries(input.sets).map(([k, v]) => [k, new Set(v)])),
+    ipsets: setsOf(input.sets),
     families: input.families,
   },
   config: {
