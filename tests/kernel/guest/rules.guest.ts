@@ -74,18 +74,13 @@ function scenario(): Map<string, SetMembers> {
 }
 let desired = scenario();
 
-<<<<<<< HEAD
-/** Asserts that `ipset save` and `ip[6]tables-<backend>-save` hold exactly what was asked. */
-async function assertKernelMatches(
-  sets: Map<string, Set<string>>,
-  cfg: typeof config = config,
-): Promise<void> {
-=======
 const byKey = (a: { key: string }, b: { key: string }) => a.key < b.key ? -1 : 1;
 
-/** Asserts that `ipset save` and `ip[6]tables-legacy-save` hold exactly what was asked. */
-async function assertKernelMatches(sets: Map<string, SetMembers>): Promise<void> {
->>>>>>> main
+/** Asserts that `ipset save` and `ip[6]tables-<backend>-save` hold exactly what was asked. */
+async function assertKernelMatches(
+  sets: Map<string, SetMembers>,
+  cfg: typeof config = config,
+): Promise<void> {
   const saved = parseIpsetSave(await out("ipset", "save"));
   for (const family of [4, 6] as const) {
     for (const spec of familySpecs(family)) {
@@ -397,7 +392,7 @@ Deno.test("a set of the wrong type that rules still match is unhooked, recreated
 });
 
 /** Every set of both families with one entry, so that every rule kipvs renders exists. */
-function everySet(): Map<string, Set<string>> {
+function everySet(): Map<string, SetMembers> {
   const sample: Record<string, [string, string]> = {
     "hash:ip": ["10.96.9.1", "fd00:96::9:1"],
     "hash:ip,port": ["10.96.9.1,tcp:80", "fd00:96::9:1,tcp:80"],
@@ -405,10 +400,11 @@ function everySet(): Map<string, Set<string>> {
     "hash:ip,port,net": ["203.0.113.90,tcp:80,192.0.2.0/24", "2001:db8::90,tcp:80,2001:db8:1::/64"],
     "bitmap:port": ["30090", "30090"],
   };
-  const sets = new Map<string, Set<string>>();
+  const sets = new Map<string, SetMembers>();
   for (const family of [4, 6] as const) {
     for (const spec of familySpecs(family)) {
-      sets.set(spec.name, new Set([sample[spec.type]![family === 4 ? 0 : 1]]));
+      const m = member(sample[spec.type]![family === 4 ? 0 : 1], { type: spec.type, family });
+      sets.set(spec.name, new Map([[m.key, m]]));
     }
   }
   return sets;
