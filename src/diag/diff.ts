@@ -90,8 +90,7 @@ export function excludedBy(cidrs: readonly string[]): (address: string) => boole
 
 /** Computes what a full sync of `desired` would change on the node `snapshot` shows. */
 export function diffNode(options: DiffOptions): NodeDiff {
-  const { desired, snapshot: snap, config } = options;
-  const excluded = excludedBy(config.excludeCIDRs);
+  const { desired, snapshot: snap } = options;
   const out: NodeDiff = {
     inSync: true,
     changes: 0,
@@ -102,8 +101,26 @@ export function diffNode(options: DiffOptions): NodeDiff {
     ipsets: { create: [], recreate: [], add: [], del: [] },
     iptables: [],
   };
+  diffIpvs(options, out);
+  const bound = new Set(snap.addresses);
+  out.addresses.add = [...desired.addresses].filter((a) => !bound.has(a)).sort();
+  // Like the proxier (and kube-proxy): every unwanted address goes; --ipvs-exclude-cidrs
+  // protects virtual servers only.
+  out.addresses.remove = [...bound].filter((a) => !desired.addresses.has(a)).sort();
+  diffSets(options, out);
+  diffRules(options, out);
+  out.changes = out.ipvs.length + (out.createLink ? 1 : 0) + out.addresses.add.length +
+    out.addresses.remove.length + out.ipsets.create.length + out.ipsets.recreate.length +
+    out.ipsets.add.length + out.ipsets.del.length +
+    out.iptables.reduce((n, f) => n + f.chains.length + f.jumps.length, 0);
+  out.inSync = out.changes === 0;
+  return out;
+}
 
-  // IPVS, as Proxier's full sync scopes it.
+/** IPVS, as the IPVS reconciler's full sync scopes it. */
+function diffIpvs(options: DiffOptions, out: NodeDiff): void {
+  const { desired, snapshot: snap, config } = options;
+  const excluded = excludedBy(config.excludeCIDRs);
   const observed = new Map<string, ServiceEntry>();
   for (const e of snap.ipvs) {
     const k = kernelServiceKey(e.key);
@@ -127,17 +144,13 @@ export function diffNode(options: DiffOptions): NodeDiff {
       });
     }
   }
+}
 
-  const bound = new Set(snap.addresses);
-  out.addresses.add = [...desired.addresses].filter((a) => !bound.has(a)).sort();
-  // Like the proxier (and kube-proxy): every unwanted address goes; --ipvs-exclude-cidrs
-  // protects virtual servers only.
-  out.addresses.remove = [...bound].filter((a) => !desired.addresses.has(a)).sort();
-
+function diffSets(options: DiffOptions, out: NodeDiff): void {
   const sets = planIpsetRestore({
-    desired: desired.ipsets,
-    families: desired.families,
-    current: snap.ipsets,
+    desired: options.desired.ipsets,
+    families: options.desired.families,
+    current: options.snapshot.ipsets,
   });
   out.ipsets.create = sets.created;
   out.ipsets.recreate = sets.recreated;
@@ -146,7 +159,10 @@ export function diffNode(options: DiffOptions): NodeDiff {
       out.ipsets[op.op].push({ set: op.set, entry: op.member.key });
     }
   }
+}
 
+function diffRules(options: DiffOptions, out: NodeDiff): void {
+  const { desired, snapshot: snap, config } = options;
   for (const family of desired.families) {
     const rules = renderIptables(planRules({
       family,
@@ -167,13 +183,6 @@ export function diffNode(options: DiffOptions): NodeDiff {
     });
     out.iptables.push({ family, chains, jumps: plan.jumps });
   }
-
-  out.changes = out.ipvs.length + (out.createLink ? 1 : 0) + out.addresses.add.length +
-    out.addresses.remove.length + out.ipsets.create.length + out.ipsets.recreate.length +
-    out.ipsets.add.length + out.ipsets.del.length +
-    out.iptables.reduce((n, f) => n + f.chains.length + f.jumps.length, 0);
-  out.inSync = out.changes === 0;
-  return out;
 }
 
 /** The lines of `a` not in `b`, counting duplicates. */

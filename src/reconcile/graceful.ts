@@ -27,6 +27,11 @@ export class GracefulTermination {
     this.#draining.clear();
   }
 
+  /** Whether real server `dest` ("10.244.1.2:8080") of virtual server `vs` is draining. */
+  has(vs: string, dest: string): boolean {
+    return this.#draining.has(`${vs} ${dest}`);
+  }
+
   /** How many real servers are draining. */
   get size(): number {
     return this.#draining.size;

@@ -6,7 +6,9 @@ import { FakeIpset, ipsetExecAnswer } from "./fake.ts";
 import { ipsetRestoreError, KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
 import { IpsetModel } from "./model.ts";
 import { parseIpsetSave } from "../../../src/dataplane/ipset/save.ts";
-import { syncIpsets } from "../../../src/reconcile/ipset.ts";
+import { IpsetReconciler } from "../../../src/reconcile/ipset_reconciler.ts";
+import { emptyReport } from "../../../src/reconcile/report.ts";
+import type { DesiredState } from "../../../src/plan/desired.ts";
 import { KipvsError } from "../../../src/errors.ts";
 
 // What ipset 7.17 printed in the test kernel.
@@ -195,22 +197,43 @@ Deno.test("IpsetModel answers like ipset 7.17 for the refusals kipvs can meet", 
   );
 });
 
-Deno.test("syncIpsets() writes differences once, then nothing", async () => {
+Deno.test("IpsetReconciler writes differences once, then nothing", async () => {
   const ipset = new FakeIpset();
-  const desired = new Map([["KUBE-CLUSTER-IP", members("10.96.0.10,tcp:80")]]);
-  const first = await syncIpsets({ ipset, desired, families: [4, 6] });
-  assert.equal(first.restored, true);
-  assert.equal(first.created.length, 34);
-  const second = await syncIpsets({ ipset, desired, families: [4, 6] });
-  assert.equal(second.restored, false);
+  const sets = new IpsetReconciler({ ipset });
+  const ipsets = new Map([["KUBE-CLUSTER-IP", members("10.96.0.10,tcp:80")]]);
+  const sync = async () => {
+    const report = emptyReport(true);
+    const desired = { ipsets, families: [4, 6] } as unknown as DesiredState;
+    const writes = await sets.update({ desired, report, failures: [], record: true });
+    return { report, writes: writes ?? [] };
+  };
+  const first = await sync();
+  assert.equal(first.report.ipsetRestores, 1);
+  assert.equal(sets.lastPlan!.created.length, 34);
+  assert.equal(first.writes.filter((w) => w.action === "add" && !w.parent).length, 34);
+  const second = await sync();
+  assert.deepEqual([second.report.ipsetRestores, second.writes], [0, []]);
   assert.equal(ipset.restores.length, 1);
-  desired.set("KUBE-CLUSTER-IP", members("10.96.0.11,tcp:80"));
-  const third = await syncIpsets({ ipset, desired, families: [4, 6] });
+  ipsets.set("KUBE-CLUSTER-IP", members("10.96.0.11,tcp:80"));
+  const third = await sync();
   assert.deepEqual(
     ipset.restores.at(-1),
     "del KUBE-CLUSTER-IP 10.96.0.10,tcp:80\nadd KUBE-CLUSTER-IP 10.96.0.11,tcp:80\n",
   );
-  assert.deepEqual([third.added, third.deleted], [1, 1]);
+  assert.deepEqual(third.writes, [
+    {
+      kind: "ipset",
+      action: "delete",
+      object: "KUBE-CLUSTER-IP 10.96.0.10,tcp:80",
+      parent: "KUBE-CLUSTER-IP",
+    },
+    {
+      kind: "ipset",
+      action: "add",
+      object: "KUBE-CLUSTER-IP 10.96.0.11,tcp:80",
+      parent: "KUBE-CLUSTER-IP",
+    },
+  ]);
 });
 
 Deno.test("destroyKubeSets() destroys kube-proxy's sets only, refusing those still in use", async () => {

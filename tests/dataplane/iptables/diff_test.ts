@@ -5,7 +5,7 @@ import { FakeIptables } from "./fake.ts";
 import { planRules } from "../../../src/plan/rules.ts";
 import { renderIptables } from "../../../src/dataplane/iptables/render.ts";
 import { parseIptablesSave } from "../../../src/dataplane/iptables/save.ts";
-import { syncIptables } from "../../../src/reconcile/iptables.ts";
+import { syncIptables } from "../../../src/reconcile/iptables_reconciler.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "./_scenario.ts";
 

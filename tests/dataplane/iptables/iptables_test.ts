@@ -11,7 +11,7 @@ import {
   versionHasRandomFully,
 } from "../../../src/dataplane/iptables/iptables.ts";
 import { IptablesModel } from "./model.ts";
-import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
+import { syncSetsAndRules } from "../../reconcile/_sets_and_rules.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "./_scenario.ts";
 

@@ -2,6 +2,7 @@
 // interfaces were set up: kube-ipvs0 (10.96.0.1, fd00:96::1), node0 (10.0.0.10/24,
 // 169.254.3.4/16, fd00:1::10/64 and its fe80:: address), br-ext (192.168.100.1, fd00:100::1).
 import assert from "node:assert/strict";
+import { parseIpsetSave } from "../../../src/dataplane/ipset/save.ts";
 import { KUBE_SETS, setName } from "../../../src/dataplane/ipset/sets.ts";
 import type { Family } from "../../../src/net/family.ts";
 import { DEFAULT_CONFIG } from "../../../src/config/config.ts";
@@ -105,17 +106,25 @@ Deno.test("the kernel takes every planned ipset entry and ipset save prints each
           ? `create ${name} bitmap:port range 0-65535`
           : `create ${name} ${set.type} family ${family === 4 ? "inet" : "inet6"}`,
       );
-      for (const e of state.ipsets.get(name)!) lines.push(`add ${name} ${e}`);
+      for (const key of state.ipsets.get(name)!.keys()) lines.push(`add ${name} ${key}`);
     }
   }
   await run("ipset", ["restore"], lines.join("\n") + "\n");
+  const text = await run("ipset", ["save"]);
+  // The key of each planned member is the text ipset save prints for it ...
   const saved = new Map<string, Set<string>>();
-  for (const line of (await run("ipset", ["save"])).split("\n")) {
+  for (const line of text.split("\n")) {
     const [verb, name, entry] = line.split(" ");
     if (verb === "create") saved.set(name!, new Set());
     if (verb === "add") saved.get(name!)!.add(entry!);
   }
-  assert.deepEqual(saved, state.ipsets);
+  const keys = new Map([...state.ipsets].map(([name, m]) => [name, new Set(m.keys())]));
+  assert.deepEqual(saved, keys);
+  // ... and that text reads back into the same typed member.
+  const parsed = parseIpsetSave(text);
+  for (const [name, members] of state.ipsets) {
+    assert.deepEqual(parsed.get(name)!.members, members, name);
+  }
 });
 
 async function run(program: string, args: string[], stdin?: string): Promise<string> {

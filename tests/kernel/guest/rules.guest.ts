@@ -25,7 +25,7 @@ import { IptablesModel } from "../../dataplane/iptables/model.ts";
 import { planRules } from "../../../src/plan/rules.ts";
 import { renderIptables } from "../../../src/dataplane/iptables/render.ts";
 import { parseIptablesSave } from "../../../src/dataplane/iptables/save.ts";
-import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
+import { syncSetsAndRules } from "../../reconcile/_sets_and_rules.ts";
 import { KipvsError } from "../../../src/errors.ts";
 import { SCENARIO_CONFIG, scenarioSets } from "../../dataplane/iptables/_scenario.ts";
 

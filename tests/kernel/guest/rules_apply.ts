@@ -10,7 +10,7 @@ import { SystemExec } from "../../../src/dataplane/exec.ts";
 import { setsOf } from "../../dataplane/ipset/_ops.ts";
 import { KernelIpset } from "../../../src/dataplane/ipset/ipset.ts";
 import { KernelIptables } from "../../../src/dataplane/iptables/iptables.ts";
-import { syncSetsAndRules } from "../../../src/reconcile/iptables.ts";
+import { syncSetsAndRules } from "../../reconcile/_sets_and_rules.ts";
 
 const input = JSON.parse(Deno.args[0] ?? "{}") as {
   sets: Record<string, string[]>;
