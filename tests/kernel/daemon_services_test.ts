@@ -47,6 +47,8 @@ dns 10.244.1.2 10.244.1.3
 lb kipvs-node
 kipvs_bg $KIPVS_OUT/k.log run --config /run/kipvs/config.yaml --manifests $M --iptables-backend $KIPVS_BACKEND
 wait_for 30 sh -c 'ipvsadm -Sn | grep -q 10.96.0.53' >/dev/null
+# The metrics listener may come up after the first sync on a loaded machine.
+wait_for 10 sh -c 'curl -s http://127.0.0.1:10250/metrics | grep -q "^kubeproxy_sync_proxy_rules_duration_seconds_count"' >/dev/null
 
 echo "=== config"
 ipvsadm -Sn | grep -- '-A -u 10.96.0.53:53'
