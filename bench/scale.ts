@@ -274,9 +274,10 @@ async function runApi(dir: string, c: Common): Promise<void> {
       restartWrites: num("restart_writes"),
       rssMb: num("rss_mb"),
       healthzP99Ms: num("healthz_p99_ms"),
+      healthzIdleP99Ms: num("healthz_idle_p99_ms"),
     },
   });
-  console.log(`results: ${path}`);
+  console.log(`results: ${path} (then \`deno task bench:plot\` redraws docs/bench/scale.svg)`);
   console.log(last);
 }
 
@@ -337,7 +338,7 @@ async function runManifests(dir: string, c: Common): Promise<void> {
       healthzP99Ms: figures.healthz_p99_ms,
     },
   });
-  console.log(`results: ${path}`);
+  console.log(`results: ${path} (then \`deno task bench:plot\` redraws docs/bench/scale.svg)`);
   console.log(last);
 }
 

@@ -77,6 +77,14 @@ export function reportApi(o: ApiReportOptions): Record<string, number | Record<s
   const churn = f.churn.get(1)?.syncs ?? [];
   const churnLat = churn.map((s) => s.latencyMs ?? NaN).filter((x) => !Number.isNaN(x));
   const rss = (k: string) => median(v(k)) / 1024;
+  const replanned = churn.reduce((n, s) => n + s.services, 0);
+  const edits = [...o.stdout.matchAll(/^@api @edit churn\d+:(\d+) (\d+)$/gm)];
+  const editSpan = edits.length > 1 ? Number(edits.at(-1)![2]) - Number(edits[0]![2]) : NaN;
+  console.log(
+    `    ${edits.length} rounds of edits made over ${duration(editSpan)} by the API server; ` +
+      `kipvs replanned ${replanned} services in them and was done ` +
+      `${duration(median(v("churn_settled_ms")))} after the churn began`,
+  );
   console.log(
     `(c) 1% churn per second: ${churn.length} syncs, seen->programmed p50 ${
       duration(quantile(churnLat, 0.5))
@@ -112,6 +120,7 @@ export function reportApi(o: ApiReportOptions): Record<string, number | Record<s
     one_change_writes: median(oneWrites),
     churn_syncs: churn.length,
     churn_p99_ms: quantile(churnLat, 0.99),
+    churn_settled_ms: median(v("churn_settled_ms")),
     churn_rss_start_mb: rss("rss_churn_start_kb"),
     churn_rss_end_mb: rss("rss_churn_end_kb"),
     resync_ms: resync.ms,
@@ -119,12 +128,13 @@ export function reportApi(o: ApiReportOptions): Record<string, number | Record<s
     restart_ms: elapsed(restart),
     restart_writes: rs.writes,
     rss_mb: peak,
-    healthz_p99_ms: healthz,
+    healthz_p99_ms: healthz.p99,
+    healthz_idle_p99_ms: healthz.idleP99,
   };
 }
 
 /** The probe during the cold start and the resync; returns the p99 over both. */
-function healthzWindows(f: GuestFigures): number {
+function healthzWindows(f: GuestFigures): { p99: number; idleP99: number } {
   const cold = f.cold[0]!;
   const coldW = probeWindow(f.probes, cold.t0, cold.t0 + elapsed(cold));
   const sync = f.resync[0]!.syncs[0]!;
@@ -132,8 +142,16 @@ function healthzWindows(f: GuestFigures): number {
   const resyncW = probeWindow(f.probes, end - sync.ms, end);
   console.log(`(g) /healthz every 50 ms: during the cold start ${probeText(coldW)}`);
   console.log(`    during the resync ${probeText(resyncW)}`);
+  const idleFrom = f.values.get("idle_from")?.[0];
+  const idleTo = f.values.get("idle_to")?.[0];
+  let idleP99 = NaN;
+  if (idleFrom !== undefined && idleTo !== undefined) {
+    const idle = probeWindow(f.probes, idleFrom, idleTo);
+    console.log(`    with kipvs idle (the guest's floor) ${probeText(idle)}`);
+    idleP99 = idle.p99;
+  }
   const inside = f.probes.filter((p) =>
     (p.at >= cold.t0 && p.at <= cold.t0 + elapsed(cold)) || (p.at >= end - sync.ms && p.at <= end)
   );
-  return probeWindow(inside, -Infinity, Infinity).p99;
+  return { p99: probeWindow(inside, -Infinity, Infinity).p99, idleP99 };
 }

@@ -47,7 +47,9 @@ export async function recordRun(o: RecordOptions): Promise<string> {
     ...(o.runs ? { runs: o.runs } : {}),
     baseline: o.baseline,
     kipvs: Object.fromEntries(
-      Object.entries(o.kipvs).filter(([, v]) => v !== undefined && Number.isFinite(v)),
+      Object.entries(o.kipvs)
+        .filter(([, v]) => v !== undefined && Number.isFinite(v))
+        .map(([k, v]) => [k, Math.round((v as number) * 10) / 10]),
     ) as ScaleRun["kipvs"],
   };
   await Deno.writeTextFile(o.path, JSON.stringify(mergeRun(results, run), null, 2) + "\n");

@@ -28,7 +28,7 @@ import type { SourceHealth } from "../source/source.ts";
 import type { BindAddress } from "./http.ts";
 
 /** How long an answer waits for the main thread's news before it uses the last it got, ms. */
-export const FRESH_WAIT_MS = 20;
+export const FRESH_WAIT_MS = 5;
 /** How often the main thread tells the probe thread it is alive (with the source's health), ms. */
 export const HEARTBEAT_MS = 1000;
 

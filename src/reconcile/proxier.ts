@@ -215,7 +215,9 @@ export class Proxier {
   async #planAll(input: SyncInput, r: SyncReport): Promise<{ merge: PlanMerge; changes?: never }> {
     this.#merge = undefined;
     const merge = new PlanMerge({ families: this.#o.config.families });
-    await this.#plan(input, merge, input.state.services.keys());
+    // A full sync compares everything with the kernel: it needs no list of what changed (at
+    // 50,000 services, 60,000 keys, 52,500 addresses and 126,000 entries not collected).
+    await this.#plan(input, merge, input.state.services.keys(), false);
     r.services = merge.size;
     return { merge };
   }
@@ -232,11 +234,16 @@ export class Proxier {
   }
 
   /**
-   * Replans the services `keys`. The event loop runs every slice meanwhile (a full plan of
-   * 10,000 services takes seconds in a small VM): changes the source sees then wait for the next
-   * sync, which replans what they touched.
+   * Replans the services `keys` and, with `collect`, says what that changed. The event loop runs
+   * every slice meanwhile (a full plan of 10,000 services takes seconds in a small VM): changes
+   * the source sees then wait for the next sync, which replans what they touched.
    */
-  async #plan(input: SyncInput, merge: PlanMerge, keys: Iterable<string>): Promise<PlanChanges> {
+  async #plan(
+    input: SyncInput,
+    merge: PlanMerge,
+    keys: Iterable<string>,
+    collect = true,
+  ): Promise<PlanChanges> {
     const slices = sliceLookup(input.state);
     const ctx = { config: this.#o.config, node: input.node };
     const virtualServers = new Set<string>();
@@ -248,6 +255,7 @@ export class Proxier {
       if (++n % PACE_EVERY === 0) await pace();
       const svc = input.state.services.get(key);
       const d = merge.set(key, svc ? planService(svc, slices(key), ctx) : undefined);
+      if (!collect) continue;
       for (const k of d.virtualServers) virtualServers.add(k);
       for (const a of d.addressesAdded) addressesAdded.add(a);
       for (const a of d.addressesRemoved) addressesRemoved.add(a);

@@ -29,8 +29,10 @@ import type { ResourceType } from "./resources.ts";
 
 /** One change to the local copy. */
 export type Delta =
-  | { type: "upsert"; key: string; object: RawObject; previous?: RawObject }
-  | { type: "delete"; key: string; object: RawObject };
+  /** Added or changed; `previousVersion`: the resourceVersion it replaces, when it did. */
+  | { type: "upsert"; key: string; object: RawObject; previousVersion?: string }
+  /** Gone; `object`: its last state when a DELETED event said so (a relist only knows the key). */
+  | { type: "delete"; key: string; object?: RawObject };
 
 /** Changes applied together: one watch event, or the difference a (re)list made. */
 export interface DeltaBatch {
@@ -98,7 +100,12 @@ export class Informer {
   #now: () => number;
   #backoff: Backoff;
   #stop = new AbortController();
-  #store = new Map<string, RawObject>();
+  /**
+   * Key → resourceVersion of every object held: what a relist compares with and what it deletes.
+   * The objects themselves are the caller's (validated, compact): keeping the raw ones here too
+   * doubled the memory of a 50,000-Service cluster.
+   */
+  #store = new Map<string, string>();
   #rv = "";
   #synced = false;
   #syncedWaiters: ((ok: boolean) => void)[] = [];
@@ -132,8 +139,8 @@ export class Informer {
     return this.#synced;
   }
 
-  /** The local copy, keyed by "namespace/name". */
-  get store(): ReadonlyMap<string, RawObject> {
+  /** The resourceVersion of every object of the local copy, keyed by "namespace/name". */
+  get store(): ReadonlyMap<string, string> {
     return this.#store;
   }
 
@@ -250,19 +257,23 @@ export class Informer {
 
   #replace(items: Map<string, RawObject>, rv: string): void {
     const deltas: Delta[] = [];
+    const store = new Map<string, string>();
     for (const [key, object] of items) {
-      const previous = this.#store.get(key);
-      if (previous && previous.metadata.resourceVersion === object.metadata.resourceVersion) {
-        continue;
-      }
+      const version = object.metadata.resourceVersion ?? "";
+      store.set(key, version);
+      const previousVersion = this.#store.get(key);
+      if (previousVersion !== undefined && previousVersion === version) continue;
       deltas.push(
-        previous ? { type: "upsert", key, object, previous } : { type: "upsert", key, object },
+        previousVersion !== undefined
+          ? { type: "upsert", key, object, previousVersion }
+          : { type: "upsert", key, object },
       );
     }
-    for (const [key, object] of this.#store) {
-      if (!items.has(key)) deltas.push({ type: "delete", key, object });
+    for (const key of this.#store.keys()) {
+      if (!items.has(key)) deltas.push({ type: "delete", key });
     }
-    this.#store = items;
+    items.clear(); // the raw pages go as the caller takes what it keeps
+    this.#store = store;
     this.#rv = rv;
     this.#error = undefined;
     this.#o.onDeltas({ deltas, relist: true });
@@ -382,12 +393,12 @@ export class Informer {
       this.#o.onDeltas({ deltas: [{ type: "delete", key, object: ev.object }], relist: false });
       return;
     }
-    const previous = this.#store.get(key);
-    this.#store.set(key, ev.object);
+    const previousVersion = this.#store.get(key);
+    this.#store.set(key, rv ?? "");
     this.#o.onDeltas({
       deltas: [
-        previous
-          ? { type: "upsert", key, object: ev.object, previous }
+        previousVersion !== undefined
+          ? { type: "upsert", key, object: ev.object, previousVersion }
           : { type: "upsert", key, object: ev.object },
       ],
       relist: false,

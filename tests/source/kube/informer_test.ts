@@ -215,7 +215,7 @@ Deno.test("Informer relists when its resourceVersion was compacted away, and rep
       "upsert default/c",
     ]);
     const b = last.deltas.find((d) => d.key === "default/b")!;
-    assert.ok(b.type === "upsert" && b.previous, "an update carries the previous object");
+    assert.ok(b.type === "upsert" && b.previousVersion, "an update says which version it replaces");
     assert.deepEqual([...informer.store.keys()].sort(), ["default/b", "default/c"]);
   });
 });
