@@ -4,9 +4,10 @@
 DENO := node_modules/@deno/linux-x64-glibc/deno
 PERMISSIONS = $(shell grep -v '^\#' scripts/permissions)
 
-# Test files run in parallel, JOBS at a time: guests spend much of their time waiting (sync
+# Kernel test files run in parallel, JOBS at a time: guests spend much of their time waiting (sync
 # periods, timeouts), so more than the 2 cores pays. A file's tests (its matrix cells) run one
 # after the other; the longest kernel test files start first, so the last to start are short.
+# Unit tests run before them, beside no guest: some of them time the main thread.
 JOBS ?= 4
 SLOW_TESTS := $(wildcard $(addprefix tests/kernel/,diag_test.ts ipset_netlink_test.ts \
   cluster_test.ts ipvs_test.ts rules_test.ts e2e_traffic_test.ts daemon_test.ts \
@@ -32,7 +33,8 @@ kernel: setup
 ## test: lint, then unit and kernel tests (the kernel test matrix boots User-Mode Linux guests of
 ## both kernels, in parallel); builds the 6.12 kernel first when it is not cached
 test: lint kernel
-	DENO_JOBS=$(JOBS) $(DENO) test --allow-all --parallel $(SLOW_TESTS) tests/
+	$(DENO) test --allow-all --parallel --ignore=tests/kernel tests/
+	DENO_JOBS=$(JOBS) $(DENO) test --allow-all --parallel $(SLOW_TESTS) tests/kernel/
 
 test-unit: setup
 	DENO_JOBS=$(JOBS) $(DENO) test --allow-all --parallel --ignore=tests/kernel tests/
