@@ -6,8 +6,10 @@
  */
 
 import { KipvsError } from "../errors.ts";
-import { ConntrackProgram } from "../dataplane/conntrack.ts";
+import { ConntrackProgram } from "../dataplane/conntrack/conntrack.ts";
+import { openConntrack } from "../dataplane/conntrack/netlink.ts";
 import { CountingExec, type Exec } from "../dataplane/exec.ts";
+import { otherWriters } from "../agent/writers.ts";
 import { openIpset } from "../dataplane/ipset/open.ts";
 import { resolveBackend } from "../dataplane/iptables/backend.ts";
 import { KernelIptables } from "../dataplane/iptables/iptables.ts";
@@ -65,7 +67,10 @@ export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise
     link: KernelDummyLink.open(),
     ipset: await openIpset({ exec, logger: deps.logger }),
     iptables: new KernelIptables({ exec, backend }),
-    conntrack: new ConntrackProgram(exec, deps.logger),
+    conntrack: await openConntrack({
+      program: new ConntrackProgram(exec, deps.logger),
+      logger: deps.logger,
+    }),
     programs: () => exec.started,
   };
 }
@@ -149,6 +154,7 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
     dataplane?.ipvs.close();
     dataplane?.link.close();
     dataplane?.ipset.close?.();
+    dataplane?.conntrack.close?.();
   }
 }
 
@@ -170,7 +176,8 @@ async function once(
       services: new Set(),
       full: true,
     });
-    log.info("synced", { ...r, ms: +r.ms.toFixed(1) });
+    const { drift: _, ...logged } = r; // --once adopts the kernel: no drift to tell
+    log.info("synced", { ...logged, ms: +r.ms.toFixed(1) });
     return { code: 0, stdout: "" };
   } catch (err) {
     log.error("sync failed", { err });
@@ -205,6 +212,7 @@ async function daemon(
     metrics,
     health: probes,
     serviceHealth: probes,
+    otherWriters: otherWriters({ exec: deps.exec, healthzPort: probes.ports.healthz }),
   });
   // healthz answers while the initial lists are read (as kube-proxy's: nothing is queued yet),
   // so that probes do not restart a proxy that waits for an unreachable API server.

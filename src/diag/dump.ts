@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { DriftStatus } from "../observe/proxyhealth.ts";
 import { KipvsError } from "../errors.ts";
 import { SVC_F } from "../dataplane/ipvs/constants.ts";
 import { serviceKeyText } from "../dataplane/ipvs/describe.ts";
@@ -79,6 +80,18 @@ export interface DumpReport {
   chains: DumpChain[];
   sysctls: SysctlVerdict[];
   errors: SnapshotError[];
+  /** What the running `kipvs run` says of drift (absent when it was not asked). */
+  agent?: AgentView;
+}
+
+/** What `kipvs run` on this node answered on its healthz port. */
+export interface AgentView {
+  /** Where it was asked ("127.0.0.1:10256"). */
+  address: string;
+  /** Why it did not answer (not running, another port, ...). */
+  error?: string;
+  /** Drift repaired since it started, and the last drift; absent when there was none. */
+  drift?: DriftStatus;
 }
 
 /** Filters of `kipvs dump`. */
@@ -98,6 +111,8 @@ export interface DumpOptions {
   filter?: DumpFilter;
   /** Whether an address is inside --ipvs-exclude-cidrs. */
   excluded?: (address: string) => boolean;
+  /** What `kipvs run` answered, when it was asked. */
+  agent?: AgentView;
 }
 
 const FLAG_NAMES: [number, string, string][] = [
@@ -234,6 +249,7 @@ export function buildDump(options: DumpOptions): DumpReport {
     chains: dumpChains(snap),
     sysctls: snap.sysctls,
     errors: snap.errors,
+    ...(options.agent ? { agent: options.agent } : {}),
   };
 }
 

@@ -125,6 +125,24 @@ function sysctlTable(report: DumpReport, o: TextOptions): string {
   return title + renderTable(["SETTING", "WANTED", "CURRENT", "VERDICT"], rows, o);
 }
 
+/** What `kipvs run` says of drift: repairs by kind, then the last drift's sentences. */
+function agentText(report: DumpReport): string[] {
+  const a = report.agent;
+  if (!a) return [];
+  const title = `kipvs run (${a.address})`;
+  if (a.error !== undefined) return [`${title}: not answering (${a.error})\n`];
+  if (!a.drift) return [`${title}: no drift repaired since it started\n`];
+  const { repairs, last } = a.drift;
+  const counts = Object.entries(repairs).map(([k, n]) => `${k} ${n}`).join(", ");
+  const lines = [`${title}: drift repaired since it started: ${counts}`];
+  const again = last.syncsInARow > 1 ? `, ${last.syncsInARow} syncs in a row` : "";
+  lines.push(
+    `  last at ${last.at}${again}${last.writer ? `; another writer: ${last.writer}` : ""}`,
+  );
+  for (const o of last.objects) lines.push(`    ${o}`);
+  return [lines.join("\n") + "\n"];
+}
+
 /** The whole dump as text. */
 export function dumpText(report: DumpReport, o: TextOptions): string {
   return [
@@ -133,5 +151,6 @@ export function dumpText(report: DumpReport, o: TextOptions): string {
     setTable(report, o),
     chainTable(report, o),
     sysctlTable(report, o),
+    ...agentText(report),
   ].join("\n");
 }

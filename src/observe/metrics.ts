@@ -7,6 +7,7 @@
  * @module
  */
 
+import { WRITE_KINDS } from "../reconcile/reconciler.ts";
 import client from "prom-client";
 import type { SourceHealth } from "../source/source.ts";
 import { VERSION } from "../version.ts";
@@ -117,6 +118,12 @@ const METRICS = {
     help: "Virtual servers (address, port and protocol; a node port counts once) that more " +
       "than one Service wants; the oldest Service has each",
   },
+  driftRepairs: {
+    name: "kipvs_drift_repairs_total",
+    help: "Objects someone else changed that a sync put back (drift), by kind (ipvs, " +
+      "realserver, address, link, ipset, rule)",
+    labelNames: ["kind"],
+  },
   syncFailures: {
     name: "kipvs_sync_failures_total",
     help: "Syncs that did not complete (retried with backoff)",
@@ -160,6 +167,27 @@ export interface ProxyMetricsOptions {
   source?: () => SourceHealth;
 }
 
+/** `kipvs_source_synced` and `kipvs_source_last_contact_timestamp_seconds`, read on scrape. */
+function sourceGauges(source: () => SourceHealth, registers: client.Registry[]): void {
+  new client.Gauge({
+    name: "kipvs_source_synced",
+    help: "1 once the source's initial state was read whole (lists complete), else 0",
+    registers,
+    collect() {
+      this.set(source().synced ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: "kipvs_source_last_contact_timestamp_seconds",
+    help: "When the source last heard from the API server (or read its files); now while " +
+      "a watch is open",
+    registers,
+    collect() {
+      this.set(source().lastContact / 1000);
+    },
+  });
+}
+
 /** All metrics of a running proxy, in their own registry. */
 export class ProxyMetrics {
   readonly registry = new client.Registry();
@@ -176,6 +204,7 @@ export class ProxyMetrics {
   readonly iptablesRestoreFailures: client.Counter;
   readonly noLocalEndpoints: client.Gauge<"traffic_policy">;
   readonly syncFailures: client.Counter;
+  readonly driftRepairs: client.Counter<"kind">;
   readonly serviceConflicts: client.Gauge;
   readonly lastSyncWrites: client.Gauge<"kind">;
   readonly writes: client.Counter<"kind">;
@@ -202,6 +231,8 @@ export class ProxyMetrics {
     this.iptablesRestoreFailures = counter(METRICS.iptablesRestoreFailures);
     this.noLocalEndpoints = gauge(METRICS.noLocalEndpoints);
     this.syncFailures = counter(METRICS.syncFailures);
+    this.driftRepairs = counter(METRICS.driftRepairs);
+    for (const kind of WRITE_KINDS) this.driftRepairs.inc({ kind }, 0);
     this.serviceConflicts = gauge(METRICS.serviceConflicts);
     this.lastSyncWrites = gauge(METRICS.lastSyncWrites);
     this.writes = counter(METRICS.writes);
@@ -212,26 +243,7 @@ export class ProxyMetrics {
       labelNames: ["version", "deno"],
       registers,
     }).set({ version: VERSION, deno: Deno.version.deno }, 1);
-    const source = options.source;
-    if (source) {
-      new client.Gauge({
-        name: "kipvs_source_synced",
-        help: "1 once the source's initial state was read whole (lists complete), else 0",
-        registers,
-        collect() {
-          this.set(source().synced ? 1 : 0);
-        },
-      });
-      new client.Gauge({
-        name: "kipvs_source_last_contact_timestamp_seconds",
-        help: "When the source last heard from the API server (or read its files); now while " +
-          "a watch is open",
-        registers,
-        collect() {
-          this.set(source().lastContact / 1000);
-        },
-      });
-    }
+    if (options.source) sourceGauges(options.source, registers);
     new client.Gauge({
       name: "process_resident_memory_bytes",
       help: "Resident memory size in bytes",

@@ -14,7 +14,7 @@
 
 import { KipvsError } from "../errors.ts";
 import { pace } from "../pace.ts";
-import type { Conntrack } from "../dataplane/conntrack.ts";
+import type { Conntrack } from "../dataplane/conntrack/conntrack.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import type { Iptables } from "../dataplane/iptables/iptables.ts";
 import type { Ipvs } from "../dataplane/ipvs/types.ts";
@@ -27,6 +27,7 @@ import { PlanMerge } from "../plan/merge.ts";
 import { planService, sliceLookup } from "../plan/plan.ts";
 import { AddressReconciler } from "./addresses.ts";
 import { ConflictReporter } from "./conflicts.ts";
+import { driftOf, InputChanges } from "./drift.ts";
 import type { Draining } from "./ipvs.ts";
 import { IpsetReconciler } from "./ipset_reconciler.ts";
 import { IptablesReconciler } from "./iptables_reconciler.ts";
@@ -54,9 +55,14 @@ const PACE_EVERY = 16;
 export interface SyncInput {
   state: ClusterState;
   node: NodeInfo;
-  /** Services to replan; ignored by a full sync. */
+  /**
+   * Services that changed since the last sync: replanned by an incremental sync; a full sync
+   * replans every service and uses these to tell input changes from drift.
+   */
   services: ReadonlySet<string>;
   full: boolean;
+  /** Anything may have changed (a relist, the node): no write of this sync counts as drift. */
+  allChanged?: boolean;
 }
 
 /** Options of {@link Proxier}. */
@@ -89,6 +95,8 @@ export class Proxier {
   /** In the order their updates run. */
   #reconcilers: Reconciler[];
   #conflicts = new ConflictReporter();
+  /** The last sync completed with every write done: the next one can tell drift. */
+  #baseline = false;
 
   constructor(options: ProxierOptions) {
     this.#o = options;
@@ -149,11 +157,16 @@ export class Proxier {
     const programs = this.#o.dataplane.programs?.() ?? 0;
     const r = emptyReport(full);
     const failures: string[] = [];
+    // Drift can be told only against a sync that completed, with the same node.
+    const changed = this.#baseline && nodeKey === this.#node && !input.allChanged
+      ? new InputChanges()
+      : undefined;
+    this.#baseline = false;
     try {
       const clock = new PhaseClock(r.phases);
       const { merge, changes } = full
-        ? await this.#planAll(input, r)
-        : await this.#planChanges(input, r);
+        ? await this.#planAll(input, r, changed)
+        : await this.#planChanges(input, r, changed);
       this.#conflicts.report(merge.state, this.#o.logger);
       clock.lap("plan");
       const scope: SyncScope = {
@@ -161,9 +174,10 @@ export class Proxier {
         changes,
         report: r,
         failures,
-        record: false,
+        record: changed !== undefined,
       };
-      await this.#reconcile(scope, clock);
+      const writes = await this.#reconcile(scope, clock);
+      if (changed) r.drift = driftOf(writes, changed);
       this.#merge = merge;
     } catch (err) {
       // What the kernel holds is unknown now: the retry is a full sync that reads it all.
@@ -183,6 +197,7 @@ export class Proxier {
         details: { failures: failures.length },
       });
     }
+    this.#baseline = true;
     return r;
   }
 
@@ -210,14 +225,18 @@ export class Proxier {
   /**
    * A plan of every service. The previous plan is replaced whole: it goes first, so that two
    * plans of every service never sit in memory together (a failure before the end leaves none:
-   * the retry is full).
+   * the retry is full). `changed` collects the old and new plans of the services that changed.
    */
-  async #planAll(input: SyncInput, r: SyncReport): Promise<{ merge: PlanMerge; changes?: never }> {
+  async #planAll(
+    input: SyncInput,
+    r: SyncReport,
+    changed: InputChanges | undefined,
+  ): Promise<{ merge: PlanMerge; changes?: never }> {
+    for (const key of changed ? input.services : []) changed!.add(this.#merge?.get(key));
     this.#merge = undefined;
     const merge = new PlanMerge({ families: this.#o.config.families });
-    // A full sync compares everything with the kernel: it needs no list of what changed (at
-    // 50,000 services, 60,000 keys, 52,500 addresses and 126,000 entries not collected).
-    await this.#plan(input, merge, input.state.services.keys(), false);
+    await this.#plan(input, merge, input.state.services.keys());
+    for (const key of changed ? input.services : []) changed!.add(merge.get(key));
     r.services = merge.size;
     return { merge };
   }
@@ -226,23 +245,27 @@ export class Proxier {
   async #planChanges(
     input: SyncInput,
     r: SyncReport,
+    changed: InputChanges | undefined,
   ): Promise<{ merge: PlanMerge; changes: PlanChanges }> {
     const merge = this.#merge!;
-    const changes = await this.#plan(input, merge, input.services);
+    for (const key of changed ? input.services : []) changed!.add(merge.get(key));
+    const changes = await this.#plan(input, merge, input.services, true);
+    for (const key of changed ? input.services : []) changed!.add(merge.get(key));
     r.services = input.services.size;
     return { merge, changes };
   }
 
   /**
-   * Replans the services `keys` and, with `collect`, says what that changed. The event loop runs
-   * every slice meanwhile (a full plan of 10,000 services takes seconds in a small VM): changes
-   * the source sees then wait for the next sync, which replans what they touched.
+   * Replans the services `keys`; with `collect`, returns what that changed in the plan. The
+   * event loop runs every slice meanwhile (a full plan of
+   * 10,000 services takes seconds in a small VM): changes the source sees then wait for the next
+   * sync, which replans what they touched.
    */
   async #plan(
     input: SyncInput,
     merge: PlanMerge,
     keys: Iterable<string>,
-    collect = true,
+    collect = false,
   ): Promise<PlanChanges> {
     const slices = sliceLookup(input.state);
     const ctx = { config: this.#o.config, node: input.node };
@@ -255,6 +278,7 @@ export class Proxier {
       if (++n % PACE_EVERY === 0) await pace();
       const svc = input.state.services.get(key);
       const d = merge.set(key, svc ? planService(svc, slices(key), ctx) : undefined);
+      // A full sync compares everything with the kernel: it needs no list of what changed.
       if (!collect) continue;
       for (const k of d.virtualServers) virtualServers.add(k);
       for (const a of d.addressesAdded) addressesAdded.add(a);
