@@ -34,13 +34,44 @@ interface GlobalOptions {
   logFormat: LogFormat;
 }
 
+/** Hands a command's result to {@link runCli}. */
+type Deliver = (p: Promise<CommandResult>) => Promise<void>;
+
 /** Runs the CLI on `argv` (without the program name) and returns the exit status. */
 export async function runCli(argv: readonly string[], out: CliOutput): Promise<number> {
   let result: CommandResult | undefined;
   let logFormat: LogFormat = "text";
-  const set = (p: Promise<CommandResult>) => p.then((r) => void (result = r));
+  const set: Deliver = (p) => p.then((r) => void (result = r));
+  const program = rootCommand(out, (f) => logFormat = f);
+  program.command("version").description("print the version").action(() => {
+    result = { code: 0, stdout: `kipvs ${VERSION} (deno ${Deno.version.deno})\n` };
+  });
+  registerSysctl(program, set);
+  registerRun(program, set);
+  registerDump(program, set);
+  registerExplain(program, set);
+  registerCleanup(program, set);
+  registerTop(program, set, { write: out.stdout, stop: stopSignal });
 
-  const program = new Command("kipvs")
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and --version end here with exitCode 0; parse errors were printed by commander.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    reportError(err, logFormat, out);
+    return err instanceof KipvsError ? exitCodeFor(err.code) : 1;
+  }
+  if (!result) return 0;
+  out.stdout(result.stdout);
+  if (result.stderr) out.stderr(result.stderr);
+  return result.code;
+}
+
+/** `kipvs` with its global options; `onLogFormat` learns the format before any action runs. */
+function rootCommand(out: CliOutput, onLogFormat: (f: LogFormat) => void): Command {
+  return new Command("kipvs")
     .description("Kubernetes service proxy in IPVS mode")
     .version(VERSION, "--version", "print the version")
     .addOption(
@@ -55,13 +86,12 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
     .configureOutput({ writeOut: out.stdout, writeErr: out.stderr })
     .showHelpAfterError("(run kipvs --help for usage)")
     .hook("preAction", (cmd) => {
-      logFormat = cmd.opts<GlobalOptions>().logFormat;
+      onLogFormat(cmd.opts<GlobalOptions>().logFormat);
     });
+}
 
-  program.command("version").description("print the version").action(() => {
-    result = { code: 0, stdout: `kipvs ${VERSION} (deno ${Deno.version.deno})\n` };
-  });
-
+/** Registers `kipvs sysctl`. */
+function registerSysctl(program: Command, deliver: Deliver): void {
   program.command("sysctl")
     .description("check or apply the kernel settings kipvs depends on")
     .option("--check", "compare the settings with the kernel (default)")
@@ -84,7 +114,7 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
         throw new KipvsError("usage", "kipvs sysctl: --check and --apply exclude each other");
       }
       const exec = new SystemExec();
-      return set(sysctlCommand({
+      return deliver(sysctlCommand({
         mode: o.apply ? "apply" : "check",
         output: o.output,
         strictArp: o.strictArp,
@@ -100,7 +130,10 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
         iptablesBackend: () => resolveBackend(o.iptablesBackend, exec),
       }));
     });
+}
 
+/** Registers `kipvs run`: the log settings of `--config` apply unless given on the command line. */
+function registerRun(program: Command, deliver: Deliver): void {
   addRunFlags(
     program.command("run").description("watch the cluster and keep the node's dataplane in step"),
   )
@@ -114,7 +147,7 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
         ? g.logFormat
         : file?.logFormat ?? g.logFormat;
       const logger = new Logger({ level, format, fields: { cmd: "run" } });
-      await set(runCommand({
+      await deliver(runCommand({
         config,
         manifests: o.manifests,
         manifestMaxBytes: parseSize("--manifest-max-bytes", o.manifestMaxBytes),
@@ -130,25 +163,6 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
         stopSignal: stopSignal(),
       }));
     });
-  registerDump(program, set);
-  registerExplain(program, set);
-  registerCleanup(program, set);
-  registerTop(program, set, { write: out.stdout, stop: stopSignal });
-
-  try {
-    await program.parseAsync([...argv], { from: "user" });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and --version end here with exitCode 0; parse errors were printed by commander.
-      return err.exitCode === 0 ? 0 : 2;
-    }
-    reportError(err, logFormat, out);
-    return err instanceof KipvsError ? exitCodeFor(err.code) : 1;
-  }
-  if (!result) return 0;
-  out.stdout(result.stdout);
-  if (result.stderr) out.stderr(result.stderr);
-  return result.code;
 }
 
 /** Resolves with the name of the first SIGTERM or SIGINT. */

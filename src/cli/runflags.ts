@@ -126,6 +126,12 @@ function cidrs(flag: string, v: string): string[] {
   return list;
 }
 
+/** Reads a flag the command line gave: `given(k)` says whether, `s(k)` its text. */
+interface GivenFlags {
+  given: (k: string) => boolean;
+  s: (k: string) => string;
+}
+
 /** Merges defaults, the file and the flags given, and validates the result. */
 export function resolveProxyConfig(
   opts: Record<string, unknown>,
@@ -134,9 +140,18 @@ export function resolveProxyConfig(
   hostname: string,
 ): ProxyConfig {
   const c: ProxyConfig = { ...DEFAULT_CONFIG, hostname, ...file?.config };
-  const given = (k: string) => source(k) === "cli";
-  const s = (k: string) => String(opts[k] ?? "");
-  if (given("hostnameOverride")) c.hostname = s("hostnameOverride").trim().toLowerCase();
+  const f: GivenFlags = {
+    given: (k) => source(k) === "cli",
+    s: (k) => String(opts[k] ?? ""),
+  };
+  applyIpvsFlags(c, f);
+  applyOtherFlags(c, f);
+  checkProxyConfig(c);
+  return c;
+}
+
+/** The --ipvs-* flags. */
+function applyIpvsFlags(c: ProxyConfig, { given, s }: GivenFlags): void {
   if (given("ipvsScheduler")) c.scheduler = s("ipvsScheduler");
   if (given("ipvsSyncPeriod")) c.syncPeriodMs = duration("--ipvs-sync-period", s("ipvsSyncPeriod"));
   if (given("ipvsMinSyncPeriod")) {
@@ -155,19 +170,24 @@ export function resolveProxyConfig(
   if (given("ipvsUdpTimeout")) {
     c.udpTimeoutSeconds = duration("--ipvs-udp-timeout", s("ipvsUdpTimeout")) / 1000;
   }
+}
+
+/** Every other flag of the configuration. */
+function applyOtherFlags(c: ProxyConfig, { given, s }: GivenFlags): void {
+  if (given("hostnameOverride")) c.hostname = s("hostnameOverride").trim().toLowerCase();
   if (given("clusterCidr")) c.clusterCIDRs = cidrs("--cluster-cidr", s("clusterCidr"));
   if (given("masqueradeAll")) c.masqueradeAll = true;
   for (
-    const [k, flag] of [["iptablesMasqueradeBit", "--iptables-masquerade-bit"], [
-      "masqueradeBit",
-      "--masquerade-bit",
-    ]]
+    const [k, flag] of [
+      ["iptablesMasqueradeBit", "--iptables-masquerade-bit"],
+      ["masqueradeBit", "--masquerade-bit"],
+    ] as const
   ) {
-    if (!given(k as string)) continue;
-    const b = Number(s(k as string));
+    if (!given(k)) continue;
+    const b = Number(s(k));
     c.masqueradeBit = Number.isInteger(b) && b >= 0 && b <= 31
       ? b
-      : bad(flag as string, s(k as string), "must be an integer 0-31");
+      : bad(flag, s(k), "must be an integer 0-31");
   }
   if (given("nodeportAddresses")) {
     c.nodePortAddresses = s("nodeportAddresses").split(",").map((x) => x.trim()).filter(Boolean);
@@ -184,7 +204,10 @@ export function resolveProxyConfig(
     c.iptablesBackend = s("iptablesBackend") as ProxyConfig["iptablesBackend"];
   }
   if (given("rulesBackend")) c.rulesBackend = s("rulesBackend") as ProxyConfig["rulesBackend"];
+}
 
+/** Checks the merged configuration; throws naming the flag and the value. */
+function checkProxyConfig(c: ProxyConfig): void {
   if (!PROXY_SCHEDULERS.includes(c.scheduler)) {
     bad("--ipvs-scheduler", c.scheduler, `is not one of ${PROXY_SCHEDULERS.join(" ")}`);
   }
@@ -198,7 +221,6 @@ export function resolveProxyConfig(
   if (!c.hostname) bad("--hostname-override", c.hostname, "is empty and the host has no name");
   // Validates CIDRs and "primary"; throws naming the value.
   nodePortCIDRs(c.nodePortAddresses);
-  return c;
 }
 
 /** Reads a file the operator named; a failure is an `io` error naming the flag and the path. */

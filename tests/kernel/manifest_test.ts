@@ -39,7 +39,12 @@ ${test} --filter "periodic rescan" tests/source/manifest_watch_test.ts
     assertGuestOk(r, "manifest tests in the guest");
     assert.match(r.stdout, /== tmpfs[\s\S]*ok \| \d+ passed \| 0 failed/);
     assert.match(r.stdout, /== hostfs[\s\S]*ok \| 1 passed \| 0 failed/);
-    // If hostfs ever delivers events, the rescan path is no longer what this test exercises.
-    assert.match(r.stdout, /hostfs events: none/);
+    // hostfs on Debian's 6.1 reports nothing, not even the guest's own writes; 6.12 reports the
+    // guest's own writes (changes made on the host side still come without events on both, which
+    // is what the rescan, tested above with watching off, is for).
+    assert.match(
+      r.stdout,
+      cell.kernel === "6.1" ? /hostfs events: none/ : /hostfs events: create,modify/,
+    );
   },
 );

@@ -350,8 +350,11 @@ Deno.test("ManifestSource keeps its state while the directory is gone, and resum
       assert.equal(src.snapshot().services.size, 1);
       assert.match(src.health().error ?? "", /cannot read manifests at/);
       assert.ok(lines.some((l) => / WARN .*keeping the last good state/.test(l)));
-      await Deno.mkdir(dir);
-      await Deno.writeTextFile(`${dir}/b.yaml`, svcYaml("b", "10.96.0.2"));
+      // The directory comes back whole (made aside, renamed into place): a retry between a
+      // mkdir and the write would see it empty, which a loaded machine makes likely.
+      await Deno.mkdir(`${root}/back`);
+      await Deno.writeTextFile(`${root}/back/b.yaml`, svcYaml("b", "10.96.0.2"));
+      await Deno.rename(`${root}/back`, dir);
       const c = await next();
       assert.deepEqual(keys(c), ["default/a", "default/b"]);
       assert.deepEqual([...src.snapshot().services.keys()], ["default/b"]);

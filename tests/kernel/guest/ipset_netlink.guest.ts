@@ -278,7 +278,12 @@ Deno.test("openIpset() writes over netlink, counts its messages, runs no ipset r
   chosen.close?.();
 });
 
-Deno.test("25,000 adds: time through netlink and through ipset restore (printed, not checked)", async () => {
+// A figure, not a check: printed in the [6.1 legacy] cell, where the README's figures come from,
+// and left out of the others to keep make test short.
+Deno.test({
+  name: "25,000 adds: time through netlink and through ipset restore (printed, not checked)",
+  ignore: Deno.env.get("KIPVS_GUEST_KERNEL") !== "6.1",
+}, async () => {
   const lines = ["create T25 hash:ip,port family inet hashsize 1024 maxelem 65536"];
   for (let i = 0; i < 25_000; i++) lines.push(`add T25 10.${i >> 8}.${i & 255}.1,tcp:80`);
   const payload = lines.join("\n") + "\n";

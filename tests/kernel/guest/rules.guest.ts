@@ -403,7 +403,8 @@ function everySet(): Map<string, SetMembers> {
   const sets = new Map<string, SetMembers>();
   for (const family of [4, 6] as const) {
     for (const spec of familySpecs(family)) {
-      sets.set(spec.name, members(sample[spec.type]![family === 4 ? 0 : 1]));
+      const m = member(sample[spec.type]![family === 4 ? 0 : 1], { type: spec.type, family });
+      sets.set(spec.name, new Map([[m.key, m]]));
     }
   }
   return sets;
