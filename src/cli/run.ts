@@ -61,10 +61,9 @@ export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise
   const backend = await resolveBackend(config.iptablesBackend, deps.exec);
   // Said once at start: which iptables a node's rules went to is the first question when they
   // seem missing (auto detects it like iptables-wrappers).
-  deps.logger.info("rules backend", {
-    rules: config.rulesBackend,
-    ...(config.rulesBackend === "iptables" ? { backend, choice: config.iptablesBackend } : {}),
-  });
+  if (config.rulesBackend === "nftables") {
+    deps.logger.info("rules backend", { rules: "nftables", tables: "ip kipvs, ip6 kipvs" });
+  } else deps.logger.info("iptables backend", { backend, choice: config.iptablesBackend });
   const exec = new CountingExec(deps.exec);
   return {
     ipvs: KernelIpvs.open(),

@@ -1,4 +1,4 @@
-# Switching rules backends on a live node (tests/kernel/rules_switch_test.ts): kipvs programs the
+# Switching rules backends on a live node (tests/kernel/nftables_test.ts): kipvs programs the
 # traffic scenario with iptables, then with nftables, then with iptables again, while a TCP
 # connection through a ClusterIP stays open and clients open new connections every 100 ms to a
 # ClusterIP (from a pod), to a NodePort (from outside) and to a pod's own service (hairpin, which

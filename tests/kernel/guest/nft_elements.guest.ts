@@ -1,5 +1,5 @@
 /**
- * Runs inside the test guest (tests/kernel/diag_nft_test.ts) on a node with kipvs's nft tables:
+ * Runs inside the test guest (tests/kernel/nftables_test.ts) on a node with kipvs's nft tables:
  * adds one element of every set kind over netlink (NftNetlink), prints `nft list set` of each,
  * deletes them again, and prints the sets once more. An element the kernel refuses fails the
  * batch: the error is printed.
