@@ -11,7 +11,7 @@ PERMISSIONS = $(shell grep -v '^\#' scripts/permissions)
 JOBS ?= 4
 SLOW_TESTS := $(wildcard $(addprefix tests/kernel/,diag_test.ts ipset_netlink_test.ts \
   cluster_test.ts ipvs_test.ts rules_test.ts e2e_traffic_test.ts daemon_test.ts \
-  e2e_lifecycle_test.ts incremental_test.ts sysctl_test.ts))
+  e2e_lifecycle_test.ts incremental_test.ts nftables_test.ts sysctl_test.ts))
 
 .PHONY: setup test test-unit test-kernel kernel lint build clean demo
 
