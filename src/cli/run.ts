@@ -159,6 +159,7 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
     dataplane?.link.close();
     dataplane?.ipset.close?.();
     dataplane?.conntrack.close?.();
+    dataplane?.nftables?.close?.();
   }
 }
 

@@ -46,16 +46,18 @@ export async function openKernelDataplane(
   const resolved = await resolveBackend(backend, exec);
   const ipvs = attempt(() => KernelIpvs.open());
   const link = attempt(() => KernelDummyLink.open());
+  const nftables = new KernelNftables({ exec });
   return {
     ipvs,
     link,
     ipset: new KernelIpset(exec),
     iptables: new KernelIptables({ exec, backend: resolved }),
-    nftables: new KernelNftables({ exec }),
+    nftables,
     backend: resolved,
     close() {
       if (!(ipvs instanceof Error)) ipvs.close();
       if (!(link instanceof Error)) link.close();
+      nftables.close();
     },
   };
 }

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { KipvsError } from "../errors.ts";
 import { destroyKubeSets } from "../dataplane/ipset/cleanup.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import { cleanupIptables } from "../dataplane/iptables/cleanup.ts";
@@ -85,7 +86,7 @@ export class IptablesLeftovers implements Reconciler {
           writes.push({ kind: "rule", action: "delete", object: `${f}/${c}` });
         }
       } catch (err) {
-        if (err instanceof Deno.errors.NotFound) continue; // no iptables on this node
+        if (notInstalled(err)) break; // no iptables on this node: nothing of it to remove
         scope.failures.push(`remove iptables-mode chains (IPv${f}): ${message(err)}`);
       }
     }
@@ -94,9 +95,7 @@ export class IptablesLeftovers implements Reconciler {
         writes.push({ kind: "ipset", action: "delete", object: set });
       }
     } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) {
-        scope.failures.push(`remove iptables-mode ipsets: ${message(err)}`);
-      }
+      if (!notInstalled(err)) scope.failures.push(`remove iptables-mode ipsets: ${message(err)}`);
     }
     if (writes.length > 0) {
       this.o.logger.info("removed the iptables rules backend's chains and sets", {
@@ -108,6 +107,12 @@ export class IptablesLeftovers implements Reconciler {
   }
 
   reset(): void {}
+}
+
+/** A program that could not be started (SystemExec's code -1): the tool is not installed. */
+function notInstalled(err: unknown): boolean {
+  if (err instanceof Deno.errors.NotFound) return true;
+  return err instanceof KipvsError && err.code === "exec" && err.details?.code === -1;
 }
 
 function message(err: unknown): string {

@@ -44,6 +44,8 @@ export interface Nftables {
   deleteTables(families: readonly Family[], name?: string): Promise<void>;
   /** Netlink messages sent so far. */
   readonly messagesSent: number;
+  /** Closes the netlink socket, if one was opened. */
+  close?(): void;
 }
 
 /** {@link Nftables} of the network namespace the process is in. */
@@ -99,6 +101,11 @@ export class KernelNftables implements Nftables {
 
   deleteTables(families: readonly Family[], name?: string): Promise<void> {
     return this.#netlink.deleteTables(families, name);
+  }
+
+  close(): void {
+    this.#nl?.close();
+    this.#nl = undefined;
   }
 }
 
