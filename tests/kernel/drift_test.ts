@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { assertGuestOk, outputSections, runInGuest } from "./harness.ts";
+import { cellEnv, matrixTest } from "./matrix.ts";
 
 const SCRIPT = String.raw`
 set -u
@@ -46,7 +47,7 @@ repair() {
   wait_for 15 warned $KIPVS_OUT/k1.log "$pattern"
   echo "warnings $(($(drifts $KIPVS_OUT/k1.log) - n))"
 }
-ARGS="--manifests $M --iptables-backend legacy --log-format json --ipvs-sync-period 3s
+ARGS="--manifests $M --iptables-backend $KIPVS_BACKEND --log-format json --ipvs-sync-period 3s
   --ipvs-min-sync-period 1s"
 
 kipvs_bg $KIPVS_OUT/k1.log run $ARGS
@@ -60,7 +61,7 @@ repair vs 'virtual server TCP/10.96.0.10:80 deleted by someone else' ipvsadm -D 
 repair rs 'TCP/10.96.0.11:80: real server 10.244.1.2:8080 missing' \
   ipvsadm -d -t 10.96.0.11:80 -r 10.244.1.2:8080
 repair ipset 'KUBE-CLUSTER-IP: 2 entries missing' ipset flush KUBE-CLUSTER-IP
-repair rule 'chain 4/nat/KUBE-SERVICES changed' iptables-legacy -t nat -D KUBE-SERVICES 2
+repair rule 'chain 4/nat/KUBE-SERVICES changed' $IPTABLES -t nat -D KUBE-SERVICES 2
 echo "=== traffic"; client tcp 10.96.0.10 80 --count 4 | sort -u | xargs
 echo "=== metrics"
 for k in ipvs realserver ipset rule address; do metric 10249 $k; done
@@ -79,66 +80,76 @@ ln -sf "$DENO" $K/kube-proxy
 # shellcheck disable=SC2046
 (exec $K/kube-proxy run --node-modules-dir=manual --cached-only \
   $(grep -v '^#' "$KIPVS_ROOT/scripts/permissions") "$KIPVS_ROOT/main.ts" run --manifests $K \
-  --iptables-backend legacy --log-format json --ipvs-sync-period 2s --ipvs-min-sync-period 1s \
+  --iptables-backend $KIPVS_BACKEND --log-format json --ipvs-sync-period 2s \
+  --ipvs-min-sync-period 1s \
   ) >$KIPVS_OUT/kp.log 2>&1 &
 KP=$!
-echo "pgrep $(pgrep -x kube-proxy | wc -l)"
+echo "pgrep $(wait_for 10 pgrep -x kube-proxy)"
 wait_for 60 grep -q '"msg":"drift repaired again' $KIPVS_OUT/k2.log
 grep '"msg":"drift repaired again' $KIPVS_OUT/k2.log | tail -1
 kill -TERM $KP $MINE; wait $KP $MINE
 `;
 
-Deno.test("drift: outside ipvsadm, ipset and iptables each give a warning and the metric; a second writer is named", async () => {
-  const r = await runInGuest({ name: "drift", script: SCRIPT, timeoutMs: 300_000 });
-  assertGuestOk(r, "drift scenario");
-  const s = outputSections(r.stdout);
-  const ctx = `\n--- stdout ---\n${r.stdout}`;
-  const get = (k: string) => s.get(k) ?? assert.fail(`no section ${k}${ctx}`);
-  const json = (line: string) => JSON.parse(line) as Record<string, unknown>;
+matrixTest(
+  "drift: outside ipvsadm, ipset and iptables each give a warning and the metric; a second writer is named",
+  async (_t, cell) => {
+    const r = await runInGuest({
+      name: "drift",
+      kernel: cell.kernel,
+      env: cellEnv(cell),
+      script: SCRIPT,
+      timeoutMs: 300_000,
+    });
+    assertGuestOk(r, "drift scenario");
+    const s = outputSections(r.stdout);
+    const ctx = `\n--- stdout ---\n${r.stdout}`;
+    const get = (k: string) => s.get(k) ?? assert.fail(`no section ${k}${ctx}`);
+    const json = (line: string) => JSON.parse(line) as Record<string, unknown>;
 
-  // A manifest of an unknown kind is named at info, and counted in the read line.
-  const unknown = json(get("unknown kind"));
-  assert.equal(unknown.level, "info", ctx);
-  assert.match(String(unknown.file), /\/typo\.yaml$/);
-  assert.equal(unknown.reason, "kind Servise is not read by kipvs");
-  assert.equal(json(get("read line")).ignored, 1, ctx);
+    // A manifest of an unknown kind is named at info, and counted in the read line.
+    const unknown = json(get("unknown kind"));
+    assert.equal(unknown.level, "info", ctx);
+    assert.match(String(unknown.file), /\/typo\.yaml$/);
+    assert.equal(unknown.reason, "kind Servise is not read by kipvs");
+    assert.equal(json(get("read line")).ignored, 1, ctx);
 
-  // Each outside change: one warning naming it, from the first full sync that starts after it:
-  // within one sync period (3 s; full syncs start a period apart) and that sync's own time
-  // (1-2 s in the test VM under load).
-  for (const name of ["vs", "rs", "ipset", "rule"]) {
-    const [ms, warnings] = get(name).split("\n");
-    assert.ok(Number(ms) <= 3000 + 2500, `${name}: the warning took ${ms} ms${ctx}`);
-    assert.equal(warnings, "warnings 1", `${name}: one warning${ctx}`);
-  }
-  assert.equal(get("traffic"), "pod-a pod-b", ctx);
-  const metrics = get("metrics");
-  for (const kind of ["ipvs", "realserver", "ipset", "rule"]) {
-    const n = Number(new RegExp(`\\{kind="${kind}"\\} (\\d+)`).exec(metrics)?.[1]);
-    assert.ok(n >= 1, `kipvs_drift_repairs_total{kind="${kind}"} = ${n}${ctx}`);
-  }
-  assert.match(metrics, /\{kind="address"\} 0$/m, "nothing else counted");
+    // Each outside change: one warning naming it, from the first full sync that starts after it:
+    // within one sync period (3 s; full syncs start a period apart) and that sync's own time
+    // (1-2 s in the test VM under load).
+    for (const name of ["vs", "rs", "ipset", "rule"]) {
+      const [ms, warnings] = get(name).split("\n");
+      assert.ok(Number(ms) <= 3000 + 2500, `${name}: the warning took ${ms} ms${ctx}`);
+      assert.equal(warnings, "warnings 1", `${name}: one warning${ctx}`);
+    }
+    assert.equal(get("traffic"), "pod-a pod-b", ctx);
+    const metrics = get("metrics");
+    for (const kind of ["ipvs", "realserver", "ipset", "rule"]) {
+      const n = Number(new RegExp(`\\{kind="${kind}"\\} (\\d+)`).exec(metrics)?.[1]);
+      assert.ok(n >= 1, `kipvs_drift_repairs_total{kind="${kind}"} = ${n}${ctx}`);
+    }
+    assert.match(metrics, /\{kind="address"\} 0$/m, "nothing else counted");
 
-  const health = JSON.parse(get("healthz"));
-  assert.ok(health.drift.repairs.ipvs >= 1, ctx);
-  assert.deepEqual(health.drift.last.objects, ["chain 4/nat/KUBE-SERVICES changed"]);
-  assert.match(
-    get("dump"),
-    /^kipvs run \(127\.0\.0\.1:10256\): drift repaired since it started: /m,
-  );
-  assert.match(get("dump"), /^ {4}chain 4\/nat\/KUBE-SERVICES changed$/m);
+    const health = JSON.parse(get("healthz"));
+    assert.ok(health.drift.repairs.ipvs >= 1, ctx);
+    assert.deepEqual(health.drift.last.objects, ["chain 4/nat/KUBE-SERVICES changed"]);
+    assert.match(
+      get("dump"),
+      /^kipvs run \(127\.0\.0\.1:10256\): drift repaired since it started: /m,
+    );
+    assert.match(get("dump"), /^ {4}chain 4\/nat\/KUBE-SERVICES changed$/m);
 
-  const fight = get("fight").split("\n");
-  assert.equal(fight[0], "pgrep 1", ctx);
-  const again = json(fight.at(-1)!);
-  assert.match(String(again.msg), /^drift repaired again, \d+ syncs in a row: another writer\?$/);
-  assert.ok(Number(again.syncsInARow) >= 2, ctx);
-  assert.match(
-    String(again.writer),
-    /^kube-proxy \(its process is running \(pid \d+\); port 10256 answers \/healthz\)$/,
-  );
-  assert.match(
-    String(again.repaired),
-    /virtual server TCP\/10\.96\.0\.99:80 added by someone else/,
-  );
-});
+    const fight = get("fight").split("\n");
+    assert.match(fight[0]!, /^pgrep \d+$/, `the process is named kube-proxy${ctx}`);
+    const again = json(fight.at(-1)!);
+    assert.match(String(again.msg), /^drift repaired again, \d+ syncs in a row: another writer\?$/);
+    assert.ok(Number(again.syncsInARow) >= 2, ctx);
+    assert.match(
+      String(again.writer),
+      /^kube-proxy \(its process is running \(pid \d+\); port 10256 answers \/healthz\)$/,
+    );
+    assert.match(
+      String(again.repaired),
+      /virtual server TCP\/10\.96\.0\.99:80 added by someone else/,
+    );
+  },
+);
