@@ -328,6 +328,7 @@ async function runManifests(dir: string, c: Common): Promise<void> {
       BASELINE: baseline ? "1" : "0",
       RESYNC_S: String(c.resync),
       PROF: c.prof,
+      RULES: rulesBackend(),
     },
     memMiB: 1024 + Math.ceil(ops / 50),
     timeoutMs: 240_000 + c.resync * 1000 + ops * 4 * runs,
@@ -383,6 +384,7 @@ function report(o: ReportOptions): { figures: Record<string, number>; last: stri
   printMachine(o.before, o.after);
   const coldRatio = o.baseline ? reportBaseline(o, f) : undefined;
   const lat = reportChanges(o, f);
+  reportBackends(f);
   const rs = reportRestart(f);
   const healthz = reportHealthz(f);
   const v = (k: string) => f.values.get(k) ?? [];
@@ -414,13 +416,38 @@ function report(o: ReportOptions): { figures: Record<string, number>; last: stri
   };
 }
 
+/** `--rules-backend iptables|nftables` (default iptables). */
+function rulesBackend(): "iptables" | "nftables" {
+  const i = Deno.args.indexOf("--rules-backend");
+  return i >= 0 && Deno.args[i + 1] === "nftables" ? "nftables" : "iptables";
+}
+
+/** nftables mode: its first sync against iptables mode's, on the same cluster in the same boot. */
+function reportBackends(f: GuestFigures): void {
+  const other = f.coldOther[0]?.syncs[0];
+  if (!other) return;
+  const nft = f.cold[0]!.syncs[0]!;
+  const rules = (s: typeof nft) => (s.phases?.sets ?? NaN) + (s.phases?.rest ?? 0);
+  console.log(
+    `rules backends, first sync in the same boot: nftables ${duration(nft.ms)} ` +
+      `(sets and rules ${duration(rules(nft))}, ${opsText(nft)}), iptables ${duration(other.ms)} ` +
+      `(sets and rules ${duration(rules(other))}, ${opsText(other)}): ` +
+      `nft_first_sync_ratio=${(nft.ms / other.ms).toFixed(3)}`,
+  );
+}
+
 /** Fails the benchmark when the kernel did not end up holding what it should. */
 function check(o: ReportOptions, f: GuestFigures): void {
   const med = (k: string) => median(f.values.get(k) ?? []);
   const fail = (why: string) => {
     throw new Error(`bench:scale: ${why}\n--- guest stdout ---\n${o.stdout}`);
   };
-  const same = o.baseline ? ["same_ipvs", "same_ipset", "same_iptables", "same_addr"] : [];
+  // nftables mode holds no ipset and no iptables rule: IPVS and addresses are compared.
+  const same = !o.baseline
+    ? []
+    : rulesBackend() === "nftables"
+    ? ["same_ipvs", "same_addr"]
+    : ["same_ipvs", "same_ipset", "same_iptables", "same_addr"];
   for (const k of [...same, "same_plan"]) {
     if (med(k) !== 1) fail(`${k}: kipvs and the baseline (or the plan) disagree`);
   }

@@ -52,6 +52,7 @@ cold() { # cold NS: kipvs from process start to its first sync done; leaves it r
 snapshot() {
   deno_in "$1" "$KIPVS_ROOT/bench/ipvs_cli.ts" save | sort >"$KIPVS_OUT/$1.ipvs"
   ip netns exec "$1" ipset save | sed 's/ initval 0x[0-9a-f]*//; s/ hashsize [0-9]*//' | sort >"$KIPVS_OUT/$1.ipset"
+  ip netns exec "$1" nft list ruleset 2>/dev/null | grep -c ' \. \| @' >"$KIPVS_OUT/$1.nft" || true
   for t in iptables ip6tables; do
     ip netns exec "$1" "$t-legacy-save" | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/'
   done >"$KIPVS_OUT/$1.iptables"
@@ -67,6 +68,18 @@ deno_in warm "$KIPVS_ROOT/bench/ipvs_cli.ts" save >/dev/null
 t=$(ms)
 deno_in warm "$KIPVS_ROOT/main.ts" --version >/dev/null
 echo "deno_start_ms=$(($(ms) - t))"
+
+# nftables mode: first, the first sync of iptables mode on the same cluster in the same boot, in a
+# namespace of its own (then stopped), for the comparison of the two backends.
+if [ "${RULES:-iptables}" = nftables ]; then
+  mkns i1
+  t0=$(ms)
+  RULES=iptables kipvs_in i1 "$L/i1.log"
+  wait_synced "$L/i1.log" 1 900
+  echo "@coldother $t0 $(synced_lines "$L/i1.log" 1)"
+  stop_kipvs
+  nap 1
+fi
 
 for r in $(seq "$RUNS"); do
   # Alternate which side goes first; each in a namespace of its own.

@@ -39,7 +39,7 @@ kipvs_in() {
   # shellcheck disable=SC2086
   (exec ip netns exec "$ns" "$DENO" run --node-modules-dir=manual --cached-only $perms \
     ${PROF:+--cpu-prof --cpu-prof-dir="$PROF"} ${V8FLAGS:+--v8-flags="$V8FLAGS"} "${KROOT:-$KIPVS_ROOT}/main.ts" run $SOURCE_ARGS \
-    --iptables-backend legacy --log-format json \
+    --iptables-backend legacy --rules-backend "${RULES:-iptables}" --log-format json \
     --hostname-override node-0 --ipvs-sync-period "${3:-10m}") >"$log" 2>&1 &
   KPID=$!
 }

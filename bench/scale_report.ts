@@ -56,6 +56,8 @@ export interface GuestFigures {
   /** key=value figures, every value of each key in order. */
   values: Map<string, number[]>;
   cold: Event[];
+  /** nftables mode: the first sync of iptables mode in the same boot (bench:scale --rules-backend). */
+  coldOther: Event[];
   changes: Event[];
   /** Churn rounds, by round number. */
   churn: Map<number, Event>;
@@ -75,6 +77,7 @@ export function parseGuest(stdout: string): GuestFigures {
   const f: GuestFigures = {
     values: new Map(),
     cold: [],
+    coldOther: [],
     changes: [],
     churn: new Map(),
     restart: [],
@@ -97,7 +100,7 @@ export function parseGuest(stdout: string): GuestFigures {
       f.probes.push({ at: Number(pr[1]), ms: Number(pr[2]), status: Number(pr[3]) });
       continue;
     }
-    const ev = /^@(cold|change|churn(\d+)|restart|resync) (\d+) (\{.*\})$/.exec(line);
+    const ev = /^@(cold|coldother|change|churn(\d+)|restart|resync) (\d+) (\{.*\})$/.exec(line);
     if (ev) {
       const sync = JSON.parse(ev[4]!) as SyncedLine;
       const t0 = Number(ev[3]);
@@ -107,7 +110,13 @@ export function parseGuest(stdout: string): GuestFigures {
         e.syncs.push(sync);
         f.churn.set(round, e);
       } else {
-        const lists = { cold: f.cold, change: f.changes, restart: f.restart, resync: f.resync };
+        const lists = {
+          cold: f.cold,
+          coldother: f.coldOther,
+          change: f.changes,
+          restart: f.restart,
+          resync: f.resync,
+        };
         lists[ev[1] as keyof typeof lists].push({ t0, syncs: [sync] });
       }
       continue;

@@ -1,6 +1,6 @@
 /**
- * `make demo`: boots the test kernel (User-Mode Linux 6.1 with IPVS) and shows kipvs at work in
- * it: three pods, `kipvs run` on examples/demo.yaml, balanced traffic, an endpoint removed and
+ * `make demo`: boots the test kernel (User-Mode Linux: the project's 6.12 once `make kernel` built
+ * it, with iptables-nft; else Debian's 6.1, with iptables-legacy) and shows kipvs at work in it: three pods, `kipvs run` on examples/demo.yaml, balanced traffic, an endpoint removed and
  * the change applied, then a clean stop that leaves the dataplane in place. Runs on machines whose
  * own kernel has no IPVS.
  *
@@ -8,6 +8,7 @@
  */
 
 import { runInGuest } from "../tests/kernel/harness.ts";
+import { resolveKernel } from "../tests/kernel/kernels.ts";
 
 const script = String.raw`
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -22,7 +23,7 @@ echo "  pod-a 10.244.1.2   pod-b 10.244.1.3   pod-c 10.244.1.4   outside client 
 
 step "kipvs run --manifests examples/demo.yaml (in the background)"
 mkdir -p /run/demo && cp examples/demo.yaml /run/demo/
-kipvs_bg $KIPVS_OUT/kipvs.log run --manifests /run/demo --iptables-backend legacy --ipvs-min-sync-period 500ms
+kipvs_bg $KIPVS_OUT/kipvs.log run --manifests /run/demo --iptables-backend $KIPVS_BACKEND --ipvs-min-sync-period 500ms
 wait_for 30 sh -c 'ipvsadm -Sn | grep -q 30080' >/dev/null && echo "  programmed"
 show ipvsadm -Ln
 
@@ -49,10 +50,16 @@ step "what kipvs logged"
 grep -E 'synced|changed|running|stopping' $KIPVS_OUT/kipvs.log | cut -c1-160
 `;
 
-console.log("booting the test kernel (User-Mode Linux 6.1 with IPVS)...");
+const kernel = await resolveKernel();
+const backend = kernel.name === "6.1" ? "legacy" : "nft";
+console.log(
+  `booting the test kernel (User-Mode Linux ${kernel.name} with IPVS, iptables-${backend})...`,
+);
 const started = Date.now();
 const r = await runInGuest({
   name: "demo",
+  kernel,
+  env: { KIPVS_BACKEND: backend },
   script,
   timeoutMs: 90_000,
   onStdout: (t) => Deno.stdout.writeSync(new TextEncoder().encode(t)),

@@ -12,6 +12,8 @@
 #   scripts/kernel.sh            build if needed, print the path
 #   scripts/kernel.sh --path     print the path if built, exit 1 otherwise (never builds)
 #   scripts/kernel.sh --rebuild  build again even if cached
+#
+# Needs (make setup installs them): linux-source-6.12 build-essential bc flex bison xz-utils.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fragment=$here/kernel/uml-6.12.config
@@ -50,6 +52,15 @@ if [ "$mode" = build ] && [ -x "$kernel" ]; then
   exit 0
 fi
 
+missing=()
+for tool in gcc make flex bison bc xz strip; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "kernel: cannot build without ${missing[*]} (make setup installs them)" >&2
+  exit 1
+fi
+
 mkdir -p "$cache"
 exec 9>"$cache/.build.lock"
 if ! flock -n 9; then
@@ -66,6 +77,9 @@ work=$cache/.build-$key
 rm -rf "$work"
 mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
+# An interrupted build removes its work folder too (bash runs no EXIT trap on a fatal signal).
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 started=$(date +%s)
 echo "kernel: building User-Mode Linux $version with $(basename "$fragment") in $work" >&2
 echo "kernel: about 11 minutes on 2 cores; the result is cached in $final" >&2

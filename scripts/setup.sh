@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(user-mode-linux kmod ipvsadm ipset iptables iproute2 libnl-3-200 libnl-genl-3-200
-  libnl-route-3-200 curl python3 conntrack procps tmux)
+  libnl-route-3-200 curl python3 conntrack procps tmux nftables
+  # the project's 6.12 test kernel (scripts/kernel.sh): its source (bookworm-security) and tools
+  linux-source-6.12 build-essential bc flex bison xz-utils)
 
 missing=()
 for p in "${apt_packages[@]}"; do

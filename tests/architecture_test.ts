@@ -198,17 +198,6 @@ export function importCycles(edges: readonly Edge[]): string[][] {
 /** The longest function `src/` may hold, in lines. */
 export const MAX_FUNCTION_LINES = 60;
 
-/**
- * Functions allowed over {@link MAX_FUNCTION_LINES}, as "file:name", each with why. Keep it
- * short: split a long function rather than list it.
- */
-const LONG_FUNCTION_ALLOWED: ReadonlyMap<string, string> = new Map([
-  // Files issue 13's branch is changing: split once it has landed, to spare it the conflicts.
-  ["src/k8s/validate.ts:validateObject", "issue 13 is changing it"],
-  ["src/cli/runflags.ts:resolveProxyConfig", "issue 13 is changing it"],
-  ["src/cli/program.ts:runCli", "issues 13 and 17 are changing it"],
-]);
-
 /** The line of each offset: the start offset of every line, searched. */
 function lineIndex(text: string): (offset: number) => number {
   const starts = [0];
@@ -300,17 +289,9 @@ Deno.test("architecture: the checks fail on a planted upward import and a plante
 Deno.test(`architecture: no function in src/ is over ${MAX_FUNCTION_LINES} lines`, () => {
   const long: string[] = [];
   for (const file of tsFiles(SRC)) {
-    for (const f of longFunctions(`src/${file}`, Deno.readTextFileSync(`${SRC}/${file}`))) {
-      const [where, name] = f.split(" ");
-      const key = `${where!.slice(0, where!.lastIndexOf(":"))}:${name}`;
-      if (!LONG_FUNCTION_ALLOWED.has(key)) long.push(f);
-    }
+    long.push(...longFunctions(`src/${file}`, Deno.readTextFileSync(`${SRC}/${file}`)));
   }
-  assert.deepEqual(
-    long,
-    [],
-    "split these functions (or, rarely, list one in LONG_FUNCTION_ALLOWED)",
-  );
+  assert.deepEqual(long, [], "split these functions");
 });
 
 Deno.test("architecture: the length check finds functions, methods and arrows, not braces in text", () => {

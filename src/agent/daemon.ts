@@ -16,6 +16,7 @@ import { nodeLeavingReason } from "../k8s/node.ts";
 import { nodeInfo } from "../plan/nodeinfo.ts";
 import type { InterfaceAddress } from "../plan/nodeports.ts";
 import type { Proxier, SyncReport } from "../reconcile/proxier.ts";
+import { DriftTracker } from "../reconcile/drift.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { type SyncRequest, SyncRunner } from "./runner.ts";
 
@@ -27,7 +28,9 @@ export interface DaemonOptions {
   logger: Logger;
   metrics?: ProxyMetrics;
   /** Where sync progress and node eligibility go (a `ProxyHealth`, or the probe thread). */
-  health?: Pick<ProxyHealth, "queued" | "updated" | "setNodeEligible">;
+  health?:
+    & Pick<ProxyHealth, "queued" | "updated" | "setNodeEligible">
+    & Partial<Pick<ProxyHealth, "setDrift">>;
   /** Where the health check node ports go (`ServiceHealthServers`, or the probe thread). */
   serviceHealth?: Pick<ServiceHealthServers, "sync">;
   /**
@@ -36,6 +39,11 @@ export interface DaemonOptions {
    */
   interfaces?: () => readonly InterfaceAddress[] | Promise<readonly InterfaceAddress[]>;
   clock?: Clock;
+  /**
+   * Names who else writes the dataplane (writers.ts), asked when the same objects drift in two
+   * syncs or more in a row.
+   */
+  otherWriters?: () => Promise<string | undefined>;
 }
 
 /** Changes seen since the last sync started. */
@@ -66,6 +74,7 @@ export class Daemon {
   #lastReport: SyncReport | undefined;
   #nodeInfo: NodeInfo | undefined;
   #leaving: string | undefined;
+  #drift = new DriftTracker();
 
   constructor(options: DaemonOptions) {
     this.#o = options;
@@ -77,6 +86,11 @@ export class Daemon {
       clock: this.#clock,
     });
     options.source.onChange((c) => this.#onChange(c));
+  }
+
+  /** Drift repaired since the start (counts by kind) and the last drift. */
+  get drift(): DriftTracker {
+    return this.#drift;
   }
 
   /** The report of the last successful sync. */
@@ -158,37 +172,23 @@ export class Daemon {
         node: await this.#node(state, full),
         services: pending.services,
         full,
+        allChanged: pending.all,
       });
       this.#lastReport = report;
       const now = this.#clock.now();
       // Network programming latency: from the source seeing the oldest change to programmed.
       const latencyMs = pending.since === undefined ? undefined : Math.max(0, now - pending.since);
       this.#o.health?.updated(now);
-      if (m) {
-        const s = report.ms / 1000;
-        m.syncDuration.observe(s);
-        (report.full ? m.fullSyncDuration : m.partialSyncDuration).observe(s);
-        m.lastSyncTimestamp.set(now / 1000);
-        if (latencyMs !== undefined) m.networkProgrammingDuration.observe(latencyMs / 1000);
-        const d = this.#o.proxier.desired;
-        m.noLocalEndpoints.set({ traffic_policy: "internal" }, d?.noLocalEndpoints.internal ?? 0);
-        m.noLocalEndpoints.set({ traffic_policy: "external" }, d?.noLocalEndpoints.external ?? 0);
-        m.serviceConflicts.set(this.#o.proxier.conflicts);
-        m.recordWrites({
-          netlinkOps: report.netlinkMessages,
-          ipvsOps: report.ipvsOps,
-          ipsetRestores: report.ipsetRestores,
-          ipsetEntries: report.ipsetEntries,
-          iptablesRestores: report.iptablesRestores,
-          processes: report.processes,
-        }, report.full);
-      }
+      this.#recordMetrics(report, now, latencyMs);
       await this.#o.serviceHealth?.sync(this.#o.proxier.desired?.healthChecks ?? []);
+      const { drift, ...logged } = report;
       this.#o.logger.info("synced", {
-        ...report,
+        ...logged,
         ms: +report.ms.toFixed(1),
+        ...(drift.length > 0 ? { drift: drift.length } : {}),
         ...(latencyMs === undefined ? {} : { latencyMs }),
       });
+      await this.#reportDrift(report, now);
     } catch (err) {
       // Keep what was pending for the retry (a full sync) and the latency metric.
       for (const s of pending.services) this.#pending.services.add(s);
@@ -200,6 +200,56 @@ export class Daemon {
       this.#o.logger.error("sync failed; retrying with backoff", { err });
       throw err;
     }
+  }
+
+  #recordMetrics(report: SyncReport, now: number, latencyMs: number | undefined): void {
+    const m = this.#o.metrics;
+    if (!m) return;
+    const s = report.ms / 1000;
+    m.syncDuration.observe(s);
+    (report.full ? m.fullSyncDuration : m.partialSyncDuration).observe(s);
+    m.lastSyncTimestamp.set(now / 1000);
+    if (latencyMs !== undefined) m.networkProgrammingDuration.observe(latencyMs / 1000);
+    const d = this.#o.proxier.desired;
+    m.noLocalEndpoints.set({ traffic_policy: "internal" }, d?.noLocalEndpoints.internal ?? 0);
+    m.noLocalEndpoints.set({ traffic_policy: "external" }, d?.noLocalEndpoints.external ?? 0);
+    m.serviceConflicts.set(this.#o.proxier.conflicts);
+    m.recordWrites({
+      netlinkOps: report.netlinkMessages,
+      ipvsOps: report.ipvsOps,
+      ipsetRestores: report.ipsetRestores,
+      ipsetEntries: report.ipsetEntries,
+      iptablesRestores: report.iptablesRestores,
+      processes: report.processes,
+    }, report.full);
+  }
+
+  /**
+   * One warning per sync that repaired drift, naming what was repaired; the metric by kind; the
+   * last drift on `/healthz`. Drift of the same objects sync after sync says so, and names
+   * kube-proxy when it is seen on the node.
+   */
+  async #reportDrift(report: SyncReport, now: number): Promise<void> {
+    const event = this.#drift.record(report.drift, { at: now, full: report.full });
+    if (!event) return;
+    for (const [kind, n] of Object.entries(event.repairs)) {
+      this.#o.metrics?.driftRepairs.inc({ kind }, n);
+    }
+    const again = event.syncsInARow > 1;
+    if (again) this.#drift.setWriter(await this.#o.otherWriters?.());
+    this.#o.health?.setDrift?.({ repairs: this.#drift.totals, last: event });
+    const fields = {
+      repaired: event.objects.join("; "),
+      kinds: Object.entries(event.repairs).map(([k, n]) => `${k}=${n}`).join(" "),
+      ...(again ? { syncsInARow: event.syncsInARow } : {}),
+      ...(event.writer ? { writer: event.writer } : {}),
+    };
+    this.#o.logger.warn(
+      again
+        ? `drift repaired again, ${event.syncsInARow} syncs in a row: another writer?`
+        : "drift repaired: someone else changed what kipvs programs",
+      fields,
+    );
   }
 
   #scheduleGraceful(): void {

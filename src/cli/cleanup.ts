@@ -20,6 +20,8 @@ import { readSnapshot } from "../diag/snapshot.ts";
 import type { InterfaceAddress } from "../plan/nodeports.ts";
 import type { Deliver } from "./dump.ts";
 import type { CommandResult } from "./result.ts";
+import type { Nftables } from "../dataplane/nftables/nftables.ts";
+import { LOCALNET_TABLE } from "../dataplane/nftables/localnet.ts";
 import { addRunFlags, hideOptionsExcept, loadProxyConfig } from "./runflags.ts";
 import { type Cell, renderTable, stdoutWantsColor } from "../diag/table.ts";
 
@@ -61,6 +63,7 @@ export async function cleanupCommand(
     );
     const unread = snapshot.errors.map((e) => `cannot read ${e.facility}: ${e.message}`);
     const plan = planCleanup({ snapshot, excludeCIDRs: opts.excludeCIDRs });
+    plan.nftLocalnet = await hasLocalnetTable(dp.nftables);
     const nothing = planIsEmpty(plan);
     let result: CleanupResult;
     if (opts.dryRun || nothing) result = dryRunResult(plan, snapshot);
@@ -70,6 +73,7 @@ export async function cleanupCommand(
         ...(dp.link instanceof Error ? {} : { link: dp.link }),
         ipset: dp.ipset,
         iptables: dp.iptables,
+        ...(dp.nftables ? { nftables: dp.nftables } : {}),
       });
     }
     result.errors.unshift(...unread);
@@ -119,6 +123,7 @@ function cleanupText(
   for (const [k, v] of byPrefix(r.sets, (s) => [s.startsWith("KUBE-6-") ? "IPv6" : "IPv4", s])) {
     add(`ipsets ${k}`, v);
   }
+  add("nftables tables", r.nftTables);
   const keep = (what: string, item: string, why: string) =>
     rows.push([{ text: "kept", tone: "dim" }, what, `${item}: ${why}`]);
   for (const v of kept.virtualServers) keep("virtual server", v.text, v.why);
@@ -128,6 +133,7 @@ function cleanupText(
     : `${verb} ${r.virtualServers.length} virtual server(s), ${
       r.linkDeleted ? "kube-ipvs0" : "no link"
     }, ${r.chains.length} chain(s), ${r.jumps.length} jump rule(s), ${r.sets.length} ipset(s)` +
+      (r.nftTables.length ? `, ${r.nftTables.length} nftables table(s)` : "") +
       (r.errors.length ? `; ${r.errors.length} failure(s)` : "") + "\n";
   const table = rows.length
     ? renderTable(["ACTION", "WHAT", "ITEMS"], rows, { color: opts.color }) + "\n"
@@ -176,4 +182,13 @@ export function registerCleanup(program: Command, deliver: Deliver): void {
       isRoot: Deno.uid() === 0,
     }));
   });
+}
+
+/** Whether the nftables localnet guard's table exists (false where nf_tables cannot be read). */
+async function hasLocalnetTable(nft: Nftables | undefined): Promise<boolean> {
+  try {
+    return nft ? await nft.hasTable(4, LOCALNET_TABLE) : false;
+  } catch {
+    return false;
+  }
 }

@@ -19,7 +19,10 @@ import type { ClusterState } from "../source/source.ts";
 import { type DiagDataplane, openKernelDataplane } from "../diag/dataplane.ts";
 import { diffNode, excludedBy } from "../diag/diff.ts";
 import { diffText } from "../diag/diff_text.ts";
+import { parseBindAddress } from "../observe/http.ts";
+import type { HealthBody } from "../observe/proxyhealth.ts";
 import {
+  type AgentView,
   buildDump,
   checkFilter,
   dumpEntries,
@@ -45,6 +48,8 @@ export interface DiagDeps {
   loadCluster?: () => Promise<ClusterState>;
   /** Whether the process runs as root (a failed read without root gets a hint). */
   isRoot?: boolean;
+  /** Asks `kipvs run` on this node what it says of drift (its /healthz). */
+  agent?: () => Promise<AgentView>;
 }
 
 /** Options of `kipvs dump`. */
@@ -116,15 +121,19 @@ export async function dumpCommand(
         snapshot,
         config: opts.config,
         randomFully: await dp.iptables.hasRandomFully(),
+        // The backend the node holds, unless nftables was asked for.
+        ...(opts.config.rulesBackend === "nftables" ? { rulesBackend: "nftables" as const } : {}),
       });
       const stdout = opts.output === "json" ? json(d) : diffText(d, { color: opts.color });
       return { code: d.inSync ? 0 : 1, stdout };
     }
+    const agent = opts.output === "ipvsadm" ? undefined : await deps.agent?.();
     const report = buildDump({
       snapshot,
       desired,
       filter,
       excluded: excludedBy(opts.config.excludeCIDRs),
+      ...(agent ? { agent } : {}),
     });
     return dumpResult(opts, report, snapshot, { backend: dp.backend, isRoot: deps.isRoot });
   } finally {
@@ -178,6 +187,31 @@ export async function diagSetup(
   return { config, ...(loader ? { loader } : {}) };
 }
 
+/**
+ * Asks `kipvs run` on this node for its /healthz (at `--healthz-bind-address`, an unspecified
+ * host meaning this node's loopback), within a second.
+ */
+export function askAgent(healthzBindAddress: string): () => Promise<AgentView> {
+  return async () => {
+    const { hostname, port } = parseBindAddress(healthzBindAddress, "--healthz-bind-address");
+    const host = hostname === "0.0.0.0" || hostname === ""
+      ? "127.0.0.1"
+      : hostname === "::"
+      ? "[::1]"
+      : hostname.includes(":")
+      ? `[${hostname}]`
+      : hostname;
+    const address = `${host}:${port}`;
+    try {
+      const res = await fetch(`http://${address}/healthz`, { signal: AbortSignal.timeout(1000) });
+      const body = await res.json() as HealthBody;
+      return { address, ...(body.drift ? { drift: body.drift } : {}) };
+    } catch (err) {
+      return { address, error: err instanceof Error ? err.message : String(err) };
+    }
+  };
+}
+
 /** The kernel, interfaces, sysctls and source behind the diagnostic commands. */
 export function systemDiagDeps(
   config: ProxyConfig,
@@ -194,6 +228,7 @@ export function systemDiagDeps(
       ),
     ...(loadCluster ? { loadCluster } : {}),
     isRoot: Deno.uid() === 0,
+    agent: askAgent(config.healthzBindAddress),
   };
 }
 

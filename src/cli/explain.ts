@@ -7,7 +7,8 @@
 
 import { type Command, Option } from "commander";
 import type { ProxyConfig } from "../config/config.ts";
-import { explain } from "../diag/explain.ts";
+import { explain, type Explanation } from "../diag/explain.ts";
+import { inNftWords, nftStepChain, type NftView, nftView } from "../diag/nft_view.ts";
 import { explainText } from "../diag/explain_text.ts";
 import { planNode } from "../diag/plan.ts";
 import { readSnapshot } from "../diag/snapshot.ts";
@@ -46,14 +47,17 @@ export async function explainCommand(
       { ...dp, interfaces: () => interfaces },
       { families: [target.family], strict: true },
     );
-    const e = explain({
+    // The nftables rules backend: walked through the KUBE-* chains its tables stand for.
+    const view = nftView(snapshot, opts.config);
+    const traced = explain({
       target,
       ...(from === undefined ? {} : { from }),
-      snapshot,
+      snapshot: view?.snapshot ?? snapshot,
       ...(desired ? { desired } : {}),
       ...(state ? { services: state.services } : {}),
       bridged: opts.bridged,
     });
+    const e = view ? inNft(traced, view) : traced;
     const stdout = opts.output === "json"
       ? JSON.stringify(e, (_k, v) => v instanceof Set ? [...v] : v, 2) + "\n"
       : explainText(e, { color: opts.color });
@@ -61,6 +65,19 @@ export async function explainCommand(
   } finally {
     dp.close();
   }
+}
+
+/** A trace of the nftables view written in nftables' words, with what was not walked. */
+function inNft(e: Explanation, view: NftView): Explanation {
+  const out = inNftWords(e, view.words);
+  for (const h of [...out.hooks, ...out.afterIpvs]) {
+    for (const s of h.steps) s.chain = nftStepChain(s.table, s.chain);
+  }
+  out.notes.unshift(
+    "rules: kipvs's nftables tables (--rules-backend nftables); chains and sets by their nft names",
+    ...view.skipped.map((c) => `chain ${c} differs from what kipvs writes: not traced`),
+  );
+  return out;
 }
 
 /** Registers `kipvs explain`. */

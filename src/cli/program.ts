@@ -34,97 +34,20 @@ interface GlobalOptions {
   logFormat: LogFormat;
 }
 
+/** Hands a command's result to {@link runCli}. */
+type Deliver = (p: Promise<CommandResult>) => Promise<void>;
+
 /** Runs the CLI on `argv` (without the program name) and returns the exit status. */
 export async function runCli(argv: readonly string[], out: CliOutput): Promise<number> {
   let result: CommandResult | undefined;
   let logFormat: LogFormat = "text";
-  const set = (p: Promise<CommandResult>) => p.then((r) => void (result = r));
-
-  const program = new Command("kipvs")
-    .description("Kubernetes service proxy in IPVS mode")
-    .version(VERSION, "--version", "print the version")
-    .addOption(
-      new Option("--log-level <level>", "error, warn, info or debug")
-        .choices(["error", "warn", "info", "debug"]).default("info"),
-    )
-    .addOption(
-      new Option("--log-format <format>", "text for terminals, json for log collectors")
-        .choices(["text", "json"]).default("text"),
-    )
-    .exitOverride()
-    .configureOutput({ writeOut: out.stdout, writeErr: out.stderr })
-    .showHelpAfterError("(run kipvs --help for usage)")
-    .hook("preAction", (cmd) => {
-      logFormat = cmd.opts<GlobalOptions>().logFormat;
-    });
-
+  const set: Deliver = (p) => p.then((r) => void (result = r));
+  const program = rootCommand(out, (f) => logFormat = f);
   program.command("version").description("print the version").action(() => {
     result = { code: 0, stdout: `kipvs ${VERSION} (deno ${Deno.version.deno})\n` };
   });
-
-  program.command("sysctl")
-    .description("check or apply the kernel settings kipvs depends on")
-    .option("--check", "compare the settings with the kernel (default)")
-    .option("--apply", "write the settings that differ")
-    .option("--strict-arp", "also want arp_ignore=1 and arp_announce=2", false)
-    .option("--localhost-nodeports", "also want route_localnet=1 and its drop rule", false)
-    .addOption(
-      new Option("--iptables-backend <backend>", "iptables backend for the localnet guard")
-        .choices(["auto", "legacy", "nft"]).default("auto"),
-    )
-    .addOption(
-      new Option("-o, --output <format>", "output").choices(["table", "json"]).default("table"),
-    )
-    .action((o) => {
-      if (o.check && o.apply) {
-        throw new KipvsError("usage", "kipvs sysctl: --check and --apply exclude each other");
-      }
-      const exec = new SystemExec();
-      return set(sysctlCommand({
-        mode: o.apply ? "apply" : "check",
-        output: o.output,
-        strictArp: o.strictArp,
-        localhostNodePorts: o.localhostNodeports,
-        color: o.output === "table" && stdoutWantsColor(),
-      }, {
-        io: new SysctlProgram(exec),
-        exec,
-        loadModule: modprobe(exec),
-        kernelRelease: Deno.osRelease(),
-        isRoot: Deno.uid() === 0,
-        iptablesBackend: () => resolveBackend(o.iptablesBackend, exec),
-      }));
-    });
-
-  addRunFlags(
-    program.command("run").description("watch the cluster and keep the node's dataplane in step"),
-  )
-    .action(async (o, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const { config, file } = await loadProxyConfig(o, cmd);
-      const level = cmd.getOptionValueSource("logLevel") === "cli"
-        ? g.logLevel
-        : file?.logLevel ?? g.logLevel;
-      const format = cmd.getOptionValueSource("logFormat") === "cli"
-        ? g.logFormat
-        : file?.logFormat ?? g.logFormat;
-      const logger = new Logger({ level, format, fields: { cmd: "run" } });
-      await set(runCommand({
-        config,
-        manifests: o.manifests,
-        manifestMaxBytes: parseSize("--manifest-max-bytes", o.manifestMaxBytes),
-        kubeconfig: o.kubeconfig ?? file?.kubeconfig,
-        master: o.master,
-        once: o.once,
-        skipSysctl: o.skipSysctl,
-      }, {
-        exec: new SystemExec(),
-        logger,
-        isRoot: Deno.uid() === 0,
-        kernelRelease: Deno.osRelease(),
-        stopSignal: stopSignal(),
-      }));
-    });
+  registerSysctl(program, set);
+  registerRun(program, set);
   registerDump(program, set);
   registerExplain(program, set);
   registerCleanup(program, set);
@@ -144,6 +67,102 @@ export async function runCli(argv: readonly string[], out: CliOutput): Promise<n
   out.stdout(result.stdout);
   if (result.stderr) out.stderr(result.stderr);
   return result.code;
+}
+
+/** `kipvs` with its global options; `onLogFormat` learns the format before any action runs. */
+function rootCommand(out: CliOutput, onLogFormat: (f: LogFormat) => void): Command {
+  return new Command("kipvs")
+    .description("Kubernetes service proxy in IPVS mode")
+    .version(VERSION, "--version", "print the version")
+    .addOption(
+      new Option("--log-level <level>", "error, warn, info or debug")
+        .choices(["error", "warn", "info", "debug"]).default("info"),
+    )
+    .addOption(
+      new Option("--log-format <format>", "text for terminals, json for log collectors")
+        .choices(["text", "json"]).default("text"),
+    )
+    .exitOverride()
+    .configureOutput({ writeOut: out.stdout, writeErr: out.stderr })
+    .showHelpAfterError("(run kipvs --help for usage)")
+    .hook("preAction", (cmd) => {
+      onLogFormat(cmd.opts<GlobalOptions>().logFormat);
+    });
+}
+
+/** Registers `kipvs sysctl`. */
+function registerSysctl(program: Command, deliver: Deliver): void {
+  program.command("sysctl")
+    .description("check or apply the kernel settings kipvs depends on")
+    .option("--check", "compare the settings with the kernel (default)")
+    .option("--apply", "write the settings that differ")
+    .option("--strict-arp", "also want arp_ignore=1 and arp_announce=2", false)
+    .option("--localhost-nodeports", "also want route_localnet=1 and its drop rule", false)
+    .addOption(
+      new Option("--iptables-backend <backend>", "iptables backend for the localnet guard")
+        .choices(["auto", "legacy", "nft"]).default("auto"),
+    )
+    .addOption(
+      new Option("--rules-backend <backend>", "where the localnet guard goes (as kipvs run's)")
+        .choices(["iptables", "nftables"]).default("iptables"),
+    )
+    .addOption(
+      new Option("-o, --output <format>", "output").choices(["table", "json"]).default("table"),
+    )
+    .action((o) => {
+      if (o.check && o.apply) {
+        throw new KipvsError("usage", "kipvs sysctl: --check and --apply exclude each other");
+      }
+      const exec = new SystemExec();
+      return deliver(sysctlCommand({
+        mode: o.apply ? "apply" : "check",
+        output: o.output,
+        strictArp: o.strictArp,
+        localhostNodePorts: o.localhostNodeports,
+        rulesBackend: o.rulesBackend,
+        color: o.output === "table" && stdoutWantsColor(),
+      }, {
+        io: new SysctlProgram(exec),
+        exec,
+        loadModule: modprobe(exec),
+        kernelRelease: Deno.osRelease(),
+        isRoot: Deno.uid() === 0,
+        iptablesBackend: () => resolveBackend(o.iptablesBackend, exec),
+      }));
+    });
+}
+
+/** Registers `kipvs run`: the log settings of `--config` apply unless given on the command line. */
+function registerRun(program: Command, deliver: Deliver): void {
+  addRunFlags(
+    program.command("run").description("watch the cluster and keep the node's dataplane in step"),
+  )
+    .action(async (o, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const { config, file } = await loadProxyConfig(o, cmd);
+      const level = cmd.getOptionValueSource("logLevel") === "cli"
+        ? g.logLevel
+        : file?.logLevel ?? g.logLevel;
+      const format = cmd.getOptionValueSource("logFormat") === "cli"
+        ? g.logFormat
+        : file?.logFormat ?? g.logFormat;
+      const logger = new Logger({ level, format, fields: { cmd: "run" } });
+      await deliver(runCommand({
+        config,
+        manifests: o.manifests,
+        manifestMaxBytes: parseSize("--manifest-max-bytes", o.manifestMaxBytes),
+        kubeconfig: o.kubeconfig ?? file?.kubeconfig,
+        master: o.master,
+        once: o.once,
+        skipSysctl: o.skipSysctl,
+      }, {
+        exec: new SystemExec(),
+        logger,
+        isRoot: Deno.uid() === 0,
+        kernelRelease: Deno.osRelease(),
+        stopSignal: stopSignal(),
+      }));
+    });
 }
 
 /** Resolves with the name of the first SIGTERM or SIGINT. */

@@ -6,11 +6,14 @@
  */
 
 import { KipvsError } from "../errors.ts";
-import { ConntrackProgram } from "../dataplane/conntrack.ts";
+import { ConntrackProgram } from "../dataplane/conntrack/conntrack.ts";
+import { openConntrack } from "../dataplane/conntrack/netlink.ts";
 import { CountingExec, type Exec } from "../dataplane/exec.ts";
+import { otherWriters } from "../agent/writers.ts";
 import { openIpset } from "../dataplane/ipset/open.ts";
 import { resolveBackend } from "../dataplane/iptables/backend.ts";
 import { KernelIptables } from "../dataplane/iptables/iptables.ts";
+import { KernelNftables } from "../dataplane/nftables/nftables.ts";
 import { KernelIpvs } from "../dataplane/ipvs/kernel.ts";
 import { KernelDummyLink } from "../dataplane/link/kernel.ts";
 import { SysctlProgram } from "../dataplane/sysctl/io.ts";
@@ -56,14 +59,22 @@ export interface RunDeps {
 /** Opens the kernel facilities kipvs drives. */
 export async function openDataplane(config: ProxyConfig, deps: RunDeps): Promise<Dataplane> {
   const backend = await resolveBackend(config.iptablesBackend, deps.exec);
-  deps.logger.debug("iptables backend", { backend });
+  // Said once at start: which iptables a node's rules went to is the first question when they
+  // seem missing (auto detects it like iptables-wrappers).
+  if (config.rulesBackend === "nftables") {
+    deps.logger.info("rules backend", { rules: "nftables", tables: "ip kipvs, ip6 kipvs" });
+  } else deps.logger.info("iptables backend", { backend, choice: config.iptablesBackend });
   const exec = new CountingExec(deps.exec);
   return {
     ipvs: KernelIpvs.open(),
     link: KernelDummyLink.open(),
     ipset: await openIpset({ exec, logger: deps.logger }),
     iptables: new KernelIptables({ exec, backend }),
-    conntrack: new ConntrackProgram(exec, deps.logger),
+    nftables: new KernelNftables({ exec }),
+    conntrack: await openConntrack({
+      program: new ConntrackProgram(exec, deps.logger),
+      logger: deps.logger,
+    }),
     programs: () => exec.started,
   };
 }
@@ -147,6 +158,8 @@ export async function runCommand(opts: RunOptions, deps: RunDeps): Promise<Comma
     dataplane?.ipvs.close();
     dataplane?.link.close();
     dataplane?.ipset.close?.();
+    dataplane?.conntrack.close?.();
+    dataplane?.nftables?.close?.();
   }
 }
 
@@ -169,7 +182,8 @@ async function once(
       services: new Set(),
       full: true,
     });
-    log.info("synced", { ...r, ms: +r.ms.toFixed(1) });
+    const { drift: _, ...logged } = r; // --once adopts the kernel: no drift to tell
+    log.info("synced", { ...logged, ms: +r.ms.toFixed(1) });
     return { code: 0, stdout: "" };
   } catch (err) {
     log.error("sync failed", { err });
@@ -207,6 +221,7 @@ async function daemon(
     serviceHealth: probes,
     // over netlink, without kube-ipvs0's addresses (one per service address)
     interfaces: () => dataplane.link.nodeAddresses(),
+    otherWriters: otherWriters({ exec: deps.exec, healthzPort: probes.ports.healthz }),
   });
   // healthz answers while the initial lists are read (as kube-proxy's: nothing is queued yet),
   // so that probes do not restart a proxy that waits for an unreachable API server.

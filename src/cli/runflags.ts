@@ -7,7 +7,12 @@
 
 import { type Command, Option } from "commander";
 import { KipvsError } from "../errors.ts";
-import { DEFAULT_CONFIG, PROXY_SCHEDULERS, type ProxyConfig } from "../config/config.ts";
+import {
+  DEFAULT_CONFIG,
+  PROXY_SCHEDULERS,
+  type ProxyConfig,
+  RULES_BACKENDS,
+} from "../config/config.ts";
 import { type FileConfig, parseConfigFile } from "../config/configfile.ts";
 import { parseDuration } from "../config/duration.ts";
 import { nodePortCIDRs } from "../plan/nodeports.ts";
@@ -46,6 +51,12 @@ export function addProxyFlags(cmd: Command): Command {
         "iptables backend (auto: detect like iptables-wrappers)",
       )
         .choices(["auto", "legacy", "nft"]).default("auto"),
+    )
+    .addOption(
+      new Option(
+        "--rules-backend <backend>",
+        "packet filter of IPVS mode: iptables (ipsets, KUBE-* chains) or nftables (table kipvs)",
+      ).choices([...RULES_BACKENDS]).default("iptables"),
     );
 }
 
@@ -115,6 +126,12 @@ function cidrs(flag: string, v: string): string[] {
   return list;
 }
 
+/** Reads a flag the command line gave: `given(k)` says whether, `s(k)` its text. */
+interface GivenFlags {
+  given: (k: string) => boolean;
+  s: (k: string) => string;
+}
+
 /** Merges defaults, the file and the flags given, and validates the result. */
 export function resolveProxyConfig(
   opts: Record<string, unknown>,
@@ -123,9 +140,18 @@ export function resolveProxyConfig(
   hostname: string,
 ): ProxyConfig {
   const c: ProxyConfig = { ...DEFAULT_CONFIG, hostname, ...file?.config };
-  const given = (k: string) => source(k) === "cli";
-  const s = (k: string) => String(opts[k] ?? "");
-  if (given("hostnameOverride")) c.hostname = s("hostnameOverride").trim().toLowerCase();
+  const f: GivenFlags = {
+    given: (k) => source(k) === "cli",
+    s: (k) => String(opts[k] ?? ""),
+  };
+  applyIpvsFlags(c, f);
+  applyOtherFlags(c, f);
+  checkProxyConfig(c);
+  return c;
+}
+
+/** The --ipvs-* flags. */
+function applyIpvsFlags(c: ProxyConfig, { given, s }: GivenFlags): void {
   if (given("ipvsScheduler")) c.scheduler = s("ipvsScheduler");
   if (given("ipvsSyncPeriod")) c.syncPeriodMs = duration("--ipvs-sync-period", s("ipvsSyncPeriod"));
   if (given("ipvsMinSyncPeriod")) {
@@ -144,19 +170,24 @@ export function resolveProxyConfig(
   if (given("ipvsUdpTimeout")) {
     c.udpTimeoutSeconds = duration("--ipvs-udp-timeout", s("ipvsUdpTimeout")) / 1000;
   }
+}
+
+/** Every other flag of the configuration. */
+function applyOtherFlags(c: ProxyConfig, { given, s }: GivenFlags): void {
+  if (given("hostnameOverride")) c.hostname = s("hostnameOverride").trim().toLowerCase();
   if (given("clusterCidr")) c.clusterCIDRs = cidrs("--cluster-cidr", s("clusterCidr"));
   if (given("masqueradeAll")) c.masqueradeAll = true;
   for (
-    const [k, flag] of [["iptablesMasqueradeBit", "--iptables-masquerade-bit"], [
-      "masqueradeBit",
-      "--masquerade-bit",
-    ]]
+    const [k, flag] of [
+      ["iptablesMasqueradeBit", "--iptables-masquerade-bit"],
+      ["masqueradeBit", "--masquerade-bit"],
+    ] as const
   ) {
-    if (!given(k as string)) continue;
-    const b = Number(s(k as string));
+    if (!given(k)) continue;
+    const b = Number(s(k));
     c.masqueradeBit = Number.isInteger(b) && b >= 0 && b <= 31
       ? b
-      : bad(flag as string, s(k as string), "must be an integer 0-31");
+      : bad(flag, s(k), "must be an integer 0-31");
   }
   if (given("nodeportAddresses")) {
     c.nodePortAddresses = s("nodeportAddresses").split(",").map((x) => x.trim()).filter(Boolean);
@@ -172,7 +203,11 @@ export function resolveProxyConfig(
   if (given("iptablesBackend")) {
     c.iptablesBackend = s("iptablesBackend") as ProxyConfig["iptablesBackend"];
   }
+  if (given("rulesBackend")) c.rulesBackend = s("rulesBackend") as ProxyConfig["rulesBackend"];
+}
 
+/** Checks the merged configuration; throws naming the flag and the value. */
+function checkProxyConfig(c: ProxyConfig): void {
   if (!PROXY_SCHEDULERS.includes(c.scheduler)) {
     bad("--ipvs-scheduler", c.scheduler, `is not one of ${PROXY_SCHEDULERS.join(" ")}`);
   }
@@ -186,7 +221,6 @@ export function resolveProxyConfig(
   if (!c.hostname) bad("--hostname-override", c.hostname, "is empty and the host has no name");
   // Validates CIDRs and "primary"; throws naming the value.
   nodePortCIDRs(c.nodePortAddresses);
-  return c;
 }
 
 /** Reads a file the operator named; a failure is an `io` error naming the flag and the path. */

@@ -22,6 +22,12 @@ import {
 import { wantedSettings } from "../dataplane/sysctl/settings.ts";
 import { type Cell, renderTable, type Tone } from "../diag/table.ts";
 import type { CommandResult } from "./result.ts";
+import type { RulesBackend } from "../config/config.ts";
+import {
+  ensureNftLocalnetGuard,
+  LOCALNET_TABLE,
+  nftLocalnetGuardPresent,
+} from "../dataplane/nftables/localnet.ts";
 
 /** Options of `kipvs sysctl`. */
 export interface SysctlCommandOptions {
@@ -29,6 +35,8 @@ export interface SysctlCommandOptions {
   output: "table" | "json";
   strictArp: boolean;
   localhostNodePorts: boolean;
+  /** Where the localnet guard goes: iptables' KUBE-FIREWALL or nftables' `ip kipvs-localnet`. */
+  rulesBackend?: RulesBackend;
   /** Colour the table (terminals only). */
   color: boolean;
 }
@@ -77,7 +85,13 @@ export async function sysctlCommand(
   const verdicts = opts.mode === "apply"
     ? await applySysctls({ io: deps.io, settings, loadModule: deps.loadModule })
     : await checkSysctls(deps.io, settings);
-  if (opts.localhostNodePorts) verdicts.push(await guardVerdict(opts.mode, deps));
+  if (opts.localhostNodePorts) {
+    verdicts.push(
+      opts.rulesBackend === "nftables"
+        ? await nftGuardVerdict(opts.mode, deps)
+        : await guardVerdict(opts.mode, deps),
+    );
+  }
 
   const bad = verdicts.filter((v) => v.state === "differs" || v.state === "missing");
   const ok = bad.length === 0 && ipvsError === undefined;
@@ -89,6 +103,34 @@ export async function sysctlCommand(
     ) + "\n"
     : renderVerdicts(verdicts, opts) + summary(opts.mode, verdicts, ipvsError);
   return { code: ok ? 0 : 1, stdout, stderr: ipvsError ? `kipvs: ${ipvsError}\n` : "" };
+}
+
+const GUARD_REASON =
+  "drop non-local traffic to 127.0.0.0/8 (CVE-2020-8558), needed with route_localnet";
+
+/** The guard in nftables (`--rules-backend nftables`): table ip kipvs-localnet. */
+async function nftGuardVerdict(mode: "check" | "apply", deps: SysctlDeps): Promise<SysctlVerdict> {
+  const key = `nftables: ip ${LOCALNET_TABLE} localnet drop`;
+  try {
+    const changed = mode === "apply" ? await ensureNftLocalnetGuard(deps.exec) : false;
+    const present = changed || await nftLocalnetGuardPresent(deps.exec);
+    return {
+      key,
+      want: "present",
+      current: present ? "present" : "absent",
+      state: present ? "ok" : "differs",
+      reason: GUARD_REASON,
+      ...(changed ? { changedFrom: "absent" } : {}),
+    };
+  } catch (err) {
+    return {
+      key,
+      want: "present",
+      current: undefined,
+      state: "missing",
+      reason: `${GUARD_REASON} (${(err as Error).message})`,
+    };
+  }
 }
 
 async function guardVerdict(

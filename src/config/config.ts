@@ -51,7 +51,19 @@ export interface ProxyConfig {
   gracefulTerminationCheckPeriodMs: number;
   /** `--iptables-backend`. */
   iptablesBackend: "auto" | "legacy" | "nft";
+  /**
+   * Where the packet-filter half of IPVS mode goes (`--rules-backend`, `kipvs.rulesBackend` in
+   * the --config file): "iptables" (ipsets and KUBE-* chains, kube-proxy's names, the default)
+   * or "nftables" (kipvs's own `ip kipvs` / `ip6 kipvs` tables, no ipset, no iptables).
+   */
+  rulesBackend: RulesBackend;
 }
+
+/** The rules backends (`--rules-backend`). */
+export const RULES_BACKENDS = ["iptables", "nftables"] as const;
+
+/** A rules backend. */
+export type RulesBackend = typeof RULES_BACKENDS[number];
 
 /** Defaults of kube-proxy's IPVS mode. */
 export const DEFAULT_CONFIG: Omit<ProxyConfig, "hostname"> = {
@@ -72,6 +84,7 @@ export const DEFAULT_CONFIG: Omit<ProxyConfig, "hostname"> = {
   metricsBindAddress: "127.0.0.1:10249",
   gracefulTerminationCheckPeriodMs: 10_000,
   iptablesBackend: "auto",
+  rulesBackend: "iptables",
 };
 
 /** What the plan needs to know about the node beyond its configuration. */

@@ -9,7 +9,7 @@
 
 import { CORE_SCHEMA, load } from "js-yaml";
 import { KipvsError } from "../errors.ts";
-import { PROXY_SCHEDULERS, type ProxyConfig } from "./config.ts";
+import { PROXY_SCHEDULERS, type ProxyConfig, RULES_BACKENDS, type RulesBackend } from "./config.ts";
 import { parseDuration } from "./duration.ts";
 import { parseCIDR } from "../net/ip.ts";
 
@@ -66,6 +66,8 @@ const SCHEMA: Obj = {
     udpTimeout: true,
   },
   nftables: "map",
+  // kipvs's own settings (not kube-proxy's): `kipvs: { rulesBackend: nftables }`.
+  kipvs: { rulesBackend: true },
   winkernel: "map",
   windowsRunAsService: true,
   linux: "map",
@@ -136,6 +138,7 @@ export function parseConfigFile(text: string, source: string): FileConfig {
   readTopLevel(doc, r, out.config);
   readIptables(isObj(doc.iptables) ? doc.iptables : {}, r, out.config);
   readIpvs(isObj(doc.ipvs) ? doc.ipvs : {}, r, out.config);
+  readKipvs(isObj(doc.kipvs) ? doc.kipvs : {}, r, out.config);
   const cc = isObj(doc.clientConnection) ? doc.clientConnection : {};
   if (cc.kubeconfig) out.kubeconfig = r.str(cc.kubeconfig, "clientConnection.kubeconfig");
   const logging = isObj(doc.logging) ? doc.logging : {};
@@ -209,6 +212,14 @@ function readIpvs(ipvs: Obj, r: FieldReader, c: Partial<ProxyConfig>): void {
   if (c.syncPeriodMs != null && c.syncPeriodMs <= 0) {
     r.bad("ipvs.syncPeriod", ipvs.syncPeriod, "must be greater than 0");
   }
+}
+
+function readKipvs(k: Obj, r: FieldReader, c: Partial<ProxyConfig>): void {
+  if (k.rulesBackend == null) return;
+  const b = r.str(k.rulesBackend, "kipvs.rulesBackend");
+  c.rulesBackend = (RULES_BACKENDS as readonly string[]).includes(b)
+    ? b as RulesBackend
+    : r.bad("kipvs.rulesBackend", b, `is not one of ${RULES_BACKENDS.join(" ")}`);
 }
 
 function isObj(v: unknown): v is Obj {

@@ -26,6 +26,9 @@ import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import type { DummyLink } from "../dataplane/link/types.ts";
 import { ERRNO } from "../dataplane/netlink/errno.ts";
 import type { Family } from "../net/family.ts";
+import type { Nftables } from "../dataplane/nftables/nftables.ts";
+import { NFT_TABLE, nftFamily } from "../dataplane/nftables/layout.ts";
+import { LOCALNET_TABLE } from "../dataplane/nftables/localnet.ts";
 import { excludedBy } from "./diff.ts";
 import type { NodeSnapshot } from "./snapshot.ts";
 
@@ -53,6 +56,13 @@ export interface CleanupPlan {
   iptables: IptablesCleanup[];
   /** kube-proxy's sets to destroy, after the rules. */
   sets: string[];
+  /** Families whose `kipvs` nftables table goes (the nftables rules backend), whole. */
+  nftTables: Family[];
+  /**
+   * `ip kipvs-localnet` (the nftables localnet guard of `kipvs sysctl --localhost-nodeports`)
+   * goes too, as filter/KUBE-FIREWALL does when it holds nothing but the guard.
+   */
+  nftLocalnet?: boolean;
 }
 
 /** Options of {@link planCleanup}. */
@@ -89,6 +99,7 @@ export function planCleanup(o: CleanupPlanOptions): CleanupPlan {
     addresses: [],
     iptables: [],
     sets: kubeSetsIn(snap.ipsets),
+    nftTables: [...snap.nft.keys()],
   };
   for (const e of snap.ipvs) {
     const text = serviceKeyText(e.key);
@@ -124,7 +135,7 @@ function jumpNames(current: IptablesSnapshot, rules: readonly string[]): string[
 /** Whether a plan removes nothing. */
 export function planIsEmpty(p: CleanupPlan): boolean {
   return p.virtualServers.length === 0 && p.link === "none" && p.iptables.length === 0 &&
-    p.sets.length === 0;
+    p.sets.length === 0 && p.nftTables.length === 0 && !p.nftLocalnet;
 }
 
 /**
@@ -164,6 +175,7 @@ export interface CleanupDeps {
   link?: Pick<DummyLink, "name" | "delete">;
   ipset: Ipset;
   iptables: Iptables;
+  nftables?: Pick<Nftables, "deleteTables">;
 }
 
 /** What a cleanup did. */
@@ -176,6 +188,8 @@ export interface CleanupResult {
   /** "IPv4 nat/PREROUTING -> KUBE-SERVICES". */
   jumps: string[];
   sets: string[];
+  /** kipvs's nftables tables removed ("ip kipvs", "ip6 kipvs"). */
+  nftTables: string[];
   /** Sets left because something still uses them, with the user. */
   keptSets: { name: string; usedBy: string }[];
   errors: string[];
@@ -190,6 +204,7 @@ export async function applyCleanup(plan: CleanupPlan, deps: CleanupDeps): Promis
     chains: [],
     jumps: [],
     sets: [],
+    nftTables: [],
     keptSets: [],
     errors: [],
   };
@@ -226,20 +241,32 @@ export async function applyCleanup(plan: CleanupPlan, deps: CleanupDeps): Promis
       r.jumps.push(...p.jumpNames.map((j) => `IPv${p.family} ${j}`));
     });
   }
-  if (plan.sets.length > 0) {
-    await attempt("ipset", async () => {
-      const rules: IptablesSnapshot[] = [];
-      for (const f of [4, 6] as const) rules.push(await deps.iptables.save(f));
-      const used = setsInUse(rules, await deps.ipset.save());
-      const free = plan.sets.filter((s) => !used.has(s));
-      for (const s of plan.sets) {
-        if (used.has(s)) r.keptSets.push({ name: s, usedBy: used.get(s)! });
+  if (deps.nftables && (plan.nftTables.length > 0 || plan.nftLocalnet)) {
+    const nft = deps.nftables;
+    await attempt("nftables", async () => {
+      await nft.deleteTables(plan.nftTables);
+      r.nftTables.push(...plan.nftTables.map(nftTableName));
+      if (plan.nftLocalnet) {
+        await nft.deleteTables([4], LOCALNET_TABLE);
+        r.nftTables.push(`ip ${LOCALNET_TABLE}`);
       }
-      if (free.length > 0) await deps.ipset.apply(destroyOps(free));
-      r.sets.push(...free);
     });
   }
+  if (plan.sets.length > 0) await attempt("ipset", () => destroySets(plan, deps, r));
   return r;
+}
+
+/** Destroys the plan's sets that no rule uses any more; the others are kept and reported. */
+async function destroySets(plan: CleanupPlan, deps: CleanupDeps, r: CleanupResult): Promise<void> {
+  const rules: IptablesSnapshot[] = [];
+  for (const f of [4, 6] as const) rules.push(await deps.iptables.save(f));
+  const used = setsInUse(rules, await deps.ipset.save());
+  const free = plan.sets.filter((s) => !used.has(s));
+  for (const s of plan.sets) {
+    if (used.has(s)) r.keptSets.push({ name: s, usedBy: used.get(s)! });
+  }
+  if (free.length > 0) await deps.ipset.apply(destroyOps(free));
+  r.sets.push(...free);
 }
 
 /** What {@link applyCleanup} would report for `plan`, without writing (`--dry-run`). */
@@ -268,10 +295,18 @@ export function dryRunResult(plan: CleanupPlan, snapshot: NodeSnapshot): Cleanup
     chains: plan.iptables.flatMap((p) => p.chains.map((c) => `IPv${p.family} ${c}`)),
     jumps: plan.iptables.flatMap((p) => p.jumpNames.map((j) => `IPv${p.family} ${j}`)),
     sets: plan.sets.filter((s) => !used.has(s)),
+    nftTables: [
+      ...plan.nftTables.map(nftTableName),
+      ...(plan.nftLocalnet ? [`ip ${LOCALNET_TABLE}`] : []),
+    ],
     keptSets: plan.sets.filter((s) => used.has(s)).map((name) => ({
       name,
       usedBy: used.get(name)!,
     })),
     errors: [],
   };
+}
+
+function nftTableName(f: Family): string {
+  return `${nftFamily(f)} ${NFT_TABLE}`;
 }

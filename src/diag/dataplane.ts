@@ -14,6 +14,7 @@ import { KernelIpvs } from "../dataplane/ipvs/kernel.ts";
 import type { Ipvs } from "../dataplane/ipvs/types.ts";
 import { KernelDummyLink } from "../dataplane/link/kernel.ts";
 import type { DummyLink } from "../dataplane/link/types.ts";
+import { KernelNftables, type Nftables } from "../dataplane/nftables/nftables.ts";
 
 /** The dataplane as the diagnostic commands see it. */
 export interface DiagDataplane {
@@ -21,6 +22,8 @@ export interface DiagDataplane {
   link: DummyLink | Error;
   ipset: Ipset;
   iptables: Iptables;
+  /** kipvs's nftables tables (read with `nft`, removed over netlink). */
+  nftables?: Nftables;
   /** "legacy" or "nft". */
   backend: string;
   /** Closes the netlink sockets. */
@@ -43,15 +46,18 @@ export async function openKernelDataplane(
   const resolved = await resolveBackend(backend, exec);
   const ipvs = attempt(() => KernelIpvs.open());
   const link = attempt(() => KernelDummyLink.open());
+  const nftables = new KernelNftables({ exec });
   return {
     ipvs,
     link,
     ipset: new KernelIpset(exec),
     iptables: new KernelIptables({ exec, backend: resolved }),
+    nftables,
     backend: resolved,
     close() {
       if (!(ipvs instanceof Error)) ipvs.close();
       if (!(link instanceof Error)) link.close();
+      nftables.close();
     },
   };
 }

@@ -13,6 +13,11 @@ import { planIpsetRestore } from "../reconcile/ipset_restore.ts";
 import { planIptablesRestore } from "../reconcile/iptables_diff.ts";
 import { planRules } from "../plan/rules.ts";
 import { renderIptables } from "../dataplane/iptables/render.ts";
+import { OWNED_CHAINS } from "../dataplane/iptables/chains.ts";
+import { kubeSetsIn } from "../dataplane/ipset/cleanup.ts";
+import { renderNftables } from "../dataplane/nftables/render.ts";
+import { nftScript } from "../reconcile/nftables_script.ts";
+import type { RulesBackend } from "../config/config.ts";
 import { destinationText, opText } from "../dataplane/ipvs/describe.ts";
 import type { IpvsOp, ServiceEntry } from "../dataplane/ipvs/types.ts";
 import { type CIDR, cidrContains, parseCIDR, parseIP } from "../net/ip.ts";
@@ -65,6 +70,12 @@ export interface NodeDiff {
     del: { set: string; entry: string }[];
   };
   iptables: { family: 4 | 6; chains: ChainChange[]; jumps: string[] }[];
+  /** The rules backend compared: the flag's, or the one the node holds (kipvs's nft tables). */
+  rulesBackend: RulesBackend;
+  /** nftables mode: per family, the nft statements a sync would run (nftables_script.ts). */
+  nft: { family: 4 | 6; statements: string[] }[];
+  /** The other rules backend's objects a sync would remove (KUBE-* sets and chains, tables). */
+  leftovers: string[];
 }
 
 /** Options of {@link diffNode}. */
@@ -77,6 +88,8 @@ export interface DiffOptions {
   >;
   /** Whether iptables takes MASQUERADE --random-fully (Iptables.hasRandomFully()). */
   randomFully: boolean;
+  /** The rules backend to compare with; default: nftables when the node holds kipvs's tables. */
+  rulesBackend?: RulesBackend;
 }
 
 /** A predicate for "inside --ipvs-exclude-cidrs". */
@@ -100,6 +113,9 @@ export function diffNode(options: DiffOptions): NodeDiff {
     addresses: { add: [], remove: [] },
     ipsets: { create: [], recreate: [], add: [], del: [] },
     iptables: [],
+    rulesBackend: options.rulesBackend ?? (snap.nft.size > 0 ? "nftables" : "iptables"),
+    nft: [],
+    leftovers: [],
   };
   diffIpvs(options, out);
   const bound = new Set(snap.addresses);
@@ -107,12 +123,17 @@ export function diffNode(options: DiffOptions): NodeDiff {
   // Like the proxier (and kube-proxy): every unwanted address goes; --ipvs-exclude-cidrs
   // protects virtual servers only.
   out.addresses.remove = [...bound].filter((a) => !desired.addresses.has(a)).sort();
-  diffSets(options, out);
-  diffRules(options, out);
+  if (out.rulesBackend === "nftables") diffNft(options, out);
+  else {
+    diffSets(options, out);
+    diffRules(options, out);
+    out.leftovers = [...snap.nft.keys()].map((f) => `table ${f === 4 ? "ip" : "ip6"} kipvs`);
+  }
   out.changes = out.ipvs.length + (out.createLink ? 1 : 0) + out.addresses.add.length +
     out.addresses.remove.length + out.ipsets.create.length + out.ipsets.recreate.length +
     out.ipsets.add.length + out.ipsets.del.length +
-    out.iptables.reduce((n, f) => n + f.chains.length + f.jumps.length, 0);
+    out.iptables.reduce((n, f) => n + f.chains.length + f.jumps.length, 0) +
+    out.nft.reduce((n, f) => n + f.statements.length, 0) + out.leftovers.length;
   out.inSync = out.changes === 0;
   return out;
 }
@@ -142,6 +163,27 @@ function diffIpvs(options: DiffOptions, out: NodeDiff): void {
         realServer: destinationText(dr.destination),
         connections: dr.destination.activeConnections + dr.destination.inactiveConnections,
       });
+    }
+  }
+}
+
+/** nftables mode: the statements a full sync would run, and iptables mode's leftovers. */
+function diffNft(options: DiffOptions, out: NodeDiff): void {
+  const { desired, snapshot: snap, config } = options;
+  for (const family of desired.families) {
+    const rules = planRules({ family, config, ipsets: desired.ipsets });
+    const want = renderNftables({ rules, sets: desired.ipsets });
+    const s = nftScript(want, snap.nft.get(family));
+    if (s.script !== "") out.nft.push({ family, statements: s.script.trimEnd().split("\n") });
+  }
+  out.leftovers = kubeSetsIn(snap.ipsets);
+  for (const [family, tables] of snap.iptables) {
+    for (const [table, chains] of tables) {
+      for (const c of chains.keys()) {
+        if (OWNED_CHAINS[table as "nat" | "filter"]?.includes(c)) {
+          out.leftovers.push(`IPv${family} ${table}/${c}`);
+        }
+      }
     }
   }
 }

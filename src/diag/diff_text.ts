@@ -53,6 +53,14 @@ export function diffText(d: NodeDiff, o: TextOptions): string {
     }
     for (const j of f.jumps) line("+", `jump ${j}`);
   }
+  for (const f of d.nft) {
+    out.push(`nftables table ${f.family === 4 ? "ip" : "ip6"} kipvs`);
+    for (const st of f.statements) line(/^(add|flush chain)/.test(st) ? "+" : "-", st, "    ");
+  }
+  if (d.leftovers.length) {
+    out.push(`${d.rulesBackend === "nftables" ? "iptables" : "nftables"} mode's leftovers`);
+    for (const x of d.leftovers) line("-", x);
+  }
   if (d.inSync) out.push("no changes: the node matches the plan");
   else {
     if (out.length) out.push("");

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { DriftStatus } from "../observe/proxyhealth.ts";
 import { KipvsError } from "../errors.ts";
 import { SVC_F } from "../dataplane/ipvs/constants.ts";
 import { serviceKeyText } from "../dataplane/ipvs/describe.ts";
@@ -21,6 +22,9 @@ import {
   dumpAddresses,
   type DumpChain,
   dumpChains,
+  dumpNft,
+  type DumpNftChain,
+  type DumpNftSet,
   type DumpSet,
   dumpSets,
 } from "./dump_node.ts";
@@ -77,8 +81,22 @@ export interface DumpReport {
   addresses: DumpAddress[];
   ipsets: DumpSet[];
   chains: DumpChain[];
+  /** kipvs's nftables sets and chains, when the node uses the nftables rules backend. */
+  nft: { sets: DumpNftSet[]; chains: DumpNftChain[] };
   sysctls: SysctlVerdict[];
   errors: SnapshotError[];
+  /** What the running `kipvs run` says of drift (absent when it was not asked). */
+  agent?: AgentView;
+}
+
+/** What `kipvs run` on this node answered on its healthz port. */
+export interface AgentView {
+  /** Where it was asked ("127.0.0.1:10256"). */
+  address: string;
+  /** Why it did not answer (not running, another port, ...). */
+  error?: string;
+  /** Drift repaired since it started, and the last drift; absent when there was none. */
+  drift?: DriftStatus;
 }
 
 /** Filters of `kipvs dump`. */
@@ -98,6 +116,8 @@ export interface DumpOptions {
   filter?: DumpFilter;
   /** Whether an address is inside --ipvs-exclude-cidrs. */
   excluded?: (address: string) => boolean;
+  /** What `kipvs run` answered, when it was asked. */
+  agent?: AgentView;
 }
 
 const FLAG_NAMES: [number, string, string][] = [
@@ -232,8 +252,10 @@ export function buildDump(options: DumpOptions): DumpReport {
     addresses: dumpAddresses(snap, desired, filter),
     ipsets: dumpSets(snap, filter.address),
     chains: dumpChains(snap),
+    nft: dumpNft(snap, filter.address),
     sysctls: snap.sysctls,
     errors: snap.errors,
+    ...(options.agent ? { agent: options.agent } : {}),
   };
 }
 

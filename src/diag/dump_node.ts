@@ -114,3 +114,51 @@ export function dumpChains(snap: NodeSnapshot): DumpChain[] {
   }
   return out;
 }
+
+/** One set of kipvs's nftables tables, with its element count. */
+export interface DumpNftSet {
+  /** "ip kipvs". */
+  table: string;
+  name: string;
+  type: string;
+  elements: number;
+  /** The elements that name the filtered address (nft's text). */
+  matching?: string[];
+}
+
+/** One chain of kipvs's nftables tables; `hook` for a base chain ("nat prerouting dstnat"). */
+export interface DumpNftChain {
+  table: string;
+  name: string;
+  hook?: string;
+  rules: number;
+}
+
+/** kipvs's nftables sets and chains (the nftables rules backend), in the tables' order. */
+export function dumpNft(
+  snap: NodeSnapshot,
+  address: string | undefined,
+): { sets: DumpNftSet[]; chains: DumpNftChain[] } {
+  const sets: DumpNftSet[] = [];
+  const chains: DumpNftChain[] = [];
+  for (const [family, t] of [...snap.nft].sort((a, b) => a[0] - b[0])) {
+    const table = `${family === 4 ? "ip" : "ip6"} kipvs`;
+    for (const s of t.sets) {
+      const row: DumpNftSet = { table, name: s.name, type: s.type, elements: s.elements.length };
+      if (address !== undefined) {
+        row.matching = s.elements.filter((e) => e.split(" . ").includes(address)).sort();
+      }
+      sets.push(row);
+    }
+    for (const c of t.chains) {
+      const hook = /^type (\S+) hook (\S+) priority ([^;]+);/.exec(c.header ?? "");
+      chains.push({
+        table,
+        name: c.name,
+        ...(hook ? { hook: `${hook[1]} ${hook[2]} ${hook[3]}` } : {}),
+        rules: c.rules.length,
+      });
+    }
+  }
+  return { sets, chains };
+}

@@ -99,6 +99,30 @@ function setTable(report: DumpReport, o: TextOptions): string {
   return title + renderTable(header, rows, o);
 }
 
+function nftTable(report: DumpReport, o: TextOptions): string {
+  const { sets, chains } = report.nft;
+  if (sets.length === 0 && chains.length === 0) return "";
+  const tables = [...new Set([...sets, ...chains].map((x) => x.table))].join(", ");
+  const filtering = sets.some((s) => s.matching !== undefined);
+  const shown = filtering ? sets.filter((s) => s.matching?.length) : sets;
+  const setRows = shown.map((s) => [
+    s.table,
+    s.name,
+    s.type,
+    String(s.elements),
+    ...(filtering ? [s.matching!.join(", ")] : []),
+  ]);
+  const chainRows = chains.map((c) => [c.table, c.name, c.hook ?? "", String(c.rules)]);
+  return `nftables sets: ${sets.length} in ${tables}\n` +
+    renderTable(
+      ["TABLE", "SET", "TYPE", "ELEMENTS", ...(filtering ? ["MATCHING"] : [])],
+      setRows,
+      o,
+    ) +
+    `\nnftables chains: ${chains.length} in ${tables}\n` +
+    renderTable(["TABLE", "CHAIN", "HOOK", "RULES"], chainRows, o);
+}
+
 function chainTable(report: DumpReport, o: TextOptions): string {
   const title = `chains: ${report.chains.length} of kipvs's\n`;
   if (report.chains.length === 0) return title;
@@ -125,6 +149,24 @@ function sysctlTable(report: DumpReport, o: TextOptions): string {
   return title + renderTable(["SETTING", "WANTED", "CURRENT", "VERDICT"], rows, o);
 }
 
+/** What `kipvs run` says of drift: repairs by kind, then the last drift's sentences. */
+function agentText(report: DumpReport): string[] {
+  const a = report.agent;
+  if (!a) return [];
+  const title = `kipvs run (${a.address})`;
+  if (a.error !== undefined) return [`${title}: not answering (${a.error})\n`];
+  if (!a.drift) return [`${title}: no drift repaired since it started\n`];
+  const { repairs, last } = a.drift;
+  const counts = Object.entries(repairs).map(([k, n]) => `${k} ${n}`).join(", ");
+  const lines = [`${title}: drift repaired since it started: ${counts}`];
+  const again = last.syncsInARow > 1 ? `, ${last.syncsInARow} syncs in a row` : "";
+  lines.push(
+    `  last at ${last.at}${again}${last.writer ? `; another writer: ${last.writer}` : ""}`,
+  );
+  for (const o of last.objects) lines.push(`    ${o}`);
+  return [lines.join("\n") + "\n"];
+}
+
 /** The whole dump as text. */
 export function dumpText(report: DumpReport, o: TextOptions): string {
   return [
@@ -132,6 +174,8 @@ export function dumpText(report: DumpReport, o: TextOptions): string {
     linkTable(report, o),
     setTable(report, o),
     chainTable(report, o),
+    nftTable(report, o),
     sysctlTable(report, o),
-  ].join("\n");
+    ...agentText(report),
+  ].filter((s) => s !== "").join("\n");
 }

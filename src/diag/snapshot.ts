@@ -18,9 +18,11 @@ import type { DummyLink, LinkState } from "../dataplane/link/types.ts";
 import type { SysctlVerdict } from "../dataplane/sysctl/reconcile.ts";
 import type { Family } from "../net/family.ts";
 import { canonicalIP } from "../net/ip.ts";
+import type { Nftables } from "../dataplane/nftables/nftables.ts";
+import type { ParsedNftTable } from "../dataplane/nftables/parse.ts";
 
 /** The kernel facilities a snapshot reads. */
-export type Facility = "ipvs" | "link" | "ipset" | "iptables" | "sysctl";
+export type Facility = "ipvs" | "link" | "ipset" | "iptables" | "nftables" | "sysctl";
 
 /** What a snapshot reads from. Each part may be missing (the facility is then reported). */
 export interface SnapshotSources {
@@ -32,6 +34,8 @@ export interface SnapshotSources {
   link: Pick<DummyLink, "get" | "listAddresses"> | Error;
   ipset: Pick<Ipset, "save">;
   iptables: Pick<Iptables, "save">;
+  /** kipvs's nftables tables (`nft list table`); left out, the snapshot has none. */
+  nftables?: Pick<Nftables, "read">;
   /** The sysctl verdicts (`kipvs sysctl --check`); left out, the snapshot has none. */
   sysctls?: () => Promise<SysctlVerdict[]>;
   /** Every address of every interface (`Deno.networkInterfaces()`), kube-ipvs0's included. */
@@ -63,6 +67,8 @@ export interface NodeSnapshot {
   ipsets: IpsetSnapshot;
   /** `iptables-save` per family read. */
   iptables: Map<Family, IptablesSnapshot>;
+  /** kipvs's nftables table per family read, when the node has it (the nftables backend). */
+  nft: Map<Family, ParsedNftTable>;
   sysctls: SysctlVerdict[];
   /** The node's local addresses (every interface, kube-ipvs0 and loopback included), canonical. */
   localAddresses: Set<string>;
@@ -77,6 +83,7 @@ export function emptySnapshot(): NodeSnapshot {
     addresses: [],
     ipsets: new Map(),
     iptables: new Map(),
+    nft: new Map(),
     sysctls: [],
     localAddresses: new Set(),
     errors: [],
@@ -122,6 +129,15 @@ export async function readSnapshot(
     await attempt("iptables", async () => {
       snap.iptables.set(family, await sources.iptables.save(family));
     });
+  }
+  const nft = sources.nftables;
+  if (nft) {
+    for (const family of options.families ?? [4, 6]) {
+      await attempt("nftables", async () => {
+        const t = await nft.read(family);
+        if (t !== undefined) snap.nft.set(family, t);
+      });
+    }
   }
   if (sources.sysctls) {
     const read = sources.sysctls;

@@ -17,7 +17,7 @@
 
 import { KipvsError } from "../errors.ts";
 import type { KubeObject } from "./types.ts";
-import { Checker, isRaw, type ValidationIssue } from "./_check.ts";
+import { Checker, isRaw, type Raw, type ValidationIssue } from "./_check.ts";
 import { peekIdentity, readMeta } from "./_meta.ts";
 import { DNS_SUBDOMAIN, type NameFormat, SERVICE_NAME } from "./names.ts";
 import { readService } from "./_service.ts";
@@ -64,6 +64,8 @@ export interface ValidationResult {
   /** Set for kinds kipvs does not read and for FQDN EndpointSlices; `reason` says which. */
   ignored?: boolean;
   reason?: string;
+  /** What made it ignored: a kind or an apiVersion kipvs does not read, or an FQDN slice. */
+  ignoredFor?: "kind" | "apiVersion" | "addressType";
 }
 
 /**
@@ -94,49 +96,43 @@ export function validateObject(raw: unknown, options: ValidateOptions = {}): Val
   if (kind === "") {
     return { ...base, issues: [{ field: "kind", message: "required" }] };
   }
-  if (def === undefined) {
-    return {
-      ...base,
-      issues: [],
-      ignored: true,
-      reason: `kind ${clip(kind)} is not read by kipvs`,
-    };
-  }
+  const ignored = (
+    ignoredFor: ValidationResult["ignoredFor"],
+    reason: string,
+  ): ValidationResult => ({ ...base, issues: [], ignored: true, reason, ignoredFor });
+  if (def === undefined) return ignored("kind", `kind ${clip(kind)} is not read by kipvs`);
   if (apiVersion !== undefined && apiVersion !== def.apiVersion) {
-    return {
-      ...base,
-      issues: [],
-      ignored: true,
-      reason: `${kind} of apiVersion ${
-        clip(apiVersion)
-      } is not read by kipvs (it reads ${def.apiVersion})`,
-    };
+    return ignored(
+      "apiVersion",
+      `${kind} of apiVersion ${clip(apiVersion)} is not read by kipvs (it reads ${def.apiVersion})`,
+    );
   }
   const c = new Checker();
   const metadata = readMeta(raw, c, { ...def, defaultNamespace: options.defaultNamespace });
-  let object: KubeObject;
-  if (kind === "Service") {
-    object = readService(raw, metadata, c);
-  } else if (kind === "Node") {
-    object = readNode(raw, metadata, c);
-  } else {
-    const at = c.oneOf(raw.addressType, "addressType", ["IPv4", "IPv6", "FQDN"]);
-    if (at === "FQDN") {
-      return {
-        ...base,
-        issues: [],
-        ignored: true,
-        reason: "addressType FQDN: kipvs proxies to IPs only",
-      };
-    }
-    if (at === undefined && (raw.addressType === undefined || raw.addressType === null)) {
-      c.fail("addressType", undefined, "required");
-    }
-    object = readEndpointSlice(raw, metadata, at ?? "IPv4", c);
+  const object = readKind(raw, kind as KubeObject["kind"], metadata, c);
+  if (object === "FQDN") {
+    return ignored("addressType", "addressType FQDN: kipvs proxies to IPs only");
   }
   const result: ValidationResult = { ...base, issues: c.issues, warnings: c.warnings };
   if (c.issues.length === 0) result.object = compact(object);
   return result;
+}
+
+/** Reads the body of an object of a kind kipvs reads; "FQDN" for an FQDN EndpointSlice. */
+function readKind(
+  raw: Raw,
+  kind: KubeObject["kind"],
+  metadata: ReturnType<typeof readMeta>,
+  c: Checker,
+): KubeObject | "FQDN" {
+  if (kind === "Service") return readService(raw, metadata, c);
+  if (kind === "Node") return readNode(raw, metadata, c);
+  const at = c.oneOf(raw.addressType, "addressType", ["IPv4", "IPv6", "FQDN"]);
+  if (at === "FQDN") return "FQDN";
+  if (at === undefined && (raw.addressType === undefined || raw.addressType === null)) {
+    c.fail("addressType", undefined, "required");
+  }
+  return readEndpointSlice(raw, metadata, at ?? "IPv4", c);
 }
 
 /** Which object an issue is about, and where it came from. */

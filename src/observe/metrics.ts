@@ -7,6 +7,7 @@
  * @module
  */
 
+import { WRITE_KINDS } from "../reconcile/reconciler.ts";
 import type * as promClient from "prom-client";
 // The four classes kipvs uses, from their own files: prom-client's index also loads its push
 // gateway (node:http, node:net, node:dns), its summaries and its default metrics, which took ~3
@@ -130,6 +131,12 @@ const METRICS = {
     help: "Virtual servers (address, port and protocol; a node port counts once) that more " +
       "than one Service wants; the oldest Service has each",
   },
+  driftRepairs: {
+    name: "kipvs_drift_repairs_total",
+    help: "Objects someone else changed that a sync put back (drift), by kind (ipvs, " +
+      "realserver, address, link, ipset, rule)",
+    labelNames: ["kind"],
+  },
   syncFailures: {
     name: "kipvs_sync_failures_total",
     help: "Syncs that did not complete (retried with backoff)",
@@ -173,6 +180,27 @@ export interface ProxyMetricsOptions {
   source?: () => SourceHealth;
 }
 
+/** `kipvs_source_synced` and `kipvs_source_last_contact_timestamp_seconds`, read on scrape. */
+function sourceGauges(source: () => SourceHealth, registers: promClient.Registry[]): void {
+  new client.Gauge({
+    name: "kipvs_source_synced",
+    help: "1 once the source's initial state was read whole (lists complete), else 0",
+    registers,
+    collect() {
+      this.set(source().synced ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: "kipvs_source_last_contact_timestamp_seconds",
+    help: "When the source last heard from the API server (or read its files); now while " +
+      "a watch is open",
+    registers,
+    collect() {
+      this.set(source().lastContact / 1000);
+    },
+  });
+}
+
 /** All metrics of a running proxy, in their own registry. */
 export class ProxyMetrics {
   readonly registry = new client.Registry();
@@ -189,6 +217,7 @@ export class ProxyMetrics {
   readonly iptablesRestoreFailures: promClient.Counter;
   readonly noLocalEndpoints: promClient.Gauge<"traffic_policy">;
   readonly syncFailures: promClient.Counter;
+  readonly driftRepairs: promClient.Counter<"kind">;
   readonly serviceConflicts: promClient.Gauge;
   readonly lastSyncWrites: promClient.Gauge<"kind">;
   readonly writes: promClient.Counter<"kind">;
@@ -215,6 +244,8 @@ export class ProxyMetrics {
     this.iptablesRestoreFailures = counter(METRICS.iptablesRestoreFailures);
     this.noLocalEndpoints = gauge(METRICS.noLocalEndpoints);
     this.syncFailures = counter(METRICS.syncFailures);
+    this.driftRepairs = counter(METRICS.driftRepairs);
+    for (const kind of WRITE_KINDS) this.driftRepairs.inc({ kind }, 0);
     this.serviceConflicts = gauge(METRICS.serviceConflicts);
     this.lastSyncWrites = gauge(METRICS.lastSyncWrites);
     this.writes = counter(METRICS.writes);
@@ -225,26 +256,7 @@ export class ProxyMetrics {
       labelNames: ["version", "deno"],
       registers,
     }).set({ version: VERSION, deno: Deno.version.deno }, 1);
-    const source = options.source;
-    if (source) {
-      new client.Gauge({
-        name: "kipvs_source_synced",
-        help: "1 once the source's initial state was read whole (lists complete), else 0",
-        registers,
-        collect() {
-          this.set(source().synced ? 1 : 0);
-        },
-      });
-      new client.Gauge({
-        name: "kipvs_source_last_contact_timestamp_seconds",
-        help: "When the source last heard from the API server (or read its files); now while " +
-          "a watch is open",
-        registers,
-        collect() {
-          this.set(source().lastContact / 1000);
-        },
-      });
-    }
+    if (options.source) sourceGauges(options.source, registers);
     new client.Gauge({
       name: "process_resident_memory_bytes",
       help: "Resident memory size in bytes",

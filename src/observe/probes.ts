@@ -26,6 +26,7 @@ import type { Logger, LogLevel } from "../log.ts";
 import type { HealthCheckSpec } from "../plan/desired.ts";
 import type { SourceHealth } from "../source/source.ts";
 import type { BindAddress } from "./http.ts";
+import type { DriftStatus } from "./proxyhealth.ts";
 
 /** How long an answer waits for the main thread's news before it uses the last it got, ms. */
 export const FRESH_WAIT_MS = 5;
@@ -38,6 +39,7 @@ export type ToProbes =
   | { type: "queued"; at: number }
   | { type: "updated"; at: number }
   | { type: "eligible"; eligible: boolean }
+  | { type: "drift"; drift: DriftStatus }
   /** A heartbeat, with the source's health: an answer to the request `id`, or news (id 0). */
   | { type: "beat"; id: number; source: SourceHealth }
   /** The metrics text: an answer to the request `id`, or news after a sync (id 0). */
@@ -134,6 +136,11 @@ export class ProbeServer {
   /** Whether the node may receive traffic (`/healthz` answers 503 when not). */
   setNodeEligible(eligible: boolean): void {
     this.#post({ type: "eligible", eligible });
+  }
+
+  /** A sync repaired drift: `/healthz` shows it. */
+  setDrift(drift: DriftStatus): void {
+    this.#post({ type: "drift", drift });
   }
 
   /** Serves these health check node ports (and no others); resolves once they are. */

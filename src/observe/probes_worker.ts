@@ -84,6 +84,8 @@ class ProbeThread {
         return this.#health.updated(m.at);
       case "eligible":
         return this.#health.setNodeEligible(m.eligible);
+      case "drift":
+        return this.#health.setDrift(m.drift);
       case "beat":
         this.#lastBeat = Date.now();
         this.#source = m.source;

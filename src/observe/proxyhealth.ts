@@ -11,6 +11,14 @@
  */
 
 import type { SourceHealth } from "../source/source.ts";
+import type { DriftEvent } from "../reconcile/drift.ts";
+import type { WriteKind } from "../reconcile/reconciler.ts";
+
+/** What `/healthz` says of drift: repairs since the start, by kind, and the last one. */
+export interface DriftStatus {
+  repairs: Partial<Record<WriteKind, number>>;
+  last: DriftEvent;
+}
 
 /** How fresh the source's view is, as `/healthz` reports it. */
 export interface SourceStatus {
@@ -30,6 +38,8 @@ export interface HealthBody {
   currentTime: string;
   nodeEligible?: boolean;
   source?: SourceStatus;
+  /** Present once a sync repaired drift (someone else changed what kipvs programs). */
+  drift?: DriftStatus;
 }
 
 /** A health answer: HTTP status and its JSON body. */
@@ -51,6 +61,7 @@ export class ProxyHealth {
   #oldestQueued: number | undefined;
   #nodeEligible = true;
   #source?: () => SourceHealth;
+  #drift: DriftStatus | undefined;
 
   /** `timeoutMs`: how long a queued change may wait (kube-proxy: 2 x sync period). */
   constructor(timeoutMs: number, options: ProxyHealthOptions = {}) {
@@ -74,6 +85,11 @@ export class ProxyHealth {
     this.#nodeEligible = eligible;
   }
 
+  /** A sync repaired drift: `/healthz` shows it from now on (it does not change the status). */
+  setDrift(drift: DriftStatus): void {
+    this.#drift = drift;
+  }
+
   /** Whether no queued change is overdue. */
   healthy(now: number): boolean {
     return this.#oldestQueued === undefined || now - this.#oldestQueued < this.#timeoutMs;
@@ -84,6 +100,7 @@ export class ProxyHealth {
     const ok = this.healthy(now) && this.#nodeEligible;
     const body: HealthBody = { ...this.#times(now), nodeEligible: this.#nodeEligible };
     if (this.#source) body.source = sourceStatus(this.#source(), now);
+    if (this.#drift) body.drift = this.#drift;
     return { status: ok ? 200 : 503, body };
   }
 

@@ -19,7 +19,7 @@ import type {
   VirtualServer,
 } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
-import type { StaleUdpFlow } from "../dataplane/conntrack.ts";
+import type { StaleUdpFlow } from "../dataplane/conntrack/conntrack.ts";
 import type { RealServerSpec, VirtualServerSpec } from "../plan/desired.ts";
 import { virtualServerKey } from "../plan/desired.ts";
 import { virtualServerFlags } from "../plan/vsflags.ts";

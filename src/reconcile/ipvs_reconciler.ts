@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Conntrack, StaleUdpFlow } from "../dataplane/conntrack.ts";
+import type { Conntrack, StaleUdpFlow } from "../dataplane/conntrack/conntrack.ts";
 import type { Ipvs, IpvsOp, ServiceKey, ServiceStatus } from "../dataplane/ipvs/types.ts";
 import { isFwmarkKey } from "../dataplane/ipvs/types.ts";
 import type { Logger } from "../log.ts";

@@ -14,7 +14,7 @@
 
 import { KipvsError } from "../errors.ts";
 import { pace } from "../pace.ts";
-import type { Conntrack } from "../dataplane/conntrack.ts";
+import type { Conntrack } from "../dataplane/conntrack/conntrack.ts";
 import type { Ipset } from "../dataplane/ipset/ipset.ts";
 import type { Iptables } from "../dataplane/iptables/iptables.ts";
 import type { Ipvs } from "../dataplane/ipvs/types.ts";
@@ -27,9 +27,13 @@ import { PlanMerge } from "../plan/merge.ts";
 import { planService, sliceLookup } from "../plan/plan.ts";
 import { AddressReconciler } from "./addresses.ts";
 import { ConflictReporter } from "./conflicts.ts";
+import { driftOf, InputChanges } from "./drift.ts";
 import type { Draining } from "./ipvs.ts";
 import { IpsetReconciler } from "./ipset_reconciler.ts";
 import { IptablesReconciler } from "./iptables_reconciler.ts";
+import { IptablesLeftovers, NftablesLeftovers } from "./mode_cleanup.ts";
+import { NftablesReconciler } from "./nftables_reconciler.ts";
+import type { Nftables } from "../dataplane/nftables/nftables.ts";
 import { IpvsReconciler } from "./ipvs_reconciler.ts";
 import type { PlanChanges, Reconciler, SyncScope, Write } from "./reconciler.ts";
 import { emptyReport, PhaseClock, type SyncReport } from "./report.ts";
@@ -42,6 +46,8 @@ export interface Dataplane {
   link: DummyLink;
   ipset: Ipset;
   iptables: Iptables;
+  /** kipvs's nftables tables (the nftables rules backend; removed by the iptables one). */
+  nftables?: Nftables;
   conntrack: Conntrack;
   /** Programs started so far by the backends above, when they are counted (see CountingExec). */
   programs?: () => number;
@@ -54,9 +60,14 @@ const PACE_EVERY = 16;
 export interface SyncInput {
   state: ClusterState;
   node: NodeInfo;
-  /** Services to replan; ignored by a full sync. */
+  /**
+   * Services that changed since the last sync: replanned by an incremental sync; a full sync
+   * replans every service and uses these to tell input changes from drift.
+   */
   services: ReadonlySet<string>;
   full: boolean;
+  /** Anything may have changed (a relist, the node): no write of this sync counts as drift. */
+  allChanged?: boolean;
 }
 
 /** Options of {@link Proxier}. */
@@ -67,17 +78,26 @@ export interface ProxierOptions {
 }
 
 /**
- * The reconcilers of the packet filter: ipsets, then the iptables rules that match them (the
- * rules backend empties the chains of a set that must be recreated). A native nftables backend
- * would be one reconciler here, taking the plan's set members and rules together.
+ * The reconcilers of the packet filter (`--rules-backend`). iptables: ipsets, then the iptables
+ * rules that match them (the rules backend empties the chains of a set that must be recreated).
+ * nftables: one reconciler for kipvs's tables, sets and rules together. Each mode ends with the
+ * other mode's leftovers, removed in the prunes, after every update (mode_cleanup.ts).
  */
 export function packetFilterReconcilers(
-  dp: Pick<Dataplane, "ipset" | "iptables">,
+  dp: Pick<Dataplane, "ipset" | "iptables" | "nftables">,
   config: ProxyConfig,
+  logger: Logger,
 ): Reconciler[] {
+  if (config.rulesBackend === "nftables") {
+    if (!dp.nftables) throw new Error("the nftables rules backend needs Dataplane.nftables");
+    return [
+      new NftablesReconciler({ nftables: dp.nftables, config }),
+      new IptablesLeftovers({ iptables: dp.iptables, ipset: dp.ipset, logger }),
+    ];
+  }
   const rules = new IptablesReconciler({ iptables: dp.iptables, config });
   const sets = new IpsetReconciler({ ipset: dp.ipset, unhook: (s) => rules.unhook(s) });
-  return [sets, rules];
+  return dp.nftables ? [sets, rules, new NftablesLeftovers(dp.nftables, logger)] : [sets, rules];
 }
 
 /** Keeps the dataplane in step with the plan. Not reentrant: the sync runner serialises calls. */
@@ -89,6 +109,8 @@ export class Proxier {
   /** In the order their updates run. */
   #reconcilers: Reconciler[];
   #conflicts = new ConflictReporter();
+  /** The last sync completed with every write done: the next one can tell drift. */
+  #baseline = false;
 
   constructor(options: ProxierOptions) {
     this.#o = options;
@@ -103,7 +125,7 @@ export class Proxier {
     this.#reconcilers = [
       new AddressReconciler(dp.link),
       this.#ipvs,
-      ...packetFilterReconcilers(dp, config),
+      ...packetFilterReconcilers(dp, config, logger),
     ];
   }
 
@@ -149,11 +171,16 @@ export class Proxier {
     const programs = this.#o.dataplane.programs?.() ?? 0;
     const r = emptyReport(full);
     const failures: string[] = [];
+    // Drift can be told only against a sync that completed, with the same node.
+    const changed = this.#baseline && nodeKey === this.#node && !input.allChanged
+      ? new InputChanges()
+      : undefined;
+    this.#baseline = false;
     try {
       const clock = new PhaseClock(r.phases);
       const { merge, changes } = full
-        ? await this.#planAll(input, r)
-        : await this.#planChanges(input, r);
+        ? await this.#planAll(input, r, changed)
+        : await this.#planChanges(input, r, changed);
       this.#conflicts.report(merge.state, this.#o.logger);
       clock.lap("plan");
       const scope: SyncScope = {
@@ -161,9 +188,10 @@ export class Proxier {
         changes,
         report: r,
         failures,
-        record: false,
+        record: changed !== undefined,
       };
-      await this.#reconcile(scope, clock);
+      const writes = await this.#reconcile(scope, clock);
+      if (changed) r.drift = driftOf(writes, changed);
       this.#merge = merge;
     } catch (err) {
       // What the kernel holds is unknown now: the retry is a full sync that reads it all.
@@ -183,6 +211,7 @@ export class Proxier {
         details: { failures: failures.length },
       });
     }
+    this.#baseline = true;
     return r;
   }
 
@@ -204,20 +233,25 @@ export class Proxier {
 
   #messages(): number {
     const dp = this.#o.dataplane;
-    return dp.ipvs.messagesSent + dp.link.messagesSent + (dp.ipset.messagesSent ?? 0);
+    return dp.ipvs.messagesSent + dp.link.messagesSent + (dp.ipset.messagesSent ?? 0) +
+      (dp.nftables?.messagesSent ?? 0);
   }
 
   /**
    * A plan of every service. The previous plan is replaced whole: it goes first, so that two
    * plans of every service never sit in memory together (a failure before the end leaves none:
-   * the retry is full).
+   * the retry is full). `changed` collects the old and new plans of the services that changed.
    */
-  async #planAll(input: SyncInput, r: SyncReport): Promise<{ merge: PlanMerge; changes?: never }> {
+  async #planAll(
+    input: SyncInput,
+    r: SyncReport,
+    changed: InputChanges | undefined,
+  ): Promise<{ merge: PlanMerge; changes?: never }> {
+    for (const key of changed ? input.services : []) changed!.add(this.#merge?.get(key));
     this.#merge = undefined;
     const merge = new PlanMerge({ families: this.#o.config.families });
-    // A full sync compares everything with the kernel: it needs no list of what changed (at
-    // 50,000 services, 60,000 keys, 52,500 addresses and 126,000 entries not collected).
-    await this.#plan(input, merge, input.state.services.keys(), false);
+    await this.#plan(input, merge, input.state.services.keys());
+    for (const key of changed ? input.services : []) changed!.add(merge.get(key));
     r.services = merge.size;
     return { merge };
   }
@@ -226,23 +260,27 @@ export class Proxier {
   async #planChanges(
     input: SyncInput,
     r: SyncReport,
+    changed: InputChanges | undefined,
   ): Promise<{ merge: PlanMerge; changes: PlanChanges }> {
     const merge = this.#merge!;
-    const changes = await this.#plan(input, merge, input.services);
+    for (const key of changed ? input.services : []) changed!.add(merge.get(key));
+    const changes = await this.#plan(input, merge, input.services, true);
+    for (const key of changed ? input.services : []) changed!.add(merge.get(key));
     r.services = input.services.size;
     return { merge, changes };
   }
 
   /**
-   * Replans the services `keys` and, with `collect`, says what that changed. The event loop runs
-   * every slice meanwhile (a full plan of 10,000 services takes seconds in a small VM): changes
-   * the source sees then wait for the next sync, which replans what they touched.
+   * Replans the services `keys`; with `collect`, returns what that changed in the plan. The
+   * event loop runs every slice meanwhile (a full plan of
+   * 10,000 services takes seconds in a small VM): changes the source sees then wait for the next
+   * sync, which replans what they touched.
    */
   async #plan(
     input: SyncInput,
     merge: PlanMerge,
     keys: Iterable<string>,
-    collect = true,
+    collect = false,
   ): Promise<PlanChanges> {
     const slices = sliceLookup(input.state);
     const ctx = { config: this.#o.config, node: input.node };
@@ -255,6 +293,7 @@ export class Proxier {
       if (++n % PACE_EVERY === 0) await pace();
       const svc = input.state.services.get(key);
       const d = merge.set(key, svc ? planService(svc, slices(key), ctx) : undefined);
+      // A full sync compares everything with the kernel: it needs no list of what changed.
       if (!collect) continue;
       for (const k of d.virtualServers) virtualServers.add(k);
       for (const a of d.addressesAdded) addressesAdded.add(a);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Write } from "./write.ts";
+
 /** What one sync did, for logs, metrics and tests. */
 export interface SyncReport {
   full: boolean;
@@ -29,6 +31,11 @@ export interface SyncReport {
   draining: number;
   /** Sum of every write (0 means the kernel already matched). */
   writes: number;
+  /**
+   * The writes that repaired drift (drift.ts): objects someone else changed since the last
+   * sync, whose input did not change. Empty on the sync that adopts the kernel.
+   */
+  drift: Write[];
   ms: number;
   /**
    * Where the time went, ms: `plan`, `addresses` (kube-ipvs0 read and added), `ipvs` (read,
@@ -72,6 +79,7 @@ export function emptyReport(full: boolean): SyncReport {
     processes: 0,
     draining: 0,
     writes: 0,
+    drift: [],
     ms: 0,
     phases: {},
   };

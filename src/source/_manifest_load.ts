@@ -24,6 +24,27 @@ export interface LoadMessage {
   msg: string;
 }
 
+/** Objects of a file kipvs does not read, for one reason. */
+export interface IgnoredInput {
+  /** "kind Servise is not read by kipvs", "malformed List: it has items that are not a list". */
+  reason: string;
+  /** How many objects. */
+  count: number;
+  /** The first few, described ("Servise default/web (file f, document 1)"). */
+  objects: string[];
+}
+
+/** Objects of an {@link IgnoredInput} described by name; the rest are counted. */
+const IGNORED_NAMED = 3;
+
+/** Adds one ignored object to `groups` under `reason`. */
+export function addIgnored(groups: IgnoredInput[], reason: string, object: string): void {
+  let g = groups.find((x) => x.reason === reason);
+  if (!g) groups.push(g = { reason, count: 0, objects: [] });
+  g.count++;
+  if (g.objects.length < IGNORED_NAMED) g.objects.push(object);
+}
+
 /** What one file defines, as plain data (it crosses from the worker as is). */
 export interface FileLoad {
   /** Identity → validated object. */
@@ -33,6 +54,8 @@ export interface FileLoad {
   /** Objects refused by validation (the count of objects, not of issues). */
   invalid: number;
   messages: LoadMessage[];
+  /** Input kipvs does not read, by reason: an unknown kind or apiVersion, a malformed List. */
+  ignored: IgnoredInput[];
   parsedWith: ParsedWith;
 }
 
@@ -56,19 +79,34 @@ export function loadFile(bytes: Uint8Array, file: string, o: LoadFileOptions): F
 /** {@link loadFile} of text already decoded. */
 export function loadText(text: string, file: string, o: LoadFileOptions): FileLoad {
   const { items, with: parsedWith } = parseManifest(text, file, o.limits ?? SHAPE_LIMITS);
-  const out: FileLoad = { objects: [], invalidIds: [], invalid: 0, messages: [], parsedWith };
+  const out: FileLoad = {
+    objects: [],
+    invalidIds: [],
+    invalid: 0,
+    messages: [],
+    ignored: [],
+    parsedWith,
+  };
   const warn = (msg: string) => out.messages.push({ level: "warn", msg });
   const debug = (msg: string) => o.debug && out.messages.push({ level: "debug", msg });
   const seen = new Set<string>();
   for (const item of items) {
+    const where = `file ${file}${item.where ? `, ${item.where}` : ""}`;
+    if (item.malformed) {
+      debug(`ignoring ${where}: ${item.malformed}`);
+      addIgnored(out.ignored, item.malformed, where);
+      continue;
+    }
     const r = validateObject(item.raw, {
       kind: item.kind,
       apiVersion: item.apiVersion,
       defaultNamespace: "default",
     });
-    const ctx = { ...r, source: `file ${file}${item.where ? `, ${item.where}` : ""}` };
+    const ctx = { ...r, source: where };
     if (r.ignored) {
       debug(`ignoring ${describeObject(ctx)}: ${r.reason}`);
+      // FQDN slices are the API's own, for other consumers: nothing to report.
+      if (r.ignoredFor !== "addressType") addIgnored(out.ignored, r.reason!, describeObject(ctx));
       continue;
     }
     for (const w of r.warnings.slice(0, MAX_ISSUES_LOGGED)) {
@@ -114,6 +152,8 @@ export interface Loaded {
   definitions: Map<string, Definition>;
   /** Objects refused by validation (the count of objects, not of issues). */
   invalid: number;
+  /** Input kipvs does not read, by reason. */
+  ignored: IgnoredInput[];
   parsedWith: ParsedWith;
 }
 
@@ -134,7 +174,12 @@ export function applyLoad(load: FileLoad, o: ApplyOptions): Loaded {
     definitions.set(id, prev);
     log.warn(`keeping the last good version of ${describeIdentity(id)} (file ${o.file})`);
   }
-  return { definitions, invalid: load.invalid, parsedWith: load.parsedWith };
+  return {
+    definitions,
+    invalid: load.invalid,
+    ignored: load.ignored,
+    parsedWith: load.parsedWith,
+  };
 }
 
 /** Options of {@link loadManifest}. */

@@ -25,6 +25,8 @@ export interface ManifestItem {
   apiVersion?: string;
   /** "document 2", "document 1, items[3]": where in the file, for messages. */
   where: string;
+  /** Why the item is not an object kipvs can read (a List whose items is not a list). */
+  malformed?: string;
 }
 
 /** How a file was read (for tests and benchmarks). */
@@ -110,6 +112,12 @@ function expand(doc: unknown, where: string, out: ManifestItem[]): void {
         where: at,
       });
     });
+    return;
+  }
+  if (isObject && kind?.endsWith("List")) {
+    // A List without a list of items is nothing to read; said once, not as an unknown kind.
+    const what = r.items === undefined ? "has no items" : "has items that are not a list";
+    out.push({ raw: doc, where, malformed: `malformed ${kind.slice(0, 80)}: it ${what}` });
     return;
   }
   out.push({ raw: doc, where });

@@ -69,6 +69,11 @@ export class ManifestView {
     return this.#byFile.get(file);
   }
 
+  /** The file whose definition of `id` wins (the last in path order), if any defines it. */
+  fileOf(id: string): string | undefined {
+    return this.#owners.get(id)?.at(-1);
+  }
+
   /** Files that contributed at least one read (possibly of no objects). */
   files(): IterableIterator<string> {
     return this.#byFile.keys();

@@ -48,6 +48,7 @@ import {
   type ViewChange,
 } from "./_manifest_view.ts";
 import { applyLoad } from "./_manifest_load.ts";
+import { IgnoredInputReport } from "./_manifest_ignored.ts";
 import { DEFAULT_MAX_FILE_BYTES, type FileResult } from "./_manifest_reader.ts";
 import { LARGE_FILE_BYTES, ParsePool } from "./_parse_pool.ts";
 import type { ShapeLimits } from "./_manifest_bounds.ts";
@@ -128,11 +129,13 @@ export class ManifestSource implements ClusterSource {
   #inflight = new Map<string, string>();
   /** Results that came after their reload had applied the others. */
   #late: { file: string; sig: string; result: FileResult }[] = [];
+  #ignored: IgnoredInputReport;
 
   constructor(options: ManifestSourceOptions) {
     this.#path = resolve(options.path);
     this.#nodeName = options.nodeName;
     this.#log = options.logger.with({ source: "manifests" });
+    this.#ignored = new IgnoredInputReport(this.#log);
     this.#retryMs = options.retryMs ?? 2000;
     this.#rescanMs = options.rescanMs ?? 10_000;
     this.#rescanWait = this.#rescanMs;
@@ -169,6 +172,9 @@ export class ManifestSource implements ClusterSource {
       throw err;
     }
     this.#synced = true;
+    // The first listing ran while the parse worker started (in a small VM a second of CPU):
+    // rescans are paced by their own listings, not by it.
+    this.#listMs = 0;
     this.#scheduleRescan();
     this.#log.info("read manifests", {
       path: this.#path,
@@ -176,6 +182,7 @@ export class ManifestSource implements ClusterSource {
       services: this.#view.services.size,
       endpointSlices: this.#view.endpointSlices.size,
       node: this.#view.node ? this.#nodeName : "none",
+      ignored: this.#ignored.count,
       ms: Math.round(performance.now() - t0),
     });
   }
@@ -350,6 +357,7 @@ export class ManifestSource implements ClusterSource {
       updates.set(file, undefined);
       this.#sigs.delete(file);
       this.#fileErrors.delete(file);
+      this.#ignored.file(file, undefined);
     }
     const toRead = [...listing.files].filter(([f, sig]) =>
       (forced.has(f) || this.#sigs.get(f) !== sig || isRacy(sig)) && this.#inflight.get(f) !== sig
@@ -360,6 +368,7 @@ export class ManifestSource implements ClusterSource {
     const results = await this.#parse(toRead, initial);
     for (const [file, sig, result] of results) this.#take(file, sig, result, { updates, invalid });
     const change = this.#view.apply(updates);
+    this.#ignored.settle(this.#view, change);
     this.#lastGood = Date.now();
     for (const d of change.duplicates) {
       this.#log.warn(
@@ -422,6 +431,7 @@ export class ManifestSource implements ClusterSource {
       if (this.#view.definitions(file)) into.updates.set(file, undefined);
       this.#sigs.delete(file);
       this.#fileErrors.delete(file);
+      this.#ignored.file(file, undefined);
     } else if (r.kind === "changed") {
       this.#failed(file, "changed while read");
     } else if (r.kind === "failed") {
@@ -435,6 +445,7 @@ export class ManifestSource implements ClusterSource {
       });
       this.#sigs.set(file, sig);
       this.#fileErrors.delete(file);
+      this.#ignored.file(file, loaded.ignored);
       into.updates.set(file, loaded.definitions);
       into.invalid.n += loaded.invalid;
     }
@@ -471,6 +482,7 @@ export class ManifestSource implements ClusterSource {
       {
         files: o.read,
         invalid: o.invalid,
+        ignored: this.#ignored.count,
         services: c.services.size,
         serviceChanges: c.serviceChanges,
         endpointChanges: c.endpointChanges,

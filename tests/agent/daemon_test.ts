@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeConntrack } from "../../src/dataplane/conntrack.ts";
+import { FakeConntrack } from "../../src/dataplane/conntrack/conntrack.ts";
 import { FakeIpset } from "../dataplane/ipset/fake.ts";
 import { FakeIptables } from "../dataplane/iptables/fake.ts";
 import { FakeIpvs } from "../dataplane/ipvs/fake.ts";
@@ -8,6 +8,8 @@ import { Logger } from "../../src/log.ts";
 import { DEFAULT_CONFIG, type ProxyConfig } from "../../src/config/config.ts";
 import { Daemon } from "../../src/agent/daemon.ts";
 import { Proxier } from "../../src/reconcile/proxier.ts";
+import { ProxyMetrics } from "../../src/observe/metrics.ts";
+import { ProxyHealth } from "../../src/observe/proxyhealth.ts";
 import type {
   ClusterSource,
   ClusterState,
@@ -109,6 +111,77 @@ Deno.test("Daemon reads the node's interfaces for full syncs only, and logs each
     assert.deepEqual([s.full, s.ipvsOps, s.processes], [false, 1, 0]);
     assert.ok(typeof s.latencyMs === "number" && s.latencyMs >= 40, JSON.stringify(s));
     assert.equal(reads, 1, "the incremental sync reused the node's addresses");
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("Daemon warns of drift once per sync, counts it by kind, shows it on /healthz and names another writer when it repeats", async () => {
+  const config: ProxyConfig = {
+    ...DEFAULT_CONFIG,
+    hostname: NODE.name,
+    families: [4],
+    minSyncPeriodMs: 0,
+    syncPeriodMs: 30,
+  };
+  const lines: Record<string, unknown>[] = [];
+  const logger = new Logger({ format: "json", sink: (l) => lines.push(JSON.parse(l)) });
+  const ipvs = new FakeIpvs();
+  const proxier = new Proxier({
+    config,
+    logger,
+    dataplane: {
+      ipvs,
+      link: new FakeDummyLink(),
+      ipset: new FakeIpset(),
+      iptables: new FakeIptables(),
+      conntrack: new FakeConntrack(),
+    },
+  });
+  const metrics = new ProxyMetrics();
+  const health = new ProxyHealth(60_000);
+  let asked = 0;
+  const d = new Daemon({
+    config,
+    source: new FakeSource(web("10.244.2.2@node-b")),
+    proxier,
+    logger,
+    metrics,
+    health,
+    interfaces: () => [],
+    otherWriters: () => Promise.resolve(`kube-proxy (asked ${++asked})`),
+  });
+  const warnings = () => lines.filter((l) => l.level === "warn");
+  const key = { family: 4, protocol: "TCP", address: "10.96.0.10", port: 80 } as const;
+  d.start();
+  try {
+    await until("two full syncs", () => lines.filter((l) => l.msg === "synced").length >= 2);
+    assert.deepEqual(warnings(), [], "no drift while nobody else writes");
+    await ipvs.apply([{ op: "delete-service", key }]);
+    await until("a drift warning", () => warnings().length === 1);
+    assert.deepEqual(warnings()[0], {
+      ...warnings()[0],
+      msg: "drift repaired: someone else changed what kipvs programs",
+      repaired: "virtual server TCP/10.96.0.10:80 deleted by someone else; " +
+        "TCP/10.96.0.10:80: real server 10.244.2.2:8080 missing",
+      kinds: "ipvs=1 realserver=1",
+    });
+    assert.match(await metrics.text(), /^kipvs_drift_repairs_total\{kind="ipvs"\} 1$/m);
+    assert.match(await metrics.text(), /^kipvs_drift_repairs_total\{kind="rule"\} 0$/m);
+    assert.deepEqual(health.healthz(Date.now()).body.drift?.repairs, { ipvs: 1, realserver: 1 });
+    assert.equal(asked, 0, "one drift is no fight");
+    // Someone deletes it again after every sync: a fight.
+    const fight = setInterval(() => ipvs.apply([{ op: "delete-service", key }]), 10);
+    try {
+      await until("repeated drift", () => warnings().some((w) => w.syncsInARow === 3));
+    } finally {
+      clearInterval(fight);
+    }
+    const w = warnings().find((w) => w.syncsInARow === 3)!;
+    assert.equal(w.msg, "drift repaired again, 3 syncs in a row: another writer?");
+    assert.match(String(w.writer), /^kube-proxy \(asked \d+\)$/);
+    assert.equal(health.healthz(Date.now()).body.drift?.last.writer, w.writer);
+    assert.equal(health.healthz(Date.now()).status, 200, "drift does not fail /healthz");
   } finally {
     await d.stop();
   }

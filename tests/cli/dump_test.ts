@@ -108,3 +108,50 @@ Deno.test("kipvs dump shows what it could read and exits 1 naming what it could 
   const notRoot = await dumpCommand(base, { ...d, isRoot: false });
   assert.match(notRoot.stderr ?? "", /needs root \(CAP_NET_ADMIN\)\n$/);
 });
+
+Deno.test("kipvs dump shows the drift kipvs run repaired, or that it does not answer", async () => {
+  const node = await fakeNode(scenario());
+  const drift = {
+    repairs: { ipvs: 2, ipset: 42 },
+    last: {
+      at: "2026-12-05T10:00:00.000Z",
+      repairs: { ipset: 42 },
+      objects: ["KUBE-CLUSTER-IP: 42 entries missing"],
+      syncsInARow: 3,
+      writer: "kube-proxy (its process is running (pid 7))",
+    },
+  };
+  const withAgent = (agent: DiagDeps["agent"]) => ({ ...deps(node), agent });
+  const text = (await dumpCommand(
+    base,
+    withAgent(() => Promise.resolve({ address: "127.0.0.1:10256", drift })),
+  )).stdout;
+  assert.match(
+    text,
+    /^kipvs run \(127\.0\.0\.1:10256\): drift repaired since it started: ipvs 2, ipset 42\n {2}last at 2026-12-05T10:00:00\.000Z, 3 syncs in a row; another writer: kube-proxy \(its process is running \(pid 7\)\)\n {4}KUBE-CLUSTER-IP: 42 entries missing$/m,
+  );
+  const json = JSON.parse(
+    (await dumpCommand(
+      { ...base, output: "json" },
+      withAgent(() => Promise.resolve({ address: "127.0.0.1:10256", drift })),
+    )).stdout,
+  );
+  assert.deepEqual(json.agent.drift, drift);
+  const none = await dumpCommand(
+    base,
+    withAgent(() => Promise.resolve({ address: "127.0.0.1:10256" })),
+  );
+  assert.match(
+    none.stdout,
+    /^kipvs run \(127\.0\.0\.1:10256\): no drift repaired since it started$/m,
+  );
+  const down = await dumpCommand(
+    base,
+    withAgent(() => Promise.resolve({ address: "127.0.0.1:10256", error: "Connection refused" })),
+  );
+  assert.match(
+    down.stdout,
+    /^kipvs run \(127\.0\.0\.1:10256\): not answering \(Connection refused\)$/m,
+  );
+  assert.equal(down.code, 0, "kipvs run not answering is no failure of the dump");
+});

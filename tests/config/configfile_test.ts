@@ -131,3 +131,17 @@ Deno.test("parseConfigFile() names the file, field and value of what is wrong", 
   rejects("kind: KubeProxyConfiguration\n", /apiVersion: undefined must be kubeproxy/);
   rejects(head + "ipvs: [1, 2\n", /not valid YAML/);
 });
+
+Deno.test("kipvs.rulesBackend: kipvs's own key picks the rules backend; another value is refused", () => {
+  const head =
+    "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n";
+  const f = parseConfigFile(head + "kipvs:\n  rulesBackend: nftables\n", "c.yaml");
+  assert.equal(f.config.rulesBackend, "nftables");
+  assert.equal(parseConfigFile(head, "c.yaml").config.rulesBackend, undefined);
+  assert.throws(
+    () => parseConfigFile(head + "kipvs:\n  rulesBackend: ebpf\n", "c.yaml"),
+    (e: unknown) =>
+      e instanceof KipvsError &&
+      /c\.yaml: kipvs\.rulesBackend: "ebpf" is not one of iptables nftables/.test(e.message),
+  );
+});

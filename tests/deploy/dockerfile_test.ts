@@ -8,9 +8,11 @@ import { allowList, manifests, one, permissionFlags, ROOT } from "./_deploy.ts";
 /** The Debian package of each program kipvs runs and of each library it opens. */
 const PACKAGE_OF: Record<string, string> = {
   sysctl: "procps",
+  pgrep: "procps",
   modprobe: "kmod",
   ipset: "ipset",
   conntrack: "conntrack",
+  nft: "nftables",
   "iptables-legacy-save": "iptables",
   "iptables-legacy-restore": "iptables",
   "ip6tables-legacy-save": "iptables",

@@ -169,13 +169,13 @@ Deno.test("the proxy container has NET_ADMIN and NET_RAW only; privileges go to 
   assert.ok(!flags.some((f) => f.startsWith("--allow-write")), "scripts/permissions allows writes");
   assert.equal(sc.readOnlyRootFilesystem, true);
   // What needs more than NET_ADMIN/NET_RAW is what --skip-sysctl leaves to the init container:
-  // writing /proc/sys (sysctl) and loading modules (modprobe).
+  // writing /proc/sys (sysctl) and loading modules (modprobe). pgrep needs no capability.
   const proxyPrograms = allowList(flags, "allow-run").filter((p) =>
     p !== "sysctl" && p !== "modprobe"
   );
   assert.deepEqual(
     proxyPrograms.filter((p) =>
-      !/^(ipset|conntrack|ip6?tables-(legacy|nft)-(save|restore))$/.test(p)
+      !/^(ipset|conntrack|pgrep|nft|ip6?tables-(legacy|nft)-(save|restore))$/.test(p)
     ),
     [],
   );

@@ -4,7 +4,7 @@
  * kernel), and the scenario cluster the diagnostics tests share.
  */
 
-import { FakeConntrack } from "../../src/dataplane/conntrack.ts";
+import { FakeConntrack } from "../../src/dataplane/conntrack/conntrack.ts";
 import { FakeIpset } from "../dataplane/ipset/fake.ts";
 import { IpsetModel } from "../dataplane/ipset/model.ts";
 import { FakeIptables } from "../dataplane/iptables/fake.ts";

@@ -222,6 +222,7 @@ Deno.test("dumpText() renders a table of 150,000 rows (no spread of every row in
     addresses: [],
     ipsets: [],
     chains: [],
+    nft: { sets: [], chains: [] },
     sysctls: [],
     errors: [],
   }, { color: false });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { assertGuestOk, outputSections, runInGuest } from "./harness.ts";
+import { cellEnv, CELLS, matrixTest, NFTABLES_CELL } from "./matrix.ts";
 
 // The manifests live on the guest's tmpfs: hostfs delivers no file events inside the guest.
 const SCRIPT = String.raw`
@@ -28,7 +29,8 @@ has_rs() { ipvsadm -Sn | grep -q -- "-r $1:8080 -m -w $2"; }
 no_rs() { ! ipvsadm -Sn | grep -q -- "-r $1:8080"; }
 has_vs() { ipvsadm -Sn | grep -q -- "-A -t 10.96.0.10:80"; }
 synced() { grep -c '"msg":"synced"' "$1"; }
-ARGS="--manifests $M --iptables-backend legacy --log-format json --ipvs-sync-period 5s
+ARGS="--manifests $M --iptables-backend $KIPVS_BACKEND --rules-backend $KIPVS_RULES
+  --log-format json --ipvs-sync-period 5s
   --ipvs-min-sync-period 1s --graceful-termination-check-period 1s"
 
 pod_create pod-a 10.244.1.2; pod_create pod-b 10.244.1.3; pod_create pod-c 10.244.1.4
@@ -83,55 +85,66 @@ echo "=== logs"
 cat $KIPVS_OUT/k1.log | grep -v '"level":"debug"' | tail -n 30
 `;
 
-Deno.test("kipvs run keeps a node in step: edits, drift, draining, signals, restarts, healthz, metrics", async () => {
-  const r = await runInGuest({ name: "daemon", script: SCRIPT, timeoutMs: 240_000 });
-  assertGuestOk(r, "daemon scenario");
-  const s = outputSections(r.stdout);
-  const get = (k: string) => s.get(k) ?? assert.fail(`no section ${k}:\n${r.stdout}\n${r.stderr}`);
-  const ms = (text: string) => Number(/^(\d+)$/m.exec(text)?.[1] ?? NaN);
-  const ctx = `\n--- stdout ---\n${r.stdout}`;
+matrixTest(
+  "kipvs run keeps a node in step: edits, drift, draining, signals, restarts, healthz, metrics",
+  async (_t, cell) => {
+    const r = await runInGuest({
+      name: "daemon",
+      kernel: cell.kernel,
+      env: cellEnv(cell),
+      script: SCRIPT,
+      timeoutMs: 240_000,
+    });
+    assertGuestOk(r, "daemon scenario");
+    const s = outputSections(r.stdout);
+    const get = (k: string) =>
+      s.get(k) ?? assert.fail(`no section ${k}:\n${r.stdout}\n${r.stderr}`);
+    const ms = (text: string) => Number(/^(\d+)$/m.exec(text)?.[1] ?? NaN);
+    const ctx = `\n--- stdout ---\n${r.stdout}`;
 
-  assert.ok(ms(get("start")) >= 0, ctx);
-  assert.equal(get("traffic"), "pod-a pod-b", ctx);
-  assert.match(
-    get("healthz"),
-    /^\{"lastUpdated":"[^"]+","currentTime":"[^"]+","nodeEligible":true.*\} 200$/,
-    ctx,
-  );
-  assert.equal(get("livez"), "200", ctx);
+    assert.ok(ms(get("start")) >= 0, ctx);
+    assert.equal(get("traffic"), "pod-a pod-b", ctx);
+    assert.match(
+      get("healthz"),
+      /^\{"lastUpdated":"[^"]+","currentTime":"[^"]+","nodeEligible":true.*\} 200$/,
+      ctx,
+    );
+    assert.equal(get("livez"), "200", ctx);
 
-  // A manifest edit is programmed within the min sync period (1 s) plus the debounce and a sync.
-  assert.ok(ms(get("edit")) < 3000, `edit took ${get("edit")} ms${ctx}`);
-  // An outside ipvsadm -C is repaired by the next full resync (sync period 5 s).
-  assert.ok(ms(get("drift")) < 8000, `drift repair took ${get("drift")} ms${ctx}`);
+    // A manifest edit is programmed within the min sync period (1 s) plus the debounce and a sync.
+    assert.ok(ms(get("edit")) < 3000, `edit took ${get("edit")} ms${ctx}`);
+    // An outside ipvsadm -C is repaired by the next full resync (sync period 5 s).
+    assert.ok(ms(get("drift")) < 8000, `drift repair took ${get("drift")} ms${ctx}`);
 
-  const g = get("graceful");
-  const held = /hold held \d+ from (pod-\w)/.exec(g)?.[1];
-  assert.ok(held, `the held connection kept working:\n${g}${ctx}`);
-  assert.match(g, /^weight0 \d+$/m, ctx);
-  const newConns = /^new (.*)$/m.exec(g)?.[1] ?? "";
-  assert.ok(!newConns.split(" ").includes(held), `new connections avoid ${held}: ${newConns}`);
-  assert.equal(newConns.split(" ").length, 2, `new connections reach both others: ${newConns}`);
-  assert.match(
-    g,
-    /^gone \d+$/m,
-    `the drained real server is deleted after the connection closed${ctx}`,
-  );
+    const g = get("graceful");
+    const held = /hold held \d+ from (pod-\w)/.exec(g)?.[1];
+    assert.ok(held, `the held connection kept working:\n${g}${ctx}`);
+    assert.match(g, /^weight0 \d+$/m, ctx);
+    const newConns = /^new (.*)$/m.exec(g)?.[1] ?? "";
+    assert.ok(!newConns.split(" ").includes(held), `new connections avoid ${held}: ${newConns}`);
+    assert.equal(newConns.split(" ").length, 2, `new connections reach both others: ${newConns}`);
+    assert.match(
+      g,
+      /^gone \d+$/m,
+      `the drained real server is deleted after the connection closed${ctx}`,
+    );
 
-  const m = get("metrics");
-  assert.match(m, /^kubeproxy_sync_proxy_rules_last_timestamp_seconds \d{10}/m, ctx);
-  assert.match(m, /^kubeproxy_network_programming_duration_seconds_count [1-9]/m, ctx);
-  assert.match(m, /^kubeproxy_sync_proxy_rules_endpoint_changes_total [1-9]/m, ctx);
-  assert.match(m, /^kubeproxy_sync_partial_proxy_rules_duration_seconds_count [1-9]/m, ctx);
-  assert.match(m, /^kipvs_sync_last_writes\{kind="netlink_ops"\} \d+/m, ctx);
+    const m = get("metrics");
+    assert.match(m, /^kubeproxy_sync_proxy_rules_last_timestamp_seconds \d{10}/m, ctx);
+    assert.match(m, /^kubeproxy_network_programming_duration_seconds_count [1-9]/m, ctx);
+    assert.match(m, /^kubeproxy_sync_proxy_rules_endpoint_changes_total [1-9]/m, ctx);
+    assert.match(m, /^kubeproxy_sync_partial_proxy_rules_duration_seconds_count [1-9]/m, ctx);
+    assert.match(m, /^kipvs_sync_last_writes\{kind="netlink_ops"\} \d+/m, ctx);
 
-  const t = get("sigterm");
-  const exit = /exit (\d+) after (\d+) ms/.exec(t);
-  assert.equal(exit?.[1], "0", ctx);
-  assert.ok(Number(exit?.[2]) < 1000, `SIGTERM took ${exit?.[2]} ms`);
-  assert.match(t, /^table unchanged$/m, ctx);
-  assert.match(t, /^traffic pod-\w pod-\w$/m, ctx);
+    const t = get("sigterm");
+    const exit = /exit (\d+) after (\d+) ms/.exec(t);
+    assert.equal(exit?.[1], "0", ctx);
+    assert.ok(Number(exit?.[2]) < 1000, `SIGTERM took ${exit?.[2]} ms`);
+    assert.match(t, /^table unchanged$/m, ctx);
+    assert.match(t, /^traffic pod-\w pod-\w$/m, ctx);
 
-  assert.equal(get("restart"), '"writes":0', `a restart without changes writes nothing${ctx}`);
-  assert.ok(ms(get("crash-weights")) >= 0, `a weight left at 0 by a crash is repaired${ctx}`);
-});
+    assert.equal(get("restart"), '"writes":0', `a restart without changes writes nothing${ctx}`);
+    assert.ok(ms(get("crash-weights")) >= 0, `a weight left at 0 by a crash is repaired${ctx}`);
+  },
+  { cells: [...CELLS, NFTABLES_CELL] },
+);

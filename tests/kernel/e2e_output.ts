@@ -156,6 +156,31 @@ export function normalizeIptables(text: string): string[] {
   return tables.sort((a, b) => compare(a[0]!, b[0]!)).flat();
 }
 
+/**
+ * `nft list ruleset` with every set's elements on one line and sorted (nft wraps long element
+ * lists and prints a hash set's elements in hash order), other tools' tables dropped (only
+ * `table ip kipvs` and `table ip6 kipvs` are kept), blank lines dropped.
+ */
+export function normalizeNft(text: string): string[] {
+  const out: string[] = [];
+  let keep = false;
+  const all = lines(text);
+  for (let i = 0; i < all.length; i++) {
+    let l = all[i]!;
+    if (l.startsWith("table ")) keep = / kipvs \{$/.test(l);
+    if (!keep || l.startsWith("#")) continue;
+    const m = /^(\s*)elements = \{(.*)$/.exec(l);
+    if (m) {
+      let body = m[2]!;
+      while (!body.trimEnd().endsWith("}") && i + 1 < all.length) body += " " + all[++i]!.trim();
+      const elements = body.trimEnd().slice(0, -1).split(",").map((e) => e.trim()).filter(Boolean);
+      l = `${m[1]}elements = { ${elements.sort(compare).join(", ")} }`;
+    }
+    out.push(l);
+  }
+  return out;
+}
+
 /** kube-ipvs0's addresses (`ip -o addr` fourth column) without prefixes, sorted. */
 export function normalizeAddresses(text: string): string[] {
   return lines(text).map((l) => l.replace(/\/\d+$/, "")).sort(compare);

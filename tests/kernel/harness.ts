@@ -1,6 +1,8 @@
 /**
- * Boots the User-Mode Linux kernel (Debian's `user-mode-linux`, Linux 6.1 with IPVS) with the
- * host's root file system, runs a script inside as root, and returns what it printed.
+ * Boots a User-Mode Linux kernel with the host's root file system, runs a script inside as root,
+ * and returns what it printed. Two kernels (see {@link KernelName}): Debian's `user-mode-linux`
+ * (Linux 6.1, the dataplane as modules, no nf_tables for IPv4) and the project's Linux 6.12 built
+ * by scripts/kernel.sh (nf_tables, everything built in). The default is 6.12 once it is built.
  *
  * Every boot is bounded twice: a watchdog inside the guest halts it, and the host kills the
  * guest's whole process group (the kernel calls setsid, so its pid is the group id) when the
@@ -10,12 +12,20 @@
  * @module
  */
 
-import { fileURLToPath } from "node:url";
+import {
+  describeKernel,
+  type GuestKernel,
+  type KernelName,
+  KIPVS_ROOT,
+  resolveKernel,
+} from "./kernels.ts";
 
-/** The checkout, as seen by host and guest alike (the guest's root is the host's `/`). */
-export const KIPVS_ROOT = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+export { type GuestKernel, type KernelName, KIPVS_ROOT };
 
-/** Modules a kube-proxy-style dataplane uses, loaded in every guest unless told otherwise. */
+/**
+ * Modules a kube-proxy-style dataplane uses, loaded in every guest of a modular kernel (6.1)
+ * unless told otherwise. The 6.12 kernel has them built in.
+ */
 export const DATAPLANE_MODULES = [
   "ip_vs",
   "ip_vs_rr",
@@ -61,11 +71,16 @@ export interface GuestOptions {
   script: string;
   /** Name for logs and the guest's umid (default "guest"). */
   name?: string;
+  /**
+   * The kernel to boot: "6.1" (Debian's), "6.12" (the project's, built when needed) or a kernel
+   * of one's own. Default: `KIPVS_KERNEL`, else 6.12 when it is built, else 6.1.
+   */
+  kernel?: KernelName | GuestKernel;
   /** Bound of the whole boot (default 180 s). */
   timeoutMs?: number;
   /** Guest memory in MiB (default 768). */
   memMiB?: number;
-  /** Modules loaded before the script (default {@link DATAPLANE_MODULES}). */
+  /** Modules loaded before the script on a modular kernel (default {@link DATAPLANE_MODULES}). */
   modules?: readonly string[];
   /** Extra environment for the script. */
   env?: Record<string, string>;
@@ -75,6 +90,10 @@ export interface GuestOptions {
 
 /** What a boot left behind. */
 export interface GuestResult {
+  /** The kernel that was booted. */
+  kernel: GuestKernel;
+  /** Whether the kernel got as far as running the guest's init. */
+  booted: boolean;
   /** The script's exit status; -1 when the guest died or timed out before it finished. */
   code: number;
   stdout: string;
@@ -88,8 +107,12 @@ export interface GuestResult {
 
 let seq = 0;
 
-/** Boots a guest, runs `options.script` inside, and returns its output. Never leaves it running. */
+/**
+ * Boots a guest, runs `options.script` inside, and returns its output. Never leaves it running.
+ * Throws, naming the kernel, when the kernel cannot be started at all.
+ */
 export async function runInGuest(options: GuestOptions): Promise<GuestResult> {
+  const kernel = await resolveKernel(options.kernel);
   const name = `${options.name ?? "guest"}-${Deno.pid}-${++seq}`.replace(/[^\w-]/g, "_");
   const timeoutMs = options.timeoutMs ?? 180_000;
   const work = await Deno.makeTempDir({ prefix: "kipvs-guest-" });
@@ -104,30 +127,14 @@ export async function runInGuest(options: GuestOptions): Promise<GuestResult> {
       `${work}/init.sh`,
       initScript({
         work,
-        modules: options.modules ?? DATAPLANE_MODULES,
+        kernel,
+        modules: kernel.modular ? options.modules ?? DATAPLANE_MODULES : [],
         env: options.env ?? {},
         watchdogSeconds: Math.ceil(timeoutMs / 1000),
       }),
       { mode: 0o755 },
     );
-    const child = new Deno.Command("linux.uml", {
-      args: [
-        `mem=${options.memMiB ?? 768}M`,
-        "root=/dev/root",
-        "rootfstype=hostfs",
-        "rootflags=/",
-        "rw",
-        `init=${work}/init.sh`,
-        "con=null",
-        "con0=fd:0,fd:1",
-        `uml_dir=${work}`,
-        `umid=${name}`,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { TMPDIR: work },
-    }).spawn();
+    const child = await spawnKernel(kernel, { work, umid: name, memMiB: options.memMiB ?? 768 });
     pid = child.pid;
     // Host-side bound, a little after the guest's own watchdog.
     timer = setTimeout(() => {
@@ -143,6 +150,8 @@ export async function runInGuest(options: GuestOptions): Promise<GuestResult> {
     const code = rcText.trim() === "" ? -1 : Number(rcText.trim());
     if (consoleLog.includes("watchdog: guest timed out")) timedOut = true;
     const result: GuestResult = {
+      kernel,
+      booted: await readOr(`${work}/booted`, "") !== "",
       code,
       stdout: await readOr(`${work}/stdout`, ""),
       stderr: await readOr(`${work}/stderr`, ""),
@@ -159,6 +168,57 @@ export async function runInGuest(options: GuestOptions): Promise<GuestResult> {
       await Deno.remove(work, { recursive: true }).catch(() => {});
     }
   }
+}
+
+/** Starts the kernel with the host's `/` as its root and `work`'s init.sh as its init. */
+async function spawnKernel(
+  kernel: GuestKernel,
+  o: { work: string; umid: string; memMiB: number },
+): Promise<Deno.ChildProcess> {
+  const args = [
+    `mem=${o.memMiB}M`,
+    "root=/dev/root",
+    "rootfstype=hostfs",
+    "rootflags=/",
+    "rw",
+    `init=${o.work}/init.sh`,
+    "con=null",
+    "con0=fd:0,fd:1",
+    `uml_dir=${o.work}`,
+    `umid=${o.umid}`,
+  ];
+  // The guest's memory is a file in TMPDIR, written back to disk unless it is on a tmpfs.
+  const env = { TMPDIR: await memoryDir() ?? o.work };
+  try {
+    return new Deno.Command(kernel.path, {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env,
+    }).spawn();
+  } catch (e) {
+    throw new Error(`cannot boot kernel ${describeKernel(kernel)}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+}
+
+let shm: Promise<string | undefined> | undefined;
+
+/** /dev/shm when it is a writable tmpfs (the usual case), else undefined. Once per process. */
+function memoryDir(): Promise<string | undefined> {
+  shm ??= (async () => {
+    try {
+      const mounts = await Deno.readTextFile("/proc/mounts");
+      if (!/^\S+ \/dev\/shm tmpfs rw[ ,]/m.test(mounts)) return undefined;
+      await Deno.makeTempFile({ dir: "/dev/shm", prefix: "kipvs-probe-" }).then(Deno.remove);
+      return "/dev/shm";
+    } catch {
+      return undefined;
+    }
+  })();
+  return shm;
 }
 
 /** Polls a file and passes what was appended, until stopped (then passes the rest). */
@@ -208,6 +268,7 @@ async function readOr(path: string, fallback: string): Promise<string> {
 
 interface InitOptions {
   work: string;
+  kernel: GuestKernel;
   modules: readonly string[];
   env: Record<string, string>;
   watchdogSeconds: number;
@@ -215,11 +276,12 @@ interface InitOptions {
 
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
-/** PID 1 of the guest: mounts, module loading, the script, then halt. */
+/** PID 1 of the guest: mounts, module loading (modular kernels), the script, then halt. */
 function initScript(o: InitOptions): string {
   const env = Object.entries({
     KIPVS_ROOT,
     KIPVS_OUT: o.work,
+    KIPVS_GUEST_KERNEL: o.kernel.name,
     // A private Deno cache per guest: guests must not share the host's cache databases.
     DENO_DIR: "/run/kipvs/deno",
     DENO_NO_UPDATE_CHECK: "1",
@@ -234,11 +296,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 # The guest's own /run (netns files, xtables lock, scratch); the host's stays untouched.
 mount -t tmpfs tmpfs /run
-mkdir -p /run/kipvs/bin /run/kipvs/modroot/lib /run/kipvs/deno
-ln -s /usr/lib/uml/modules /run/kipvs/modroot/lib/modules
-printf '#!/bin/sh\\nexec /usr/sbin/modprobe -d /run/kipvs/modroot "$@"\\n' >/run/kipvs/bin/modprobe
-chmod +x /run/kipvs/bin/modprobe
-echo /run/kipvs/bin/modprobe >/proc/sys/kernel/modprobe
+mkdir -p /run/kipvs/bin /run/kipvs/deno
+echo "$(uname -r)" >"$KIPVS_OUT/booted"
+${o.kernel.modular ? MODPROBE : ""}
 (sleep ${o.watchdogSeconds}; echo "watchdog: guest timed out after ${o.watchdogSeconds}s"; halt -f) &
 ${o.modules.length ? `modprobe -a ${o.modules.join(" ")} || echo "init: modprobe failed" >&2` : ""}
 ip link set lo up
@@ -251,6 +311,14 @@ sync
 halt -f
 `;
 }
+
+// A modular kernel's modules (Debian's, under /usr/lib/uml/modules) for modprobe and the kernel's
+// own module autoloading.
+const MODPROBE = `mkdir -p /run/kipvs/modroot/lib
+ln -s /usr/lib/uml/modules /run/kipvs/modroot/lib/modules
+printf '#!/bin/sh\\nexec /usr/sbin/modprobe -d /run/kipvs/modroot "$@"\\n' >/run/kipvs/bin/modprobe
+chmod +x /run/kipvs/bin/modprobe
+echo /run/kipvs/bin/modprobe >/proc/sys/kernel/modprobe`;
 
 /** Options of {@link runGuestTests}. */
 export type GuestTestOptions = Omit<GuestOptions, "script"> & {
@@ -284,12 +352,19 @@ export function outputSections(stdout: string): Map<string, string> {
   return out;
 }
 
-/** Throws with the script's output and the console's tail when the guest run failed. */
+/**
+ * Throws with the script's output and the console's tail when the guest run failed, naming the
+ * kernel (and saying so when it never got as far as the guest's init).
+ */
 export function assertGuestOk(r: GuestResult, what = "guest script"): void {
   if (r.code === 0) return;
   const tail = (s: string, n: number) => s.trimEnd().split("\n").slice(-n).join("\n");
+  const kernel = `kernel ${describeKernel(r.kernel)}`;
+  const verdict = !r.booted
+    ? `did not run: ${kernel} did not boot (no init)`
+    : `${r.timedOut ? "timed out" : `exited ${r.code}`} on ${kernel}`;
   throw new Error(
-    `${what} ${r.timedOut ? "timed out" : `exited ${r.code}`} after ${r.ms} ms\n` +
+    `${what} ${verdict} after ${r.ms} ms\n` +
       `--- stdout (tail) ---\n${tail(r.stdout, 80)}\n--- stderr (tail) ---\n${
         tail(r.stderr, 40)
       }\n` +

@@ -1,12 +1,17 @@
 import assert from "node:assert/strict";
 import { assertGuestOk, outputSections, runInGuest } from "./harness.ts";
+import { cellEnv, matrixTest } from "./matrix.ts";
 
 /** Splits "=== name" sections of a script's stdout. */
-Deno.test("IPVS and kube-ipvs0 through kipvs's netlink library, in one guest boot", async () => {
-  const r = await runInGuest({
-    name: "ipvs",
-    timeoutMs: 300_000,
-    script: `set -e
+matrixTest(
+  "IPVS and kube-ipvs0 through kipvs's netlink library, in one guest boot",
+  async (_t, cell) => {
+    const r = await runInGuest({
+      name: "ipvs",
+      kernel: cell.kernel,
+      env: cellEnv(cell),
+      timeoutMs: 300_000,
+      script: `set -e
 perms=$(grep -v '^#' "$KIPVS_ROOT/scripts/permissions")
 run_perm() { "$DENO" run --node-modules-dir=manual --cached-only $perms "$@"; }
 pod_create pod-a 10.244.1.2
@@ -35,29 +40,30 @@ echo "=== tests"
   tests/kernel/guest/ipvs.guest.ts tests/kernel/guest/ipvs_read.guest.ts \\
   tests/kernel/guest/link.guest.ts
 `,
-  });
-  assertGuestOk(r, "ipvs kernel tests");
-  const s = outputSections(r.stdout);
-  const get = (k: string) => s.get(k) ?? assert.fail(`no section ${k}:\n${r.stdout}`);
+    });
+    assertGuestOk(r, "ipvs kernel tests");
+    const s = outputSections(r.stdout);
+    const get = (k: string) => s.get(k) ?? assert.fail(`no section ${k}:\n${r.stdout}`);
 
-  assert.equal(
-    get("permissions").trim(),
-    [
-      "ipvs-apply ok ok 17",
-      "ipvs-read rr 1 pipelined",
-      "ipvs-info 1.2.1",
-      "link-add ok ok",
-      "link-list 10.96.7.7 fd00::7",
-      "link-delete true",
-      "libnl-text Object not found",
-    ].join("\n"),
-  );
-  assert.match(get("cli"), /^save agrees with ipvsadm -Sn$/m);
-  assert.match(get("cli"), /^restore made the rules file's table$/m);
-  assert.match(get("cli"), /^dup restore: rc=1$/m);
-  assert.match(
-    r.stderr,
-    /add destination 10\.244\.1\.2:8080 to TCP\/10\.96\.0\.20:80: File exists \(EEXIST\)/,
-  );
-  assert.match(get("tests"), /ok \| 20 passed \| 0 failed/);
-});
+    assert.equal(
+      get("permissions").trim(),
+      [
+        "ipvs-apply ok ok 17",
+        "ipvs-read rr 1 pipelined",
+        "ipvs-info 1.2.1",
+        "link-add ok ok",
+        "link-list 10.96.7.7 fd00::7",
+        "link-delete true",
+        "libnl-text Object not found",
+      ].join("\n"),
+    );
+    assert.match(get("cli"), /^save agrees with ipvsadm -Sn$/m);
+    assert.match(get("cli"), /^restore made the rules file's table$/m);
+    assert.match(get("cli"), /^dup restore: rc=1$/m);
+    assert.match(
+      r.stderr,
+      /add destination 10\.244\.1\.2:8080 to TCP\/10\.96\.0\.20:80: File exists \(EEXIST\)/,
+    );
+    assert.match(get("tests"), /ok \| 20 passed \| 0 failed/);
+  },
+);

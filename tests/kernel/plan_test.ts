@@ -2,12 +2,17 @@
 // Deno.networkInterfaces() into node-port addresses, and every ipset entry the plan writes
 // accepted by the kernel and printed back by `ipset save` exactly as planned.
 import { assertGuestOk, runGuestTests } from "./harness.ts";
+import { cellEnv, matrixTest } from "./matrix.ts";
 
-Deno.test("plan in the guest kernel: node-port addresses and ipset entry formats", async () => {
-  const r = await runGuestTests([`tests/kernel/guest/plan.guest.ts`], {
-    name: "plan",
-    timeoutMs: 150_000,
-    before: `
+matrixTest(
+  "plan in the guest kernel: node-port addresses and ipset entry formats",
+  async (_t, cell) => {
+    const r = await runGuestTests([`tests/kernel/guest/plan.guest.ts`], {
+      name: "plan",
+      kernel: cell.kernel,
+      env: cellEnv(cell),
+      timeoutMs: 150_000,
+      before: `
 set -e
 sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 node_init
@@ -21,6 +26,7 @@ ip addr add 169.254.3.4/16 dev node0
 ip addr add fd00:1::10/64 dev node0 nodad
 set +e
 `,
-  });
-  assertGuestOk(r, "plan guest tests");
-});
+    });
+    assertGuestOk(r, "plan guest tests");
+  },
+);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { assertGuestOk, outputSections, runGuestTests, runInGuest } from "./harness.ts";
+import { cellEnv, matrixTest } from "./matrix.ts";
 
 // Sets for the traffic scenario: ClusterIP 10.96.0.10:80 (pod-a, pod-b); ClusterIP
 // 10.96.0.20:80 with pod-a as its only endpoint (hairpin); LoadBalancer 203.0.113.10:80 with
@@ -56,47 +57,56 @@ echo "=== after"
 checks
 echo "=== stats"
 ipvsadm -Ln --stats
-iptables-legacy -t nat -L KUBE-POSTROUTING -v -n
+"$IPTABLES" -t nat -L KUBE-POSTROUTING -v -n
 `;
 
-/** Splits "=== name" sections of a script's stdout into lines "probe answers". */
-Deno.test("ipset and iptables payloads round-trip through the real kernel (apply, rerun, change, errors, cleanup)", async () => {
-  const r = await runGuestTests(["tests/kernel/guest/rules.guest.ts"], {
-    name: "rules-apply",
-    timeoutMs: 180_000,
-  });
-  assertGuestOk(r, "guest tests");
-  assert.match(r.stdout, /ok \| 9 passed \| 0 failed/);
-});
+matrixTest(
+  "ipset and iptables payloads round-trip through the real kernel (apply, rerun, change, errors, cleanup)",
+  async (_t, cell) => {
+    const r = await runGuestTests(["tests/kernel/guest/rules.guest.ts"], {
+      name: "rules-apply",
+      kernel: cell.kernel,
+      env: cellEnv(cell),
+      timeoutMs: 180_000,
+    });
+    assertGuestOk(r, "guest tests");
+    assert.match(r.stdout, /ok \| 10 passed \| 0 failed/);
+  },
+);
 
-Deno.test("the rules act on real traffic: source ranges, kube-ipvs0 port filter, hairpin masquerade", async () => {
-  const r = await runInGuest({
-    name: "rules-traffic",
-    script: TRAFFIC,
-    env: {
-      RULES_INPUT: JSON.stringify({ sets: SETS, families: [4], clusterCIDRs: ["10.244.0.0/16"] }),
-    },
-    timeoutMs: 180_000,
-  });
-  assertGuestOk(r, "traffic script");
-  const s = outputSections(r.stdout);
-  const line = (section: string, probe: string) => {
-    const l = (s.get(section) ?? "").split("\n").find((x) => x.startsWith(probe + " "));
-    return l?.slice(probe.length + 1) ?? assert.fail(`no ${section}/${probe}:\n${r.stdout}`);
-  };
-  // Without the rules: hairpin breaks, the source ranges and the port filter do nothing.
-  assert.equal(line("before", "hairpin"), "ERR timeout");
-  assert.match(line("before", "lb-other"), /^pod-[ab]$/);
-  assert.match(line("before", "lb-node"), /^pod-[ab]$/);
-  assert.equal(line("before", "vip-other-port"), "node");
-  assert.match(s.get("apply") ?? "", /"writes":2/);
-  // With them:
-  assert.equal(line("after", "hairpin"), "pod-a", "a pod reaches itself through its service");
-  assert.equal(line("after", "cluster-node"), "pod-a pod-b");
-  assert.equal(line("after", "cluster-pod"), "pod-a pod-b");
-  assert.equal(line("after", "lb-allowed"), "pod-a pod-b", "an allowed source is served");
-  assert.equal(line("after", "lb-other"), "ERR timeout", "another source is dropped");
-  assert.equal(line("after", "lb-node"), "ERR timeout", "the node is outside the ranges");
-  assert.equal(line("after", "vip-other-port"), "ERR refused", "non-service port on a VIP");
-  assert.equal(line("after", "node-other-port"), "node", "the node's own address still serves");
-});
+matrixTest(
+  "the rules act on real traffic: source ranges, kube-ipvs0 port filter, hairpin masquerade",
+  async (_t, cell) => {
+    const r = await runInGuest({
+      name: "rules-traffic",
+      kernel: cell.kernel,
+      script: TRAFFIC,
+      env: {
+        ...cellEnv(cell),
+        RULES_INPUT: JSON.stringify({ sets: SETS, families: [4], clusterCIDRs: ["10.244.0.0/16"] }),
+      },
+      timeoutMs: 180_000,
+    });
+    assertGuestOk(r, "traffic script");
+    const s = outputSections(r.stdout);
+    const line = (section: string, probe: string) => {
+      const l = (s.get(section) ?? "").split("\n").find((x) => x.startsWith(probe + " "));
+      return l?.slice(probe.length + 1) ?? assert.fail(`no ${section}/${probe}:\n${r.stdout}`);
+    };
+    // Without the rules: hairpin breaks, the source ranges and the port filter do nothing.
+    assert.equal(line("before", "hairpin"), "ERR timeout");
+    assert.match(line("before", "lb-other"), /^pod-[ab]$/);
+    assert.match(line("before", "lb-node"), /^pod-[ab]$/);
+    assert.equal(line("before", "vip-other-port"), "node");
+    assert.match(s.get("apply") ?? "", /"writes":2/);
+    // With them:
+    assert.equal(line("after", "hairpin"), "pod-a", "a pod reaches itself through its service");
+    assert.equal(line("after", "cluster-node"), "pod-a pod-b");
+    assert.equal(line("after", "cluster-pod"), "pod-a pod-b");
+    assert.equal(line("after", "lb-allowed"), "pod-a pod-b", "an allowed source is served");
+    assert.equal(line("after", "lb-other"), "ERR timeout", "another source is dropped");
+    assert.equal(line("after", "lb-node"), "ERR timeout", "the node is outside the ranges");
+    assert.equal(line("after", "vip-other-port"), "ERR refused", "non-service port on a VIP");
+    assert.equal(line("after", "node-other-port"), "node", "the node's own address still serves");
+  },
+);

@@ -2,7 +2,7 @@
 // API server, the Daemon and a Proxier over the in-memory dataplane, ProxyHealth with the
 // source's health, and the healthz handler. The Node is changed through the API server.
 import assert from "node:assert/strict";
-import { FakeConntrack } from "../../src/dataplane/conntrack.ts";
+import { FakeConntrack } from "../../src/dataplane/conntrack/conntrack.ts";
 import { FakeIpset } from "../dataplane/ipset/fake.ts";
 import { FakeIptables } from "../dataplane/iptables/fake.ts";
 import { FakeIpvs } from "../dataplane/ipvs/fake.ts";

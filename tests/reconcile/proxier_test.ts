@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeConntrack } from "../../src/dataplane/conntrack.ts";
+import { FakeConntrack } from "../../src/dataplane/conntrack/conntrack.ts";
 import { FakeIpset } from "../dataplane/ipset/fake.ts";
 import { FakeIptables } from "../dataplane/iptables/fake.ts";
 import { FakeIpvs } from "../dataplane/ipvs/fake.ts";

@@ -107,5 +107,9 @@ function describe(errno: number, verb: IpsetVerb, setType?: string): [string, st
     return [`IPSET_ERR ${errno}`, `Kernel error received: set type specific error ${errno}`];
   }
   if (errno > 4096) return [`IPSET_ERR ${errno}`, `Kernel error received: ipset error ${errno}`];
-  return [errnoName(errno), errnoText(errno).replace(/ \([A-Z0-9]+\)$/, "")];
+  // ipset's own words for any other errno (libipset: "Kernel error received: %s", strerror).
+  return [
+    errnoName(errno),
+    `Kernel error received: ${errnoText(errno).replace(/ \([A-Z0-9]+\)$/, "")}`,
+  ];
 }

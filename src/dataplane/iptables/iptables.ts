@@ -30,7 +30,8 @@ export interface Iptables {
 /**
  * Builds the error of a failed restore. iptables-restore names the line either as
  * "Error occurred at line: N" (a rule it could not parse or load) or "line N failed" (the
- * table's commit was refused); iptables-nft-restore as "line N: CHAIN_USER_ADD failed ...".
+ * table's commit was refused); iptables-nft-restore as "line N: CHAIN_USER_ADD failed ...", or
+ * names a table's COMMIT when a jump target is missing (then the rule that jumps is shown).
  */
 export function iptablesRestoreError(
   program: string,
@@ -39,7 +40,7 @@ export function iptablesRestoreError(
 ): KipvsError {
   const m = /Error occurred at line: (\d+)/.exec(res.stderr) ??
     /line (\d+) failed/.exec(res.stderr) ?? /^line (\d+): /m.exec(res.stderr);
-  const line = m ? Number(m[1]) : undefined;
+  const line = m ? jumpToMissingChain(payload, Number(m[1]), res.stderr) : undefined;
   const reason = res.stderr.split("\n")
     .map((l) => l.trim().replace(/^\S+-restore( v[\d.]+ \([\w_]+\))?: ?/, ""))
     .find((l) => l !== "" && !l.startsWith("Error occurred at line") && !l.startsWith("Try `")) ??
@@ -58,6 +59,24 @@ export function iptablesRestoreError(
       },
     },
   );
+}
+
+/**
+ * iptables-nft-restore 1.8.9 resolves jump targets when it commits a table, and then blames the
+ * COMMIT line ("Chain 'KUBE-NOPE' does not exist", "Error occurred at line: 4"): the line to show
+ * is the table's first rule that jumps to that chain. Any other line is returned as it is.
+ */
+function jumpToMissingChain(payload: string, line: number, stderr: string): number {
+  const chain = /Chain '([^']+)' does not exist/.exec(stderr)?.[1];
+  const lines = payload.split("\n");
+  if (chain === undefined || lines[line - 1]?.trim() !== "COMMIT") return line;
+  let start = line - 1;
+  while (start > 1 && !lines[start - 1]!.startsWith("*")) start--;
+  for (let n = start; n < line; n++) {
+    const target = / -[jg] (\S+)(?: |$)/.exec(lines[n - 1]!)?.[1];
+    if (target === chain) return n;
+  }
+  return line;
 }
 
 /** Whether an `iptables-save --version` line names 1.6.2 or later. */

@@ -191,6 +191,30 @@ export class NetlinkClient {
   }
 
   /**
+   * Sends one datagram of several messages that share one sequence number (an nfnetlink
+   * batch: BATCH_BEGIN, requests, BATCH_END, which the kernel applies as one transaction) and
+   * waits for the first answer with that number: the first failing request's error, else the
+   * acknowledgement of the one request that asks for it (NLM_F_ACK on the last). Returns the
+   * errno, 0 for success. Later answers with the same number are skipped by later calls.
+   */
+  async transaction(
+    encode: (w: MessageWriter, flags: number, seq: number) => void,
+    what: string,
+  ): Promise<number> {
+    const seq = this.#send1(encode, NLM_F_REQUEST, what);
+    const view = this.#sock.view;
+    const m = this.#m;
+    for (;;) {
+      for (const d of await this.#receive(what)) {
+        m.reset(view, d.length, d.offset);
+        while (m.next()) {
+          if (m.seq === seq && m.type === NLMSG_ERROR) return -view.getInt32(m.offset + 16, true);
+        }
+      }
+    }
+  }
+
+  /**
    * Sends a dump request and passes every answer message to `onMessage` (valid only during
    * the call). An error reply throws a netlink error naming `what`.
    */

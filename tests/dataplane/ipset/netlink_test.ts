@@ -57,7 +57,8 @@ Deno.test("ipsetErrorText() says what ipset says, and which kernel answer it was
       [4100, "destroy"],
       "Set cannot be destroyed: it is in use by a kernel component (IPSET_ERR_BUSY)",
     ],
-    [[1, "add"], "Operation not permitted (EPERM)"],
+    [[1, "add"], "Kernel error received: Operation not permitted (EPERM)"],
+    [[22, "add", "hash:ip,port"], "Kernel error received: Invalid argument (EINVAL)"],
     [
       [4400, "add", "hash:ip"],
       "Kernel error received: set type specific error 4400 (IPSET_ERR 4400)",

@@ -90,6 +90,26 @@ Deno.test("iptablesRestoreError() reads both ways iptables-restore names a line"
   });
   assert.equal(c.details.line, 2);
   assert.match(c.message, /^iptables-nft-restore failed at line 2: line 2: TABLE_ADD failed/);
+  // iptables-nft-restore blames a table's COMMIT for a missing jump target: the jump is shown.
+  const jump = "*filter\n:KUBE-A - [0:0]\n-A KUBE-A -j ACCEPT\n-A KUBE-A -j KUBE-NOPE\nCOMMIT\n";
+  const nft = {
+    code: 2,
+    stderr: "iptables-nft-restore v1.8.9 (nf_tables): Chain 'KUBE-NOPE' does not exist\n" +
+      "Error occurred at line: 5\nTry `iptables-nft-restore -h' for more information.\n",
+  };
+  const d = iptablesRestoreError("iptables-nft-restore", jump, nft);
+  assert.equal(d.details.line, 4);
+  assert.equal(
+    d.message,
+    "iptables-nft-restore failed at line 4: Chain 'KUBE-NOPE' does not exist\n" +
+      "  2 | :KUBE-A - [0:0]\n  3 | -A KUBE-A -j ACCEPT\n> 4 | -A KUBE-A -j KUBE-NOPE\n  5 | COMMIT",
+  );
+  // Without such a rule in the block, the COMMIT stays the line named.
+  const none = iptablesRestoreError("iptables-nft-restore", "*nat\nCOMMIT\n", {
+    ...nft,
+    stderr: nft.stderr.replace("line: 5", "line: 2"),
+  });
+  assert.equal(none.details.line, 2);
 });
 
 Deno.test("IptablesModel commits a table block all or nothing", () => {

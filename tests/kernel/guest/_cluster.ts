@@ -90,10 +90,14 @@ export interface DataplaneDump {
   addresses: string[];
 }
 
-/** `ipvsadm -Sn`, `ipset save`, `iptables-legacy-save` (nat and filter) and kube-ipvs0's addresses. */
+/**
+ * `ipvsadm -Sn`, `ipset save`, the cell's `iptables-<KIPVS_BACKEND>-save` (nat and filter) and
+ * kube-ipvs0's addresses.
+ */
 export async function dumpDataplane(): Promise<DataplaneDump> {
+  const save = `iptables-${Deno.env.get("KIPVS_BACKEND") ?? "legacy"}-save`;
   const rules = async (table: string) =>
-    (await run("iptables-legacy-save", "-t", table)).split("\n")
+    (await run(save, "-t", table)).split("\n")
       .filter((l) => l !== "" && !l.startsWith("#"))
       .map((l) => l.replace(/\[\d+:\d+\]$/, "[-]"));
   return {

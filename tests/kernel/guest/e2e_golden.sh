@@ -19,6 +19,7 @@ ip -n variant addr add 192.168.100.1/24 dev uplink
 ip -n variant addr add fd00:100::1/64 dev uplink nodad
 ip -n variant link set uplink up
 E2E_NETNS=variant
-E2E_FLAGS=(--iptables-backend legacy --ipvs-scheduler mh --masquerade-bit 13)
+E2E_FLAGS=(--iptables-backend "$KIPVS_BACKEND" --rules-backend "${KIPVS_RULES:-iptables}"
+  --ipvs-scheduler mh --masquerade-bit 13)
 kipvs_once variant --manifests "$E2E_DATA/golden/manifests"
 dump variant

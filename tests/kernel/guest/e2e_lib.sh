@@ -6,9 +6,11 @@ E2E_DATA="$KIPVS_ROOT/tests/kernel/testdata/e2e"
 E2E_RUN=/run/e2e
 mkdir -p "$E2E_RUN"
 
-# The flags every end-to-end run passes: the guest kernel has no nf_tables NAT, and the pods'
-# CIDRs tell local traffic from the rest.
-E2E_FLAGS=(--iptables-backend legacy --cluster-cidr 10.244.0.0/16,fd00:244::/64)
+# The flags every end-to-end run passes: the cell's iptables backend, and the pods' CIDRs that
+# tell local traffic from the rest.
+# The cell's rules backend (KIPVS_RULES, tests/kernel/matrix.ts) too.
+E2E_FLAGS=(--iptables-backend "$KIPVS_BACKEND" --rules-backend "${KIPVS_RULES:-iptables}"
+  --cluster-cidr 10.244.0.0/16,fd00:244::/64)
 
 # e2e_cluster: three pods and two outside clients, each pod serving TCP and UDP on 8080.
 # pod-a and pod-b are this node's endpoints; pod-c is routed like them but the EndpointSlices
@@ -81,9 +83,12 @@ dump() {
   echo "=== $1 ipset"
   on_node ipset save
   echo "=== $1 iptables"
-  on_node iptables-legacy-save
+  on_node "$IPTABLES"-save
   echo "=== $1 ip6tables"
-  on_node ip6tables-legacy-save
+  on_node "$IP6TABLES"-save
   echo "=== $1 addresses"
   on_node ip -o addr show dev kube-ipvs0 | awk '{ print $4 }'
+  echo "=== $1 nft"
+  # Empty where the kernel has no nf_tables (the 6.1 cell): not a failure of the dump.
+  on_node nft list ruleset 2>/dev/null | grep -v '^# Warning' || true
 }

@@ -55,5 +55,5 @@ traffic after
 ip netns add refused
 ip -n refused link set lo up
 ip netns exec refused ipset create KUBE-CLUSTER-IP hash:ip
-ip netns exec refused iptables-legacy -A INPUT -m set --match-set KUBE-CLUSTER-IP dst -j ACCEPT
+ip netns exec refused "$IPTABLES" -A INPUT -m set --match-set KUBE-CLUSTER-IP dst -j ACCEPT
 E2E_NETNS=refused kipvs_once refused --manifests "$M"

@@ -57,6 +57,11 @@ async function assertSame(what: string): Promise<void> {
   console.log(`=== ${what}\n${here}`);
 }
 
+// Zero addresses in hash:ip,port: Debian's 6.1 takes them, newer kernels (the project's 6.12)
+// refuse them with EINVAL. kipvs never plans one (node ports use the node's real addresses).
+const ZERO_ENTRIES = ["0.0.0.0,tcp:30001", "::,sctp:30002"];
+const ZERO_TAKEN = Deno.env.get("KIPVS_GUEST_KERNEL") === "6.1";
+
 // Entries of every kube-proxy set type, IPv4 and IPv6, written as kipvs plans them and not.
 const ENTRIES: Record<string, string[]> = {
   "hash:ip": ["10.96.0.1", "10.96.0.2", "fd00:96::1", "fd00:96:0:0::2"],
@@ -64,10 +69,9 @@ const ENTRIES: Record<string, string[]> = {
     "10.96.0.1,tcp:443",
     "10.96.0.1,udp:53",
     "10.96.0.1,sctp:7777",
-    "0.0.0.0,tcp:30001",
     "fd00:96::1,tcp:443",
     "fd00:96::1,udp:53",
-    "::,sctp:30002",
+    ...(ZERO_TAKEN ? ZERO_ENTRIES : []),
   ],
   "hash:ip,port,ip": [
     "10.244.1.2,tcp:8080,10.244.1.2",
@@ -168,6 +172,22 @@ function assertNamesLine(err: unknown, r: ExecResult, line: number): KipvsError 
   return err;
 }
 
+Deno.test(`zero addresses in hash:ip,port: ${ZERO_TAKEN ? "taken" : "refused"} by this kernel, through netlink and ipset alike`, async () => {
+  const payload =
+    ZERO_ENTRIES.map((e) =>
+      `add ${e.startsWith("0.") ? "KUBE-CLUSTER-IP" : "KUBE-6-CLUSTER-IP"} ${e}`
+    ).join("\n") + "\n";
+  const r = await both(payload);
+  if (ZERO_TAKEN) {
+    assert.equal(r.netlink, undefined, String(r.netlink));
+    assert.equal(r.program.code, 0, r.program.stderr);
+  } else {
+    const err = assertNamesLine(r.netlink, r.program, 1);
+    assert.equal(err.details.errnoName, "EINVAL", err.message);
+  }
+  await assertSame("ipset save after zero addresses");
+});
+
 Deno.test("a bad line in the middle of 5,000 adds is named with its neighbours and the kernel's answer", async () => {
   const setup = "create RANGED bitmap:port range 1000-1999\ncreate BIG hash:ip family inet\n";
   assert.equal((await both(setup)).netlink, undefined);
@@ -212,7 +232,8 @@ Deno.test("a create that differs from the existing set, a destroy of a set in us
   const e1 = assertNamesLine(r1.netlink, r1.program, 1);
   assert.equal(e1.details.errnoName, "EEXIST"); // not IPSET_ERR_EXIST: the kernel says EEXIST here
   for (const ns of [[], ["ip", "netns", "exec", "prog"]]) {
-    await out(...ns, "iptables-legacy", "-A", "INPUT", "-m", "set", "--match-set", "BIG", "src");
+    const iptables = `iptables-${Deno.env.get("KIPVS_BACKEND") ?? "legacy"}`;
+    await out(...ns, iptables, "-A", "INPUT", "-m", "set", "--match-set", "BIG", "src");
   }
   const r2 = await both("destroy RANGED\ndestroy BIG\n");
   const e2 = assertNamesLine(r2.netlink, r2.program, 2);
@@ -257,7 +278,12 @@ Deno.test("openIpset() writes over netlink, counts its messages, runs no ipset r
   chosen.close?.();
 });
 
-Deno.test("25,000 adds: time through netlink and through ipset restore (printed, not checked)", async () => {
+// A figure, not a check: printed in the [6.1 legacy] cell, where the README's figures come from,
+// and left out of the others to keep make test short.
+Deno.test({
+  name: "25,000 adds: time through netlink and through ipset restore (printed, not checked)",
+  ignore: Deno.env.get("KIPVS_GUEST_KERNEL") !== "6.1",
+}, async () => {
   const lines = ["create T25 hash:ip,port family inet hashsize 1024 maxelem 65536"];
   for (let i = 0; i < 25_000; i++) lines.push(`add T25 10.${i >> 8}.${i & 255}.1,tcp:80`);
   const payload = lines.join("\n") + "\n";

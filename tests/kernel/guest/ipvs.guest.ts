@@ -57,7 +57,9 @@ Deno.test("the scenario answers the same from the kernel and the fake, and ipvsa
 
 Deno.test("every scheduler of the kernel takes a virtual server; a missing one is named", async () => {
   await fresh();
-  const here = SCHEDULERS.filter((s) => s !== "twos" && s !== "none");
+  // Debian's Linux 6.1 has no ip_vs_twos; the project's 6.12 has every scheduler built in.
+  const missing = Deno.env.get("KIPVS_GUEST_KERNEL") === "6.1" ? "twos" : undefined;
+  const here = SCHEDULERS.filter((s) => s !== missing && s !== "none");
   const ops: IpvsOp[] = here.map((scheduler, i) => ({
     op: "add-service",
     service: vs({ ...TCP80, port: 1000 + i }, {
@@ -71,9 +73,10 @@ Deno.test("every scheduler of the kernel takes a virtual server; a missing one i
   for (const s of here) assert.ok(saved.some((l) => l.includes(` -s ${s}`)), s);
   assert.ok(saved.some((l) => l.endsWith("-s sh -b sh-fallback,sh-port")), saved.join("\n"));
   assert.deepEqual(rules(await ipvs.readAll()), saved);
-  // Linux 6.1 has no ip_vs_twos: the kernel's ENOENT, with the scheduler named.
+  // A scheduler the kernel lacks: the kernel's ENOENT, with the scheduler named.
+  if (missing === undefined) return;
   await assert.rejects(
-    ipvs.addService(vs(TCP80, { scheduler: "twos" })),
+    ipvs.addService(vs(TCP80, { scheduler: missing })),
     (e: Error) =>
       /add service TCP\/10\.96\.0\.10:80: No such file or directory \(ENOENT\): scheduler "twos" is not in this kernel/
         .test(e.message),

@@ -12,6 +12,12 @@ DENO="$KIPVS_ROOT/node_modules/@deno/linux-x64-glibc/deno"
 NODE_IP=192.168.100.1
 NODE_IP6=fd00:100::1
 
+# The test cell's iptables backend (tests/kernel/matrix.ts): legacy on 6.1, nft on 6.12. Scripts
+# read and write rules through these programs ("$IPTABLES"-save, "$IP6TABLES" -A ...).
+KIPVS_BACKEND=${KIPVS_BACKEND:-legacy}
+IPTABLES=iptables-$KIPVS_BACKEND
+IP6TABLES=ip6tables-$KIPVS_BACKEND
+
 # kipvs ARGS...: run kipvs from source with the exact permissions of the compiled binary.
 kipvs() {
   # shellcheck disable=SC2046

@@ -1,7 +1,8 @@
 /**
  * Runs inside the test guest (see tests/kernel/rules_test.ts): kipvs's ipset and iptables
- * backends against the real `ipset` and `iptables-legacy-*` of a Linux 6.1 kernel. The tests
- * run in order and share the kernel's state: apply, rerun, change, errors, repair, cleanup.
+ * backends against the real `ipset` and the cell's `iptables-<backend>-*` (KIPVS_BACKEND: legacy
+ * on Linux 6.1, nft on 6.12). The tests run in order and share the kernel's state: apply, rerun,
+ * change, errors, repair, cleanup.
  */
 import { member, members, opsOf } from "../../dataplane/ipset/_ops.ts";
 import type { SetMembers } from "../../../src/dataplane/members.ts";
@@ -52,9 +53,14 @@ async function out(program: string, ...args: string[]): Promise<string> {
   return r.stdout;
 }
 
+const BACKEND = Deno.env.get("KIPVS_BACKEND") === "nft" ? "nft" : "legacy";
+/** The cell's programs: prog(4) is "iptables-legacy", prog(6, "save") "ip6tables-legacy-save". */
+const prog = (family: 4 | 6, verb?: "save" | "restore") =>
+  `${family === 4 ? "iptables" : "ip6tables"}-${BACKEND}${verb ? `-${verb}` : ""}`;
+
 const exec = new RecordingExec();
 const ipset = new KernelIpset(exec);
-const iptables = new KernelIptables({ exec, backend: "legacy" });
+const iptables = new KernelIptables({ exec, backend: BACKEND });
 const config = SCENARIO_CONFIG;
 
 function scenario(): Map<string, SetMembers> {
@@ -70,8 +76,11 @@ let desired = scenario();
 
 const byKey = (a: { key: string }, b: { key: string }) => a.key < b.key ? -1 : 1;
 
-/** Asserts that `ipset save` and `ip[6]tables-legacy-save` hold exactly what was asked. */
-async function assertKernelMatches(sets: Map<string, SetMembers>): Promise<void> {
+/** Asserts that `ipset save` and `ip[6]tables-<backend>-save` hold exactly what was asked. */
+async function assertKernelMatches(
+  sets: Map<string, SetMembers>,
+  cfg: typeof config = config,
+): Promise<void> {
   const saved = parseIpsetSave(await out("ipset", "save"));
   for (const family of [4, 6] as const) {
     for (const spec of familySpecs(family)) {
@@ -89,10 +98,8 @@ async function assertKernelMatches(sets: Map<string, SetMembers>): Promise<void>
     }
   }
   for (const family of [4, 6] as const) {
-    const rules = renderIptables(planRules({ family, config, ipsets: sets }));
-    const save = parseIptablesSave(
-      await out(family === 4 ? "iptables-legacy-save" : "ip6tables-legacy-save"),
-    );
+    const rules = renderIptables(planRules({ family, config: cfg, ipsets: sets }));
+    const save = parseIptablesSave(await out(prog(family, "save")));
     for (const table of ["nat", "filter"] as const) {
       for (const chain of rules.tables[table].chains) {
         assert.deepEqual(
@@ -131,9 +138,9 @@ async function assertKernelMatches(sets: Map<string, SetMembers>): Promise<void>
 Deno.test("the first sync creates every set and chain, and the kernel reads back equal", async () => {
   // Somebody else's rules and sets, which must survive everything below.
   await out("ipset", "create", "other-set", "hash:ip");
-  await out("iptables-legacy", "-A", "INPUT", "-s", "10.1.2.3/32", "-j", "ACCEPT");
+  await out(prog(4), "-A", "INPUT", "-s", "10.1.2.3/32", "-j", "ACCEPT");
   await out(
-    "iptables-legacy",
+    prog(4),
     "-t",
     "nat",
     "-A",
@@ -153,13 +160,13 @@ Deno.test("the first sync creates every set and chain, and the kernel reads back
   assert.equal(r.ipset.created.length, 34);
   assert.deepEqual(exec.restores().map((c) => c.argv), [
     ["ipset", "restore", "-exist"],
-    ["iptables-legacy-restore", "-w", "5", "--noflush"],
-    ["ip6tables-legacy-restore", "-w", "5", "--noflush"],
+    [prog(4, "restore"), "-w", "5", "--noflush"],
+    [prog(6, "restore"), "-w", "5", "--noflush"],
   ]);
   await assertKernelMatches(desired);
   console.log("=== ipset save\n" + await out("ipset", "save"));
-  console.log("=== iptables-legacy-save\n" + await out("iptables-legacy-save"));
-  console.log("=== ip6tables-legacy-save\n" + await out("ip6tables-legacy-save"));
+  console.log(`=== ${prog(4, "save")}\n` + await out(prog(4, "save")));
+  console.log(`=== ${prog(6, "save")}\n` + await out(prog(6, "save")));
 });
 
 Deno.test("a second sync with the same input runs no restore at all", async () => {
@@ -174,8 +181,8 @@ Deno.test("a second sync with the same input runs no restore at all", async () =
   assert.deepEqual(exec.restores(), []);
   assert.deepEqual(exec.calls.map((c) => c.argv), [
     ["ipset", "save"],
-    ["iptables-legacy-save"],
-    ["ip6tables-legacy-save"],
+    [prog(4, "save")],
+    [prog(6, "save")],
   ]);
 });
 
@@ -203,9 +210,7 @@ Deno.test("a sync trusting the previous snapshot skips ipset save, and the snaps
     ipsetSnapshot: first.ipsetSnapshot,
   });
   assert.equal(r.writes, 0);
-  assert.deepEqual(exec.calls.map((c) => c.argv), [["iptables-legacy-save"], [
-    "ip6tables-legacy-save",
-  ]]);
+  assert.deepEqual(exec.calls.map((c) => c.argv), [[prog(4, "save")], [prog(6, "save")]]);
 });
 
 Deno.test("a changed input writes only the differing entries and chains", async () => {
@@ -266,24 +271,30 @@ Deno.test("a bad ipset payload is reported with the offending line and its neigh
 });
 
 Deno.test("a bad iptables payload is reported with the offending line and changes nothing", async () => {
-  const before = await out("iptables-legacy-save", "-t", "filter");
+  const before = await out(prog(4, "save"), "-t", "filter");
   const payload =
     "*filter\n:KUBE-IPVS-OUT-FILTER - [0:0]\n-A KUBE-IPVS-OUT-FILTER -j KUBE-NOPE\nCOMMIT\n";
   const err = await iptables.restore(4, payload).catch((e) => e);
   assert.ok(err instanceof KipvsError, String(err));
-  assert.equal(err.details.program, "iptables-legacy-restore");
+  assert.equal(err.details.program, prog(4, "restore"));
+  // iptables-nft-restore blames the COMMIT; kipvs shows the rule that jumps to the missing chain.
   assert.equal(err.details.line, 3);
+  const reason = BACKEND === "legacy"
+    ? "Couldn't load target `KUBE-NOPE':No such file or directory"
+    : "Chain 'KUBE-NOPE' does not exist";
   assert.equal(
     err.message,
-    "iptables-legacy-restore failed at line 3: Couldn't load target `KUBE-NOPE':No such file or directory\n" +
+    `${prog(4, "restore")} failed at line 3: ${reason}\n` +
       "  1 | *filter\n  2 | :KUBE-IPVS-OUT-FILTER - [0:0]\n> 3 | -A KUBE-IPVS-OUT-FILTER -j KUBE-NOPE\n" +
       "  4 | COMMIT",
   );
   const strip = (s: string) => s.replace(/^#.*\n/gm, "");
-  assert.equal(strip(await out("iptables-legacy-save", "-t", "filter")), strip(before));
+  assert.equal(strip(await out(prog(4, "save"), "-t", "filter")), strip(before));
 });
 
-Deno.test("the fakes answer these payloads exactly as ipset and iptables-legacy-restore do", async () => {
+// The fake iptables answers like iptables-legacy-restore 1.8.9, word for word; iptables-nft-restore
+// words its errors otherwise, but must refuse and accept the same payloads.
+Deno.test(`the fakes answer these payloads as ipset and ${prog(4, "restore")} do`, async () => {
   const ipsetCases: [string, boolean][] = [
     ["create F1 hash:ip,port family inet hashsize 1024 maxelem 2\nadd F1 10.0.0.1,tcp:80\n", true],
     ["create F1 hash:ip,port family inet hashsize 1024 maxelem 2\n", false],
@@ -336,13 +347,17 @@ Deno.test("the fakes answer these payloads exactly as ipset and iptables-legacy-
     "*filter\n-D INPUT -j KUBE-F\n:KUBE-F - [0:0]\n-X KUBE-F\nCOMMIT\n",
   ];
   for (const payload of iptCases) {
-    const real = await run("iptables-legacy-restore", ["--noflush"], payload);
+    const real = await run(prog(4, "restore"), ["--noflush"], payload);
     const fake = ipt.restore(4, payload);
-    assert.deepEqual([fake.code, fake.stderr], [real.code, real.stderr], payload);
+    if (BACKEND === "legacy") {
+      assert.deepEqual([fake.code, fake.stderr], [real.code, real.stderr], payload);
+    } else {
+      assert.equal(fake.code !== 0, real.code !== 0, `${payload}\n${real.stderr}`);
+    }
     const chainF = /^:KUBE-F /m;
     assert.equal(
       chainF.test(ipt.saveText(4)),
-      chainF.test(await out("iptables-legacy-save")),
+      chainF.test(await out(prog(4, "save"))),
       payload,
     );
   }
@@ -350,15 +365,11 @@ Deno.test("the fakes answer these payloads exactly as ipset and iptables-legacy-
 
 Deno.test("a set of the wrong type that rules still match is unhooked, recreated and rehooked", async () => {
   // Replace KUBE-IPVS-IPS by a hash:net set that KUBE-IPVS-FILTER matches, as a broken node might.
-  await run(
-    "iptables-legacy-restore",
-    ["--noflush"],
-    "*filter\n:KUBE-IPVS-FILTER - [0:0]\nCOMMIT\n",
-  );
+  await run(prog(4, "restore"), ["--noflush"], "*filter\n:KUBE-IPVS-FILTER - [0:0]\nCOMMIT\n");
   await out("ipset", "destroy", "KUBE-IPVS-IPS");
   await out("ipset", "create", "KUBE-IPVS-IPS", "hash:net");
   await out(
-    "iptables-legacy",
+    prog(4),
     "-A",
     "KUBE-IPVS-FILTER",
     "-m",
@@ -380,12 +391,67 @@ Deno.test("a set of the wrong type that rules still match is unhooked, recreated
   await assertKernelMatches(desired);
 });
 
+/** Every set of both families with one entry, so that every rule kipvs renders exists. */
+function everySet(): Map<string, SetMembers> {
+  const sample: Record<string, [string, string]> = {
+    "hash:ip": ["10.96.9.1", "fd00:96::9:1"],
+    "hash:ip,port": ["10.96.9.1,tcp:80", "fd00:96::9:1,tcp:80"],
+    "hash:ip,port,ip": ["10.244.9.2,tcp:8080,10.244.9.2", "fd00:244::9:2,tcp:8080,fd00:244::9:2"],
+    "hash:ip,port,net": ["203.0.113.90,tcp:80,192.0.2.0/24", "2001:db8::90,tcp:80,2001:db8:1::/64"],
+    "bitmap:port": ["30090", "30090"],
+  };
+  const sets = new Map<string, SetMembers>();
+  for (const family of [4, 6] as const) {
+    for (const spec of familySpecs(family)) {
+      const m = member(sample[spec.type]![family === 4 ? 0 : 1], { type: spec.type, family });
+      sets.set(spec.name, new Map([[m.key, m]]));
+    }
+  }
+  return sets;
+}
+
+// Each shape of rule kipvs writes, under each flag that changes a rule, read back through the
+// cell's iptables-save equal to what kipvs rendered, and a second sync writes nothing: a rule
+// that the backend prints otherwise would be rewritten on every sync.
+Deno.test("every rule shape reads back as rendered and a resync writes nothing, for each flag", async () => {
+  const sets = everySet();
+  const configs = [
+    { ...config },
+    { ...config, masqueradeAll: true, masqueradeBit: 0 },
+    { ...config, clusterCIDRs: [], masqueradeBit: 31 },
+  ];
+  for (const cfg of configs) {
+    await syncSetsAndRules({
+      ipset,
+      iptables,
+      desired: { ipsets: sets, families: [4, 6] },
+      config: cfg,
+    });
+    await assertKernelMatches(sets, cfg);
+    exec.calls = [];
+    const again = await syncSetsAndRules({
+      ipset,
+      iptables,
+      desired: { ipsets: sets, families: [4, 6] },
+      config: cfg,
+    });
+    assert.equal(again.writes, 0, `${JSON.stringify(cfg)}: ${JSON.stringify(exec.restores())}`);
+  }
+  await syncSetsAndRules({
+    ipset,
+    iptables,
+    desired: { ipsets: desired, families: [4, 6] },
+    config,
+  });
+  await assertKernelMatches(desired);
+});
+
 Deno.test("cleanup removes every KUBE- chain, jump and set, and nothing else", async () => {
   for (const family of [4, 6] as const) await cleanupIptables(iptables, family);
   const destroyed = await destroyKubeSets(ipset);
   assert.equal(destroyed.length, 34);
-  const v4 = await out("iptables-legacy-save");
-  const v6 = await out("ip6tables-legacy-save");
+  const v4 = await out(prog(4, "save"));
+  const v6 = await out(prog(6, "save"));
   assert.doesNotMatch(v4 + v6, /KUBE-/);
   assert.match(v4, /^-A INPUT -s 10\.1\.2\.3\/32 -j ACCEPT$/m);
   assert.match(v4, /^-A POSTROUTING -s 10\.9\.0\.0\/16 -j MASQUERADE$/m);

@@ -1,6 +1,7 @@
 /**
  * Guest-side helper of tests/kernel/rules_test.ts: applies ipsets and iptables rules with
- * kipvs's backends (legacy iptables) and prints the sync result as JSON.
+ * kipvs's backends (iptables through the cell's backend, KIPVS_BACKEND) and prints the sync
+ * result as JSON.
  *
  * usage: deno run -A rules_apply.ts '{"sets": {"KUBE-CLUSTER-IP": ["10.96.0.10,tcp:80"]},
  *          "families": [4], "clusterCIDRs": ["10.244.0.0/16"]}'
@@ -20,7 +21,10 @@ const input = JSON.parse(Deno.args[0] ?? "{}") as {
 const exec = new SystemExec();
 const r = await syncSetsAndRules({
   ipset: new KernelIpset(exec),
-  iptables: new KernelIptables({ exec, backend: "legacy" }),
+  iptables: new KernelIptables({
+    exec,
+    backend: Deno.env.get("KIPVS_BACKEND") === "nft" ? "nft" : "legacy",
+  }),
   desired: {
     ipsets: setsOf(input.sets),
     families: input.families,

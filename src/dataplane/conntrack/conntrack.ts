@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { Exec } from "./exec.ts";
-import type { Logger } from "../log.ts";
+import type { Exec } from "../exec.ts";
+import type { Logger } from "../../log.ts";
 
 /** One removed UDP endpoint of a virtual server. */
 export interface StaleUdpFlow {
@@ -19,8 +19,10 @@ export interface StaleUdpFlow {
 
 /** Deletes conntrack entries. */
 export interface Conntrack {
-  /** Deletes the UDP entries of each flow; returns how many commands failed. */
+  /** Deletes the UDP entries of each flow; returns how many deletes failed. */
   clearUdp(flows: readonly StaleUdpFlow[]): Promise<number>;
+  /** Releases what it holds (a netlink socket). */
+  close?(): void;
 }
 
 /** {@link Conntrack} through the `conntrack` program (conntrack-tools). */
