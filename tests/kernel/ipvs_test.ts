@@ -64,6 +64,6 @@ echo "=== tests"
       r.stderr,
       /add destination 10\.244\.1\.2:8080 to TCP\/10\.96\.0\.20:80: File exists \(EEXIST\)/,
     );
-    assert.match(get("tests"), /ok \| 20 passed \| 0 failed/);
+    assert.match(get("tests"), /ok \| 21 passed \| 0 failed/);
   },
 );
