@@ -12,7 +12,7 @@
  */
 
 import type { EndpointSlice, Protocol } from "../k8s/types.ts";
-import { canonicalIP, ipFamily } from "../net/ip.ts";
+import { canonicalIP } from "../net/ip.ts";
 import type { Family } from "../net/family.ts";
 
 /** One endpoint of one service port. */
@@ -62,44 +62,81 @@ export function collectEndpoints(
   options: CollectOptions,
 ): Map<string, EndpointInfo[]> {
   const want = options.family === 4 ? "IPv4" : "IPv6";
+  const ordered: EndpointSlice[] = [];
+  for (const s of slices) if (s.addressType === want) ordered.push(s);
   // Sorted by name so that the rare tie between two non-terminating copies is decided the same
   // way every time (kube-proxy's order there is a map's).
-  const ordered = [...slices].filter((s) => s.addressType === want)
-    .sort((a, b) =>
-      a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0
-    );
-  const byPort = new Map<string, Map<string, EndpointInfo>>();
+  if (ordered.length > 1) ordered.sort((a, b) => compareText(a.metadata.name, b.metadata.name));
+  const byPort = new Map<string, Candidate[]>();
   for (const slice of ordered) {
     for (const sp of slice.ports) {
       if (!sp.port) continue;
       const key = portKey(sp);
-      let set = byPort.get(key);
-      if (!set) byPort.set(key, set = new Map());
+      let list = byPort.get(key);
+      if (!list) byPort.set(key, list = []);
       for (const ep of slice.endpoints) {
-        const first = ep.addresses[0];
-        const address = first === undefined ? undefined : canonicalIP(first);
-        if (address === undefined || ipFamily(address) !== options.family) continue;
-        const info: EndpointInfo = {
-          address,
-          port: sp.port,
-          local: options.nodeName !== "" && ep.nodeName === options.nodeName,
-          ready: ep.conditions.ready,
-          serving: ep.conditions.serving,
-          terminating: ep.conditions.terminating,
-          zoneHints: ep.hints?.forZones ?? NO_HINTS,
-          nodeHints: ep.hints?.forNodes ?? NO_HINTS,
-        };
-        const id = endpointString(info);
-        if (!set.has(id) || !info.terminating) set.set(id, info);
+        const info = endpointInfo(ep, sp.port, options);
+        if (info) list.push({ id: endpointString(info), info });
       }
     }
   }
   const out = new Map<string, EndpointInfo[]>();
-  for (const [key, set] of byPort) {
-    if (set.size === 0) continue;
-    const list = [...set.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
-      .map(([, e]) => e);
-    out.set(key, list);
+  for (const [key, list] of byPort) {
+    if (list.length > 0) out.set(key, deduplicated(list));
+  }
+  return out;
+}
+
+/** An endpoint and its {@link endpointString}. */
+interface Candidate {
+  id: string;
+  info: EndpointInfo;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** One endpoint of a slice port, undefined when its first address is not of the family. */
+function endpointInfo(
+  ep: EndpointSlice["endpoints"][number],
+  port: number,
+  options: CollectOptions,
+): EndpointInfo | undefined {
+  const first = ep.addresses[0];
+  const address = first === undefined ? undefined : canonicalIP(first);
+  // Canonical text: IPv6 has a colon, IPv4 none (IPv4-mapped addresses are refused).
+  if (address === undefined || (address.includes(":") ? 6 : 4) !== options.family) {
+    return undefined;
+  }
+  return {
+    address,
+    port,
+    local: options.nodeName !== "" && ep.nodeName === options.nodeName,
+    ready: ep.conditions.ready,
+    serving: ep.conditions.serving,
+    terminating: ep.conditions.terminating,
+    zoneHints: ep.hints?.forZones ?? NO_HINTS,
+    nodeHints: ep.hints?.forNodes ?? NO_HINTS,
+  };
+}
+
+/**
+ * The candidates sorted by id, one per id: of the copies of an endpoint (in slice order), the
+ * first, replaced by each later copy that is not terminating. Sorted first (stable, so copies
+ * keep their order) then one pass, rather than a map of ids: most lists have no copy at all.
+ */
+function deduplicated(list: Candidate[]): EndpointInfo[] {
+  list.sort((a, b) => compareText(a.id, b.id));
+  const out: EndpointInfo[] = [];
+  let last = "";
+  for (const c of list) {
+    if (out.length > 0 && c.id === last) {
+      if (!c.info.terminating) out[out.length - 1] = c.info;
+    } else {
+      out.push(c.info);
+      last = c.id;
+    }
   }
   return out;
 }

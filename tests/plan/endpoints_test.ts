@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import {
   categorizeEndpoints,
+  collectEndpoints,
   type EndpointInfo,
   endpointsForVirtualServer,
   topologyMode,
@@ -18,6 +19,8 @@ const ep = (address: string, o: Partial<EndpointInfo> = {}): EndpointInfo => ({
   nodeHints: [],
   ...o,
 });
+import { slice } from "./_fixtures.ts";
+
 const TOPO = { nodeName: "node-a", zone: "zone-a" };
 const addrs = (eps?: EndpointInfo[]) => eps?.map((e) => e.address);
 
@@ -105,4 +108,43 @@ Deno.test("topologyMode() needs hints on every ready endpoint and one for this n
   assert.equal(topologyMode([z("zone-a", { nodeHints: ["node-a"] })], TOPO), "PreferSameNode");
   assert.equal(topologyMode([z("zone-a", { nodeHints: ["node-b"] })], TOPO), "PreferSameZone");
   assert.equal(topologyMode([], TOPO), "");
+});
+
+Deno.test("collectEndpoints() sorts by endpoint string and keeps one copy of each endpoint", () => {
+  const opts = { family: 4 as const, nodeName: "node-a" };
+  // Slices are read by name: "b" after "a", whatever order they come in.
+  const b = slice({
+    service: "s",
+    name: "b",
+    endpoints: [
+      { ip: "10.0.0.1", terminating: true }, // a later terminating copy: "a"'s stays
+      { ip: "10.0.0.2" }, // a later non-terminating copy replaces "a"'s
+      { ip: "10.0.0.3", terminating: true }, // every copy terminating: the first stays
+      "10.0.0.10@node-a",
+      "10.0.0.10@node-b", // the same endpoint twice in one slice: the later one
+      "fd00::1", // the other family: left out
+    ],
+  });
+  const a = slice({
+    service: "s",
+    name: "a",
+    endpoints: [
+      "10.0.0.1@node-a",
+      { ip: "10.0.0.2", terminating: true },
+      { ip: "10.0.0.3", terminating: true, node: "node-a" },
+    ],
+  });
+  const got = collectEndpoints([b, a], opts).get("TCP/http")!;
+  // "10.0.0.10:8080" sorts before "10.0.0.1:8080" (':' is after '0'), as kube-proxy's strings.
+  assert.deepEqual(
+    got.map((e) => [e.address, e.local, e.terminating]),
+    [
+      ["10.0.0.10", false, false],
+      ["10.0.0.1", true, false],
+      ["10.0.0.2", false, false],
+      ["10.0.0.3", true, true],
+    ],
+  );
+  assert.deepEqual([...collectEndpoints([b, a], { ...opts, family: 6 }).keys()], []);
+  assert.deepEqual([...collectEndpoints([a], opts).keys()], ["TCP/http"]);
 });
