@@ -30,6 +30,7 @@ import {
   type DesiredState,
   type HealthCheckSpec,
   type IpsetEntry,
+  type RealServerSpec,
   type ServicePlan,
   type ServicePortRef,
   virtualServerKey,
@@ -104,6 +105,12 @@ interface PortPlanning extends FamilyPlanning {
   protocol: SetProtocol;
   cat: CategorizedEndpoints;
   owner: ServicePortRef;
+  /**
+   * The real servers last made and the endpoints they were made of: the virtual servers of one
+   * port (cluster IP, node port on each address, load balancer) mostly get the same endpoints,
+   * and share one list of real servers (plans are read, never changed).
+   */
+  reals?: { of: readonly EndpointInfo[]; list: RealServerSpec[] };
 }
 
 /** Plans one family of one service into `acc`, port by port and address kind by address kind. */
@@ -182,7 +189,7 @@ function addVirtualServer(
     port: vs.port,
     scheduler: p.ctx.config.scheduler,
     persistenceTimeout: info.affinityTimeout,
-    realServers: realServers(chosen.endpoints),
+    realServers: realServersOf(p, chosen.endpoints),
     owner: p.owner,
     kind: vs.kind,
   };
@@ -295,9 +302,17 @@ function planNodePort(p: PortPlanning): boolean {
   return true;
 }
 
-function realServers(eps: readonly EndpointInfo[]): VirtualServerSpec["realServers"] {
+function realServersOf(p: PortPlanning, eps: readonly EndpointInfo[]): RealServerSpec[] {
+  if (p.reals?.of === eps) return p.reals.list;
   // kube-proxy gives every destination weight 1; graceful termination is the reconciler's.
-  return eps.map((ep) => ({ address: ep.address, port: ep.port, weight: 1, local: ep.local }));
+  const list = eps.map((ep) => ({
+    address: ep.address,
+    port: ep.port,
+    weight: 1,
+    local: ep.local,
+  }));
+  p.reals = { of: eps, list };
+  return list;
 }
 
 /**
