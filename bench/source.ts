@@ -5,7 +5,8 @@
  * guest), listed 500 a page by kipvs's `KubeSource`, then planned whole as a full sync does.
  * Prints, for each step, its time and this process's CPU time (on a shared host the CPU time is
  * the steadier figure), the live heap after it (`gc()`), and how long the server took to answer
- * the pages. Passes or fails nothing.
+ * the pages. The plan is a `PlanMerge` kept alive, as the daemon keeps it between syncs. Passes
+ * or fails nothing.
  *
  * `--rounds R` (default 1) lists and plans R times in one process (a fresh source each time);
  * `--snapshot FILE` writes a V8 heap snapshot after the last plan, the source and plan alive.
@@ -19,7 +20,8 @@ import { KubeSource } from "../src/source/kube/kube_source.ts";
 import { validateObject } from "../src/k8s/validate.ts";
 import { Logger } from "../src/log.ts";
 import { nodeInfo } from "../src/plan/nodeinfo.ts";
-import { plan } from "../src/plan/plan.ts";
+import { planService, sliceLookup } from "../src/plan/plan.ts";
+import { PlanMerge } from "../src/plan/merge.ts";
 import { benchConfig, NODE_IF, NODE_NAME, serviceObject, sliceObject } from "./scale_gen.ts";
 import type { HttpRequest, Transport } from "../src/source/kube/transport.ts";
 
@@ -120,7 +122,15 @@ async function round(url: string, r: number, snapshot: string | undefined): Prom
   const [c1, t1] = [cpuMs(), performance.now()];
   const listHeap = heapMB();
   const [c2, t2] = [cpuMs(), performance.now()];
-  const desired = plan(source.snapshot(), { config, node });
+  // A PlanMerge kept alive, as the daemon's proxier keeps it between syncs (plan() drops it).
+  const merge = new PlanMerge({ families: config.families });
+  const state = source.snapshot();
+  const slices = sliceLookup(state);
+  for (const [key, svc] of state.services) {
+    const p = planService(svc, slices(key), { config, node });
+    if (p) merge.set(key, p);
+  }
+  const desired = merge.state;
   const [c3, t3] = [cpuMs(), performance.now()];
   const ms = (x: number) => `${x.toFixed(0)} ms`;
   console.log(
@@ -129,13 +139,13 @@ async function round(url: string, r: number, snapshot: string | undefined): Prom
         (transport.bytes / 1e6).toFixed(0)
       } MB), heap ${listHeap} MB; ` +
       `plan ${ms(t3 - t2)} (cpu ${ms(c3 - c2)}; ${desired.virtualServers.size} virtual servers), ` +
-      `heap ${heapMB()} MB; peak RSS ${peakRssMB()} MB`,
+      `heap ${heapMB()} MB (the plan of ${merge.size} services alive); peak RSS ${peakRssMB()} MB`,
   );
   if (snapshot) {
     const v8 = await import("node:v8");
     console.log(`heap snapshot: ${v8.writeHeapSnapshot(snapshot)}`);
     // Both alive until the snapshot was taken.
-    console.log(source.snapshot().services.size, desired.virtualServers.size);
+    console.log(source.snapshot().services.size, merge.size);
   }
   await source.stop();
 }
