@@ -128,23 +128,16 @@ export class KernelDummyLink implements DummyLink {
   async listAddresses(): Promise<string[]> {
     const link = await this.#get();
     if (!link) return [];
+    const c = this.#strictClient();
     const out: string[] = [];
-    await this.#c.dump(
-      (w, flags, seq) => {
-        // like: ip addr show dev kube-ipvs0 (the kernel dumps all; we keep the link's)
-        w.begin(RTM.GETADDR, flags, seq);
-        w.header(IFADDRMSG_LEN);
-        w.end();
-      },
+    await c.dump(
+      // like: ip addr show dev kube-ipvs0 (with strict checking the kernel dumps this link's
+      // addresses alone; else it dumps all and we keep the link's)
+      (w, flags, seq) => putAddrDump(w, flags, seq, c.socket.strictChecking ? link.index : 0),
       `list addresses of ${this.name}`,
       (view, m) => {
-        const at = m.offset + NLMSG_HDRLEN;
-        if (view.getUint32(at + 4, true) !== link.index) return;
-        const family = view.getUint8(at) === AF_INET6 ? 6 : 4;
-        const a = new Attrs(view, at + IFADDRMSG_LEN, m.offset + m.length, IFA.MAX);
-        const type = a.has(IFA.LOCAL) ? IFA.LOCAL : IFA.ADDRESS;
-        const o = a.offset(type);
-        if (o >= 0) out.push(formatIPAt(family, new Uint8Array(view.buffer, view.byteOffset), o));
+        const a = decodeAddress(view, m);
+        if (a?.index === link.index) out.push(a.address);
       },
     );
     return out;
@@ -181,11 +174,7 @@ export class KernelDummyLink implements DummyLink {
    * alone; without it, one dump of all is read and this link's are skipped.
    */
   async nodeAddresses(): Promise<LinkAddress[]> {
-    // A given transport (tests, captures) serves both: it is strict or not as it was opened.
-    const c = this.#strict ??= this.#transport ? this.#c : new NetlinkClient({
-      protocol: NETLINK_ROUTE,
-      strictChecking: true,
-    });
+    const c = this.#strictClient();
     const links = await this.#links(c);
     const others = links.filter((l) => l.name !== this.name);
     const byIndex = new Map(others.map((l) => [l.index, l.name]));
@@ -211,6 +200,15 @@ export class KernelDummyLink implements DummyLink {
   close(): void {
     this.#c.close();
     if (this.#strict !== this.#c) this.#strict?.close();
+  }
+
+  /** The socket with strict checking (when the kernel grants it), opened on first use. */
+  #strictClient(): NetlinkClient {
+    // A given transport (tests, captures) serves both: it is strict or not as it was opened.
+    return this.#strict ??= this.#transport ? this.#c : new NetlinkClient({
+      protocol: NETLINK_ROUTE,
+      strictChecking: true,
+    });
   }
 
   /** Every link's name and index (like: ip -o link show). */

@@ -98,7 +98,7 @@ async function ipAddrShow(): Promise<string[]> {
   }).filter((l) => !l.startsWith("kube-ipvs0 ")).sort();
 }
 
-Deno.test("nodeAddresses() lists every address but kube-ipvs0's, as ip -o addr show does", async () => {
+Deno.test("nodeAddresses() lists every address but kube-ipvs0's, as ip -o addr show does; listAddresses() its own", async () => {
   await link.delete();
   await link.ensure();
   await link.addAddresses(["10.96.5.1", "10.96.5.2", "fd00::5:1"]);
@@ -115,6 +115,8 @@ Deno.test("nodeAddresses() lists every address but kube-ipvs0's, as ip -o addr s
     const got = await link.nodeAddresses();
     assert.ok(got.every((a) => a.family === (a.address.includes(":") ? "IPv6" : "IPv4")));
     assert.deepEqual(got.map((a) => `${a.name} ${a.address}`).sort(), want);
+    const own = ["10.96.5.1", "10.96.5.2", "fd00::5:1"];
+    assert.deepEqual((await link.listAddresses()).sort(), own, "the link's own, one link dumped");
     // Without strict checking: one dump of every address, kube-ipvs0's skipped.
     const plain = NetlinkSocket.open({ protocol: NETLINK_ROUTE });
     assert.equal(plain.strictChecking, false);
@@ -123,6 +125,7 @@ Deno.test("nodeAddresses() lists every address but kube-ipvs0's, as ip -o addr s
     const all = await loose.nodeAddresses();
     assert.equal(loose.messagesSent - sent, 2, "one link dump, one address dump");
     assert.deepEqual(all.map((a) => `${a.name} ${a.address}`).sort(), want);
+    assert.deepEqual((await loose.listAddresses()).sort(), own, "the link's own, all dumped");
     loose.close();
   } finally {
     await run("ip", "link", "del", "kipvs-n0");
