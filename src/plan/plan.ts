@@ -87,6 +87,13 @@ const NODE_PORT_SETS = {
   SCTP: [SET.NODE_PORT_SCTP, SET.NODE_PORT_LOCAL_SCTP],
 } as const;
 
+/** The protocol as sets write it: one string each, not a lower-case copy per port planned. */
+const SET_PROTOCOL: Record<ServicePort["protocol"], SetProtocol> = {
+  TCP: "tcp",
+  UDP: "udp",
+  SCTP: "sctp",
+};
+
 /** One family of one service being planned: what every port of it shares. */
 interface FamilyPlanning {
   svc: Service;
@@ -165,7 +172,7 @@ function portPlanning(f: FamilyPlanning, port: ServicePort): PortPlanning {
     externallyAccessible: portExternallyAccessible(info, port),
   }, { nodeName: ctx.node.name, zone: ctx.node.zone });
   const owner = { namespace: svc.metadata.namespace, name: svc.metadata.name, port: port.name };
-  const protocol = port.protocol.toLowerCase() as SetProtocol;
+  const protocol = SET_PROTOCOL[port.protocol];
   return { ...f, port, protocol, cat, owner };
 }
 
