@@ -45,7 +45,7 @@ function readEndpoint(v: unknown, f: string, family: 4 | 6, c: Checker): Endpoin
   if (rawAddrs.length === 0) c.fail(`${f}.addresses`, undefined, "required: at least one address");
   const addresses = rawAddrs.flatMap((a, k) => {
     const field = `${f}.addresses[${k}]`;
-    const ip = c.ip(a, field, true);
+    const ip = c.ipText(a, field, true);
     if (ip && ip.family !== family) {
       c.fail(field, a, `not an IPv${family} address (the slice's addressType is IPv${family})`);
       return [];

@@ -112,7 +112,7 @@ export function ipFamily(text: string): Family | undefined {
  * asks this of every endpoint address on every full sync (120,000 at 10,000 services), and
  * {@link parseIP}'s byte array for each cost a third of the plan's time.
  */
-function isCanonicalIPv4(text: string): boolean {
+export function isCanonicalIPv4(text: string): boolean {
   let parts = 0;
   let digits = 0;
   let v = 0;
