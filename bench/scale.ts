@@ -54,7 +54,7 @@ import {
   serviceKey,
   serviceType,
 } from "./scale_gen.ts";
-import { type Machine, machine } from "./scale_machine.ts";
+import { bootedKernel, type Machine, machine } from "./scale_machine.ts";
 import { writeApiData } from "./scale_api_data.ts";
 import { reportApi, reportCold } from "./scale_api_report.ts";
 import { abVariants, reportAb } from "./scale_ab_report.ts";
@@ -190,6 +190,7 @@ if (import.meta.main) {
     json: ji >= 0 ? Deno.args[ji + 1] : undefined,
     v8Flags: vi >= 0 ? Deno.args[vi + 1] ?? "" : "",
   };
+  await checkMapCount(common.shape.services);
   const dir = await Deno.makeTempDir({ prefix: "kipvs-scale-" });
   try {
     if (source === "api") await runApi(dir, common);
@@ -249,6 +250,7 @@ async function runApi(dir: string, c: Common): Promise<void> {
     timeoutMs: (600_000 + c.resync * 1000 + ops * 12) * (variants ? variants.length * runs : 1),
   });
   assertGuestOk(r, "bench:scale");
+  before.uml = bootedKernel(r.kernel, before.uml);
   if (Deno.args.includes("--verbose")) console.log(r.stdout);
   const after = await machine();
   printMachine(before, after);
@@ -334,6 +336,7 @@ async function runManifests(dir: string, c: Common): Promise<void> {
     timeoutMs: 240_000 + c.resync * 1000 + ops * 4 * runs,
   });
   assertGuestOk(r, "bench:scale");
+  before.uml = bootedKernel(r.kernel, before.uml);
   if (Deno.args.includes("--verbose")) console.log(r.stdout);
   const after = await machine();
   const { figures, last } = report({ stdout: r.stdout, data, runs, before, after, baseline });
@@ -578,4 +581,20 @@ function reportHealthz(f: GuestFigures): number {
     Infinity,
   );
   return both.p99;
+}
+
+/**
+ * User-Mode Linux maps a guest process's pages into a host process one area at a time: a guest
+ * process with a heap of hundreds of MB (the API server and kipvs at 50,000 services) needs more
+ * than the host's default 65,530 maps, and the guest then halts ("UML ran out of memory on the
+ * host side"). `make setup` raises the limit when run as root; this says so before hours are spent.
+ */
+async function checkMapCount(services: number): Promise<void> {
+  const want = 1_048_576;
+  const have = Number(await Deno.readTextFile("/proc/sys/vm/max_map_count").catch(() => "0"));
+  if (services < 20_000 || have >= want) return;
+  throw new Error(
+    `bench:scale at ${services} services needs vm.max_map_count >= ${want} on the host ` +
+      `(it is ${have}): run 'make setup' as root, or 'sysctl -w vm.max_map_count=${want}'`,
+  );
 }

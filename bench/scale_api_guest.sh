@@ -38,7 +38,9 @@ t=$(ms)
   "$KIPVS_ROOT/bench/scale_api.ts" --data "$DATA" --kubeconfig "$KC" --control /run/scale/ctl) \
   >"$L/api.log" 2>&1 &
 APID=$!
-exec 8>/run/scale/ctl # the API server's commands; kept open for the whole run
+# Read-write: opening a FIFO for writing alone blocks until a reader comes, forever if the API
+# server died first (the loop below then names its error).
+exec 8<>/run/scale/ctl # the API server's commands; kept open for the whole run
 until grep -q '^ready ' "$L/api.log"; do
   kill -0 "$APID" || { cat "$L/api.log" >&2; exit 1; }
   nap 0.5

@@ -13,10 +13,22 @@ export interface Machine {
   cores: number;
   /** The 1-minute load average. */
   load: string;
-  /** Other User-Mode Linux guests (distinct process groups of `linux.uml`). */
+  /** Other User-Mode Linux guests (distinct process groups of `linux.uml` or the 6.12 `linux`). */
   guests: number;
-  /** The guest kernel's version, from its module folder. */
+  /** The guest kernel's version (Debian's, from its module folder, until {@link bootedKernel}). */
   uml: string;
+}
+
+/** Process names of User-Mode Linux kernels: Debian's and the project's build (scripts/kernel.sh). */
+const UML_NAMES = new Set(["linux.uml", "linux"]);
+
+/**
+ * The version of the kernel a guest booted: Debian's from its module folder, the project's from
+ * its cache folder (`uml-6.12-<Debian source version>-<key>`).
+ */
+export function bootedKernel(kernel: { name: string; path: string }, debian: string): string {
+  if (kernel.name === "6.1") return debian;
+  return /\/uml-[\d.]+-([\d.]+)-[^/]*\/[^/]+$/.exec(kernel.path)?.[1] ?? kernel.name;
 }
 
 async function text(path: string): Promise<string> {
@@ -32,7 +44,7 @@ export async function machine(): Promise<Machine> {
   const groups = new Set<string>();
   for await (const e of Deno.readDir("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
-    if ((await text(`/proc/${e.name}/comm`)).trim() !== "linux.uml") continue;
+    if (!UML_NAMES.has((await text(`/proc/${e.name}/comm`)).trim())) continue;
     // Field 5 of stat is the process group; the comm field may hold spaces, so count from ")".
     const stat = await text(`/proc/${e.name}/stat`);
     const pgrp = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2];
