@@ -61,17 +61,21 @@ export function reportCold(o: { stdout: string; fail: (why: string) => never }):
   const cold = f.cold[0];
   if (!cold) o.fail("missing cold figures");
   const p = phases(listed(o.stdout, "cold"), cold!.syncs[0]!);
-  const line = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(o.stdout)?.[1];
-  const k = procStat(line("cold_stat"));
-  const api = procStat(line("api_stat_after")).cpuMs - procStat(line("api_stat_before")).cpuMs;
   console.log(`(a) cold start ${duration(elapsed(cold!))}: ${phasesText(p)}`);
   console.log(`    ${opsText(cold!.syncs[0]!)}`);
-  console.log(
-    `    kipvs: cpu ${duration(k.cpuMs)}, ${k.faults} minor faults; ` +
-      `API server cpu meanwhile ${duration(api)}; rss ${
-        median(f.values.get("rss_cold_kb") ?? []) / 1024 | 0
-      } MB`,
-  );
+  console.log(`    ${coldCpuText(o.stdout, median(f.values.get("rss_cold_kb") ?? []))}`);
+}
+
+/**
+ * kipvs's CPU time and faults over its cold start, and the test API server's CPU time meanwhile
+ * (it shares the guest's one CPU: its part of the list phase is not kipvs's).
+ */
+function coldCpuText(stdout: string, rssKb: number): string {
+  const line = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(stdout)?.[1];
+  const k = procStat(line("cold_stat"));
+  const api = procStat(line("api_stat_after")).cpuMs - procStat(line("api_stat_before")).cpuMs;
+  return `kipvs: cpu ${duration(k.cpuMs)}, ${k.faults} minor faults; ` +
+    `API server cpu meanwhile ${duration(api)}; rss ${rssKb / 1024 | 0} MB`;
 }
 
 /** Options of {@link reportApi}. */
@@ -94,6 +98,7 @@ export function reportApi(o: ApiReportOptions): Record<string, number | Record<s
   const coldPhases = phases(listed(o.stdout, "cold"), cold.syncs[0]!);
   console.log(`(a) cold start ${duration(elapsed(cold))}: ${phasesText(coldPhases)}`);
   console.log(`    ${opsText(cold.syncs[0]!)}`);
+  console.log(`    ${coldCpuText(o.stdout, median(v("rss_cold_kb")))}`);
   const one = f.changes.map((e) => e.syncs[0]!.latencyMs ?? NaN);
   const oneWrites = f.changes.map((e) => e.syncs[0]!.writes);
   console.log(
