@@ -120,10 +120,11 @@ export class IpvsReconciler implements Reconciler {
   /** The virtual servers a change touched: each one's settings, then their real servers. */
   async #updateTouched(scope: SyncScope, touched: string[], writes: Write[]): Promise<void> {
     const have = new Map<string, ServiceStatus>();
-    for (const k of touched) {
-      const svc = await this.#o.ipvs.getService(parseServiceKey(k));
+    const got = await this.#o.ipvs.getServices(touched.map(parseServiceKey));
+    touched.forEach((k, i) => {
+      const svc = got[i];
       if (svc) have.set(k, svc);
-    }
+    });
     const diff = await this.#diff(scope.desired, touched, have, [...have.keys()], this.#empty());
     this.#graceful.track(touched, diff.draining);
     await this.#apply(diff.ops, scope, writes);

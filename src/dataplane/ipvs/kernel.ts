@@ -119,6 +119,28 @@ export class KernelIpvs extends SingleOps implements Ipvs {
     }
   }
 
+  async getServices(keys: readonly ServiceKey[]): Promise<(ServiceStatus | undefined)[]> {
+    for (const key of keys) this.#checkKey(key, `get service ${serviceKeyText(key)}`);
+    const out: (ServiceStatus | undefined)[] = keys.map(() => undefined);
+    const errnos = await this.#c.requestEach(
+      keys,
+      (w, key, flags, seq) => {
+        beginIpvs(w, { family: this.#family, cmd: CMD.GET_SERVICE, flags, seq });
+        putService(w, key);
+        w.end();
+      },
+      "get services",
+      (i, view, m) => (out[i] = decodeService(view, m)),
+    );
+    for (let i = 0; i < keys.length; i++) {
+      const errno = errnos[i];
+      if (errno === 0 || errno === ERRNO.ESRCH) continue;
+      // Lost (the socket overran) or refused: asked again alone, which names the error.
+      out[i] = await this.getService(keys[i]!);
+    }
+    return out;
+  }
+
   async listDestinations(
     key: ServiceKey,
     options: ReadOptions = {},

@@ -174,6 +174,12 @@ export interface Ipvs {
   listServices(options?: ReadOptions): Promise<ServiceStatus[]>;
   /** One virtual server, or undefined when there is none with this key. */
   getService(key: ServiceKey): Promise<ServiceStatus | undefined>;
+
+  /**
+   * The virtual servers of `keys`, in that order (undefined for one that does not exist): many
+   * requests per send, much cheaper than {@link getService} in a loop.
+   */
+  getServices(keys: readonly ServiceKey[]): Promise<(ServiceStatus | undefined)[]>;
   /** The real servers of a virtual server ([] when the service does not exist, as the kernel says). */
   listDestinations(key: ServiceKey, options?: ReadOptions): Promise<DestinationStatus[]>;
   /**

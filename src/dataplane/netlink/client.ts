@@ -76,8 +76,15 @@ export const OUTCOME_UNKNOWN = ERRNO.ENOBUFS;
 // buffer; keep the worst case of one send (every request failing) within half of it.
 const REPLY_COST = 2048;
 
+// A GET's answer is made in a buffer of its own of about a page (NLMSG_DEFAULT_SIZE): charge it
+// twice that, so that the answers of one send fit in half of the receive buffer.
+const DATA_REPLY_COST = 8192;
+
 /** Longest timer between two looks at a socket whose answer has not come yet, ms. */
 const MAX_WAIT_MS = 50;
+
+/** Takes the answer to the request of index `index` of a send. */
+type OnData = (index: number, view: DataView, msg: MessageRef) => void;
 
 /** Sends requests over one netlink socket, alone, in batches, or as dumps. */
 export class NetlinkClient {
@@ -134,12 +141,39 @@ export class NetlinkClient {
    * A failing request never stops the others. Items whose outcome was lost (the socket overran
    * or the acknowledgement never came) get {@link OUTCOME_UNKNOWN}.
    */
-  async exchange<T>(items: readonly T[], encode: Encode<T>, what: string): Promise<Int32Array> {
+  exchange<T>(items: readonly T[], encode: Encode<T>, what: string): Promise<Int32Array> {
+    return this.#batches(items, encode, what);
+  }
+
+  /**
+   * Sends every item as a request that the kernel answers with one message (a GET without
+   * DUMP), many per send, and passes each answer to `onReply` with the item's index (the view is
+   * valid only during the call). Returns one errno per item, in order: 0 when its answer came,
+   * the kernel's errno when it refused the request, {@link OUTCOME_UNKNOWN} when the answer was
+   * lost (the socket overran): ask those again one by one.
+   */
+  requestEach<T>(
+    items: readonly T[],
+    encode: Encode<T>,
+    what: string,
+    onReply: (index: number, view: DataView, msg: MessageRef) => void,
+  ): Promise<Int32Array> {
+    const max = Math.max(1, Math.floor(this.#sock.receiveBufferBytes / 2 / DATA_REPLY_COST));
+    return this.#batches(items, encode, what, { onReply, max: Math.min(max, this.#maxPerSend) });
+  }
+
+  /** {@link exchange}, and {@link requestEach} when `data` takes the answers. */
+  async #batches<T>(
+    items: readonly T[],
+    encode: Encode<T>,
+    what: string,
+    data?: { onReply: (index: number, view: DataView, msg: MessageRef) => void; max: number },
+  ): Promise<Int32Array> {
     const errnos = new Int32Array(items.length);
     let i = 0;
     while (i < items.length) {
       const first = this.#seq;
-      const count = this.#encodeSend(items, i, encode);
+      const count = this.#encodeSend(items, i, encode, data?.max);
       if (count === 0) {
         // One request longer than the socket takes: the kernel's own answer would be EMSGSIZE.
         errnos[i++] = ERRNO.EMSGSIZE;
@@ -155,7 +189,8 @@ export class NetlinkClient {
         continue;
       }
       this.#sent += count;
-      await this.#collect(first, chunk);
+      const from = i - count;
+      await this.#collect(first, chunk, data && ((k, view, m) => data.onReply(from + k, view, m)));
       await pace();
     }
     return errnos;
@@ -283,13 +318,18 @@ export class NetlinkClient {
    * {@link maxPerSend}, the last asking for an acknowledgement; returns how many, 0 when the
    * first alone is too long. Takes their sequence numbers.
    */
-  #encodeSend<T>(items: readonly T[], from: number, encode: Encode<T>): number {
+  #encodeSend<T>(
+    items: readonly T[],
+    from: number,
+    encode: Encode<T>,
+    max = this.#maxPerSend,
+  ): number {
     const w = this.#w;
     w.reset();
     const first = this.#seq;
     let count = 0;
     let lastStart = 0;
-    while (from + count < items.length && count < this.#maxPerSend) {
+    while (from + count < items.length && count < max) {
       const before = w.length;
       encode(w, items[from + count] as T, NLM_F_REQUEST, (first + count) >>> 0);
       if (w.length > this.#maxBytes && count > 0) {
@@ -406,8 +446,11 @@ export class NetlinkClient {
     }
   }
 
-  /** Reads replies to the send whose first sequence number is `first` into `out`. */
-  async #collect(first: number, out: Int32Array): Promise<void> {
+  /**
+   * Reads replies to the send whose first sequence number is `first` into `out`; answers that
+   * are not errors go to `onData` (and count as success).
+   */
+  async #collect(first: number, out: Int32Array, onData?: OnData): Promise<void> {
     const count = out.length;
     out.fill(-1); // -1: no reply seen yet
     let lost = false;
@@ -424,14 +467,19 @@ export class NetlinkClient {
         lost = true;
         break;
       }
-      if (this.#takeReplies(r.datagrams, first, out)) break;
+      if (this.#takeReplies(r.datagrams, first, out, onData)) break;
     }
     const silent = lost ? OUTCOME_UNKNOWN : 0;
     for (let k = 0; k < count; k++) if (out[k] === -1) out[k] = silent;
   }
 
   /** Records the error replies among `datagrams` in `out`; true once the last one's came. */
-  #takeReplies(datagrams: readonly Datagram[], first: number, out: Int32Array): boolean {
+  #takeReplies(
+    datagrams: readonly Datagram[],
+    first: number,
+    out: Int32Array,
+    onData?: OnData,
+  ): boolean {
     const count = out.length;
     let done = false;
     const view = this.#sock.view;
@@ -439,9 +487,15 @@ export class NetlinkClient {
     for (const d of datagrams) {
       m.reset(view, d.length, d.offset);
       while (m.next()) {
-        if (m.type !== NLMSG_ERROR) continue;
         const idx = (m.seq - first) >>> 0;
         if (idx >= count) continue; // a late reply to an earlier send
+        if (m.type !== NLMSG_ERROR) {
+          if (onData) {
+            onData(idx, view, m);
+            out[idx] = 0;
+          }
+          continue;
+        }
         out[idx] = -view.getInt32(m.offset + 16, true);
         if (idx === count - 1) done = true;
       }

@@ -112,6 +112,14 @@ export class FakeIpvs extends SingleOps implements Ipvs {
     return Promise.resolve(e && clone(e.service));
   }
 
+  getServices(keys: readonly ServiceKey[]): Promise<(ServiceStatus | undefined)[]> {
+    this.#sent += keys.length;
+    return Promise.resolve(keys.map((key) => {
+      const e = this.#services.get(serviceKeyId(key));
+      return e && clone(e.service);
+    }));
+  }
+
   /** Like the kernel's dump: a missing service has no destinations (no error). */
   listDestinations(key: ServiceKey, options: ReadOptions = {}): Promise<DestinationStatus[]> {
     this.#sent++;

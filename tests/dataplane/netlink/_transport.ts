@@ -115,6 +115,12 @@ export interface ScriptedKernelOptions {
    * refuse it with. Without it (or when it returns undefined), dumps go to `handle`.
    */
   dump?: (msg: { type: number; seq: number; payload: Uint8Array }) => Uint8Array[] | number;
+  /**
+   * The answer's payload to a request that succeeds and is no dump (a GET): sent as a message of
+   * the request's type and sequence number, before its acknowledgement. Without it (or when it
+   * returns undefined) a success gets an acknowledgement only, when asked for.
+   */
+  reply?: (msg: { type: number; seq: number; payload: Uint8Array }) => Uint8Array | undefined;
   /** Most bytes of one dump datagram (default 32,448, the kernel's with 32 KiB receives). */
   dumpPartBytes?: number;
   /** Whether sends and receives can be pipelined (io_uring) (default true). */
@@ -189,6 +195,14 @@ export class ScriptedKernel implements NetlinkTransport {
         continue;
       }
       const errno = answer ?? this.#o.handle({ type: m.type, flags: m.flags, seq: m.seq, payload });
+      const data = errno === 0 ? this.#o.reply?.({ type: m.type, seq: m.seq, payload }) : undefined;
+      if (data) {
+        if (this.#o.dropAfter !== undefined && queued >= this.#o.dropAfter) this.#overrun = true;
+        else {
+          queued++;
+          this.#queue.push(message(m.type, 0, m.seq, data));
+        }
+      }
       if (errno === 0 && !(m.flags & NLM_F_ACK)) continue;
       if (this.#o.dropAfter !== undefined && queued >= this.#o.dropAfter) {
         this.#overrun = true;

@@ -124,3 +124,46 @@ Deno.test("exchange() fails the requests of a refused send alike and goes on wit
   assert.deepEqual([...errnos], [0, 0, ERRNO.EPERM, ERRNO.EPERM, 0, 0]);
   assert.equal(c.messagesSent, 4, "only what went out counts");
 });
+
+Deno.test("requestEach() passes each answer to its item, many requests per send, and says which were refused or lost", async () => {
+  const kernel = new ScriptedKernel({
+    handle: ({ payload }) => itemOf(payload) % 10 === 3 ? ERRNO.ESRCH : 0,
+    reply: ({ payload }) => {
+      const out = new Uint8Array(8);
+      new DataView(out.buffer).setUint32(4, itemOf(payload) * 2, true);
+      return out;
+    },
+    receiveBufferBytes: 64 * 8192,
+  });
+  const c = new NetlinkClient({ protocol: 16, transport: kernel, maxPerSend: 512 });
+  const answers = new Map<number, number>();
+  const items = Array.from({ length: 100 }, (_, i) => i);
+  const errnos = await c.requestEach(items, encode, "t", (i, view, m) => {
+    answers.set(items[i]!, view.getUint32(m.offset + 20, true));
+  });
+  assert.deepEqual(kernel.sends, [32, 32, 32, 4], "answers of one send fit half the buffer");
+  assert.deepEqual([...errnos].map((e, i) => [i, e]).filter(([, e]) => e !== 0).map(([i]) => i), [
+    3,
+    13,
+    23,
+    33,
+    43,
+    53,
+    63,
+    73,
+    83,
+    93,
+  ]);
+  assert.ok([...errnos].every((e, i) => e === (i % 10 === 3 ? ERRNO.ESRCH : 0)));
+  assert.equal(answers.size, 90);
+  assert.ok([...answers].every(([item, v]) => v === item * 2 && item % 10 !== 3));
+
+  const lossy = new ScriptedKernel({
+    handle: () => 0,
+    reply: () => new Uint8Array(8),
+    dropAfter: 5,
+  });
+  const d = new NetlinkClient({ protocol: 16, transport: lossy, maxPerSend: 8 });
+  const lost = await d.requestEach([0, 1, 2, 3, 4, 5, 6, 7], encode, "t", () => {});
+  assert.deepEqual([...lost], [0, 0, 0, 0, 0, ...Array(3).fill(OUTCOME_UNKNOWN)]);
+});

@@ -114,6 +114,21 @@ Deno.test("updates and deletes of services and real servers show in ipvsadm -Sn"
   assert.equal((await ipvs.listServices()).length, 1);
   assert.deepEqual((await ipvs.listDestinations(TCP80)).map((d) => d.weight), [0]);
   assert.equal(await ipvs.getService(UDP6), undefined);
+  // Many at once (several sends' worth), missing ones undefined, the same answer as getService.
+  const keys: ServiceKey[] = Array.from({ length: 600 }, (_, i) => ({
+    family: 4,
+    protocol: "TCP",
+    address: "10.96.0.10",
+    port: 1000 + i,
+  }));
+  keys[450] = TCP80;
+  keys[451] = UDP6;
+  const many = await ipvs.getServices(keys);
+  assert.equal(many.length, 600);
+  assert.deepEqual(many.flatMap((s, i) => s ? [i] : []), [450]);
+  const { stats: _a, ...one } = got!;
+  const { stats: _b, ...again } = many[450]!;
+  assert.deepEqual(again, one);
 });
 
 Deno.test("kernel errors keep their errno, name the op and object, and match the fake's", async () => {
