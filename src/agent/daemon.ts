@@ -15,6 +15,7 @@ import type { NodeInfo, ProxyConfig } from "../config/config.ts";
 import { nodeLeavingReason } from "../k8s/node.ts";
 import { nodeInfo } from "../plan/nodeinfo.ts";
 import type { InterfaceAddress } from "../plan/nodeports.ts";
+import type { HealthCheckSpec } from "../plan/desired.ts";
 import type { Proxier, SyncReport } from "../reconcile/proxier.ts";
 import { DriftTracker } from "../reconcile/drift.ts";
 import { type Clock, systemClock } from "../clock.ts";
@@ -75,6 +76,8 @@ export class Daemon {
   #nodeInfo: NodeInfo | undefined;
   #leaving: string | undefined;
   #drift = new DriftTracker();
+  /** The health checks last given to `serviceHealth`. */
+  #sentChecks: readonly HealthCheckSpec[] | undefined;
 
   constructor(options: DaemonOptions) {
     this.#o = options;
@@ -180,7 +183,7 @@ export class Daemon {
       const latencyMs = pending.since === undefined ? undefined : Math.max(0, now - pending.since);
       this.#o.health?.updated(now);
       this.#recordMetrics(report, now, latencyMs);
-      await this.#o.serviceHealth?.sync(this.#o.proxier.desired?.healthChecks ?? []);
+      await this.#syncHealthChecks();
       const { drift, ...logged } = report;
       this.#o.logger.info("synced", {
         ...logged,
@@ -200,6 +203,20 @@ export class Daemon {
       this.#o.logger.error("sync failed; retrying with backoff", { err });
       throw err;
     }
+  }
+
+  /**
+   * Gives the health checks to `serviceHealth` when they changed. The plan builds a new list only
+   * when one changed (or a full sync made a new plan), so an incremental sync that touched none
+   * sends nothing: at 50,000 services the list holds 1,250, copied to the probe thread and
+   * compared there, sync after sync. A port that could not be listened on is retried by the next
+   * full sync.
+   */
+  async #syncHealthChecks(): Promise<void> {
+    const checks = this.#o.proxier.desired?.healthChecks ?? [];
+    if (checks === this.#sentChecks) return;
+    await this.#o.serviceHealth?.sync(checks);
+    this.#sentChecks = checks;
   }
 
   #recordMetrics(report: SyncReport, now: number, latencyMs: number | undefined): void {
@@ -255,7 +272,7 @@ export class Daemon {
   #scheduleGraceful(): void {
     this.#gracefulTimer = this.#clock.setTimeout(async () => {
       try {
-        if (this.#o.proxier.draining.length > 0) {
+        if (this.#o.proxier.drainingCount > 0) {
           const n = await this.#o.proxier.checkDraining();
           if (n > 0) this.#o.logger.info("deleted drained real servers", { count: n });
         }

@@ -81,6 +81,11 @@ export class IpvsReconciler implements Reconciler {
     return this.#graceful.list();
   }
 
+  /** How many real servers are draining (without listing them). */
+  get drainingCount(): number {
+    return this.#graceful.size;
+  }
+
   /** Deletes draining real servers whose connections ended; how many. */
   async checkDraining(): Promise<number> {
     return (await this.#graceful.check(this.#o.ipvs)).length;

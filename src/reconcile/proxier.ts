@@ -144,6 +144,11 @@ export class Proxier {
     return this.#ipvs.draining;
   }
 
+  /** How many real servers are draining (without listing them). */
+  get drainingCount(): number {
+    return this.#ipvs.drainingCount;
+  }
+
   #lock: Promise<unknown> = Promise.resolve();
 
   /** Runs `fn` after every kernel job queued before it: syncs and drain checks never overlap. */
@@ -201,7 +206,7 @@ export class Proxier {
       this.#node = full ? nodeKey : this.#node;
       r.netlinkMessages = this.#messages() - before;
       r.processes = (this.#o.dataplane.programs?.() ?? 0) - programs;
-      r.draining = this.#ipvs.draining.length;
+      r.draining = this.#ipvs.drainingCount;
       r.writes = r.ipvsOps + r.addressesAdded + r.addressesRemoved + r.ipsetRestores +
         r.iptablesRestores;
       r.ms = performance.now() - started;

@@ -16,6 +16,7 @@ import type {
   SourceChange,
   SourceHealth,
 } from "../../src/source/source.ts";
+import type { HealthCheckSpec } from "../../src/plan/desired.ts";
 import { cluster, NODE, slice, svc } from "../plan/_fixtures.ts";
 
 /** A source whose state and changes the test sets. */
@@ -182,6 +183,71 @@ Deno.test("Daemon warns of drift once per sync, counts it by kind, shows it on /
     assert.match(String(w.writer), /^kube-proxy \(asked \d+\)$/);
     assert.equal(health.healthz(Date.now()).body.drift?.last.writer, w.writer);
     assert.equal(health.healthz(Date.now()).status, 200, "drift does not fail /healthz");
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("Daemon gives serviceHealth the health checks after a sync that changed them, not after every sync", async () => {
+  const config: ProxyConfig = {
+    ...DEFAULT_CONFIG,
+    hostname: NODE.name,
+    families: [4],
+    minSyncPeriodMs: 0,
+    syncPeriodMs: 60_000,
+  };
+  const lines: Record<string, unknown>[] = [];
+  const logger = new Logger({ format: "json", sink: (l) => lines.push(JSON.parse(l)) });
+  const proxier = new Proxier({
+    config,
+    logger,
+    dataplane: {
+      ipvs: new FakeIpvs(),
+      link: new FakeDummyLink(),
+      ipset: new FakeIpset(),
+      iptables: new FakeIptables(),
+      conntrack: new FakeConntrack(),
+    },
+  });
+  const state = (lbEndpoints: string[], webEndpoints: string[]) =>
+    cluster(
+      svc({
+        name: "lb",
+        type: "LoadBalancer",
+        ips: ["10.96.0.20"],
+        etp: "Local",
+        hcnp: 32000,
+        ingress: [{ ip: "172.20.0.1" }],
+      }),
+      slice({ service: "lb", name: "lb-1", endpoints: lbEndpoints }),
+      svc({ name: "web", ips: ["10.96.0.10"] }),
+      slice({ service: "web", name: "web-1", endpoints: webEndpoints }),
+    );
+  const sent: string[] = [];
+  const serviceHealth = {
+    sync: (specs: readonly HealthCheckSpec[]) => {
+      sent.push(specs.map((s) => `${s.name} ${s.nodePort} local=${s.localEndpoints}`).join());
+      return Promise.resolve();
+    },
+  };
+  const source = new FakeSource(state([`10.244.1.1@${NODE.name}`], ["10.244.2.2@node-b"]));
+  const d = new Daemon({ config, source, proxier, logger, serviceHealth, interfaces: () => [] });
+  const synced = () => lines.filter((l) => l.msg === "synced").length;
+  const change = async (s: ClusterState, service: string, n: number) => {
+    source.change(s, [`default/${service}`], Date.now());
+    await until(`sync ${n}`, () => synced() === n);
+  };
+  d.start();
+  try {
+    await until("the first sync", () => synced() === 1);
+    assert.deepEqual(sent, ["lb 32000 local=1"]);
+    await change(state([`10.244.1.1@${NODE.name}`], ["10.244.2.3@node-b"]), "web", 2);
+    assert.deepEqual(sent, ["lb 32000 local=1"], "web has no health check: nothing to send");
+    const two = [`10.244.1.1@${NODE.name}`, `10.244.1.2@${NODE.name}`];
+    await change(state(two, ["10.244.2.3@node-b"]), "lb", 3);
+    assert.deepEqual(sent, ["lb 32000 local=1", "lb 32000 local=2"]);
+    await change(state([...two, "10.244.2.9@node-b"], ["10.244.2.3@node-b"]), "lb", 4);
+    assert.equal(sent.length, 2, "a remote endpoint leaves the local count as it was");
   } finally {
     await d.stop();
   }
