@@ -44,6 +44,8 @@ export interface KernelDummyLinkOptions {
   name?: string;
   /** Address requests per send (default 512). */
   maxPerSend?: number;
+  /** Fewer requests per send when one keeps the kernel busier than this, ms (default 10). */
+  sendBudgetMs?: number;
   /** A transport instead of a new socket (unit tests, captures). */
   transport?: NetlinkTransport;
   /** The first netlink sequence number (default random), for replays. */
@@ -77,6 +79,7 @@ export class KernelDummyLink implements DummyLink {
     const c = new NetlinkClient({
       protocol: NETLINK_ROUTE,
       maxPerSend: options.maxPerSend,
+      sendBudgetMs: options.sendBudgetMs,
       transport: options.transport,
       firstSeq: options.firstSeq,
     });

@@ -24,6 +24,7 @@ import { KipvsError } from "../../errors.ts";
 import { pace } from "../../pace.ts";
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR } from "./constants.ts";
 import { type DumpCounters, type DumpEachOptions, DumpRun } from "./_dumps.ts";
+import { SendBudget } from "./_budget.ts";
 import { ERRNO, netlinkErrno, netlinkError } from "./errno.ts";
 import { PIPELINE_MAX_SENDS } from "./pipeline.ts";
 import { MessageCursor, type MessageRef } from "./reader.ts";
@@ -63,6 +64,11 @@ export interface NetlinkClientOptions extends NetlinkSocketOptions {
   transport?: NetlinkTransport;
   /** Most requests in one send (default 512; fewer when the receive buffer is small). */
   maxPerSend?: number;
+  /**
+   * Fewer requests per send when one send keeps the kernel busier than this, ms (default 10;
+   * 0: no limit). See {@link SendBudget}.
+   */
+  sendBudgetMs?: number;
   /** How long to wait for the kernel's answer to a send, ms (default 10 s). */
   replyTimeoutMs?: number;
   /** The first sequence number (default random), for replaying captured conversations. */
@@ -93,6 +99,7 @@ export class NetlinkClient {
   #seq: number;
   #sent = 0;
   #maxPerSend: number;
+  #budget: SendBudget;
   #maxBytes: number;
   #timeoutMs: number;
   #counters: DumpCounters = {
@@ -114,6 +121,7 @@ export class NetlinkClient {
     // netlink refuses a datagram longer than the send buffer minus a little.
     this.#maxBytes = Math.max(4096, Math.min(this.#sock.sendBufferBytes - 4096, 1 << 20));
     this.#timeoutMs = options.replyTimeoutMs ?? 10_000;
+    this.#budget = new SendBudget(this.#maxPerSend, options.sendBudgetMs ?? 10);
   }
 
   /** The socket (for family resolution). */
@@ -156,7 +164,7 @@ export class NetlinkClient {
     items: readonly T[],
     encode: Encode<T>,
     what: string,
-    onReply: (index: number, view: DataView, msg: MessageRef) => void,
+    onReply: OnData,
   ): Promise<Int32Array> {
     const max = Math.max(1, Math.floor(this.#sock.receiveBufferBytes / 2 / DATA_REPLY_COST));
     return this.#batches(items, encode, what, { onReply, max: Math.min(max, this.#maxPerSend) });
@@ -167,13 +175,14 @@ export class NetlinkClient {
     items: readonly T[],
     encode: Encode<T>,
     what: string,
-    data?: { onReply: (index: number, view: DataView, msg: MessageRef) => void; max: number },
+    data?: { onReply: OnData; max: number },
   ): Promise<Int32Array> {
     const errnos = new Int32Array(items.length);
     let i = 0;
     while (i < items.length) {
       const first = this.#seq;
-      const count = this.#encodeSend(items, i, encode, data?.max);
+      const max = data ? Math.min(data.max, this.#budget.limit) : undefined;
+      const count = this.#encodeSend(items, i, encode, max);
       if (count === 0) {
         // One request longer than the socket takes: the kernel's own answer would be EMSGSIZE.
         errnos[i++] = ERRNO.EMSGSIZE;
@@ -182,7 +191,9 @@ export class NetlinkClient {
       const chunk = errnos.subarray(i, i + count);
       i += count;
       try {
+        const t = performance.now();
         this.#sock.send(this.#w.bytes(), what);
+        this.#budget.record(count, performance.now() - t);
       } catch (err) {
         // A refused send delivered nothing: every request in it failed alike; go on.
         chunk.fill(netlinkErrno(err) ?? ERRNO.EIO);
@@ -314,15 +325,15 @@ export class NetlinkClient {
   }
 
   /**
-   * Writes the requests of one send, from `items[from]` on: as many as fit the socket and
-   * {@link maxPerSend}, the last asking for an acknowledgement; returns how many, 0 when the
+   * Writes the requests of one send, from `items[from]` on: as many as fit the socket and the
+   * send budget's limit (at most {@link maxPerSend}), the last asking for an acknowledgement; returns how many, 0 when the
    * first alone is too long. Takes their sequence numbers.
    */
   #encodeSend<T>(
     items: readonly T[],
     from: number,
     encode: Encode<T>,
-    max = this.#maxPerSend,
+    max = this.#budget.limit,
   ): number {
     const w = this.#w;
     w.reset();
