@@ -16,14 +16,10 @@
  * @module
  */
 
+import { fakeDataplane as newFakes } from "../tests/dataplane/fakes.ts";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { Session } from "node:inspector";
-import { FakeConntrack } from "../src/dataplane/conntrack/conntrack.ts";
-import { FakeIpset } from "../tests/dataplane/ipset/fake.ts";
-import { FakeIptables } from "../tests/dataplane/iptables/fake.ts";
-import { FakeIpvs } from "../tests/dataplane/ipvs/fake.ts";
-import { FakeDummyLink } from "../tests/dataplane/link/fake.ts";
 import { Daemon } from "../src/agent/daemon.ts";
 import { Proxier } from "../src/reconcile/proxier.ts";
 import { ProxyMetrics } from "../src/observe/metrics.ts";
@@ -130,13 +126,7 @@ function load(shape: ScaleShape): BenchSource {
 
 /** The fakes of tests/dataplane, whose logs of what they were asked are emptied after each sync. */
 function fakeDataplane() {
-  const dp = {
-    ipvs: new FakeIpvs(),
-    link: new FakeDummyLink(),
-    ipset: new FakeIpset(),
-    iptables: new FakeIptables(),
-    conntrack: new FakeConntrack(),
-  };
+  const dp = newFakes();
   const forget = () => {
     dp.ipvs.log.length = 0;
     dp.ipset.restores.length = 0;

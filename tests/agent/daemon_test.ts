@@ -1,9 +1,6 @@
+import { fakeDataplane } from "../dataplane/fakes.ts";
 import assert from "node:assert/strict";
-import { FakeConntrack } from "../../src/dataplane/conntrack/conntrack.ts";
-import { FakeIpset } from "../dataplane/ipset/fake.ts";
-import { FakeIptables } from "../dataplane/iptables/fake.ts";
 import { FakeIpvs } from "../dataplane/ipvs/fake.ts";
-import { FakeDummyLink } from "../dataplane/link/fake.ts";
 import { Logger } from "../../src/log.ts";
 import { DEFAULT_CONFIG, type ProxyConfig } from "../../src/config/config.ts";
 import { Daemon } from "../../src/agent/daemon.ts";
@@ -84,13 +81,7 @@ Deno.test("Daemon reads the node's interfaces for full syncs only, and logs each
   const proxier = new Proxier({
     config,
     logger,
-    dataplane: {
-      ipvs: new FakeIpvs(),
-      link: new FakeDummyLink(),
-      ipset: new FakeIpset(),
-      iptables: new FakeIptables(),
-      conntrack: new FakeConntrack(),
-    },
+    dataplane: fakeDataplane(),
   });
   const source = new FakeSource(web("10.244.2.2@node-b"));
   let reads = 0;
@@ -131,13 +122,7 @@ Deno.test("Daemon warns of drift once per sync, counts it by kind, shows it on /
   const proxier = new Proxier({
     config,
     logger,
-    dataplane: {
-      ipvs,
-      link: new FakeDummyLink(),
-      ipset: new FakeIpset(),
-      iptables: new FakeIptables(),
-      conntrack: new FakeConntrack(),
-    },
+    dataplane: fakeDataplane({ ipvs }),
   });
   const metrics = new ProxyMetrics();
   const health = new ProxyHealth(60_000);
@@ -201,13 +186,7 @@ Deno.test("Daemon gives serviceHealth the health checks after a sync that change
   const proxier = new Proxier({
     config,
     logger,
-    dataplane: {
-      ipvs: new FakeIpvs(),
-      link: new FakeDummyLink(),
-      ipset: new FakeIpset(),
-      iptables: new FakeIptables(),
-      conntrack: new FakeConntrack(),
-    },
+    dataplane: fakeDataplane(),
   });
   const state = (lbEndpoints: string[], webEndpoints: string[]) =>
     cluster(

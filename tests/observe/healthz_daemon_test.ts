@@ -1,12 +1,9 @@
 // The daemon's health wiring as `kipvs run` builds it, without the kernel: KubeSource on the test
 // API server, the Daemon and a Proxier over the in-memory dataplane, ProxyHealth with the
 // source's health, and the healthz handler. The Node is changed through the API server.
+import { fakeDataplane } from "../dataplane/fakes.ts";
 import assert from "node:assert/strict";
-import { FakeConntrack } from "../../src/dataplane/conntrack/conntrack.ts";
-import { FakeIpset } from "../dataplane/ipset/fake.ts";
-import { FakeIptables } from "../dataplane/iptables/fake.ts";
 import { FakeIpvs } from "../dataplane/ipvs/fake.ts";
-import { FakeDummyLink } from "../dataplane/link/fake.ts";
 import { validateObject } from "../../src/k8s/validate.ts";
 import { healthzHandler } from "../../src/observe/http.ts";
 import { Logger } from "../../src/log.ts";
@@ -53,13 +50,7 @@ Deno.test("the daemon turns /healthz to 503 for a Node being deleted or tainted 
   const ipvs = new FakeIpvs();
   const proxier = new Proxier({
     config,
-    dataplane: {
-      ipvs,
-      link: new FakeDummyLink(),
-      ipset: new FakeIpset(),
-      iptables: new FakeIptables(),
-      conntrack: new FakeConntrack(),
-    },
+    dataplane: fakeDataplane({ ipvs }),
     logger: log,
   });
   // As src/cli/run.ts wires them.

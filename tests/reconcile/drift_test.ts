@@ -1,9 +1,5 @@
+import { fakeDataplane } from "../dataplane/fakes.ts";
 import assert from "node:assert/strict";
-import { FakeConntrack } from "../../src/dataplane/conntrack/conntrack.ts";
-import { FakeIpset } from "../dataplane/ipset/fake.ts";
-import { FakeIptables } from "../dataplane/iptables/fake.ts";
-import { FakeIpvs } from "../dataplane/ipvs/fake.ts";
-import { FakeDummyLink } from "../dataplane/link/fake.ts";
 import { Logger } from "../../src/log.ts";
 import { DEFAULT_CONFIG } from "../../src/config/config.ts";
 import { Proxier } from "../../src/reconcile/proxier.ts";
@@ -13,13 +9,7 @@ import type { ClusterState } from "../../src/source/source.ts";
 import { cluster, NODE, slice, svc } from "../plan/_fixtures.ts";
 
 function setup() {
-  const dp = {
-    ipvs: new FakeIpvs(),
-    link: new FakeDummyLink(),
-    ipset: new FakeIpset(),
-    iptables: new FakeIptables(),
-    conntrack: new FakeConntrack(),
-  };
+  const dp = fakeDataplane();
   const proxier = new Proxier({
     config: { ...DEFAULT_CONFIG, hostname: NODE.name, families: [4] },
     dataplane: dp,
