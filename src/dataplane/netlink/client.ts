@@ -65,8 +65,9 @@ export interface NetlinkClientOptions extends NetlinkSocketOptions {
   /** Most requests in one send (default 512; fewer when the receive buffer is small). */
   maxPerSend?: number;
   /**
-   * Fewer requests per send when one send keeps the kernel busier than this, ms (default 10;
-   * 0: no limit). See {@link SendBudget}.
+   * Fewer requests per send when one send keeps the kernel busier than this, ms (default 10 on
+   * a socket; 0, no limit, on a given transport, whose time is not the kernel's: unit tests and
+   * captures then split sends the same way on any machine). See {@link SendBudget}.
    */
   sendBudgetMs?: number;
   /** How long to wait for the kernel's answer to a send, ms (default 10 s). */
@@ -121,7 +122,8 @@ export class NetlinkClient {
     // netlink refuses a datagram longer than the send buffer minus a little.
     this.#maxBytes = Math.max(4096, Math.min(this.#sock.sendBufferBytes - 4096, 1 << 20));
     this.#timeoutMs = options.replyTimeoutMs ?? 10_000;
-    this.#budget = new SendBudget(this.#maxPerSend, options.sendBudgetMs ?? 10);
+    const budgetMs = options.sendBudgetMs ?? (options.transport ? 0 : 10);
+    this.#budget = new SendBudget(this.#maxPerSend, budgetMs);
   }
 
   /** The socket (for family resolution). */

@@ -54,6 +54,31 @@ Deno.test("exchange() asks for an acknowledgement only on the last message of ea
   assert.deepEqual(kernel.sends, [4, 2]);
 });
 
+Deno.test("exchange() sends fewer per datagram after a send that kept the kernel over its budget", async () => {
+  // Each request holds the "kernel" at least 1 ms: the first send of 64 takes 64 ms or more, so
+  // with a 10 ms budget the next sends carry at most 10 (a loaded machine only makes it fewer).
+  const busy = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* the kernel's work */ }
+  };
+  const kernel = new ScriptedKernel({ handle: () => (busy(1), 0) });
+  const c = new NetlinkClient({
+    protocol: 16,
+    transport: kernel,
+    maxPerSend: 64,
+    sendBudgetMs: 10,
+  });
+  await c.exchange(Array.from({ length: 100 }, (_, i) => i), encode, "t");
+  assert.equal(kernel.sends[0], 64);
+  assert.ok(kernel.sends.slice(1).every((n) => n <= 10), String(kernel.sends));
+  assert.equal(kernel.sends.reduce((a, b) => a + b, 0), 100);
+  // Without a budget (the default on a given transport) the split follows only the maximum.
+  const plain = new ScriptedKernel({ handle: () => (busy(1), 0) });
+  await new NetlinkClient({ protocol: 16, transport: plain, maxPerSend: 64 })
+    .exchange(Array.from({ length: 100 }, (_, i) => i), encode, "t");
+  assert.deepEqual(plain.sends, [64, 36]);
+});
+
 Deno.test("exchange() sends fewer per datagram when the receive buffer could not hold every error", async () => {
   const kernel = new ScriptedKernel({ handle: () => ERRNO.ENOENT, receiveBufferBytes: 64 * 1024 });
   const c = new NetlinkClient({ protocol: 16, transport: kernel, maxPerSend: 512 });
