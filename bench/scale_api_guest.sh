@@ -94,6 +94,12 @@ echo "rss_churn_start_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$KPID/status")"
 count_synced "$log"
 n=$SYNCED
 t=$(ms)
+cpu_marks() { # cpu_marks WHEN: kipvs's, the API server's and the guest's CPU counters
+  echo "churn_kstat_$1=$(cat "/proc/$KPID/stat")"
+  echo "churn_astat_$1=$(cat "/proc/$APID/stat")"
+  echo "churn_cpu_$1=$(head -n 1 /proc/stat)"
+}
+cpu_marks start
 api "churn 1 $CHURN_S"
 echo "rss_churn_end_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$KPID/status")"
 # kipvs may be behind (the server streams 1% of the cluster a second on the same CPU): one more
@@ -110,6 +116,7 @@ until ip netns exec k1 ipvsadm -Ln -t "$SVIP:80" 2>/dev/null | grep -q " $SIP:";
 done
 now
 echo "churn_settled_ms=$((NOW - t))"
+cpu_marks end
 synced_lines "$log" $((n + 1)) | while read -r line; do echo "@churn1 $t $line"; done
 grep '^@edit churn' "$L/api.log" | sed 's/^/@api /'
 

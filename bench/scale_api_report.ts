@@ -78,6 +78,30 @@ function coldCpuText(stdout: string, rssKb: number): string {
     `API server cpu meanwhile ${duration(api)}; rss ${rssKb / 1024 | 0} MB`;
 }
 
+/** Jiffies (10 ms) of the guest's CPU by kind, from /proc/stat's first line. */
+function guestCpu(line: string | undefined): { busyMs: number; idleMs: number } {
+  const f = (line ?? "").trim().split(/\s+/).slice(1).map(Number);
+  const idle = (f[3] ?? NaN) + (f[4] ?? 0);
+  return { busyMs: (f.reduce((a, b) => a + b, 0) - idle) * 10, idleMs: idle * 10 };
+}
+
+/**
+ * Where the guest's one CPU went from the churn's start until kipvs had programmed its last
+ * edit: kipvs, the API server (which makes the edits and streams them), the rest, and idle.
+ */
+function churnCpuText(stdout: string): string {
+  const line = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(stdout)?.[1];
+  const k = procStat(line("churn_kstat_end")).cpuMs - procStat(line("churn_kstat_start")).cpuMs;
+  const a = procStat(line("churn_astat_end")).cpuMs - procStat(line("churn_astat_start")).cpuMs;
+  const g0 = guestCpu(line("churn_cpu_start"));
+  const g1 = guestCpu(line("churn_cpu_end"));
+  const busy = g1.busyMs - g0.busyMs;
+  return `CPU from the churn's start to its last edit programmed: kipvs ${duration(k)}, ` +
+    `API server ${duration(a)}, the rest ${duration(busy - k - a)}, idle ${
+      duration(g1.idleMs - g0.idleMs)
+    }`;
+}
+
 /** Options of {@link reportApi}. */
 export interface ApiReportOptions {
   stdout: string;
@@ -124,6 +148,7 @@ export function reportApi(o: ApiReportOptions): Record<string, number | Record<s
     }, p99 ${duration(quantile(churnLat, 0.99))}; RSS ${rss("rss_churn_start_kb").toFixed(0)} MB ` +
       `at its start, ${rss("rss_churn_end_kb").toFixed(0)} MB at its end`,
   );
+  console.log(`    ${churnCpuText(o.stdout)}`);
   const restart = f.restart[0]!;
   const rs = restart.syncs[0]!;
   const restartPhases = phases(listed(o.stdout, "restart"), rs);
