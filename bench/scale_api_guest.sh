@@ -117,6 +117,9 @@ done
 now
 echo "churn_settled_ms=$((NOW - t))"
 cpu_marks end
+# The processes and kernel threads with the most CPU time so far (with --verbose).
+ps -eo time,comm --sort=-time | head -n 8 | sed 's/^/@top /'
+
 synced_lines "$log" $((n + 1)) | while read -r line; do echo "@churn1 $t $line"; done
 grep '^@edit churn' "$L/api.log" | sed 's/^/@api /'
 
