@@ -15,7 +15,8 @@
  * @module
  */
 
-import { formatRules, type RulesEntry } from "../src/dataplane/ipvs/rules.ts";
+import { formatRules } from "../src/dataplane/ipvs/rules.ts";
+import { benchTable } from "./ipvs_table.ts";
 import { assertGuestOk, runInGuest } from "../tests/kernel/harness.ts";
 
 function flag(name: string, fallback: number): number {
@@ -28,33 +29,6 @@ function flag(name: string, fallback: number): number {
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s[Math.floor(s.length / 2)] as number;
-}
-
-/** The table: service i at 10.96.0.0/12 + i, real servers unique across the table. */
-export function benchTable(services: number, dests: number): RulesEntry[] {
-  const ip = (base: number, n: number) => `10.${base + (n >>> 16)}.${(n >>> 8) & 0xff}.${n & 0xff}`;
-  const table: RulesEntry[] = [];
-  for (let i = 0; i < services; i++) {
-    const key = { family: 4, protocol: "TCP", address: ip(96, i), port: 80 } as const;
-    table.push({
-      key,
-      scheduler: "rr",
-      flags: 0,
-      timeout: 0,
-      netmask: 32,
-      persistenceEngine: "",
-      destinations: Array.from({ length: dests }, (_, j) => ({
-        address: ip(128, i * dests + j),
-        port: 8080,
-        family: 4,
-        forward: "masq",
-        weight: 1,
-        upperThreshold: 0,
-        lowerThreshold: 0,
-      })),
-    });
-  }
-  return table;
 }
 
 const GUEST_SCRIPT = `set -e

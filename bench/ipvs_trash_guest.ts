@@ -15,26 +15,12 @@
  */
 
 import { KernelIpvs } from "../src/dataplane/ipvs/kernel.ts";
-import type { Destination, IpvsOp, ServiceKey } from "../src/dataplane/ipvs/types.ts";
+import type { IpvsOp } from "../src/dataplane/ipvs/types.ts";
+import { benchDestination as dest, benchKey as key, benchTable } from "./ipvs_table.ts";
+import { tableOps } from "./ipvs_cli.ts";
 
 const [services, rounds, perRound] = Deno.args.slice(0, 3).map(Number) as [number, number, number];
 const replace = Deno.args[3] === "replace";
-const ip = (a: number, n: number) => `10.${a + (n >>> 16)}.${(n >>> 8) & 0xff}.${n & 0xff}`;
-const key = (i: number): ServiceKey => ({
-  family: 4,
-  protocol: "TCP",
-  address: ip(96, i),
-  port: 80,
-});
-const dest = (n: number): Destination => ({
-  address: ip(128, n),
-  port: 8080,
-  family: 4,
-  forward: "masq",
-  weight: 1,
-  upperThreshold: 0,
-  lowerThreshold: 0,
-});
 
 async function timed(ipvs: KernelIpvs, ops: IpvsOp[]): Promise<number> {
   const t = performance.now();
@@ -46,18 +32,8 @@ async function timed(ipvs: KernelIpvs, ops: IpvsOp[]): Promise<number> {
 }
 
 const ipvs = KernelIpvs.open();
-const current: number[] = [];
-const setup: IpvsOp[] = [];
-for (let i = 0; i < services; i++) {
-  const k = key(i);
-  setup.push({
-    op: "add-service",
-    service: { key: k, scheduler: "rr", flags: 0, timeout: 0, netmask: 32, persistenceEngine: "" },
-  });
-  setup.push({ op: "add-destination", service: k, destination: dest(i) });
-  current.push(i);
-}
-await timed(ipvs, setup);
+const current = Array.from({ length: services }, (_, i) => i);
+await timed(ipvs, tableOps(benchTable(services, 1)));
 let next = services;
 let deleted = 0;
 for (let r = 1; r <= rounds; r++) {
