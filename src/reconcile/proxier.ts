@@ -68,6 +68,12 @@ export interface SyncInput {
   full: boolean;
   /** Anything may have changed (a relist, the node): no write of this sync counts as drift. */
   allChanged?: boolean;
+  /**
+   * A full sync that keeps the last plan of every service not in `services` (they did not
+   * change): it replans the changed ones and compares everything with the kernel, as a periodic
+   * resync does. Ignored when there is no last plan or the node differs from its.
+   */
+  reusePlan?: boolean;
 }
 
 /** Options of {@link Proxier}. */
@@ -183,9 +189,13 @@ export class Proxier {
     this.#baseline = false;
     try {
       const clock = new PhaseClock(r.phases);
-      const { merge, changes } = full
+      const replanAll = full && !(input.reusePlan && this.#merge && nodeKey === this.#node);
+      const planned = replanAll
         ? await this.#planAll(input, r, changed)
         : await this.#planChanges(input, r, changed);
+      const { merge } = planned;
+      // A full sync compares everything with the kernel, whichever way it planned.
+      const changes = full ? undefined : planned.changes;
       this.#conflicts.report(merge.state, this.#o.logger);
       clock.lap("plan");
       const scope: SyncScope = {

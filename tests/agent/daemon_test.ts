@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { FakeIpvs } from "../dataplane/ipvs/fake.ts";
 import { Logger } from "../../src/log.ts";
 import { DEFAULT_CONFIG, type ProxyConfig } from "../../src/config/config.ts";
-import { Daemon } from "../../src/agent/daemon.ts";
+import { Daemon, REPLAN_EVERY } from "../../src/agent/daemon.ts";
 import { Proxier } from "../../src/reconcile/proxier.ts";
 import { ProxyMetrics } from "../../src/observe/metrics.ts";
 import { ProxyHealth } from "../../src/observe/proxyhealth.ts";
@@ -230,4 +230,34 @@ Deno.test("Daemon gives serviceHealth the health checks after a sync that change
   } finally {
     await d.stop();
   }
+});
+
+Deno.test("Daemon's periodic resyncs keep the plan of unchanged services, and every REPLAN_EVERYth plans them all", async () => {
+  const config: ProxyConfig = {
+    ...DEFAULT_CONFIG,
+    hostname: NODE.name,
+    families: [4],
+    minSyncPeriodMs: 0,
+    syncPeriodMs: 20,
+  };
+  const lines: Record<string, unknown>[] = [];
+  const logger = new Logger({ format: "json", sink: (l) => lines.push(JSON.parse(l)) });
+  const proxier = new Proxier({ config, logger, dataplane: fakeDataplane() });
+  const source = new FakeSource(web("10.244.2.2@node-b"));
+  let sends = 0;
+  const serviceHealth = { sync: () => (sends++, Promise.resolve()) };
+  const d = new Daemon({ config, source, proxier, logger, serviceHealth, interfaces: () => [] });
+  const synced = () => lines.filter((l) => l.msg === "synced");
+  d.start();
+  try {
+    await until("the first sync and 11 resyncs", () => synced().length >= REPLAN_EVERY + 2);
+  } finally {
+    await d.stop();
+  }
+  const planned = synced().slice(0, REPLAN_EVERY + 2).map((l) => [l.full, l.services]);
+  const all = [true, 1];
+  const kept = [true, 0];
+  // The first sync plans all; resyncs 1-9 keep the plan; the 10th plans all; the 11th keeps.
+  assert.deepEqual(planned, [all, ...Array(REPLAN_EVERY - 1).fill(kept), all, kept]);
+  assert.ok(sends >= REPLAN_EVERY + 2, "health checks are given after every full sync");
 });

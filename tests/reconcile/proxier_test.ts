@@ -28,12 +28,16 @@ function setup(config: Partial<ProxyConfig> = {}) {
     dataplane: dp,
     logger: new Logger({ sink: () => {} }),
   });
-  const sync = (state: ClusterState, opts: { full?: boolean; services?: string[] } = {}) =>
+  const sync = (
+    state: ClusterState,
+    opts: { full?: boolean; services?: string[]; reusePlan?: boolean; node?: typeof NODE } = {},
+  ) =>
     proxier.sync({
       state,
-      node: NODE,
+      node: opts.node ?? NODE,
       full: opts.full ?? false,
       services: new Set(opts.services ?? []),
+      reusePlan: opts.reusePlan,
     });
   const table = async () =>
     (await dp.ipvs.readAll()).flatMap((s) => {
@@ -117,6 +121,37 @@ Deno.test("Proxier's incremental sync touches only the changed service's virtual
     iptablesRestores: 0,
   });
   assert.equal(dp.ipset.saves + dp.iptables.saves, saves, "no ipset/iptables read either");
+});
+
+Deno.test("Proxier's resync that keeps the plan replans only the changed services and still repairs the whole kernel", async () => {
+  const { dp, sync, table } = setup();
+  await sync(cluster(...web("10.244.2.2@node-b"), ...dns("10.244.2.3@node-b")), { full: true });
+  // Drift: another tool deletes web's real server; then dns gets a second endpoint.
+  const web80 = { family: 4 as const, protocol: "TCP" as const, address: "10.96.0.10", port: 80 };
+  await dp.ipvs.apply([{
+    op: "delete-destination",
+    service: web80,
+    destination: { address: "10.244.2.2", port: 8080 },
+  }]);
+  const next = cluster(
+    ...web("10.244.2.2@node-b"),
+    ...dns("10.244.2.3@node-b", "10.244.2.5@node-b"),
+  );
+  const r = await sync(next, { full: true, reusePlan: true, services: ["default/dns"] });
+  assert.equal(r.full, true);
+  assert.equal(r.services, 1, "only the changed service was planned");
+  assert.deepEqual(await table(), [
+    "TCP/10.96.0.10:80 -> 10.244.2.2:8080 w1",
+    "TCP/10.96.0.10:80 rr",
+    "UDP/10.96.0.53:53 -> 10.244.2.3:5353 w1",
+    "UDP/10.96.0.53:53 -> 10.244.2.5:5353 w1",
+    "UDP/10.96.0.53:53 rr",
+  ]);
+  assert.equal((await sync(next, { full: true })).writes, 0, "the kept plan is the whole plan");
+  // A different node plans every service again, even when asked to keep the plan.
+  const moved = { ...NODE, localAddresses: ["192.168.1.10", "192.168.1.11"] };
+  const m = await sync(next, { full: true, reusePlan: true, node: moved });
+  assert.equal(m.services, 2);
 });
 
 Deno.test("Proxier drains a removed TCP real server with connections, then deletes it", async () => {
