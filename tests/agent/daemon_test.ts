@@ -60,6 +60,22 @@ const web = (...eps: string[]) =>
     slice({ service: "web", name: "web-1", endpoints: eps }),
   );
 
+/** A config on NODE for daemon tests, a JSON logger whose lines the test reads, and a Proxier. */
+function parts(syncPeriodMs: number, dataplane = fakeDataplane()) {
+  const config: ProxyConfig = {
+    ...DEFAULT_CONFIG,
+    hostname: NODE.name,
+    families: [4],
+    minSyncPeriodMs: 0,
+    syncPeriodMs,
+  };
+  const lines: Record<string, unknown>[] = [];
+  const logger = new Logger({ format: "json", sink: (l) => lines.push(JSON.parse(l)) });
+  const proxier = new Proxier({ config, logger, dataplane });
+  const synced = () => lines.filter((l) => l.msg === "synced");
+  return { config, lines, logger, proxier, synced };
+}
+
 async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> {
   const t = Date.now();
   while (!ok()) {
@@ -69,20 +85,7 @@ async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> 
 }
 
 Deno.test("Daemon reads the node's interfaces for full syncs only, and logs each change's programming latency", async () => {
-  const config: ProxyConfig = {
-    ...DEFAULT_CONFIG,
-    hostname: NODE.name,
-    families: [4],
-    minSyncPeriodMs: 0,
-    syncPeriodMs: 60_000,
-  };
-  const lines: Record<string, unknown>[] = [];
-  const logger = new Logger({ format: "json", sink: (l) => lines.push(JSON.parse(l)) });
-  const proxier = new Proxier({
-    config,
-    logger,
-    dataplane: fakeDataplane(),
-  });
+  const { config, logger, proxier, synced } = parts(60_000);
   const source = new FakeSource(web("10.244.2.2@node-b"));
   let reads = 0;
   const interfaces = () => {
@@ -90,7 +93,6 @@ Deno.test("Daemon reads the node's interfaces for full syncs only, and logs each
     return [] as Deno.NetworkInterfaceInfo[];
   };
   const d = new Daemon({ config, source, proxier, logger, interfaces });
-  const synced = () => lines.filter((l) => l.msg === "synced");
   d.start();
   try {
     await until("the first sync", () => synced().length === 1);
@@ -109,21 +111,8 @@ Deno.test("Daemon reads the node's interfaces for full syncs only, and logs each
 });
 
 Deno.test("Daemon warns of drift once per sync, counts it by kind, shows it on /healthz and names another writer when it repeats", async () => {
-  const config: ProxyConfig = {
-    ...DEFAULT_CONFIG,
-    hostname: NODE.name,
-    families: [4],
-    minSyncPeriodMs: 0,
-    syncPeriodMs: 30,
-  };
-  const lines: Record<string, unknown>[] = [];
-  const logger = new Logger({ format: "json", sink: (l) => lines.push(JSON.parse(l)) });
   const ipvs = new FakeIpvs();
-  const proxier = new Proxier({
-    config,
-    logger,
-    dataplane: fakeDataplane({ ipvs }),
-  });
+  const { config, lines, logger, proxier } = parts(30, fakeDataplane({ ipvs }));
   const metrics = new ProxyMetrics();
   const health = new ProxyHealth(60_000);
   let asked = 0;
@@ -174,20 +163,7 @@ Deno.test("Daemon warns of drift once per sync, counts it by kind, shows it on /
 });
 
 Deno.test("Daemon gives serviceHealth the health checks after a sync that changed them, not after every sync", async () => {
-  const config: ProxyConfig = {
-    ...DEFAULT_CONFIG,
-    hostname: NODE.name,
-    families: [4],
-    minSyncPeriodMs: 0,
-    syncPeriodMs: 60_000,
-  };
-  const lines: Record<string, unknown>[] = [];
-  const logger = new Logger({ format: "json", sink: (l) => lines.push(JSON.parse(l)) });
-  const proxier = new Proxier({
-    config,
-    logger,
-    dataplane: fakeDataplane(),
-  });
+  const { config, lines, logger, proxier } = parts(60_000);
   const state = (lbEndpoints: string[], webEndpoints: string[]) =>
     cluster(
       svc({
@@ -233,21 +209,11 @@ Deno.test("Daemon gives serviceHealth the health checks after a sync that change
 });
 
 Deno.test("Daemon's periodic resyncs keep the plan of unchanged services, and every REPLAN_EVERYth plans them all", async () => {
-  const config: ProxyConfig = {
-    ...DEFAULT_CONFIG,
-    hostname: NODE.name,
-    families: [4],
-    minSyncPeriodMs: 0,
-    syncPeriodMs: 20,
-  };
-  const lines: Record<string, unknown>[] = [];
-  const logger = new Logger({ format: "json", sink: (l) => lines.push(JSON.parse(l)) });
-  const proxier = new Proxier({ config, logger, dataplane: fakeDataplane() });
+  const { config, logger, proxier, synced } = parts(20);
   const source = new FakeSource(web("10.244.2.2@node-b"));
   let sends = 0;
   const serviceHealth = { sync: () => (sends++, Promise.resolve()) };
   const d = new Daemon({ config, source, proxier, logger, serviceHealth, interfaces: () => [] });
-  const synced = () => lines.filter((l) => l.msg === "synced");
   d.start();
   try {
     await until("the first sync and 11 resyncs", () => synced().length >= REPLAN_EVERY + 2);
