@@ -71,7 +71,7 @@ export interface SyncInput {
   /**
    * A full sync that keeps the last plan of every service not in `services` (they did not
    * change): it replans the changed ones and compares everything with the kernel, as a periodic
-   * resync does. Ignored when there is no last plan or the node differs from its.
+   * resync does. Ignored when there is no last plan or the node differs from the last plan's.
    */
   reusePlan?: boolean;
 }
