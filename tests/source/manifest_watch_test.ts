@@ -395,7 +395,8 @@ Deno.test("ManifestSource reads a file renamed into place at once, without waiti
         const c = await next();
         const ms = Date.now() - t;
         assert.deepEqual(keys(c), ["default/a"]);
-        assert.ok(ms < 1000, `a renamed file took ${ms} ms with a 3 s debounce`);
+        // Under the 3 s debounce with room for a loaded guest (this file also runs in one).
+        assert.ok(ms < 2500, `a renamed file took ${ms} ms with a 3 s debounce`);
         assert.ok(c.seenAt >= t, "seenAt is the rename's event, not earlier");
         assert.equal(src.snapshot().services.get("default/a")?.spec.clusterIP, "10.96.0.2");
       },
